@@ -1,0 +1,16 @@
+//! seedloop's engine: everything that must be exact and fast, with no Python.
+//!
+//! - [`rng`]: the documented PRNG (xoshiro256** + splitmix64) and seed derivation
+//! - [`clock`]: integer-nanosecond virtual time and the timer heap
+//! - [`strategy`]: fifo, shuffle, random, pct, pos, strict, replay
+//! - [`sched`]: the ready list + timers + strategy + trace, generic over payloads
+//! - [`trace`]: the step log, decision tape and fingerprint
+
+pub mod clock;
+pub mod rng;
+pub mod sched;
+pub mod strategy;
+pub mod trace;
+
+pub use sched::{Begin, Entry, Scheduler};
+pub use strategy::StrategySpec;

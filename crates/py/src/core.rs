@@ -1,0 +1,571 @@
+//! `LoopCore`: the Rust half of `SeedLoop`.
+//!
+//! It owns the scheduler (ready list, timers, virtual clock, strategy, trace)
+//! and implements the hot loop methods: `call_soon`, `call_later`, `call_at`,
+//! `call_soon_threadsafe`, `time` and one loop iteration. The Python subclass
+//! `seedloop._loop.SeedLoop` adds everything else on top of
+//! `asyncio.BaseEventLoop`.
+//!
+//! Locking: the state mutex is never held while Python code runs (a callback
+//! may schedule more callbacks), and payloads are dropped outside it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::{intern, PyTypeInfo};
+use seedloop_engine::clock::{ns_to_secs, secs_to_ns_ceil};
+use seedloop_engine::{Begin, Scheduler, StrategySpec};
+
+use crate::errors;
+use crate::handle::Handle;
+
+/// What one loop iteration ended with (read by `SeedLoop._run_once`).
+pub const RAN: u8 = 0;
+pub const IDLE: u8 = 1;
+pub const STEP_BUDGET: u8 = 2;
+pub const TIME_BUDGET: u8 = 3;
+
+struct State {
+    sched: Scheduler<Py<Handle>>,
+    /// Task ordinal of the entry being run (0 = the loop itself).
+    current_owner: u32,
+    /// Task object address -> (ordinal, weakref). Only looked up, never iterated
+    /// on a decision path, and verified through the weakref against reuse.
+    ordinals: HashMap<usize, (u32, Py<PyWeakrefReference>)>,
+    next_ordinal: u32,
+    live_after_prune: usize,
+    closed: bool,
+    max_steps: u64,
+    max_time_ns: u64,
+}
+
+/// Callbacks handed over by other threads.
+#[derive(Default)]
+struct Inbox {
+    queue: Mutex<Vec<Py<Handle>>>,
+    wake: Condvar,
+}
+
+#[pyclass(subclass, frozen, module = "seedloop._engine")]
+pub struct LoopCore {
+    state: Mutex<State>,
+    inbox: Inbox,
+    cancelled_timers: Arc<AtomicUsize>,
+    /// Executor jobs or other outside work that may still call back.
+    external_pending: AtomicUsize,
+}
+
+static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
+static SELF_CARRYING_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
+static FUNCTION_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
+static COPY_CONTEXT: GILOnceCell<PyObject> = GILOnceCell::new();
+
+fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
+    Ok(TASK_TYPES
+        .get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
+            let tasks = py.import("asyncio.tasks")?;
+            let mut types = vec![tasks.getattr("Task")?];
+            if let Ok(py_task) = tasks.getattr("_PyTask") {
+                types.push(py_task);
+            }
+            Ok(PyTuple::new(py, types)?.unbind())
+        })?
+        .bind(py))
+}
+
+/// Types of callables whose `__self__` may be the task they step or wake.
+fn self_carrying_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
+    Ok(SELF_CARRYING_TYPES
+        .get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
+            let types = py.import("types")?;
+            Ok(PyTuple::new(
+                py,
+                [
+                    types.getattr("BuiltinMethodType")?,
+                    types.getattr("MethodType")?,
+                ],
+            )?
+            .unbind())
+        })?
+        .bind(py))
+}
+
+fn is_function(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
+    let f = FUNCTION_TYPE.get_or_try_init(py, || -> PyResult<Py<PyType>> {
+        Ok(py
+            .import("types")?
+            .getattr("FunctionType")?
+            .downcast_into::<PyType>()?
+            .unbind())
+    })?;
+    Ok(ty.is(f.bind(py)))
+}
+
+fn copy_context(py: Python<'_>) -> PyResult<PyObject> {
+    let f = COPY_CONTEXT.get_or_try_init(py, || -> PyResult<PyObject> {
+        Ok(py.import("contextvars")?.getattr("copy_context")?.unbind())
+    })?;
+    Ok(f.bind(py).call0()?.unbind())
+}
+
+impl LoopCore {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a panic elsewhere; the state is still consistent
+        // because every critical section is a few field updates.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The task ordinal an entry belongs to: the task it steps or wakes, else
+    /// the task that is scheduling it.
+    fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<u32> {
+        let ty = callback.get_type();
+        if !is_function(py, &ty)? {
+            let carries_self = ty.is_subclass(self_carrying_types(py)?)?
+                || ty.name()?.to_cow()? == "TaskStepMethWrapper";
+            if carries_self {
+                if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
+                    if owner.is_instance(task_types(py)?)? {
+                        return self.ordinal_of(py, &owner);
+                    }
+                }
+            }
+        }
+        Ok(self.lock().current_owner)
+    }
+
+    fn ordinal_of(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
+        let key = task.as_ptr() as usize;
+        {
+            let st = self.lock();
+            if let Some((ordinal, weak)) = st.ordinals.get(&key) {
+                if let Some(obj) = weak.bind(py).upgrade() {
+                    if obj.is(task) {
+                        return Ok(*ordinal);
+                    }
+                }
+            }
+        }
+        let weak = PyWeakrefReference::new(task)?.unbind();
+        let mut st = self.lock();
+        st.next_ordinal += 1;
+        let ordinal = st.next_ordinal;
+        let stale = st.ordinals.insert(key, (ordinal, weak));
+        let mut dead = Vec::new();
+        if st.ordinals.len() > 2 * st.live_after_prune + 1024 {
+            // Forget dead tasks so long runs stay in bounded memory.
+            let keys: Vec<usize> = st.ordinals.keys().copied().collect();
+            for k in keys {
+                let alive = st.ordinals[&k].1.bind(py).upgrade().is_some();
+                if !alive {
+                    dead.extend(st.ordinals.remove(&k));
+                }
+            }
+            st.live_after_prune = st.ordinals.len();
+        }
+        drop(st);
+        drop(stale);
+        drop(dead);
+        Ok(ordinal)
+    }
+
+    fn check_open(&self) -> PyResult<()> {
+        if self.lock().closed {
+            return Err(PyRuntimeError::new_err("Event loop is closed"));
+        }
+        Ok(())
+    }
+
+    fn make_handle(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<PyObject>,
+        when: Option<f64>,
+    ) -> PyResult<Py<Handle>> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "a callable object was expected by {method}(), got {}",
+                callback.repr()?
+            )));
+        }
+        let context = match context {
+            Some(c) if !c.is_none(py) => c,
+            _ => copy_context(py)?,
+        };
+        let timers = when.map(|_| self.cancelled_timers.clone());
+        Py::new(
+            py,
+            Handle::new(
+                py,
+                callback.clone().unbind(),
+                args.clone(),
+                context,
+                when,
+                timers,
+            )?,
+        )
+    }
+
+    fn schedule_timer(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        when: f64,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<PyObject>,
+    ) -> PyResult<Py<Handle>> {
+        self.check_open()?;
+        let handle = self.make_handle(py, method, callback, args, context, Some(when))?;
+        let owner = self.owner_of(py, callback)?;
+        let deadline = secs_to_ns_ceil(when);
+        self.lock()
+            .sched
+            .push_timer(deadline, owner, handle.clone_ref(py));
+        self.maybe_purge_timers(py);
+        Ok(handle)
+    }
+
+    fn maybe_purge_timers(&self, py: Python<'_>) {
+        let cancelled = self.cancelled_timers.load(Ordering::Relaxed);
+        if cancelled < 256 {
+            return;
+        }
+        let mut st = self.lock();
+        if cancelled * 2 < st.sched.timers_len() {
+            return;
+        }
+        st.sched.purge_timers(|h| !h.get().is_cancelled());
+        self.cancelled_timers.store(0, Ordering::Relaxed);
+        drop(st);
+        let _ = py;
+    }
+
+    /// Move callbacks from other threads into the ready list.
+    fn drain_inbox(&self) {
+        let incoming: Vec<Py<Handle>> = {
+            let mut q = self.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut *q)
+        };
+        if incoming.is_empty() {
+            return;
+        }
+        let mut st = self.lock();
+        for h in incoming {
+            st.sched.push_ready(0, h);
+        }
+    }
+
+    /// Route a callback's exception the way the stock loop does.
+    fn report_callback_error(
+        slf: &Bound<'_, Self>,
+        err: PyErr,
+        handle: &Bound<'_, Handle>,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        if err.is_instance_of::<PySystemExit>(py) || err.is_instance_of::<PyKeyboardInterrupt>(py) {
+            return Err(err);
+        }
+        let context = PyDict::new(py);
+        let repr: String = handle.repr()?.extract()?;
+        context.set_item("message", format!("Exception in callback {repr}"))?;
+        context.set_item("exception", err.value(py))?;
+        context.set_item("handle", handle)?;
+        slf.call_method1(intern!(py, "call_exception_handler"), (context,))?;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl LoopCore {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        LoopCore {
+            state: Mutex::new(State {
+                sched: Scheduler::new(0, StrategySpec::Fifo),
+                current_owner: 0,
+                ordinals: HashMap::new(),
+                next_ordinal: 0,
+                live_after_prune: 0,
+                closed: false,
+                max_steps: 0,
+                max_time_ns: 0,
+            }),
+            inbox: Inbox::default(),
+            cancelled_timers: Arc::new(AtomicUsize::new(0)),
+            external_pending: AtomicUsize::new(0),
+        }
+    }
+
+    /// Configure the engine (called once by `SeedLoop.__init__`).
+    /// `strategy` is a name; `tape` selects replay; budgets of 0 mean none.
+    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn _engine_setup(
+        &self,
+        py: Python<'_>,
+        seed: u64,
+        strategy: &str,
+        depth: u32,
+        steps: u64,
+        tape: Option<Vec<u32>>,
+        max_steps: u64,
+        max_time: Option<f64>,
+    ) -> PyResult<()> {
+        let spec = match (tape, strategy) {
+            (Some(tape), _) => StrategySpec::Replay { tape },
+            (None, "pct") => StrategySpec::Pct { depth, steps },
+            (None, name) => StrategySpec::parse(name).ok_or_else(|| {
+                errors::new(
+                    py,
+                    "InvalidStrategyError",
+                    format!(
+                        "unknown strategy {name:?}; choose one of: shuffle, random, pct, pos, strict, fifo"
+                    ),
+                )
+            })?,
+        };
+        let old = {
+            let mut st = self.lock();
+            let old = std::mem::replace(&mut st.sched, Scheduler::new(seed, spec));
+            st.max_steps = max_steps;
+            st.max_time_ns = max_time.map(secs_to_ns_ceil).unwrap_or(0);
+            old
+        };
+        drop(old);
+        Ok(())
+    }
+
+    fn time(&self) -> f64 {
+        ns_to_secs(self.lock().sched.now_ns())
+    }
+
+    #[pyo3(signature = (callback, *args, context=None))]
+    fn call_soon(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<PyObject>,
+    ) -> PyResult<Py<Handle>> {
+        self.check_open()?;
+        let handle = self.make_handle(py, "call_soon", callback, args, context, None)?;
+        let owner = self.owner_of(py, callback)?;
+        self.lock().sched.push_ready(owner, handle.clone_ref(py));
+        Ok(handle)
+    }
+
+    #[pyo3(signature = (delay, callback, *args, context=None))]
+    fn call_later(
+        &self,
+        py: Python<'_>,
+        delay: &Bound<'_, PyAny>,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<PyObject>,
+    ) -> PyResult<Py<Handle>> {
+        let delay = errors::finite_or_inf(py, delay, "call_later", "delay")?;
+        if delay < 0.0 {
+            return Err(errors::new(
+                py,
+                "InvalidDelayError",
+                format!(
+                    "call_later() delay must be >= 0, got {delay}; use call_soon() to run as soon as possible"
+                ),
+            ));
+        }
+        let when = self.time() + delay;
+        self.schedule_timer(py, "call_later", when, callback, args, context)
+    }
+
+    #[pyo3(signature = (when, callback, *args, context=None))]
+    fn call_at(
+        &self,
+        py: Python<'_>,
+        when: &Bound<'_, PyAny>,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<PyObject>,
+    ) -> PyResult<Py<Handle>> {
+        let when = errors::finite_or_inf(py, when, "call_at", "when")?;
+        self.schedule_timer(py, "call_at", when, callback, args, context)
+    }
+
+    #[pyo3(signature = (callback, *args, context=None))]
+    fn call_soon_threadsafe(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        context: Option<PyObject>,
+    ) -> PyResult<Py<Handle>> {
+        self.check_open()?;
+        let handle = self.make_handle(py, "call_soon_threadsafe", callback, args, context, None)?;
+        self.inbox
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle.clone_ref(py));
+        self.inbox.wake.notify_all();
+        Ok(handle)
+    }
+
+    /// Count outside work (executor jobs) that may still call back: while it
+    /// is non-zero an idle loop waits for it instead of reporting a deadlock.
+    fn _engine_external(&self, delta: isize) {
+        if delta >= 0 {
+            self.external_pending
+                .fetch_add(delta as usize, Ordering::SeqCst);
+        } else {
+            self.external_pending
+                .fetch_sub(delta.unsigned_abs(), Ordering::SeqCst);
+        }
+        self.inbox.wake.notify_all();
+    }
+
+    /// One loop iteration: release due timers, then run as many steps as
+    /// entries were ready when it began (asyncio's batch semantics).
+    fn _engine_run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
+        let py = slf.py();
+        let this = slf.get();
+        loop {
+            this.drain_inbox();
+            let begin = {
+                let mut st = this.lock();
+                if st.max_steps > 0 && st.sched.trace().len() as u64 >= st.max_steps {
+                    return Ok(STEP_BUDGET);
+                }
+                let begin = st
+                    .sched
+                    .begin_iteration(!stopping, |h| !h.get().is_cancelled());
+                if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
+                    return Ok(TIME_BUDGET);
+                }
+                begin
+            };
+            match begin {
+                Begin::Ready(n) => {
+                    for _ in 0..n {
+                        let entry = {
+                            let mut st = this.lock();
+                            let Some(entry) = st.sched.step() else { break };
+                            st.current_owner = entry.owner;
+                            entry
+                        };
+                        let handle = entry.payload.bind(py);
+                        let h = handle.get();
+                        if h.is_cancelled() {
+                            continue;
+                        }
+                        if let Err(err) = h.run(py) {
+                            Self::report_callback_error(slf, err, handle)?;
+                        }
+                    }
+                    this.lock().current_owner = 0;
+                    return Ok(RAN);
+                }
+                Begin::Idle => {
+                    if stopping {
+                        return Ok(IDLE);
+                    }
+                    let waiting_outside = this.external_pending.load(Ordering::SeqCst) > 0;
+                    if !waiting_outside {
+                        return Ok(IDLE);
+                    }
+                    // Real threads may still call back: wait for them (GIL released).
+                    py.allow_threads(|| {
+                        let q = this.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+                        if q.is_empty() {
+                            let _ = this.inbox.wake.wait_timeout(q, Duration::from_millis(50));
+                        }
+                    });
+                    py.check_signals()?;
+                }
+            }
+        }
+    }
+
+    /// Drop everything scheduled and refuse new callbacks.
+    fn _engine_close(&self) {
+        let dropped = {
+            let mut st = self.lock();
+            st.closed = true;
+            st.sched.drain_all()
+        };
+        let inbox: Vec<Py<Handle>> =
+            std::mem::take(&mut *self.inbox.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(dropped);
+        drop(inbox);
+    }
+
+    /// Replace the step/virtual-time budgets (0 / None = unbounded).
+    #[pyo3(signature = (max_steps, max_time=None))]
+    fn _engine_set_budget(&self, max_steps: u64, max_time: Option<f64>) {
+        let mut st = self.lock();
+        st.max_steps = max_steps;
+        st.max_time_ns = max_time.map(secs_to_ns_ceil).unwrap_or(0);
+    }
+
+    fn _engine_is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Fingerprint of the decisions so far (hex string, stable across processes).
+    fn _engine_fingerprint(&self) -> String {
+        format!("{:016x}", self.lock().sched.trace().fingerprint())
+    }
+
+    /// The decision tape: index chosen among ready entries at each step.
+    fn _engine_tape(&self) -> Vec<u32> {
+        self.lock().sched.trace().tape()
+    }
+
+    /// The step log as `(seq, task_ordinal, choice, now_seconds)` tuples.
+    fn _engine_steps(&self) -> Vec<(u64, u32, u32, f64)> {
+        self.lock()
+            .sched
+            .trace()
+            .steps()
+            .iter()
+            .map(|s| (s.seq, s.owner, s.choice, ns_to_secs(s.now_ns)))
+            .collect()
+    }
+
+    fn _engine_step_count(&self) -> usize {
+        self.lock().sched.trace().len()
+    }
+
+    fn _engine_strategy(&self) -> &'static str {
+        self.lock().sched.spec().name()
+    }
+
+    /// Stable ordinal of a task (creation order as first seen by this loop).
+    fn _engine_task_ordinal(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
+        self.ordinal_of(py, task)
+    }
+
+    fn _engine_pending(&self) -> (usize, usize) {
+        let st = self.lock();
+        (st.sched.ready_len(), st.sched.timers_len())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LoopCore>()?;
+    m.add_class::<Handle>()?;
+    m.add("RAN", RAN)?;
+    m.add("IDLE", IDLE)?;
+    m.add("STEP_BUDGET", STEP_BUDGET)?;
+    m.add("TIME_BUDGET", TIME_BUDGET)?;
+    let _ = Handle::type_object(m.py());
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! `Handle`: what `call_soon`/`call_later`/`call_at` return.
+//!
+//! Frozen (no borrow tracking on the hot path). The callback runs as
+//! `Context.run(context, callback, *args)`, and the argument tuple for that
+//! call is built once, at scheduling time.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::PyTuple;
+
+#[pyclass(frozen, module = "seedloop._engine", weakref)]
+pub struct Handle {
+    pub(crate) callback: PyObject,
+    pub(crate) args: Py<PyTuple>,
+    /// `(context, callback, *args)`, ready for `Context.run`.
+    pub(crate) run_args: Py<PyTuple>,
+    pub(crate) context: PyObject,
+    pub(crate) cancelled: AtomicBool,
+    /// Deadline in loop time for timer handles.
+    pub(crate) when: Option<f64>,
+    /// Shared with the loop: how many timers were cancelled (drives purging).
+    pub(crate) cancelled_timers: Option<Arc<AtomicUsize>>,
+}
+
+static CONTEXT_RUN: GILOnceCell<PyObject> = GILOnceCell::new();
+static FORMAT_CALLBACK: GILOnceCell<PyObject> = GILOnceCell::new();
+
+impl Handle {
+    pub(crate) fn new(
+        py: Python<'_>,
+        callback: PyObject,
+        args: Bound<'_, PyTuple>,
+        context: PyObject,
+        when: Option<f64>,
+        cancelled_timers: Option<Arc<AtomicUsize>>,
+    ) -> PyResult<Handle> {
+        let mut items = Vec::with_capacity(args.len() + 2);
+        items.push(context.bind(py).clone());
+        items.push(callback.bind(py).clone());
+        items.extend(args.iter());
+        let run_args = PyTuple::new(py, items)?;
+        Ok(Handle {
+            callback,
+            args: args.unbind(),
+            run_args: run_args.unbind(),
+            context,
+            cancelled: AtomicBool::new(false),
+            when,
+            cancelled_timers,
+        })
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Run the callback in its context; errors are the caller's to route.
+    pub(crate) fn run(&self, py: Python<'_>) -> PyResult<()> {
+        let run = CONTEXT_RUN.get_or_try_init(py, || -> PyResult<PyObject> {
+            Ok(py
+                .import("contextvars")?
+                .getattr("Context")?
+                .getattr("run")?
+                .unbind())
+        })?;
+        run.bind(py).call1(self.run_args.bind(py))?;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Handle {
+    fn cancel(&self) {
+        if !self.cancelled.swap(true, Ordering::Relaxed) {
+            if let Some(counter) = &self.cancelled_timers {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+
+    /// The scheduled loop time (timer handles only, like `asyncio.TimerHandle.when`).
+    fn when(&self) -> PyResult<f64> {
+        self.when.ok_or_else(|| {
+            pyo3::exceptions::PyAttributeError::new_err(
+                "when() is only defined for handles from call_later/call_at",
+            )
+        })
+    }
+
+    fn get_context(&self, py: Python<'_>) -> PyObject {
+        self.context.clone_ref(py)
+    }
+
+    #[getter]
+    fn _callback(&self, py: Python<'_>) -> PyObject {
+        self.callback.clone_ref(py)
+    }
+
+    #[getter]
+    fn _args(&self, py: Python<'_>) -> Py<PyTuple> {
+        self.args.clone_ref(py)
+    }
+
+    #[getter]
+    fn _cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+
+    #[getter]
+    fn _when(&self) -> Option<f64> {
+        self.when
+    }
+
+    /// Run the callback now (asyncio's private `Handle._run`, used by some tools).
+    fn _run(&self, py: Python<'_>) -> PyResult<()> {
+        self.run(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let format = FORMAT_CALLBACK.get_or_try_init(py, || -> PyResult<PyObject> {
+            Ok(py
+                .import("asyncio.format_helpers")?
+                .getattr("_format_callback_source")?
+                .unbind())
+        })?;
+        let source: String = format
+            .bind(py)
+            .call1((self.callback.bind(py), self.args.bind(py)))?
+            .extract()?;
+        let kind = if self.when.is_some() {
+            "TimerHandle"
+        } else {
+            "Handle"
+        };
+        let mut parts = String::new();
+        if self.is_cancelled() {
+            parts.push_str(" cancelled");
+        }
+        if let Some(when) = self.when {
+            parts.push_str(&format!(" when={when}"));
+        }
+        Ok(format!("<{kind}{parts} {source}>"))
+    }
+}

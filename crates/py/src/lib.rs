@@ -1,0 +1,21 @@
+//! PyO3 bindings of seedloop: glue between Python handles and the engine.
+
+mod core;
+mod errors;
+mod handle;
+
+use pyo3::prelude::*;
+
+/// Derive the seed of a named, independent sub-stream of `seed`.
+#[pyfunction]
+fn derive_seed(seed: u64, stream: &str) -> u64 {
+    seedloop_engine::rng::derive_seed(seed, stream)
+}
+
+#[pymodule]
+fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    core::register(m)?;
+    m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,217 @@
+"""SeedLoop: a real asyncio event loop whose scheduler and clock are Rust.
+
+The Rust base class ``LoopCore`` provides the hot path (``call_soon``,
+``call_later``, ``call_at``, ``call_soon_threadsafe``, ``time`` and one loop
+iteration); ``asyncio.BaseEventLoop`` provides the rest of the documented
+loop API (tasks, futures, run_until_complete, exception handling, asyncgen
+hooks). Nothing here opens a selector, a pipe or a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from . import _engine
+from .errors import DeadlockError, HangError, InvalidSeedError, InvalidStrategyError
+
+STRATEGIES = ("shuffle", "random", "pct", "pos", "strict", "fifo")
+_MAX_SEED = 2**64
+
+
+def check_seed(seed: object) -> int:
+    """Return ``seed`` if it is a usable seed, else raise InvalidSeedError."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidSeedError(
+            f"a seed must be an int in 0..2**64-1, got {seed!r} ({type(seed).__name__})"
+        )
+    if not 0 <= seed < _MAX_SEED:
+        raise InvalidSeedError(f"a seed must be an int in 0..2**64-1, got {seed}")
+    return seed
+
+
+class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
+    """An asyncio event loop driven by a seed.
+
+    ``strategy`` picks how ready callbacks are ordered (``shuffle`` by default,
+    the seed's per-iteration permutation; see ``STRATEGIES``). ``tape`` replays
+    a recorded decision tape instead. ``max_steps``/``max_time`` bound a run:
+    past them the loop raises :class:`HangError`. ``executor="inline"`` runs
+    ``run_in_executor`` work synchronously (deterministic); ``"thread"`` uses
+    real threads, for code that needs them outside simulations.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        strategy: str = "shuffle",
+        *,
+        depth: int = 3,
+        steps: int = 1000,
+        tape: list[int] | None = None,
+        max_steps: int | None = None,
+        max_time: float | None = None,
+        executor: str = "inline",
+    ) -> None:
+        check_seed(seed)
+        if strategy not in STRATEGIES:
+            raise InvalidStrategyError(
+                f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
+            )
+        if depth < 1:
+            raise InvalidStrategyError(f"pct depth must be >= 1, got {depth}")
+        if executor not in ("inline", "thread"):
+            raise ValueError(f"executor must be 'inline' or 'thread', got {executor!r}")
+        asyncio.BaseEventLoop.__init__(self)
+        self._engine_setup(
+            seed,
+            strategy,
+            depth=depth,
+            steps=max(1, steps),
+            tape=list(tape) if tape is not None else None,
+            max_steps=max_steps or 0,
+            max_time=max_time,
+        )
+        self.seed = seed
+        self.strategy = "replay" if tape is not None else strategy
+        self._max_steps = max_steps
+        self._max_time = max_time
+        self._executor_mode = executor
+        # Async generators in first-iteration order: shutdown closes them in
+        # this order instead of the WeakSet's address order.
+        self._agen_refs: list[weakref.ref[Any]] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"<SeedLoop seed={self.seed} strategy={self.strategy} "
+            f"running={self.is_running()} closed={self.is_closed()}>"
+        )
+
+    # -- the run loop -------------------------------------------------------
+
+    def _run_once(self) -> None:
+        status = self._engine_run_once(self._stopping)
+        if status == _engine.RAN or (status == _engine.IDLE and self._stopping):
+            return
+        if status == _engine.IDLE:
+            raise DeadlockError(
+                "deadlock: nothing is ready, no timer is pending, and the run is not done",
+                self.waiting_tasks(),
+            )
+        if status == _engine.STEP_BUDGET:
+            raise HangError(
+                f"hang: the run exceeded max_steps={self._max_steps} steps "
+                "(raise max_steps if it is legitimately long)",
+                self.waiting_tasks(),
+            )
+        raise HangError(
+            f"hang: virtual time passed max_time={self._max_time}s "
+            "(raise max_time if it is legitimately long)",
+            self.waiting_tasks(),
+        )
+
+    def waiting_tasks(self) -> list[str]:
+        """One line per unfinished task, in creation order: name and where it waits."""
+        from ._report import describe_task
+
+        tasks = [t for t in asyncio.all_tasks(self) if not t.done()]
+        tasks.sort(key=self.task_ordinal)
+        return [describe_task(t, self.task_ordinal(t)) for t in tasks]
+
+    def task_ordinal(self, task: asyncio.Future[Any]) -> int:
+        """The task's stable identity in this loop: its creation ordinal."""
+        return self._engine_task_ordinal(task)
+
+    def close(self) -> None:
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        asyncio.BaseEventLoop.close(self)
+        self._engine_close()
+
+    # -- trace --------------------------------------------------------------
+
+    def trace_fingerprint(self) -> str:
+        """Hex fingerprint of every scheduling decision made so far."""
+        return self._engine_fingerprint()
+
+    def decision_tape(self) -> list[int]:
+        """The index chosen among ready callbacks at each step (replayable)."""
+        return self._engine_tape()
+
+    def step_count(self) -> int:
+        return self._engine_step_count()
+
+    # -- executors ----------------------------------------------------------
+
+    def run_in_executor(
+        self, executor: concurrent.futures.Executor | None, func: Callable[..., Any], *args: Any
+    ) -> asyncio.Future[Any]:
+        self._check_closed()
+        if self._executor_mode == "inline":
+            # Deterministic: the work runs now, on the loop's thread.
+            fut = self.create_future()
+            try:
+                result = func(*args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # delivered to the awaiting task
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+            return fut
+        if executor is None:
+            executor = self._default_executor
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="seedloop")
+                self._default_executor = executor
+        cfut = executor.submit(func, *args)
+        afut = asyncio.wrap_future(cfut, loop=self)
+        # Registered after wrap_future's own callback: the result is already
+        # in the loop's inbox when the loop stops waiting for outside work.
+        self._engine_external(1)
+        cfut.add_done_callback(lambda _: self._engine_external(-1))
+        return afut
+
+    def _write_to_self(self) -> None:  # no self-pipe: call_soon_threadsafe wakes the engine
+        pass
+
+    def _process_events(self, event_list: Any) -> None:
+        pass
+
+    # -- async generators, closed in a deterministic order -----------------
+
+    def _asyncgen_firstiter_hook(self, agen: Any) -> None:
+        super()._asyncgen_firstiter_hook(agen)  # type: ignore[misc]
+        self._agen_refs.append(weakref.ref(agen))
+
+    async def shutdown_asyncgens(self) -> None:
+        self._asyncgens_shutdown_called = True
+        alive = [a for a in (r() for r in self._agen_refs) if a is not None]
+        alive = [a for a in alive if a in self._asyncgens]
+        self._agen_refs.clear()
+        self._asyncgens.clear()
+        if not alive:
+            return
+        results = await asyncio.gather(*[ag.aclose() for ag in alive], return_exceptions=True)
+        for result, agen in zip(results, alive):
+            if isinstance(result, Exception):
+                self.call_exception_handler(
+                    {
+                        "message": f"an error occurred during closing of asynchronous generator {agen!r}",
+                        "exception": result,
+                        "asyncgen": agen,
+                    }
+                )
+
+
+if sys.version_info >= (3, 12):
+
+    def new_event_loop_factory(seed: int = 0, strategy: str = "shuffle") -> Callable[[], SeedLoop]:
+        """A ``loop_factory`` for ``asyncio.Runner`` / ``asyncio.run`` (3.12+)."""
+        return lambda: SeedLoop(seed, strategy)

@@ -1,0 +1,67 @@
+"""``@simulate``: run an async test under many seeds, name the failing one."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from ._explore import Failure, find_failing_seed
+from .errors import InvalidFactoryError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SimulationFailure(AssertionError):
+    """A simulated test failed under some seed; ``failure`` says which and how to replay."""
+
+    def __init__(self, test_name: str, failure: Failure) -> None:
+        self.failure = failure
+        exc = failure.exception
+        super().__init__(
+            f"{test_name} fails under seed {failure.seed} (strategy {failure.strategy}): "
+            f"{type(exc).__name__}: {exc}\n"
+            f"reproduce with: {failure.replay_command}\n"
+            f"or: pytest <this test> --seedloop-replay {failure.seed}"
+        )
+
+
+def simulate(
+    seeds: Iterable[int] | Callable[..., Any] = range(100),
+    *,
+    strategy: str = "shuffle",
+    **options: Any,
+) -> Any:
+    """Decorate an ``async def`` test: it runs once per seed, on a fresh SeedLoop.
+
+    The wrapped test is a plain function (pytest calls it synchronously) that
+    raises :class:`SimulationFailure`, naming the reproducing seed, on the
+    first failing seed. Usable as ``@simulate`` or ``@simulate(seeds=...)``.
+    """
+    if callable(seeds) and not isinstance(seeds, range):
+        return simulate()(seeds)
+    seed_list = seeds
+
+    def decorate(fn: F) -> F:
+        if not inspect.iscoroutinefunction(fn):
+            raise InvalidFactoryError(
+                f"@simulate decorates 'async def' tests; {fn.__qualname__} is not a coroutine function"
+            )
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            settings = getattr(wrapper, "_seedloop_settings", {})
+            failure = find_failing_seed(
+                functools.wraps(fn)(lambda: fn(*args, **kwargs)),
+                settings.get("seeds", seed_list),
+                strategy=settings.get("strategy", strategy),
+                **options,
+            )
+            if failure is not None:
+                raise SimulationFailure(fn.__qualname__, failure) from failure.exception
+
+        wrapper.seedloop = {"seeds": seed_list, "strategy": strategy, **options}  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

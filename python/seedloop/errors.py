@@ -1,0 +1,57 @@
+"""seedloop's exceptions: every one says what went wrong and what to do."""
+
+from __future__ import annotations
+
+
+class SeedloopError(Exception):
+    """Base class of every error seedloop raises itself."""
+
+
+class InvalidFactoryError(SeedloopError, TypeError):
+    """The scenario is not a zero-argument callable returning a coroutine."""
+
+
+class InvalidSeedError(SeedloopError, ValueError):
+    """A seed or a seed range cannot be used."""
+
+
+class InvalidStrategyError(SeedloopError, ValueError):
+    """Unknown exploration strategy or bad strategy parameters."""
+
+
+class InvalidDelayError(SeedloopError, ValueError):
+    """A timer delay or deadline that is NaN, negative or not a number."""
+
+
+class StuckError(SeedloopError):
+    """The run cannot make progress; ``waiting`` lists each waiting task and where it waits."""
+
+    def __init__(self, message: str, waiting: list[str] | None = None) -> None:
+        self.waiting = list(waiting or [])
+        if self.waiting:
+            message = message + "\n" + "\n".join("  " + line for line in self.waiting)
+        super().__init__(message)
+
+
+class DeadlockError(StuckError):
+    """Nothing is ready, no timer is pending, and tasks still wait."""
+
+
+class HangError(StuckError):
+    """The run exceeded its step or virtual-time budget."""
+
+
+class NondeterminismError(SeedloopError):
+    """The same seed produced two different traces."""
+
+
+class BlockingCallError(SeedloopError):
+    """A blocking call (e.g. time.sleep) ran inside a simulation."""
+
+
+class SimulationEscapeError(SeedloopError, NotImplementedError):
+    """Real I/O (socket, thread, subprocess) was attempted inside a simulation.
+
+    It subclasses NotImplementedError so libraries that fall back on it
+    (aiohttp's sendfile, for instance) do so instead of failing.
+    """
