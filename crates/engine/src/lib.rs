@@ -4,11 +4,13 @@
 //! - [`clock`]: integer-nanosecond virtual time and the timer heap
 //! - [`strategy`]: fifo, shuffle, random, pct, pos, strict, replay
 //! - [`sched`]: the ready list + timers + strategy + trace, generic over payloads
+//! - [`shrink`]: minimising a failing decision tape
 //! - [`trace`]: the step log, decision tape and fingerprint
 
 pub mod clock;
 pub mod rng;
 pub mod sched;
+pub mod shrink;
 pub mod strategy;
 pub mod trace;
 

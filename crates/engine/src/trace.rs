@@ -14,6 +14,9 @@ pub struct StepRecord {
     /// Index chosen among the ready entries, oldest first.
     pub choice: u32,
     pub now_ns: u64,
+    /// The choice keeps asyncio's documented order (FIFO, or a tie between
+    /// timers due together), so a real event loop can take it too.
+    pub strict: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -67,6 +70,11 @@ impl Trace {
         mix(self.hash ^ self.steps.len() as u64)
     }
 
+    /// Did every decision keep asyncio's documented order?
+    pub fn all_strict(&self) -> bool {
+        self.steps.iter().all(|s| s.strict)
+    }
+
     /// The decision tape: the chosen index at every step.
     pub fn tape(&self) -> Vec<u32> {
         self.steps.iter().map(|s| s.choice).collect()
@@ -95,6 +103,7 @@ mod tests {
             owner: 1,
             choice: 0,
             now_ns: 0,
+            strict: true,
         }
     }
 

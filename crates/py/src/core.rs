@@ -59,6 +59,9 @@ pub struct LoopCore {
     cancelled_timers: Arc<AtomicUsize>,
     /// Executor jobs or other outside work that may still call back.
     external_pending: AtomicUsize,
+    /// Called as `observer(step, task_ordinal, handle)` before each step
+    /// (timelines); None on the fast path.
+    observer: Mutex<Option<PyObject>>,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -303,7 +306,23 @@ impl LoopCore {
             inbox: Inbox::default(),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             external_pending: AtomicUsize::new(0),
+            observer: Mutex::new(None),
         }
+    }
+
+    /// Install (or clear, with None) the per-step observer.
+    fn _engine_set_observer(&self, py: Python<'_>, observer: Option<PyObject>) {
+        let old = std::mem::replace(
+            &mut *self.observer.lock().unwrap_or_else(|e| e.into_inner()),
+            observer.filter(|o| !o.is_none(py)),
+        );
+        drop(old);
+    }
+
+    /// Did every decision so far keep asyncio's documented order (a schedule
+    /// a real event loop could also produce)?
+    fn _engine_all_strict(&self) -> bool {
+        self.lock().sched.trace().all_strict()
     }
 
     /// Configure the engine (called once by `SeedLoop.__init__`).
@@ -454,17 +473,26 @@ impl LoopCore {
             };
             match begin {
                 Begin::Ready(n) => {
+                    let observer = this
+                        .observer
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_ref()
+                        .map(|o| o.clone_ref(py));
                     for _ in 0..n {
-                        let entry = {
+                        let (entry, step) = {
                             let mut st = this.lock();
                             let Some(entry) = st.sched.step() else { break };
                             st.current_owner = entry.owner;
-                            entry
+                            (entry, st.sched.trace().len() - 1)
                         };
                         let handle = entry.payload.bind(py);
                         let h = handle.get();
                         if h.is_cancelled() {
                             continue;
+                        }
+                        if let Some(observer) = &observer {
+                            observer.bind(py).call1((step, entry.owner, handle))?;
                         }
                         if let Err(err) = h.run(py) {
                             Self::report_callback_error(slf, err, handle)?;

@@ -3,6 +3,7 @@
 mod core;
 mod errors;
 mod handle;
+mod shrink;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,8 @@ fn derive_seed(seed: u64, stream: &str) -> u64 {
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     core::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
+    m.add_class::<shrink::Shrinker>()?;
+    m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
