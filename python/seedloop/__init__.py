@@ -4,7 +4,15 @@ A seeded scheduler decides every interleaving, a virtual clock makes sleeps
 instant, and the same seed replays the same run exactly.
 """
 
-from ._explore import Failure, RunResult, execute, find_failing_seed, find_seed_where, run
+from ._explore import (
+    Failure,
+    RunResult,
+    execute,
+    find_failing_seed,
+    find_seed_where,
+    replay,
+    run,
+)
 from ._loop import STRATEGIES, SeedLoop
 from ._simulate import SimulationFailure, simulate
 from .errors import (
@@ -43,6 +51,7 @@ __all__ = [
     "execute",
     "find_failing_seed",
     "find_seed_where",
+    "replay",
     "run",
     "simulate",
 ]

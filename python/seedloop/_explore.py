@@ -31,6 +31,10 @@ class RunResult:
     steps: int
     virtual_time: float
     options: dict[str, Any] = field(default_factory=dict)
+    #: Every decision kept asyncio's documented order (a real loop can do this too).
+    strict_order: bool = True
+    #: ``(seq, task_ordinal, choice, virtual_time)`` per step, when requested.
+    step_log: list[tuple[int, int, int, float]] | None = field(default=None, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -50,6 +54,34 @@ class Failure:
     virtual_time: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
     factory_name: str = "scenario"
+    #: The simplest decision tape that still fails the same way (None if not shrunk).
+    shrunk_tape: list[int] | None = field(default=None, repr=False)
+    #: The failing interleaving, step by step (virtual time, task, line resumed at).
+    timeline: str | None = field(default=None, repr=False)
+    #: Can a stock event loop produce this failure? (None if not checked.)
+    feasible_on_real_loop: bool | None = None
+    feasibility: str = ""
+
+    @property
+    def replay_tape_command(self) -> str | None:
+        """A one-line call replaying the shrunk schedule."""
+        if self.shrunk_tape is None:
+            return None
+        return f"seedloop.replay({self.factory_name}, {self.shrunk_tape!r}, seed={self.seed})"
+
+    def report(self) -> str:
+        """The full failure report: what failed, how to replay it, and the timeline."""
+        parts = [str(self)]
+        if self.replay_tape_command:
+            departures = sum(1 for c in self.shrunk_tape or [] if c)
+            parts.append(
+                f"shrunk schedule ({departures} departure(s) from FIFO): {self.replay_tape_command}"
+            )
+        if self.feasibility:
+            parts.append(self.feasibility)
+        if self.timeline:
+            parts.append(self.timeline)
+        return "\n".join(parts)
 
     @property
     def replay_command(self) -> str:
@@ -69,7 +101,9 @@ class Failure:
 
 
 def _factory_name(factory: object) -> str:
-    return getattr(factory, "__qualname__", None) or getattr(factory, "__name__", None) or "scenario"
+    return (
+        getattr(factory, "__qualname__", None) or getattr(factory, "__name__", None) or "scenario"
+    )
 
 
 def check_factory(factory: object, api: str = "seedloop.run") -> None:
@@ -100,6 +134,7 @@ def _make_coroutine(factory: Factory, api: str) -> Coroutine[Any, Any, Any]:
     coro = factory()
     if not inspect.iscoroutine(coro):
         if inspect.isawaitable(coro):
+
             async def _await(aw: Any = coro) -> Any:
                 return await aw
 
@@ -127,14 +162,22 @@ def execute(
     max_steps: int | None = DEFAULT_MAX_STEPS,
     max_time: float | None = None,
     api: str = "seedloop.run",
+    instrument: Callable[[SeedLoop], None] | None = None,
+    keep_steps: bool = False,
     **options: Any,
 ) -> RunResult:
-    """Run ``factory()`` once on a fresh SeedLoop and report everything about it."""
+    """Run ``factory()`` once on a fresh SeedLoop and report everything about it.
+
+    ``instrument(loop)`` is called before the scenario starts (observers,
+    task factories); ``keep_steps`` keeps the full step log in the result.
+    """
     check_seed(seed)
     check_strategy(strategy)
     coro = _make_coroutine(factory, api)
     loop = SeedLoop(seed, strategy, tape=tape, max_steps=max_steps, max_time=max_time, **options)
     try:
+        if instrument is not None:
+            instrument(loop)
         with _world.installed(loop, seed):
             main = loop.create_task(coro, name="main")
             value: Any = None
@@ -156,6 +199,8 @@ def execute(
                 steps=loop.step_count(),
                 virtual_time=loop.time(),
                 options=dict(options),
+                strict_order=loop._engine_all_strict(),
+                step_log=loop._engine_steps() if keep_steps else None,
             )
     finally:
         loop.close()
@@ -246,8 +291,8 @@ class _Explorer:
         self.options = options
         self.steps_seen = 0
 
-    def run(self, seed: int) -> RunResult:
-        options = dict(self.options)
+    def run(self, seed: int, **extra: Any) -> RunResult:
+        options = {**self.options, **extra}
         if self.strategy == "pct" and "steps" not in options:
             # k, PCT's run-length estimate, comes from the longest earlier run.
             options["steps"] = max(self.steps_seen, 100)
@@ -257,17 +302,85 @@ class _Explorer:
 
 
 def find_failing_seed(
-    factory: Factory, seeds: Iterable[int], *, strategy: str = "shuffle", **options: Any
+    factory: Factory,
+    seeds: Iterable[int],
+    *,
+    strategy: str = "shuffle",
+    shrink: bool = True,
+    explain: bool = True,
+    check_determinism: bool = False,
+    **options: Any,
 ) -> Failure | None:
-    """The first seed whose run raises, as a :class:`Failure`; None if all pass."""
+    """The first seed whose run raises, as a :class:`Failure`; None if all pass.
+
+    On a failure the schedule is shrunk (``shrink``) and explained: a
+    timeline and whether a real loop can produce it (``explain``).
+    ``check_determinism`` runs every seed twice and raises
+    NondeterminismError at the first step where the two runs diverge.
+    """
     explorer = _Explorer(factory, strategy, "seedloop.find_failing_seed", options)
     for seed in _iter_seeds(seeds, "seedloop.find_failing_seed"):
-        result = explorer.run(seed)
+        if check_determinism:
+            from ._investigate import check_determinism as check
+
+            result = check(factory, seed, strategy, run=lambda *a, **k: explorer.run(a[1], **k))
+        else:
+            result = explorer.run(seed)
         if result.exception is not None:
             failure = _failure_from(result, factory)
+            if shrink or explain:
+                _investigate_failure(factory, failure, result, shrink=shrink, explain=explain)
             _annotate(result.exception, result, factory)
             return failure
     return None
+
+
+def _investigate_failure(
+    factory: Factory, failure: Failure, result: RunResult, *, shrink: bool, explain: bool
+) -> None:
+    from . import _investigate
+
+    options = dict(failure.options)
+    tape = failure.tape
+    if shrink:
+        tape = _investigate.shrink_failure(
+            factory, failure.seed, failure.tape, failure.exception, **options
+        )
+        failure.shrunk_tape = tape
+    if explain:
+        replayed, rows, tasks = _investigate.record_timeline(factory, failure.seed, tape, **options)
+        shown = replayed.exception if replayed.exception is not None else failure.exception
+        failure.timeline = _investigate.render_timeline(rows, tasks, shown)
+        strict_options = {k: v for k, v in options.items() if k not in ("steps", "depth")}
+        feasible, _, text = _investigate.strict_verdict(
+            factory, failure.exception, replayed.strict_order, **strict_options
+        )
+        failure.feasible_on_real_loop = feasible
+        failure.feasibility = text
+
+
+def replay(factory: Factory, tape: list[int] | Failure, *, seed: int = 0, **options: Any) -> Any:
+    """Rerun a recorded decision tape exactly; return the result or raise.
+
+    ``tape`` is a list of choices (``Failure.tape`` / ``Failure.shrunk_tape``)
+    or a :class:`Failure` (its shrunk tape and seed are used).
+    """
+    check_factory(factory, "seedloop.replay")
+    if isinstance(tape, Failure):
+        seed = tape.seed
+        options = {**tape.options, **options}
+        tape = tape.shrunk_tape if tape.shrunk_tape is not None else tape.tape
+    if not isinstance(tape, (list, tuple)) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in tape
+    ):
+        raise InvalidSeedError("seedloop.replay() needs a tape: a list of non-negative ints")
+    options.pop("steps", None)
+    options.pop("depth", None)
+    result = execute(factory, seed, tape=list(tape), api="seedloop.replay", **options)
+    if result.exception is not None:
+        _annotate(result.exception, result, factory)
+        raise result.exception
+    return result.value
 
 
 def find_seed_where(
@@ -284,7 +397,9 @@ def find_seed_where(
     with the seed that reproduces it.
     """
     if not callable(predicate):
-        raise TypeError(f"seedloop.find_seed_where(): predicate must be callable, got {predicate!r}")
+        raise TypeError(
+            f"seedloop.find_seed_where(): predicate must be callable, got {predicate!r}"
+        )
     explorer = _Explorer(factory, strategy, "seedloop.find_seed_where", options)
     for seed in _iter_seeds(seeds, "seedloop.find_seed_where"):
         result = explorer.run(seed)

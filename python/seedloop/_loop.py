@@ -199,7 +199,7 @@ class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         if not alive:
             return
         results = await asyncio.gather(*[ag.aclose() for ag in alive], return_exceptions=True)
-        for result, agen in zip(results, alive):
+        for result, agen in zip(results, alive, strict=True):
             if isinstance(result, Exception):
                 self.call_exception_handler(
                     {

@@ -1,0 +1,262 @@
+"""After a failure: shrink its schedule, explain it, check determinism.
+
+- ``shrink_failure``: minimise the failing decision tape (Rust shrinker),
+  keeping the same failure (exception type and raising line).
+- ``timeline``: replay a tape with an observer and render, step by step, the
+  virtual time, the task and the line it resumed at.
+- ``strict_verdict``: can a real event loop produce this failure?
+- ``check_determinism``: run a seed twice and name the first diverging step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import linecache
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import _engine
+from ._explore import Factory, RunResult, execute
+from ._loop import SeedLoop
+from ._report import LIBRARY_DIRS, innermost_frame, task_label
+from .errors import NondeterminismError
+
+
+def signature(exc: BaseException | None) -> tuple[str, str, int] | None:
+    """What makes two failures 'the same': exception type and the line that raised it."""
+    if exc is None:
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if not f.filename.startswith(LIBRARY_DIRS)]
+    last = (user or frames or [None])[-1]
+    if last is None:
+        return (type(exc).__qualname__, "", 0)
+    return (type(exc).__qualname__, last.filename, last.lineno or 0)
+
+
+def shrink_failure(
+    factory: Factory,
+    seed: int,
+    tape: list[int],
+    exception: BaseException,
+    *,
+    budget: int = 300,
+    **options: Any,
+) -> list[int]:
+    """The simplest tape (fewest departures from FIFO) that fails the same way."""
+    wanted = signature(exception)
+    shrinker = _engine.Shrinker(tape, budget)
+    while (candidate := shrinker.next_candidate()) is not None:
+        result = execute(factory, seed, tape=candidate, **options)
+        same = signature(result.exception) == wanted
+        shrinker.report(same, result.tape if same else None)
+    return shrinker.best()
+
+
+@dataclass
+class TaskInfo:
+    ordinal: int
+    task: asyncio.Task[Any]
+    parent: int
+    created_at: str
+
+    @property
+    def name(self) -> str:
+        return self.task.get_name()  # read late: create_task names it after the factory
+
+
+@dataclass
+class Row:
+    step: int
+    time: float
+    owner: int
+    label: str
+    where: str
+    source: str
+    choice: int = 0
+
+
+def _creation_site() -> str:
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(LIBRARY_DIRS):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return "?"
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+class _Recorder:
+    """Observer + task factory that collect what a timeline shows."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.tasks: dict[int, TaskInfo] = {}
+        self.loop: SeedLoop | None = None
+
+    def install(self, loop: SeedLoop) -> None:
+        self.loop = loop
+        loop._engine_set_observer(self.observe)
+        loop.set_task_factory(self.task_factory)
+
+    def task_factory(self, loop: Any, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        if sys.version_info < (3, 11):
+            kwargs.pop("context", None)
+        parent = asyncio.current_task(loop)
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        main = self.tasks.get(1)
+        if main is not None and main.task.done():
+            return task  # seedloop's cleanup after the run, not part of the story
+        ordinal = loop.task_ordinal(task)
+        self.tasks[ordinal] = TaskInfo(
+            ordinal=ordinal,
+            task=task,
+            parent=loop.task_ordinal(parent) if parent is not None else 0,
+            created_at=_creation_site() if self.tasks else "the scenario factory",
+        )
+        return task
+
+    def observe(self, step: int, owner: int, handle: Any) -> None:
+        assert self.loop is not None
+        main = self.tasks.get(1)
+        if main is not None and main.task.done():
+            return  # the run is over: what follows is seedloop's own cleanup
+        callback = handle._callback
+        task = getattr(callback, "__self__", None)
+        if not isinstance(task, asyncio.Task):
+            return
+        coro = task.get_coro()
+        frame = innermost_frame(task, skip=LIBRARY_DIRS)
+        if frame is None:
+            return
+        code = frame.f_code
+        if (
+            getattr(coro, "cr_frame", None) is frame
+            and frame.f_lasti < 0
+            or (inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == "CORO_CREATED")
+        ):
+            where, source = f"starts   {code.co_name}()", ""
+        else:
+            where = (
+                f"resumes  {os.path.basename(code.co_filename)}:{frame.f_lineno} {code.co_name}()"
+            )
+            source = linecache.getline(code.co_filename, frame.f_lineno).strip()
+        self.rows.append(Row(step, self.loop.time(), owner, task_label(task, owner), where, source))
+
+
+def record_timeline(
+    factory: Factory, seed: int, tape: list[int], **options: Any
+) -> tuple[RunResult, list[Row], dict[int, TaskInfo]]:
+    recorder = _Recorder()
+    result = execute(
+        factory, seed, tape=tape, instrument=recorder.install, keep_steps=True, **options
+    )
+    choices = {i: step[2] for i, step in enumerate(result.step_log or [])}
+    for row in recorder.rows:
+        row.choice = choices.get(row.step, 0)
+    return result, recorder.rows, recorder.tasks
+
+
+def render_timeline(
+    rows: list[Row],
+    tasks: dict[int, TaskInfo],
+    exception: BaseException | None,
+    *,
+    limit: int = 60,
+) -> str:
+    lines = ["tasks:"]
+    for info in sorted(tasks.values(), key=lambda t: t.ordinal):
+        parent = f"#{info.parent}" if info.parent else "the run"
+        label = task_label(info.task, info.ordinal)
+        where = info.created_at
+        lines.append(
+            f"  {label} created by {parent}" + (f" at {where}" if ":" in where else f" ({where})")
+        )
+    lines.append("steps (* = a decision that differs from asyncio's FIFO order):")
+    shown = rows[-limit:]
+    if len(rows) > limit:
+        lines.append(f"  ... {len(rows) - limit} earlier steps")
+    width = max((len(r.label) for r in shown), default=8)
+    for r in shown:
+        mark = "*" if r.choice else " "
+        lines.append(
+            f"  {r.step:>5} {mark} t={r.time:<10.6f} {r.label:<{width}}  {r.where:<38} {r.source}".rstrip()
+        )
+    if exception is not None:
+        sig = signature(exception)
+        at = f" at {os.path.basename(sig[1])}:{sig[2]}" if sig and sig[1] else ""
+        lines.append(f"  => {type(exception).__name__}: {exception}{at}")
+    return "\n".join(lines)
+
+
+def strict_verdict(
+    factory: Factory,
+    exception: BaseException,
+    strict_order: bool,
+    seeds: range = range(200),
+    **options: Any,
+) -> tuple[bool, int | None, str]:
+    """(feasible on a real loop, strict-mode seed or None, one-line explanation)."""
+    if strict_order:
+        return (
+            True,
+            None,
+            (
+                "feasible on a real loop: this schedule keeps asyncio's FIFO order for ready "
+                "callbacks (only timers due together are reordered)"
+            ),
+        )
+    wanted = signature(exception)
+    for seed in seeds:
+        result = execute(factory, seed, "strict", **options)
+        if signature(result.exception) == wanted:
+            return (
+                True,
+                seed,
+                (
+                    f"also reproduces under strict mode (seed {seed}, strategy 'strict'): "
+                    "feasible on a real loop"
+                ),
+            )
+    return (
+        False,
+        None,
+        (
+            "depends on reordering ready callbacks: stock asyncio runs call_soon callbacks "
+            f"first-in-first-out and no strict-mode schedule failed this way in {len(seeds)} seeds"
+        ),
+    )
+
+
+def check_determinism(
+    factory: Factory,
+    seed: int,
+    strategy: str,
+    run: Callable[..., RunResult] = execute,
+    **options: Any,
+) -> RunResult:
+    """Run ``seed`` twice; raise NondeterminismError at the first diverging step."""
+    first = run(factory, seed, strategy, keep_steps=True, **options)
+    second = run(factory, seed, strategy, keep_steps=True, **options)
+    if first.fingerprint == second.fingerprint:
+        return first
+    a, b = first.step_log or [], second.step_log or []
+    index = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+
+    def describe(log: list[tuple[int, int, int, float]]) -> str:
+        if index >= len(log):
+            return f"ended after {len(log)} steps"
+        seq, owner, choice, now = log[index]
+        return f"ran entry {seq} of task #{owner} (choice {choice}) at t={now}"
+
+    raise NondeterminismError(
+        f"seed {seed} (strategy {strategy}) is not deterministic: the runs diverge at step "
+        f"{index}: first run {describe(a)}, second run {describe(b)}. Something outside "
+        "the seed leaks in (wall clock, unseeded randomness, threads, object ids, set order)."
+    )

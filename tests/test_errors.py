@@ -1,0 +1,95 @@
+"""Bad input gets a clear, typed seedloop error: never a panic or a hang."""
+
+import asyncio
+import math
+
+import pytest
+
+import seedloop
+
+
+async def ok():
+    return 1
+
+
+def test_non_callable_factory():
+    with pytest.raises(seedloop.InvalidFactoryError, match="zero-argument callable"):
+        seedloop.run(42)
+
+
+def test_coroutine_object_instead_of_factory():
+    with pytest.raises(
+        seedloop.InvalidFactoryError, match=r"run\(scenario\), not run\(scenario\(\)\)"
+    ):
+        seedloop.run(ok())
+
+
+def test_factory_returning_no_coroutine():
+    with pytest.raises(seedloop.InvalidFactoryError, match="not a coroutine"):
+        seedloop.run(lambda: 5)
+
+
+def test_factory_needing_arguments():
+    async def needs(x):
+        return x
+
+    with pytest.raises(seedloop.InvalidFactoryError, match="lambda"):
+        seedloop.find_failing_seed(needs, range(3))
+
+
+@pytest.mark.parametrize("seeds", [range(0), [], iter(())])
+def test_empty_seed_range(seeds):
+    with pytest.raises(seedloop.InvalidSeedError, match="empty"):
+        seedloop.find_failing_seed(ok, seeds)
+
+
+def test_int_instead_of_seed_range():
+    with pytest.raises(seedloop.InvalidSeedError, match=r"range\(100\)"):
+        seedloop.find_failing_seed(ok, 100)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5, "7", True])
+def test_invalid_seed(seed):
+    with pytest.raises(seedloop.InvalidSeedError):
+        seedloop.run(ok, seed=seed)
+
+
+def test_unknown_strategy():
+    with pytest.raises(seedloop.InvalidStrategyError, match="shuffle"):
+        seedloop.run(ok, strategy="bogus")
+
+
+@pytest.mark.parametrize("delay", [-1, math.nan, "soon"])
+def test_bad_delay(delay):
+    async def scenario():
+        asyncio.get_running_loop().call_later(delay, lambda: None)
+
+    with pytest.raises(seedloop.InvalidDelayError):
+        seedloop.run(scenario)
+
+
+def test_nan_deadline():
+    async def scenario():
+        asyncio.get_running_loop().call_at(math.nan, lambda: None)
+
+    with pytest.raises(seedloop.InvalidDelayError, match="NaN"):
+        seedloop.run(scenario)
+
+
+def test_errors_are_seedloop_errors():
+    for cls in (
+        seedloop.InvalidFactoryError,
+        seedloop.InvalidSeedError,
+        seedloop.InvalidDelayError,
+        seedloop.DeadlockError,
+        seedloop.HangError,
+    ):
+        assert issubclass(cls, seedloop.SeedloopError)
+
+
+def test_sleep_forever_with_inf_is_a_deadlock_not_a_hang():
+    async def scenario():
+        await asyncio.sleep(math.inf)
+
+    with pytest.raises(seedloop.DeadlockError):
+        seedloop.run(scenario)

@@ -1,0 +1,136 @@
+"""Replay, shrinking, timelines, deadlock/hang reports, nondeterminism detection."""
+
+import asyncio
+import itertools
+
+import pytest
+
+import seedloop
+from seedloop._engine import tape_complexity
+
+
+async def race():
+    state = {"ready": False}
+
+    async def producer():
+        await asyncio.sleep(0)
+        state["ready"] = True
+
+    async def consumer():
+        await asyncio.sleep(0)
+        assert state["ready"], "consumer ran before producer"
+
+    async def noise(n):
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    await asyncio.gather(noise(5), producer(), noise(3), consumer())
+
+
+def test_replay_reproduces_the_recorded_tape_under_any_strategy():
+    for strategy in ("shuffle", "random", "pct", "pos"):
+        for seed in range(10):
+            result = seedloop.execute(race, seed, strategy)
+            again = seedloop.execute(race, 12345, tape=result.tape)
+            assert again.fingerprint != "" and again.tape == result.tape
+            assert type(again.exception) is type(result.exception)
+
+
+def test_shrunk_tape_still_fails_and_is_simpler():
+    failure = seedloop.find_failing_seed(race, range(500))
+    assert failure is not None and failure.shrunk_tape is not None
+    assert tape_complexity(failure.shrunk_tape) <= tape_complexity(failure.tape)
+    assert sum(1 for c in failure.shrunk_tape if c) == 1  # one reordering suffices
+    with pytest.raises(AssertionError, match="consumer ran before producer"):
+        seedloop.replay(race, failure.shrunk_tape, seed=failure.seed)
+    with pytest.raises(AssertionError):
+        seedloop.replay(race, failure)
+    assert seedloop.replay(race, [], seed=failure.seed) is None  # empty tape = FIFO passes
+
+
+def test_failure_report_has_timeline_and_verdict():
+    failure = seedloop.find_failing_seed(race, range(500))
+    report = failure.report()
+    assert "#" in failure.timeline and "consumer" in failure.timeline
+    assert "resumes" in failure.timeline and "await asyncio.sleep(0)" in failure.timeline
+    assert "AssertionError" in failure.timeline
+    assert "*" in failure.timeline  # the decisive reordering is marked
+    assert failure.replay_tape_command in report
+    assert failure.feasible_on_real_loop is False
+    assert "depends on reordering ready callbacks" in failure.feasibility
+
+
+async def timer_tie_race():
+    log = []
+
+    async def writer(name, delay):
+        await asyncio.sleep(delay)
+        log.append(name)
+
+    await asyncio.gather(writer("a", 1.0), writer("b", 1.0))
+    assert log == ["a", "b"], log
+
+
+def test_timer_tie_bug_is_feasible_on_a_real_loop():
+    assert seedloop.run(timer_tie_race, strategy="fifo") is None
+    failure = seedloop.find_failing_seed(timer_tie_race, range(100), strategy="strict")
+    assert failure is not None
+    assert failure.feasible_on_real_loop is True
+
+
+def test_deadlock_lists_waiting_tasks_and_lines():
+    async def scenario():
+        a, b = asyncio.Lock(), asyncio.Lock()
+
+        async def one():
+            async with a:
+                await asyncio.sleep(0.1)
+                async with b:
+                    pass
+
+        async def two():
+            async with b:
+                await asyncio.sleep(0.1)
+                async with a:
+                    pass
+
+        await asyncio.gather(one(), two())
+
+    with pytest.raises(seedloop.DeadlockError) as info:
+        seedloop.run(scenario, seed=0)
+    waiting = info.value.waiting
+    assert len(waiting) == 3  # main, one, two
+    assert any("one()" in w for w in waiting) and any("two()" in w for w in waiting)
+    assert "test_investigate.py:" in str(info.value)
+
+
+def test_hang_budget_reports_hang_error():
+    async def poller():
+        while True:
+            await asyncio.sleep(0)
+
+    with pytest.raises(seedloop.HangError, match="max_steps"):
+        seedloop.run(poller, max_steps=1000)
+
+    async def ticker():
+        while True:
+            await asyncio.sleep(60)
+
+    with pytest.raises(seedloop.HangError, match="max_time"):
+        seedloop.run(ticker, max_time=3600)
+
+
+def test_nondeterminism_is_reported_with_the_diverging_step():
+    calls = itertools.count()
+
+    async def leaky():
+        # Behaviour depends on state outside the seed: differs between the two runs.
+        extra = next(calls) % 2
+        for _ in range(3 + extra):
+            await asyncio.sleep(0)
+
+    with pytest.raises(seedloop.NondeterminismError, match="diverge at step"):
+        seedloop.find_failing_seed(leaky, range(5), check_determinism=True)
+    assert (
+        seedloop.find_failing_seed(race, range(3), strategy="fifo", check_determinism=True) is None
+    )
