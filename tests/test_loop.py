@@ -1,0 +1,226 @@
+"""SeedLoop is a real asyncio event loop: the documented API and pure-coroutine asyncio."""
+
+import asyncio
+import contextvars
+import socket
+import sys
+
+import pytest
+
+import seedloop
+from seedloop import SeedLoop
+
+STRATEGIES = seedloop.STRATEGIES
+
+
+@pytest.fixture
+def loop():
+    loop = SeedLoop(seed=7)
+    yield loop
+    loop.close()
+
+
+def test_call_soon_call_later_call_at_and_cancel(loop):
+    log = []
+    loop.call_soon(log.append, "soon")
+    h = loop.call_soon(log.append, "cancelled")
+    h.cancel()
+    assert h.cancelled()
+    later = loop.call_later(5, log.append, "later")
+    assert later.when() == pytest.approx(5)
+    loop.call_at(2, log.append, "at")
+    loop.call_later(10, loop.stop)
+    loop.run_forever()
+    assert log == ["soon", "at", "later"]
+    assert loop.time() == pytest.approx(10)
+
+
+def test_stop_finishes_the_current_iteration_like_asyncio(loop):
+    log = []
+    loop.call_soon(loop.stop)
+    loop.call_soon(log.append, 1)
+    loop.run_forever()
+    assert log == [1]
+    loop.call_soon(log.append, 2)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert log == [1, 2]
+
+
+def test_cancelled_timers_do_not_move_the_clock(loop):
+    async def main():
+        await asyncio.wait_for(asyncio.sleep(1), timeout=3600)
+        return loop.time()
+
+    assert loop.run_until_complete(main()) == pytest.approx(1)
+
+
+def test_create_task_with_name_and_context(loop):
+    var = contextvars.ContextVar("var", default="unset")
+
+    async def read():
+        return var.get()
+
+    async def main():
+        ctx = contextvars.copy_context()
+        ctx.run(var.set, "in-context")
+        kwargs = {"context": ctx} if sys.version_info >= (3, 11) else {}
+        task = loop.create_task(read(), name="reader", **kwargs)
+        assert task.get_name() == "reader"
+        return await task
+
+    expected = "in-context" if sys.version_info >= (3, 11) else "unset"
+    assert loop.run_until_complete(main()) == expected
+
+
+def test_exception_handler_receives_callback_errors(loop):
+    seen = []
+    loop.set_exception_handler(lambda lp, ctx: seen.append(ctx))
+
+    def boom():
+        raise ValueError("boom")
+
+    loop.call_soon(boom)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert isinstance(seen[0]["exception"], ValueError)
+    assert "Exception in callback" in seen[0]["message"]
+
+
+def test_shutdown_asyncgens_and_default_executor(loop):
+    closed = []
+
+    async def agen():
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(True)
+
+    async def main():
+        async for _ in agen():
+            break
+
+    loop.run_until_complete(main())
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+    assert closed == [True]
+
+
+def test_run_in_executor_and_to_thread_are_inline_and_deterministic(loop):
+    async def main():
+        a = await loop.run_in_executor(None, sum, [1, 2, 3])
+        b = await asyncio.to_thread(lambda: "threadless")
+        return a, b
+
+    assert loop.run_until_complete(main()) == (6, "threadless")
+
+
+def test_no_selector_pipe_or_socket(monkeypatch):
+    def forbidden(*a, **k):
+        raise AssertionError("SeedLoop opened a real socket/pipe")
+
+    monkeypatch.setattr(socket, "socketpair", forbidden)
+    monkeypatch.setattr(socket.socket, "__init__", forbidden)
+    loop = SeedLoop(seed=1)
+    loop.run_until_complete(asyncio.sleep(1))
+    loop.close()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="loop_factory is 3.12+")
+def test_asyncio_runner_with_loop_factory():
+    async def main():
+        await asyncio.sleep(100)
+        return asyncio.get_running_loop().time()
+
+    with asyncio.Runner(loop_factory=lambda: SeedLoop(seed=3)) as runner:
+        assert runner.run(main()) == pytest.approx(100)
+    assert asyncio.run(main(), loop_factory=lambda: SeedLoop(seed=3)) == pytest.approx(100)
+
+
+async def everything():
+    """gather, wait, wait_for, timeout, TaskGroup, shield, Queue, Lock, Event,
+    Condition, Semaphore and contextvars, together."""
+    results = {}
+    var = contextvars.ContextVar("v", default=0)
+
+    async def worker(i, sem, lock, shared):
+        async with sem:
+            var.set(i)
+            await asyncio.sleep(0.01 * (i % 3))
+            async with lock:
+                shared.append(var.get())
+        return i
+
+    sem, lock, shared = asyncio.Semaphore(2), asyncio.Lock(), []
+    results["gather"] = await asyncio.gather(*(worker(i, sem, lock, shared) for i in range(5)))
+    results["shared"] = sorted(shared)
+
+    done, pending = await asyncio.wait(
+        [asyncio.ensure_future(asyncio.sleep(d, result=d)) for d in (0.1, 0.2)],
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    results["wait"] = ([t.result() for t in done], len(pending))
+    for p in pending:
+        p.cancel()
+
+    try:
+        await asyncio.wait_for(asyncio.sleep(10), timeout=0.3)
+    except asyncio.TimeoutError:
+        results["wait_for"] = "timeout"
+
+    if sys.version_info >= (3, 11):
+        try:
+            async with asyncio.timeout(0.1):
+                await asyncio.sleep(5)
+        except TimeoutError:
+            results["timeout"] = "timeout"
+
+        async def fail():
+            await asyncio.sleep(0.1)
+            raise KeyError("x")
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(asyncio.sleep(0.5))
+                tg.create_task(fail())
+        except* KeyError:
+            results["taskgroup"] = "KeyError"
+
+    inner = asyncio.ensure_future(asyncio.sleep(0.2, result="shielded"))
+    results["shield"] = await asyncio.shield(inner)
+
+    q = asyncio.Queue(maxsize=1)
+    cond = asyncio.Condition()
+    event = asyncio.Event()
+    got = []
+
+    async def consumer():
+        for _ in range(3):
+            got.append(await q.get())
+            q.task_done()
+        async with cond:
+            await cond.wait_for(lambda: event.is_set())
+
+    c = asyncio.ensure_future(consumer())
+    for i in range(3):
+        await q.put(i)
+    await q.join()
+    event.set()
+    async with cond:
+        cond.notify_all()
+    await c
+    results["queue"] = got
+    return results
+
+
+@pytest.fixture(scope="module")
+def stock_results():
+    return asyncio.run(everything())  # ~1 s of real sleeping, once
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_pure_coroutine_asyncio_works_under_every_strategy(strategy, stock_results):
+    expected = stock_results
+    for seed in range(10):
+        assert seedloop.run(everything, seed=seed, strategy=strategy) == expected
