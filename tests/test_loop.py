@@ -184,7 +184,8 @@ async def everything():
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(asyncio.sleep(0.5))
                 tg.create_task(fail())
-        except* KeyError:
+        except BaseException as group:  # ExceptionGroup; `except*` is 3.11+ syntax
+            assert [type(e) for e in group.exceptions] == [KeyError]
             results["taskgroup"] = "KeyError"
 
     inner = asyncio.ensure_future(asyncio.sleep(0.2, result="shielded"))
