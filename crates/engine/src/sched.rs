@@ -164,13 +164,15 @@ impl<T> Scheduler<T> {
             0
         } else {
             self.candidates.clear();
-            self.candidates.extend(self.ready.iter().map(|e| Candidate {
-                owner: e.owner,
-                timer_group: e.timer_group,
-            }));
+            if self.strategy.needs_candidates() {
+                self.candidates.extend(self.ready.iter().map(|e| Candidate {
+                    owner: e.owner,
+                    timer_group: e.timer_group,
+                }));
+            }
             let step = self.trace.len() as u64;
             self.strategy
-                .choose(&self.candidates, step, &mut self.rng)
+                .choose(self.ready.len(), &self.candidates, step, &mut self.rng)
                 .min(self.ready.len() - 1)
         };
         let strict = index == 0 || {

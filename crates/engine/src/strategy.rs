@@ -171,9 +171,23 @@ impl Strategy {
         }
     }
 
-    /// Choose the index (into `ready`, oldest first) of the entry to run at `step`.
-    pub(crate) fn choose(&mut self, ready: &[Candidate], step: u64, rng: &mut Rng) -> usize {
-        let n = ready.len();
+    /// Does `choose` look at the ready entries themselves (not just their count)?
+    pub(crate) fn needs_candidates(&self) -> bool {
+        matches!(
+            self,
+            Strategy::Pct { .. } | Strategy::Pos { .. } | Strategy::Strict
+        )
+    }
+
+    /// Choose the index (among `n` ready entries, oldest first) of the entry to
+    /// run at `step`. `ready` describes them when `needs_candidates()`.
+    pub(crate) fn choose(
+        &mut self,
+        n: usize,
+        ready: &[Candidate],
+        step: u64,
+        rng: &mut Rng,
+    ) -> usize {
         debug_assert!(n > 0);
         match self {
             Strategy::Fifo => 0,

@@ -68,6 +68,7 @@ static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
 static SELF_CARRYING_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
 static FUNCTION_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 static COPY_CONTEXT: GILOnceCell<PyObject> = GILOnceCell::new();
+static STEP_WRAPPER: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
 fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
     Ok(TASK_TYPES
@@ -110,6 +111,19 @@ fn is_function(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
     Ok(ty.is(f.bind(py)))
 }
 
+/// Is `ty` the C Task's step wrapper (`TaskStepMethWrapper`, not exported
+/// by asyncio)? Learnt by name once, then compared by identity.
+fn is_step_wrapper(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
+    if let Some(known) = STEP_WRAPPER.get(py) {
+        return Ok(ty.is(known.bind(py)));
+    }
+    if ty.name()?.to_cow()? == "TaskStepMethWrapper" {
+        let _ = STEP_WRAPPER.set(py, ty.clone().unbind());
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 fn copy_context(py: Python<'_>) -> PyResult<PyObject> {
     let f = COPY_CONTEXT.get_or_try_init(py, || -> PyResult<PyObject> {
         Ok(py.import("contextvars")?.getattr("copy_context")?.unbind())
@@ -129,8 +143,8 @@ impl LoopCore {
     fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<u32> {
         let ty = callback.get_type();
         if !is_function(py, &ty)? {
-            let carries_self = ty.is_subclass(self_carrying_types(py)?)?
-                || ty.name()?.to_cow()? == "TaskStepMethWrapper";
+            let carries_self =
+                is_step_wrapper(py, &ty)? || ty.is_subclass(self_carrying_types(py)?)?;
             if carries_self {
                 if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
                     if owner.is_instance(task_types(py)?)? {
