@@ -19,12 +19,19 @@ class SimulationFailure(AssertionError):
     def __init__(self, test_name: str, failure: Failure) -> None:
         self.failure = failure
         exc = failure.exception
-        super().__init__(
+        lines = [
             f"{test_name} fails under seed {failure.seed} (strategy {failure.strategy}): "
-            f"{type(exc).__name__}: {exc}\n"
-            f"reproduce with: {failure.replay_command}\n"
-            f"or: pytest <this test> --seedloop-replay {failure.seed}"
-        )
+            f"{type(exc).__name__}: {exc}",
+            f"reproduce with: {failure.replay_command}",
+            f"or: pytest <this test> --seedloop-replay {failure.seed}",
+        ]
+        if failure.replay_tape_command:
+            lines.append(f"minimal schedule: {failure.replay_tape_command}")
+        if failure.feasibility:
+            lines.append(failure.feasibility)
+        if failure.timeline:
+            lines.append(failure.timeline)
+        super().__init__("\n".join(lines))
 
 
 def simulate(
