@@ -134,3 +134,15 @@ def test_nondeterminism_is_reported_with_the_diverging_step():
     assert (
         seedloop.find_failing_seed(race, range(3), strategy="fifo", check_determinism=True) is None
     )
+
+
+def test_pct_seeds_reproduce_alone():
+    failure = seedloop.find_failing_seed(race, range(1000), strategy="pct", shrink=False)
+    assert failure is not None
+    with pytest.raises(AssertionError):
+        seedloop.run(race, seed=failure.seed, strategy="pct")
+    # The run-length estimate does not depend on which seeds ran before.
+    later = seedloop.find_failing_seed(
+        race, range(failure.seed, 1000), strategy="pct", shrink=False
+    )
+    assert later.seed == failure.seed and later.options == failure.options

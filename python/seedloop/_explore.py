@@ -255,6 +255,9 @@ def run(factory: Factory, seed: int = 0, *, strategy: str = "shuffle", **options
     same virtual times.
     """
     check_factory(factory, "seedloop.run")
+    if strategy == "pct" and "steps" not in options:
+        # The same k as find_failing_seed estimates, so its seeds reproduce here.
+        options["steps"] = estimate_run_length(factory, "seedloop.run", options)
     result = execute(factory, seed, strategy, **options)
     if result.exception is not None:
         _annotate(result.exception, result, factory)
@@ -280,7 +283,13 @@ def _iter_seeds(seeds: Iterable[int], api: str) -> Iterable[int]:
 
 
 class _Explorer:
-    """Runs seeds one after another, feeding PCT its step estimate."""
+    """Runs seeds one after another with fixed options.
+
+    PCT needs k, the expected run length, to place its change points. It is
+    estimated once, from a pilot run in stock (fifo) order, so that every seed
+    sees the same k whatever ran before it: a seed found by a parallel or
+    sharded search reproduces alone.
+    """
 
     def __init__(self, factory: Factory, strategy: str, api: str, options: dict[str, Any]):
         check_factory(factory, api)
@@ -288,17 +297,19 @@ class _Explorer:
         self.factory = factory
         self.strategy = strategy
         self.api = api
-        self.options = options
-        self.steps_seen = 0
+        self.options = dict(options)
+        if strategy == "pct" and "steps" not in self.options:
+            self.options["steps"] = estimate_run_length(factory, api, self.options)
 
     def run(self, seed: int, **extra: Any) -> RunResult:
-        options = {**self.options, **extra}
-        if self.strategy == "pct" and "steps" not in options:
-            # k, PCT's run-length estimate, comes from the longest earlier run.
-            options["steps"] = max(self.steps_seen, 100)
-        result = execute(self.factory, seed, self.strategy, api=self.api, **options)
-        self.steps_seen = max(self.steps_seen, result.steps)
-        return result
+        return execute(self.factory, seed, self.strategy, api=self.api, **self.options, **extra)
+
+
+def estimate_run_length(factory: Factory, api: str, options: dict[str, Any]) -> int:
+    """Steps of one run in stock asyncio order (PCT's k), at least 10."""
+    pilot_options = {k: v for k, v in options.items() if k not in ("depth", "steps")}
+    pilot = execute(factory, 0, "fifo", api=api, **pilot_options)
+    return max(pilot.steps, 10)
 
 
 def find_failing_seed(
