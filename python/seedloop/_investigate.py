@@ -33,9 +33,10 @@ def signature(exc: BaseException | None) -> tuple[str, str, int] | None:
         return None
     frames = traceback.extract_tb(exc.__traceback__)
     user = [f for f in frames if not f.filename.startswith(LIBRARY_DIRS)]
-    last = (user or frames or [None])[-1]
-    if last is None:
+    chosen = user or frames
+    if not chosen:
         return (type(exc).__qualname__, "", 0)
+    last = chosen[-1]
     return (type(exc).__qualname__, last.filename, last.lineno or 0)
 
 
@@ -134,11 +135,7 @@ class _Recorder:
         if frame is None:
             return
         code = frame.f_code
-        if (
-            getattr(coro, "cr_frame", None) is frame
-            and frame.f_lasti < 0
-            or (inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == "CORO_CREATED")
-        ):
+        if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == "CORO_CREATED":
             where, source = f"starts   {code.co_name}()", ""
         else:
             where = (
