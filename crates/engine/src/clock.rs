@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn conversion_never_fires_early() {
-        for secs in [0.1, 0.3, 1.0 / 3.0, 12345.678_9, 1e-9, 86400.0 * 365.0] {
+        for secs in [0.1, 0.3, 1.0 / 3.0, 12_345.678_9, 1e-9, 86400.0 * 365.0] {
             let ns = secs_to_ns_ceil(secs);
             assert!(ns_to_secs(ns) >= secs, "{secs}");
             assert!(ns_to_secs(ns) - secs < 1e-6, "{secs}");
