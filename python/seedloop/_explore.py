@@ -173,12 +173,15 @@ def execute(
     """
     check_seed(seed)
     check_strategy(strategy)
+    loop_options, world_options = _world.split_options(options)
     coro = _make_coroutine(factory, api)
-    loop = SeedLoop(seed, strategy, tape=tape, max_steps=max_steps, max_time=max_time, **options)
+    loop = SeedLoop(
+        seed, strategy, tape=tape, max_steps=max_steps, max_time=max_time, **loop_options
+    )
     try:
         if instrument is not None:
             instrument(loop)
-        with _world.installed(loop, seed):
+        with _world.installed(loop, seed, **world_options):
             main = loop.create_task(coro, name="main")
             value: Any = None
             exception: BaseException | None = None

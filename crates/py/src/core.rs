@@ -382,6 +382,18 @@ impl LoopCore {
         ns_to_secs(self.lock().sched.now_ns())
     }
 
+    /// Advance the virtual clock by `secs` while a callback runs (a blocking
+    /// `time.sleep` inside a run: nothing else runs meanwhile).
+    fn _engine_advance(&self, secs: f64) -> PyResult<()> {
+        if secs.is_nan() || secs < 0.0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "sleep length must be non-negative",
+            ));
+        }
+        self.lock().sched.advance(secs_to_ns_ceil(secs));
+        Ok(())
+    }
+
     #[pyo3(signature = (callback, *args, context=None))]
     fn call_soon(
         &self,

@@ -4,6 +4,7 @@ mod core;
 mod errors;
 mod handle;
 mod shrink;
+mod world;
 
 use pyo3::prelude::*;
 
@@ -16,6 +17,7 @@ fn derive_seed(seed: u64, stream: &str) -> u64 {
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     core::register(m)?;
+    world::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;
