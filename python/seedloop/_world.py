@@ -98,6 +98,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from operator import index as _index
 from typing import Any
 
 from . import _engine
@@ -368,7 +369,7 @@ def _sim_urandom(size: int, /) -> bytes:
     w = _worlds.get(_get_ident())
     if w is None:
         return _real_urandom(size)
-    size = size.__index__()
+    size = _index(size)
     if size < 0:
         raise ValueError("negative argument not allowed")
     return w.urandom(size)
@@ -379,7 +380,7 @@ def _sim_getrandom(real: Callable[..., bytes]) -> Callable[..., bytes]:
         w = _worlds.get(_get_ident())
         if w is None:
             return real(size, flags)
-        size = size.__index__()
+        size = _index(size)
         if size < 0:
             raise ValueError("negative argument not allowed")
         return w.urandom(size)
