@@ -607,7 +607,11 @@ def test_rebinding_sites_are_patched_during_the_run():
 
 def test_modules_imported_during_a_run_get_the_real_objects_afterwards(tmp_path, monkeypatch):
     (tmp_path / "seedloop_world_probe.py").write_text(
-        "from time import monotonic\nfrom os import urandom\nfrom datetime import datetime\n"
+        "from time import monotonic\n"
+        "from os import urandom\n"
+        "from datetime import datetime\n"
+        "class Stamp(datetime):\n"
+        "    pass\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
 
@@ -623,6 +627,12 @@ def test_modules_imported_during_a_run_get_the_real_objects_afterwards(tmp_path,
         assert probe.monotonic is REAL["monotonic"]
         assert probe.urandom is REAL["urandom"]
         assert probe.datetime is REAL["datetime"]
+        # A subclass made from the stand-in during the run still works as one.
+        stamp = probe.Stamp(2020, 1, 1)
+        assert type(stamp) is probe.Stamp and isinstance(stamp, datetime.datetime)
+        assert not isinstance(datetime.datetime(2020, 1, 1), probe.Stamp)
+        assert type(probe.Stamp.now()) is probe.Stamp
+        assert probe.Stamp.now().year >= 2025
         # Next run: the module is now a known rebinding site.
         assert seedloop.run(scenario, seed=0) == (4.0, 2025)
         assert probe.monotonic is REAL["monotonic"]

@@ -255,7 +255,10 @@ def run(factory: Factory, seed: int = 0, *, strategy: str = "shuffle", **options
     """Run ``factory()`` under ``seed``; return its result or raise its exception.
 
     The same seed (and strategy) always gives the same interleaving and the
-    same virtual times.
+    same virtual times. Inside the run the world is deterministic too (see
+    ``seedloop._world``): ``world=False`` turns that off, ``sleep="advance"``
+    (default) or ``"error"`` chooses what ``time.sleep`` does, and
+    ``wall_epoch`` sets the wall clock at virtual time 0.
     """
     check_factory(factory, "seedloop.run")
     if strategy == "pct" and "steps" not in options:

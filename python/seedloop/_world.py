@@ -426,15 +426,23 @@ def _sim_uuid_getnode() -> int:
 
 
 class _RealClassCheck(type):
-    """Metaclass of the datetime stand-ins: real instances and subclasses pass checks."""
+    """Metaclass of the datetime stand-ins: real instances and subclasses pass checks.
 
-    _real: type
+    Only the stand-ins themselves answer for the real class; a subclass made
+    from a stand-in (a module imported during a run) checks normally.
+    """
 
     def __instancecheck__(cls, obj: object) -> bool:
-        return isinstance(obj, cls._real)
+        real = cls.__dict__.get("_real")
+        if real is not None:
+            return isinstance(obj, real)
+        return type.__instancecheck__(cls, obj)
 
     def __subclasscheck__(cls, sub: type) -> bool:
-        return issubclass(sub, cls._real)
+        real = cls.__dict__.get("_real")
+        if real is not None:
+            return issubclass(sub, real)
+        return type.__subclasscheck__(cls, sub)
 
 
 class _SimDate(_real_date, metaclass=_RealClassCheck):
@@ -442,15 +450,16 @@ class _SimDate(_real_date, metaclass=_RealClassCheck):
 
     _real = _real_date
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # instances are real dates
-        return _real_date(*args, **kwargs)
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is _SimDate:
+            return _real_date(*args, **kwargs)  # instances are real dates
+        return _real_date.__new__(cls, *args, **kwargs)
 
     @classmethod
     def today(cls) -> Any:
         w = _worlds.get(_get_ident())
-        if w is None:
-            return _real_date.today()
-        return _real_date.fromtimestamp(w.wall())
+        base = _real_date if cls is _SimDate else cls
+        return base.fromtimestamp(_real_time() if w is None else w.wall())
 
 
 class _SimDatetime(_real_datetime, metaclass=_RealClassCheck):
@@ -458,15 +467,19 @@ class _SimDatetime(_real_datetime, metaclass=_RealClassCheck):
 
     _real = _real_datetime
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # instances are real datetimes
-        return _real_datetime(*args, **kwargs)
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is _SimDatetime:
+            return _real_datetime(*args, **kwargs)  # instances are real datetimes
+        return _real_datetime.__new__(cls, *args, **kwargs)
 
     @classmethod
     def now(cls, tz: _datetime_mod.tzinfo | None = None) -> Any:
         w = _worlds.get(_get_ident())
-        if w is None:
-            return _real_datetime.now(tz)
-        return _real_datetime.fromtimestamp(w.wall(), tz)
+        if cls is _SimDatetime:
+            if w is None:
+                return _real_datetime.now(tz)
+            return _real_datetime.fromtimestamp(w.wall(), tz)
+        return cls.fromtimestamp(_real_time() if w is None else w.wall(), tz)
 
     @classmethod
     def today(cls) -> Any:
@@ -475,9 +488,9 @@ class _SimDatetime(_real_datetime, metaclass=_RealClassCheck):
     @classmethod
     def utcnow(cls) -> Any:
         w = _worlds.get(_get_ident())
-        if w is None:
-            return _real_datetime.fromtimestamp(_real_time(), _utc).replace(tzinfo=None)
-        return _real_datetime.fromtimestamp(w.wall(), _utc).replace(tzinfo=None)
+        base = _real_datetime if cls is _SimDatetime else cls
+        now = base.fromtimestamp(_real_time() if w is None else w.wall(), _utc)
+        return now.replace(tzinfo=None)
 
 
 for _cls, _real_cls in ((_SimDate, _real_date), (_SimDatetime, _real_datetime)):
@@ -739,8 +752,15 @@ class _Bindings:
 
 
 _modules: list[_Bindings] = []  # every module that binds a real object
-_scanned: dict[str, object] = {}  # module name -> the module object scanned
+# module name -> (the module object scanned, its bindings or None). Entries of
+# modules that left sys.modules (or were replaced) are dropped at the next scan.
+_scanned: dict[str, tuple[object, _Bindings | None]] = {}
 _scanned_len = -1
+
+
+def _scanned_module(name: str) -> object:
+    entry = _scanned.get(name)
+    return None if entry is None else entry[0]
 
 
 def _skip_module(name: str) -> bool:
@@ -766,25 +786,30 @@ def _scan_new_modules() -> None:
     modules = sys.modules
     if len(modules) == _scanned_len:
         return
+    gone = [name for name, (module, _) in _scanned.items() if modules.get(name) is not module]
+    for name in gone:
+        _, old = _scanned.pop(name)
+        if old is not None:
+            _modules.remove(old)
     for name, module in tuple(modules.items()):
-        if _scanned.get(name) is module:
+        if name in _scanned:
             continue
-        _scanned[name] = module
-        if _skip_module(name):
-            continue
-        found = _bindings(module, _STAND_IN)
-        if found:
-            entry = _Bindings(module.__dict__)
-            for key, real, fake in found:
-                entry.add(key, real, fake)
-            _modules.append(entry)
+        entry = None
+        if not _skip_module(name):
+            found = _bindings(module, _STAND_IN)
+            if found:
+                entry = _Bindings(module.__dict__)
+                for key, real, fake in found:
+                    entry.add(key, real, fake)
+                _modules.append(entry)
+        _scanned[name] = (module, entry)
     _scanned_len = len(modules)
 
 
 def _unleak_new_modules() -> None:
     """Modules imported during a run bound stand-ins: give them the real objects."""
     for name, module in tuple(sys.modules.items()):
-        if _scanned.get(name) is module or _skip_module(name):
+        if _scanned_module(name) is module or _skip_module(name):
             continue
         namespace = module.__dict__
         for key, fake, real in _bindings(module, _REAL_OF_FAKE):
