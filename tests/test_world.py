@@ -686,6 +686,34 @@ def test_concurrent_runs_on_two_threads_each_have_their_own_world():
     assert_world_restored()
 
 
+def test_seed_searches_hold_the_world_and_restore_it():
+    async def scenario():
+        await asyncio.sleep(1)
+        return time.time(), os.urandom(2)
+
+    seen = []
+
+    def predicate(result):
+        # Between runs the stand-ins stay in place but behave like the real thing.
+        seen.append((result, time.time is REAL["time"], abs(time.time() - REAL["time"]()) < 60))
+        return False
+
+    assert seedloop.find_seed_where(scenario, predicate, range(4)) is None
+    assert_world_restored()
+    assert [s[1:] for s in seen] == [(False, True)] * 4
+    assert [s[0] for s in seen] == [seedloop.run(scenario, seed=n) for n in range(4)]
+
+    async def failing():
+        await scenario()
+        raise ValueError("boom")
+
+    assert seedloop.find_failing_seed(failing, range(3)).seed == 0
+    assert_world_restored()
+    with pytest.raises(ValueError):
+        seedloop.find_seed_where(failing, bool, range(3))
+    assert_world_restored()
+
+
 def test_world_false_leaves_the_process_alone_but_seeds_random():
     async def scenario():
         return time.time is REAL["time"], random.random()
@@ -693,6 +721,8 @@ def test_world_false_leaves_the_process_alone_but_seeds_random():
     untouched, value = seedloop.run(scenario, seed=9, world=False)
     assert untouched
     assert value == random.Random(_engine.derive_seed(9, "random")).random()
+    hit = seedloop.find_seed_where(scenario, lambda r: True, range(3), world=False)
+    assert hit is not None and hit[1][0]
 
 
 def test_world_options_are_part_of_the_replay_command():

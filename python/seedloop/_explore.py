@@ -336,19 +336,20 @@ def find_failing_seed(
     NondeterminismError at the first step where the two runs diverge.
     """
     explorer = _Explorer(factory, strategy, "seedloop.find_failing_seed", options)
-    for seed in _iter_seeds(seeds, "seedloop.find_failing_seed"):
-        if check_determinism:
-            from ._investigate import check_determinism as check
+    with _world.held(options.get("world", True)):
+        for seed in _iter_seeds(seeds, "seedloop.find_failing_seed"):
+            if check_determinism:
+                from ._investigate import check_determinism as check
 
-            result = check(factory, seed, strategy, run=lambda *a, **k: explorer.run(a[1], **k))
-        else:
-            result = explorer.run(seed)
-        if result.exception is not None:
-            failure = _failure_from(result, factory)
-            if shrink or explain:
-                _investigate_failure(factory, failure, result, shrink=shrink, explain=explain)
-            _annotate(result.exception, result, factory)
-            return failure
+                result = check(factory, seed, strategy, run=lambda *a, **k: explorer.run(a[1], **k))
+            else:
+                result = explorer.run(seed)
+            if result.exception is not None:
+                failure = _failure_from(result, factory)
+                if shrink or explain:
+                    _investigate_failure(factory, failure, result, shrink=shrink, explain=explain)
+                _annotate(result.exception, result, factory)
+                return failure
     return None
 
 
@@ -418,11 +419,12 @@ def find_seed_where(
             f"seedloop.find_seed_where(): predicate must be callable, got {predicate!r}"
         )
     explorer = _Explorer(factory, strategy, "seedloop.find_seed_where", options)
-    for seed in _iter_seeds(seeds, "seedloop.find_seed_where"):
-        result = explorer.run(seed)
-        if result.exception is not None:
-            _annotate(result.exception, result, factory)
-            raise result.exception
-        if predicate(result.value):
-            return seed, result.value
+    with _world.held(options.get("world", True)):
+        for seed in _iter_seeds(seeds, "seedloop.find_seed_where"):
+            result = explorer.run(seed)
+            if result.exception is not None:
+                _annotate(result.exception, result, factory)
+                raise result.exception
+            if predicate(result.value):
+                return seed, result.value
     return None
