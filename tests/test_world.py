@@ -570,12 +570,29 @@ def test_simulated_sockets_and_allowed_real_io_pass():
             a.send(b"sim")  # a socket the simulation owns
             with _world.real_io_allowed():
                 b.send(b"real")  # deliberate real I/O
-            with pytest.raises(seedloop.SimulationEscapeError):
-                b.send(b"again")
             return a.recv(10), b.recv(10)
 
     assert seedloop.run(scenario, seed=0) == (b"real", b"sim")
     assert_world_restored()
+
+
+def test_a_swallowed_escape_still_fails_the_run():
+    async def scenario():
+        try:
+            threading.Thread(target=print).start()
+        except Exception:
+            pass  # a library that "handles" everything
+        with socket.socket() as sock:
+            try:
+                sock.connect(("127.0.0.1", 9))
+            except NotImplementedError:
+                pass
+        return "looked fine"
+
+    result = seedloop.execute(scenario, 0)
+    assert isinstance(result.exception, seedloop.SimulationEscapeError)
+    assert "Thread.start" in str(result.exception)
+    expect_escape(scenario, "Thread.start")
 
 
 # -- restoring ------------------------------------------------------------------

@@ -181,7 +181,7 @@ def execute(
     try:
         if instrument is not None:
             instrument(loop)
-        with _world.installed(loop, seed, **world_options):
+        with _world.installed(loop, seed, **world_options) as world:
             main = loop.create_task(coro, name="main")
             value: Any = None
             exception: BaseException | None = None
@@ -192,6 +192,8 @@ def execute(
             except BaseException as exc:
                 exception = exc
             _finish(loop)
+            if exception is None and world is not None and world.escapes:
+                exception = world.escapes[0]  # swallowed by the code under test
             result = RunResult(
                 seed=seed,
                 strategy=loop.strategy,

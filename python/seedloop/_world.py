@@ -32,7 +32,8 @@ Blocking calls
     ``sleep="error"`` a positive sleep raises :class:`~seedloop.BlockingCallError`.
 Escapes
     Real I/O raises :class:`~seedloop.SimulationEscapeError` (a
-    ``NotImplementedError``, so libraries with a fallback take it):
+    ``NotImplementedError``). The run remembers it: if the code under test
+    catches and swallows it, the run still fails with it. Refused are:
     ``threading.Thread.start`` (unless the loop uses ``executor="thread"``),
     ``connect/bind/listen/accept/send*/recv*`` on real ``socket.socket``
     objects, DNS lookups of names (``socket.getaddrinfo`` and friends),
@@ -142,6 +143,7 @@ class World:
         "wall_epoch",
         "wall_epoch_ns",
         "allow_threads",
+        "escapes",
         "_random",
         "_urandom",
         "_seeds",
@@ -155,6 +157,8 @@ class World:
         self.wall_epoch_ns = wall_epoch_ns
         self.wall_epoch = wall_epoch_ns / 1e9
         self.allow_threads = getattr(loop, "_executor_mode", "inline") == "thread"
+        #: Every escape refused in this run, including ones the code caught.
+        self.escapes: list[SimulationEscapeError] = []
         self._random: random.Random | None = None
         self._urandom: Any = None
         self._seeds: Any = None
@@ -234,10 +238,15 @@ def real_io_allowed() -> Iterator[None]:
 
 
 def _escape(what: str, hint: str) -> SimulationEscapeError:
-    return SimulationEscapeError(
+    """The error for an escape, remembered by the run even if the code swallows it."""
+    error = SimulationEscapeError(
         f"{what} inside a seedloop simulation would reach the real world and break "
         f"determinism; {hint}. (seedloop._world.real_io_allowed() permits it on purpose.)"
     )
+    w = _worlds.get(_get_ident())
+    if w is not None:
+        w.escapes.append(error)
+    return error
 
 
 # -- the real objects, captured once -----------------------------------------
