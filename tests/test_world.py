@@ -20,6 +20,7 @@ import uuid
 from time import monotonic as imported_monotonic  # rebound before any run
 
 import pytest
+
 import seedloop
 from seedloop import _engine, _world
 
