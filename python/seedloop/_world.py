@@ -28,15 +28,18 @@ Randomness
 Blocking calls
     ``time.sleep(s)`` with ``sleep="advance"`` (the default) moves virtual
     time forward by ``s`` while nothing else runs: exactly what a blocking
-    sleep does to a real event loop, deterministically. With
-    ``sleep="error"`` a positive sleep raises :class:`~seedloop.BlockingCallError`.
+    sleep does to a real event loop, deterministically (timers that fell due
+    meanwhile fire late, and the step shows in the trace). With
+    ``sleep="error"`` a positive sleep raises :class:`~seedloop.BlockingCallError`
+    (``time.sleep(0)`` does not block and is always allowed).
 Escapes
     Real I/O raises :class:`~seedloop.SimulationEscapeError` (a
     ``NotImplementedError``). The run remembers it: if the code under test
     catches and swallows it, the run still fails with it. Refused are:
     ``threading.Thread.start`` (unless the loop uses ``executor="thread"``),
-    ``connect/bind/listen/accept/send*/recv*`` on real ``socket.socket``
-    objects, DNS lookups of names (``socket.getaddrinfo`` and friends),
+    ``connect``, ``connect_ex``, ``bind``, ``listen``, ``send``, ``sendall``,
+    ``sendto``, ``sendmsg`` and ``sendfile`` on real ``socket.socket`` objects
+    (a socket must do one of these before it can receive), DNS lookups of names (``socket.getaddrinfo`` and friends),
     ``subprocess.Popen``, ``os.fork``/``forkpty``/``posix_spawn``/``system``,
     and the loop's subprocess and pipe transports
     (``asyncio.create_subprocess_exec``, ``connect_read_pipe``). Creating a
@@ -45,8 +48,9 @@ Escapes
 
 The switch for simulated I/O (for ``seedloop.net`` and tests)
     :func:`mark_simulated` registers a real ``socket.socket`` object as owned
-    by the simulation: I/O methods on it are never reported (the network layer
-    calls this for sockets it adopts in ``sock_connect``). :func:`real_io_allowed`
+    by the simulation: I/O methods on it are never reported (for the network
+    layer, should it ever call them on sockets it adopts in ``sock_connect``).
+    :func:`real_io_allowed`
     is a context manager that lets the code inside it (in the current context)
     do real I/O on purpose.
 
@@ -78,7 +82,9 @@ How functions imported before the run are covered
 
 Everything is restored exactly when the run ends, also when it raises.
 Runs on several threads at once are supported (each thread has its own
-world; the patches stay in place until the last run ends). ``world=False``
+world; the patches stay in place until the last run ends). Seed searches
+(``find_failing_seed``, ``find_seed_where``) hold the patches for the whole
+search (:func:`held`), so each run only swaps its :class:`World` in and out. ``world=False``
 leaves the process untouched except for seeding the global ``random``.
 """
 
@@ -150,7 +156,7 @@ class World:
         "_node",
     )
 
-    def __init__(self, loop: Any, seed: int, sleep: str, wall_epoch_ns: int) -> None:
+    def __init__(self, loop: _engine.LoopCore, seed: int, sleep: str, wall_epoch_ns: int) -> None:
         self.loop = loop
         self.seed = seed
         self.sleep = sleep
@@ -160,13 +166,13 @@ class World:
         #: Every escape refused in this run, including ones the code caught.
         self.escapes: list[SimulationEscapeError] = []
         self._random: random.Random | None = None
-        self._urandom: Any = None
-        self._seeds: Any = None
+        self._urandom: _engine.Rng | None = None
+        self._seeds: _engine.Rng | None = None
         self._node: int | None = None
 
     # Clocks.
     def monotonic(self) -> float:
-        return float(self.loop.time())
+        return self.loop.time()
 
     def monotonic_ns(self) -> int:
         return round(self.loop.time() * 1e9)
@@ -189,13 +195,13 @@ class World:
         rng = self._urandom
         if rng is None:
             rng = self._urandom = _engine.Rng(self.seed, "world/urandom")
-        return rng.bytes(size)  # type: ignore[no-any-return]
+        return rng.bytes(size)
 
     def fresh_seed(self) -> int:
         rng = self._seeds
         if rng is None:
             rng = self._seeds = _engine.Rng(self.seed, "world/random-seed")
-        return rng.next_u64()  # type: ignore[no-any-return]
+        return rng.next_u64()
 
     def node(self) -> int:
         if self._node is None:
@@ -648,7 +654,7 @@ _SWAPS: list[tuple[object, object]] = [
 # global generator is never touched (nothing to save or restore).
 for _name in sorted(dir(random)):
     _fn = getattr(random, _name)
-    if getattr(_fn, "__self__", None) is random._inst:  # type: ignore[attr-defined]
+    if getattr(_fn, "__self__", None) is random._inst:
         _SWAPS.append((_fn, _random_function(_name)))
 for _name in (
     "monotonic",
@@ -887,7 +893,7 @@ def _check_sleep(sleep: object) -> str:
             "'advance' lets time.sleep() move virtual time, "
             "'error' makes it raise BlockingCallError"
         )
-    return sleep  # type: ignore[return-value]
+    return sleep
 
 
 def _epoch_ns(wall_epoch: object) -> int:
