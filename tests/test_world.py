@@ -798,3 +798,20 @@ def test_same_seed_same_world_in_two_processes_with_different_hash_seeds():
     assert seedloop.run(all_sources, seed=21) == {
         k: v for k, v in a["value"].items() if k != "set_order"
     }
+
+
+# -- real libraries (optional) -------------------------------------------------
+
+
+@pytest.mark.extra
+def test_library_clock_imported_before_the_run_is_virtual():
+    connector = pytest.importorskip("aiohttp.connector")
+    real_monotonic = connector.monotonic
+    assert real_monotonic is REAL["monotonic"]  # aiohttp did `from time import monotonic`
+
+    async def scenario():
+        await asyncio.sleep(42)
+        return connector.monotonic()
+
+    assert seedloop.run(scenario, seed=0) == 42.0
+    assert connector.monotonic is real_monotonic
