@@ -520,13 +520,11 @@ def test_dns_lookups_of_names_are_escapes_but_literals_are_not():
     expect_escape(scenario, r"getaddrinfo\('example\.com'\), a real DNS lookup")
 
 
-def test_stock_create_connection_is_stopped_at_the_escape():
+def test_blocking_stdlib_clients_are_stopped_at_the_escape():
     async def scenario():
-        await asyncio.open_connection("127.0.0.1", 9)
+        socket.create_connection(("127.0.0.1", 9), timeout=1)
 
-    with pytest.raises(NotImplementedError):
-        seedloop.run(scenario, seed=0)
-    assert_world_restored()
+    expect_escape(scenario, r"socket\.connect\(\) on a real socket")
 
 
 def test_subprocesses_are_escapes():
