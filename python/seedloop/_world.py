@@ -691,9 +691,9 @@ for _name in ("start_new_thread", "start_joinable_thread"):
     if _fn is not None:
         _SWAPS.append((_fn, _thread_guard(_fn, f"_thread.{_name}()")))
 
+# Keyed by id(): _SWAPS keeps every object alive, so an id never names another.
 _STAND_IN: dict[int, object] = {id(real): fake for real, fake in _SWAPS}
 _REAL_OF_FAKE: dict[int, object] = {id(fake): real for real, fake in _SWAPS}
-_KEEP_ALIVE = _SWAPS  # the ids above stay valid while these objects live
 
 # Class attributes replaced during runs: (class, name, stand-in).
 _CLASS_PATCHES: list[tuple[type, str, object]] = [
