@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import copy
+import copyreg
 import datetime
 import json
 import os
+import pickle
 import random
 import secrets
 import socket
@@ -317,6 +320,22 @@ def test_datetime_values_inside_a_run_are_real_datetimes():
     assert made == parsed
     assert isinst and issub
     assert now == datetime.datetime.fromtimestamp(EPOCH)
+
+
+def test_datetimes_pickle_and_copy_inside_a_run():
+    async def scenario():
+        now = datetime.datetime.now(UTC)
+        day = datetime.date.today()
+        again = pickle.loads(pickle.dumps((now, day)))
+        return pickle.dumps((now, day)), again, copy.deepcopy(now), (now, day)
+
+    blob, again, copied, original = seedloop.run(scenario, seed=0)
+    assert again == original
+    assert type(again[0]) is datetime.datetime and type(again[1]) is datetime.date
+    assert copied == original[0] and type(copied) is datetime.datetime
+    loaded = pickle.loads(blob)  # outside the run: real objects
+    assert loaded == original and type(loaded[0]) is datetime.datetime
+    assert REAL["datetime"] not in copyreg.dispatch_table
 
 
 # -- sleep ----------------------------------------------------------------------

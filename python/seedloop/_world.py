@@ -77,8 +77,9 @@ How functions imported before the run are covered
     the system clock, OpenSSL's own randomness, and ``numpy.random``.
     Inside a run ``datetime.datetime``/``datetime.date`` are stand-in classes
     whose instances are real ``datetime``/``date`` objects (``isinstance``
-    works both ways), so ``type(x) is datetime.datetime`` is False there and
-    ``pickle`` cannot pickle a ``datetime`` until the run ends.
+    works both ways), so ``type(x) is datetime.datetime`` is False there
+    (``pickle`` and ``copy`` work: a reducer registered for the run's
+    duration pickles them by the name ``datetime.datetime``).
 
 Everything is restored exactly when the run ends, also when it raises.
 Runs on several threads at once are supported (each thread has its own
@@ -92,6 +93,7 @@ from __future__ import annotations
 
 import _thread
 import contextvars
+import copyreg
 import datetime as _datetime_mod
 import math
 import os
@@ -509,6 +511,18 @@ class _SimDatetime(_real_datetime, metaclass=_RealClassCheck):
         return now.replace(tzinfo=None)
 
 
+def _reduce_through(stand_in: type) -> Callable[[Any], tuple[Any, ...]]:
+    def reduce(obj: Any) -> tuple[Any, ...]:
+        return (stand_in, obj.__reduce__()[1])
+
+    return reduce
+
+
+_REDUCERS = (
+    (_real_datetime, _reduce_through(_SimDatetime)),
+    (_real_date, _reduce_through(_SimDate)),
+)
+
 for _cls, _real_cls in ((_SimDate, _real_date), (_SimDatetime, _real_datetime)):
     _cls.__name__ = _cls.__qualname__ = _real_cls.__name__
     _cls.__module__ = _real_cls.__module__
@@ -863,6 +877,14 @@ def _patch_process() -> None:
         setattr(cls, name, fake)
     undo.append((uuid, "_generate_time_safe", getattr(uuid, "_generate_time_safe", None), True))
     uuid._generate_time_safe = None  # type: ignore[attr-defined]
+    # pickle (and copy) find a class by its name: while datetime.datetime is the
+    # stand-in, real datetimes are reduced through the stand-in, which loads
+    # back as the real class anywhere.
+    table = copyreg.dispatch_table
+    for cls, reducer in _REDUCERS:
+        old = table.get(cls, _MISSING)
+        undo.append((table, cls, old, old is not _MISSING))
+        table[cls] = reducer
     _modules_at_install = len(sys.modules)
 
 
@@ -871,7 +893,10 @@ def _restore_process() -> None:
     while undo:
         target, name, old, own = undo.pop()
         if isinstance(target, dict):
-            target[name] = old
+            if own:
+                target[name] = old
+            else:
+                del target[name]
         elif own:
             setattr(target, name, old)
         else:
