@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = {name: (lambda f=f: f(demo_scenario, demo_runs)) for name, f in impls.items()}
     cases["seedloop shuffle"] = lambda: seeded("shuffle")(demo_scenario, demo_runs)
     cases["seedloop fifo"] = lambda: seeded("fifo")(demo_scenario, demo_runs)
-    table_rows(f"demo scenario x{demo_runs} runs", "runs/s", demo_runs, measure(cases, repeat), rows)
+    best = measure(cases, repeat)
+    table_rows(f"demo scenario x{demo_runs} runs", "runs/s", demo_runs, best, rows)
 
     # 2. 100 tasks x 1000 sleep(0)
     tasks, iters = 100, int(1000 * scale)
