@@ -11,6 +11,7 @@ bounds. Nothing is timed.
     python bench/corpus_bench.py                       # the full table
     python bench/corpus_bench.py --offsets 3 --bugs lost_update lock_order_deadlock
     python bench/corpus_bench.py --strategies pct --pct-depth 2   # one PCT variant
+    python bench/corpus_bench.py --strategies pct --pct-steps auto  # k = true run length
 """
 
 from __future__ import annotations
@@ -81,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     ap.add_argument("--bugs", nargs="+", default=None, help="corpus module names")
     ap.add_argument("--pct-depth", type=int, default=None, help="depth= for pct")
-    ap.add_argument("--pct-steps", type=int, default=None, help="fixed k (steps=) for pct")
+    ap.add_argument(
+        "--pct-steps",
+        default=None,
+        help="k (steps=) for pct: a number, or 'auto' for each bug's stock-order run length",
+    )
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     args = ap.parse_args(argv)
     _quiet()
@@ -89,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     modules = corpus.load(args.bugs)
     names = [m.__name__.rsplit(".", 1)[-1] for m in modules]
     depth = {n: m.DEPTH for n, m in zip(names, modules, strict=True)}
+    module_of = dict(zip(names, modules, strict=True))
     budget = args.seeds
     starts = [i * 10_000 for i in range(args.offsets)]
     jobs = []
@@ -98,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             if strategy == "pct":
                 if args.pct_depth is not None:
                     options["depth"] = args.pct_depth
-                if args.pct_steps is not None:
-                    options["steps"] = args.pct_steps
+                if args.pct_steps == "auto":
+                    options["steps"] = seedloop.execute(module_of[name].scenario, 0, "fifo").steps
+                elif args.pct_steps is not None:
+                    options["steps"] = int(args.pct_steps)
             for start in starts:
                 jobs.append((name, strategy, start, budget, options))
 

@@ -1,0 +1,70 @@
+"""The bug corpus in bench/corpus cannot rot: a handful of its bugs stay
+invisible in stock asyncio order and are found within a small seed budget by
+the strategies that should find them. (bench/corpus_bench.py measures the
+whole corpus; this only guards it. Nothing here is timed.)"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+import seedloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import corpus  # noqa: E402
+
+BUDGET = 300
+
+# bug -> strategies that must find it within BUDGET seeds
+EXPECTED = {
+    "lost_update": ["random", "pct", "pos"],
+    "lock_order_deadlock": ["random", "pct", "pos"],
+    "queue_task_done_early": ["shuffle", "random", "pos"],
+    "lease_expiry_tie": ["strict", "shuffle"],
+    "reconnect_stale_conn": ["pct", "pos"],
+    "late_subscriber": ["random", "pct"],
+}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_asyncio():
+    # Failing runs log "Exception in callback": expected here.
+    logger = logging.getLogger("asyncio")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(level)
+
+
+def _scenario(name: str):
+    (module,) = corpus.load([name])
+    return module
+
+
+def test_corpus_is_complete():
+    modules = corpus.load()
+    assert len(modules) >= (20 if sys.version_info >= (3, 11) else 18)
+    for m in modules:
+        assert m.__doc__ and m.KIND and m.DEPTH >= 1 and m.TASKS >= 2, m.__name__
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invisible_in_stock_order(name):
+    module = _scenario(name)
+    assert seedloop.find_failing_seed(module.scenario, range(3), strategy="fifo") is None
+
+
+@pytest.mark.parametrize(
+    "name,strategy", [(n, s) for n, strategies in sorted(EXPECTED.items()) for s in strategies]
+)
+def test_found_within_budget(name, strategy):
+    module = _scenario(name)
+    failure = seedloop.find_failing_seed(module.scenario, range(BUDGET), strategy=strategy)
+    assert failure is not None, f"{strategy} no longer finds {name} within {BUDGET} seeds"
+    assert isinstance(failure.exception, (AssertionError, seedloop.DeadlockError))
+    # and the seed reproduces it
+    again = seedloop.execute(module.scenario, failure.seed, strategy, **failure.options)
+    assert type(again.exception) is type(failure.exception)
