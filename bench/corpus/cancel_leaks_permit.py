@@ -4,7 +4,9 @@ Bug class: cancellation race / resource leak (acquire ... release without
 try/finally). A hedging client cancels a slow query; if the cancel lands
 while the query holds the permit, the pool shrinks for good and the next
 query waits forever (seedloop: DeadlockError).
-Depth 1: the client's hedge check must run before the query's last step.
+Depth 2: the query must have taken the permit (it started) and the client's
+hedge check must run before the query's last step (a preemption inside the
+query).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 from ._util import io
 
 KIND = "cancellation race"
-DEPTH = 1
+DEPTH = 2
 TASKS = 3
 
 

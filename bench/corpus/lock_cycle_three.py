@@ -1,9 +1,10 @@
 """Three-way lock cycle: replicas syncing with their right-hand neighbour.
 
 Bug class: lock-order deadlock among three tasks (x->y, y->z, z->x).
-Depth 3: each of the three sync jobs must take its own lock before any of
-them takes its neighbour's (two preemptions, at the right places, on top of
-an ordering among three tasks). Stock order staggers them so each finishes.
+Depth 2: each of the three sync jobs must take its own lock before any of
+them takes its neighbour's. One preemption suffices (the job preempted while
+holding its lock makes the others block in turn, and blocking switches
+tasks for free); stock order staggers them so each finishes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 from ._util import io
 
 KIND = "lock-order deadlock"
-DEPTH = 3
+DEPTH = 2
 TASKS = 3
 
 

@@ -4,7 +4,7 @@ Bug class: queue accounting (task_done/join). The producer enqueues a file
 listing page by page, awaiting between pages; the coordinator calls
 ``queue.join()`` as soon as the producer has started, so a fast worker that
 drains page 1 before page 2 is enqueued lets ``join()`` return early.
-Depth 2: the workers must finish page 1 before the producer enqueues page 2
+Depth 1: the workers must finish page 1 before the producer enqueues page 2
 (stock order enqueues page 2 while page 1 is still being processed).
 """
 
@@ -15,7 +15,7 @@ import asyncio
 from ._util import io
 
 KIND = "queue accounting"
-DEPTH = 2
+DEPTH = 1
 TASKS = 4
 
 
