@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
+
 import seedloop  # noqa: E402
 
 STRATEGIES = ("shuffle", "random", "pct", "pos", "strict")

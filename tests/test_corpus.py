@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 import seedloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
