@@ -220,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     cases = {name: (lambda f=f: f(demo_scenario, demo_runs)) for name, f in impls.items()}
     cases["seedloop shuffle"] = lambda: seeded("shuffle")(demo_scenario, demo_runs)
     cases["seedloop fifo"] = lambda: seeded("fifo")(demo_scenario, demo_runs)
+    # The same runs as one search (the scenario returns, never raises, so
+    # every seed runs): the world stays installed across the search.
+    cases["seedloop find_failing_seed"] = lambda: seedloop.find_failing_seed(
+        demo_scenario, range(demo_runs)
+    )
     best = measure(cases, repeat)
     table_rows(f"demo scenario x{demo_runs} runs", "runs/s", demo_runs, best, rows)
 
