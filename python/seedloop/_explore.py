@@ -106,8 +106,14 @@ def _factory_name(factory: object) -> str:
     )
 
 
-def check_factory(factory: object, api: str = "seedloop.run") -> None:
-    """Reject what cannot be a scenario factory, with a hint how to fix it."""
+def check_factory(
+    factory: object, api: str = "seedloop.run", *, call_signature: bool = True
+) -> None:
+    """Reject what cannot be a scenario factory, with a hint how to fix it.
+
+    ``call_signature=False`` skips the (slow) signature check: a factory that
+    needs arguments is then caught when it is called.
+    """
     if inspect.iscoroutine(factory):
         factory.close()  # avoid a 'never awaited' warning on top of the error
         raise InvalidFactoryError(
@@ -119,19 +125,33 @@ def check_factory(factory: object, api: str = "seedloop.run") -> None:
             f"{api}() needs a zero-argument callable returning a coroutine, "
             f"got {type(factory).__name__} {factory!r}"
         )
+    if not call_signature:
+        return
     try:
         inspect.signature(factory).bind()
     except TypeError as exc:
-        raise InvalidFactoryError(
-            f"{api}() calls the factory with no arguments, but {_factory_name(factory)} "
-            f"needs some ({exc}); wrap it: lambda: {_factory_name(factory)}(...)"
-        ) from None
+        raise _needs_arguments(factory, api, exc) from None
     except ValueError:
         pass  # no signature available (some builtins): find out when calling
 
 
+def _needs_arguments(factory: object, api: str, exc: TypeError) -> InvalidFactoryError:
+    name = _factory_name(factory)
+    return InvalidFactoryError(
+        f"{api}() calls the factory with no arguments, but {name} "
+        f"needs some ({exc}); wrap it: lambda: {name}(...)"
+    )
+
+
 def _make_coroutine(factory: Factory, api: str) -> Coroutine[Any, Any, Any]:
-    coro = factory()
+    try:
+        coro = factory()
+    except TypeError as exc:
+        # Raised by the call itself (no frame of the factory ran): bad arity.
+        tb = exc.__traceback__
+        if tb is not None and tb.tb_next is None:
+            raise _needs_arguments(factory, api, exc) from None
+        raise
     if not inspect.iscoroutine(coro):
         if inspect.isawaitable(coro):
 
@@ -221,7 +241,8 @@ def _finish(loop: SeedLoop) -> None:
             for task in pending:
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
+        if loop._asyncgens:
+            loop.run_until_complete(loop.shutdown_asyncgens())
     except StuckError:
         pass  # a task that refuses to unwind: the loop's close drops it
 
@@ -262,7 +283,7 @@ def run(factory: Factory, seed: int = 0, *, strategy: str = "shuffle", **options
     (default) or ``"error"`` chooses what ``time.sleep`` does, and
     ``wall_epoch`` sets the wall clock at virtual time 0.
     """
-    check_factory(factory, "seedloop.run")
+    check_factory(factory, "seedloop.run", call_signature=False)
     if strategy == "pct" and "steps" not in options:
         # The same k as find_failing_seed estimates, so its seeds reproduce here.
         options["steps"] = estimate_run_length(factory, "seedloop.run", options)
