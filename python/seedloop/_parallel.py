@@ -51,7 +51,7 @@ _OTHER = "(other outcomes)"
 _OUTCOME_WIDTH = 200
 _CALIBRATION_SEEDS = (0, 1, 2)
 
-ProgressCallback = Callable[[int, int], None]
+ProgressCallback = Callable[[int, int, int], None]
 
 
 @dataclass
@@ -458,8 +458,8 @@ def explore(
     or a ``"module:function"`` string). ``stop_on_failure`` stops at the
     first failing seed in the given order. ``shard=(i, n)`` (or ``"i/n"``)
     runs only the seeds at positions ``p % n == i``, for spreading one search
-    over machines. ``progress(done, total)`` is called as seeds finish
-    (``total`` is 0 when ``seeds`` has no length). Remaining keyword arguments
+    over machines. ``progress(done, total, failed)`` is called as seeds
+    finish (``total`` is 0 when ``seeds`` has no length). Remaining keyword arguments
     go to every run (``depth=`` for pct, ``max_steps=`` ...).
 
     The result is the same for every ``jobs``: ``failure`` is the failing seed
@@ -503,15 +503,16 @@ def explore(
     total = _total(seeds, shard)  # type: ignore[arg-type]
     positions = _positions(seeds, shard)  # type: ignore[arg-type]
     chunks = _chunks(positions, _chunk_size(seeds, jobs, shard), shard[1] if shard else 1)  # type: ignore[arg-type,index]
-    done = 0
+    done = failed = 0
 
     if jobs == 1:
         for chunk in chunks:
             result = _run_chunk(factory, chunk, strategy, opts, stop_on_failure)
             merger.add(result)
             done += result.ran
+            failed += result.failures
             if progress is not None:
-                progress(done, total)
+                progress(done, total, failed)
             if merger.done:
                 break
     else:
@@ -543,7 +544,7 @@ def _explore_parallel(
     ctx = multiprocessing.get_context("spawn")
     cutoff = ctx.Value("q", 2**62)
     window = jobs * 3
-    done = 0
+    done = failed = 0
     in_flight: dict[Future[_ChunkResult], _Chunk] = {}
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(spec, cutoff)
@@ -569,8 +570,9 @@ def _explore_parallel(
                     result = fut.result()
                     merger.add(result)
                     done += result.ran
+                    failed += result.failures
                 if progress is not None:
-                    progress(done, total)
+                    progress(done, total, failed)
                 if merger.done:
                     break
                 if stop_on_failure:
