@@ -10,6 +10,7 @@ the replayed seed fails), 2 for a usage error.
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
 import shlex
@@ -50,8 +51,8 @@ from ._parallel import (
 )
 from .errors import SeedloopError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -90,7 +91,9 @@ class _SeedloopCommand(click.Command):
         try:
             return super().invoke(ctx)
         except SeedloopError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            message = Text("error: ", style="bold red")
+            message.append(str(exc))
+            err_console.print(message, soft_wrap=True)
             ctx.exit(2)
 
 
@@ -255,7 +258,7 @@ def replay(
     else:
         failure = find_failing_seed(factory, [seed], strategy=strategy, **opts)
         exc = result.exception
-        console.print(Text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+        console.print(Text(format_user_traceback(exc)))
         if failure is not None:
             _print_failure(failure, replay_cli)
     if html_path:
@@ -265,6 +268,25 @@ def replay(
         )
         console.print(f"report: {html_path}")
     sys.exit(1 if result.exception is not None else 0)
+
+
+_HIDDEN_DIRS = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+    os.path.dirname(os.path.abspath(asyncio.__file__)) + os.sep,
+)
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """The exception's traceback without seedloop's and asyncio's own frames."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not os.path.abspath(f.filename).startswith(_HIDDEN_DIRS)
+    ]
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
 
 
 def _print_summary(summary: Exploration) -> None:
