@@ -16,6 +16,7 @@ pytest.importorskip("click")
 pytest.importorskip("rich")
 
 from click.testing import CliRunner  # noqa: E402
+
 from seedloop._cli import cli  # noqa: E402
 
 TESTS = Path(__file__).parent
@@ -56,8 +57,9 @@ def test_explore_summarises_and_names_the_first_failure(runner: CliRunner, tmp_p
     )
     assert match, out
     seed = int(match.group(1))
-    import seedloop
     import seedloop_scenarios
+
+    import seedloop
 
     assert seedloop.find_failing_seed(seedloop_scenarios.race, range(300)).seed == seed
     assert f"seedloop.run(race, seed={seed}, strategy='shuffle')" in out

@@ -9,11 +9,12 @@ import pytest
 pytestmark = pytest.mark.extra
 hypothesis = pytest.importorskip("hypothesis")
 
-import seedloop  # noqa: E402
 import seedloop_scenarios as sc  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.database import InMemoryExampleDatabase  # noqa: E402
+
+import seedloop  # noqa: E402
 from seedloop.hypothesis import Schedule, run, schedules, seeds, simulate  # noqa: E402
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))

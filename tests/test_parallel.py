@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import seedloop
 import seedloop_scenarios as sc
+
+import seedloop
 from seedloop._parallel import factory_spec, parse_seeds, parse_shard
 
 
@@ -71,7 +72,7 @@ def test_shards_cover_the_range_once_and_combine_to_the_serial_answer() -> None:
 def test_pct_runs_do_not_depend_on_earlier_seeds() -> None:
     e = seedloop.explore(sc.race, range(200), strategy="pct", depth=2)
     steps = e.options["steps"]
-    assert steps >= 100
+    assert steps == max(seedloop.execute(sc.race, 0, "fifo").steps, 10)
     assert e.failure is not None
     # The same answer as the serial search with the measured estimate...
     f = seedloop.find_failing_seed(sc.race, range(200), strategy="pct", depth=2, steps=steps)
@@ -81,6 +82,9 @@ def test_pct_runs_do_not_depend_on_earlier_seeds() -> None:
     assert alone.failures == 1 and alone.options == e.options
     with pytest.raises(AssertionError):
         seedloop.run(sc.race, seed=e.failure.seed, strategy="pct", **e.options)
+    # seedloop.run estimates the same k by itself.
+    with pytest.raises(AssertionError):
+        seedloop.run(sc.race, seed=e.failure.seed, strategy="pct", depth=2)
 
 
 def test_a_passing_exploration_has_no_failure() -> None:

@@ -34,7 +34,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._explore import Factory, Failure, RunResult, execute, find_failing_seed
+from ._explore import (
+    Factory,
+    Failure,
+    RunResult,
+    estimate_run_length,
+    execute,
+    find_failing_seed,
+)
 from ._loop import STRATEGIES, check_seed
 from .errors import (
     InvalidFactoryError,
@@ -49,7 +56,6 @@ MAX_OUTCOMES = 1000
 MAX_FAILING_SEEDS = 1000
 _OTHER = "(other outcomes)"
 _OUTCOME_WIDTH = 200
-_CALIBRATION_SEEDS = (0, 1, 2)
 
 ProgressCallback = Callable[[int, int, int], None]
 
@@ -353,19 +359,13 @@ def _chunks(positions: Iterator[tuple[int, int]], size: int, stride: int) -> Ite
 def _calibrate(factory: Factory, strategy: str, options: dict[str, Any]) -> dict[str, Any]:
     """Fix PCT's run-length estimate from the scenario itself, never from earlier seeds.
 
-    One run in asyncio's own order and a few random walks; the longest sets
-    ``steps``. Every seed then runs with the same options, so a seed's run is
-    the same alone (replay), in a serial search, or in any worker.
+    The same estimate :func:`seedloop.run` and :func:`seedloop.find_failing_seed`
+    make (one pilot run in asyncio's order), so every seed runs with the same
+    options alone (replay), in a serial search, or in any worker.
     """
     options = dict(options)
-    if strategy != "pct" or "steps" in options:
-        return options
-    longest = 0
-    passthrough = {k: v for k, v in options.items() if k in ("max_steps", "max_time", "executor")}
-    for calib_strategy, seed in [("fifo", 0)] + [("random", s) for s in _CALIBRATION_SEEDS]:
-        result = execute(factory, seed, calib_strategy, api="seedloop.explore", **passthrough)
-        longest = max(longest, result.steps)
-    options["steps"] = max(longest, 100)
+    if strategy == "pct" and "steps" not in options:
+        options["steps"] = estimate_run_length(factory, "seedloop.explore", options)
     return options
 
 
