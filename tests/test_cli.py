@@ -63,6 +63,7 @@ def test_explore_summarises_and_names_the_first_failure(runner: CliRunner, tmp_p
 
     assert seedloop.find_failing_seed(seedloop_scenarios.race, range(300)).seed == seed
     assert f"seedloop.run(race, seed={seed}, strategy='shuffle')" in out
+    assert "minimal schedule" in out and "timeline of the failing interleaving" in out
 
     data = json.loads(summary_json.read_text())
     assert data["seeds_run"] == 300 and data["failure_seed"] == seed
@@ -72,6 +73,8 @@ def test_explore_summarises_and_names_the_first_failure(runner: CliRunner, tmp_p
     assert page.startswith("<!DOCTYPE html>")
     assert f"seed {seed}" in page and "AssertionError" in page
     assert "consumer missed the data" in page and "Step log" in page and "Timeline" in page
+    assert "consumer()" in page  # the timeline itself
+    assert "virtual time (s)" in page  # the step log table
     # Self-contained: no scripts, stylesheets or images fetched from anywhere.
     assert not re.search(r"<(script|link|img)\b", page)
     assert "http://" not in page and "https://" not in page

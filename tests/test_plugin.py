@@ -62,6 +62,9 @@ async def test_race():
     seed = _seed_from(out)
     assert "pytest test_race.py::test_race --seedloop-replay" in out
     assert f"seedloop.run(test_race, seed={seed}, strategy='shuffle')" in out
+    # The failing interleaving, step by step, and the minimal schedule.
+    assert "timeline:" in out and "consumer()" in out
+    assert "schedule:    seedloop.replay(test_race, [" in out
     # The smallest failing seed of the range, as find_failing_seed would say.
     import seedloop
 

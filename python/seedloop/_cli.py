@@ -213,7 +213,7 @@ def explore_cmd(
         _print_failure(failure, replay)
         if html_path:
             factory = resolve_factory(target)
-            result = execute(factory, failure.seed, strategy, **summary.options)
+            result = execute(factory, failure.seed, strategy, keep_steps=True, **summary.options)
     if html_path:
         Path(html_path).write_text(
             render_report(
@@ -243,7 +243,7 @@ def replay(
     """Run MODULE:SCENARIO under one seed and show exactly what happened."""
     factory = _import_target(target)
     opts = run_options(factory, strategy, _parse_options(options))
-    result = execute(factory, seed, strategy, **opts)
+    result = execute(factory, seed, strategy, keep_steps=True, **opts)
     failure = None
     table = Table(show_header=False, box=None)
     table.add_row("seed", str(seed))
@@ -328,11 +328,18 @@ def _print_failure(failure: Any, replay_cli: str) -> None:
     body.append(replay_cli, style="bold")
     body.append("\npython:  ")
     body.append(failure.replay_command)
+    tape_command = getattr(failure, "replay_tape_command", None)
+    if tape_command:
+        body.append("\nminimal schedule:  ")
+        body.append(tape_command)
+    feasibility = getattr(failure, "feasibility", None)
+    if feasibility:
+        body.append(f"\n\n{feasibility}")
+    console.print(Panel(body, title="failure", title_align="left", border_style="red"))
     timeline = getattr(failure, "timeline", None)
     if timeline:
-        body.append("\n\ntimeline:\n")
-        body.append(str(timeline))
-    console.print(Panel(body, title="failure", title_align="left", border_style="red"))
+        console.print(Text("timeline of the failing interleaving:", style="bold"))
+        console.print(Text(str(timeline)), soft_wrap=True)
 
 
 def _summary_json(target: str, summary: Exploration, replay: str | None) -> dict[str, Any]:

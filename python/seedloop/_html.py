@@ -66,9 +66,9 @@ def _timeline_html(timeline: Any) -> str:
 def _step_log_html(result: RunResult | None) -> str:
     if result is None:
         return '<p class="muted">No run recorded.</p>'
-    log = getattr(result, "step_log", None) or getattr(result, "log", None)
+    log = getattr(result, "step_log", None)
     if log:
-        return _timeline_html(log)
+        return _step_table(log)
     tape = list(result.tape)
     reordered = sum(1 for choice in tape if choice)
     intro = (
@@ -90,6 +90,35 @@ def _step_log_html(result: RunResult | None) -> str:
     return (
         intro
         + "<table><tr><th>step</th><th>choice</th><th>meaning</th></tr>"
+        + "".join(rows)
+        + "</table>"
+        + more
+    )
+
+
+def _step_table(log: Sequence[Sequence[Any]]) -> str:
+    """``(seq, task ordinal, choice, virtual time)`` per step, as RunResult.step_log has it."""
+    shown = list(log[:MAX_LOG_STEPS])
+    departures = sum(1 for row in log if len(row) > 2 and row[2])
+    rows = []
+    for row in shown:
+        seq, task, choice, when = (list(row) + [None] * 4)[:4]
+        cls = ' class="reordered"' if choice else ""
+        when_text = f"{when:.6f}" if isinstance(when, float) else _e(when)
+        rows.append(
+            f"<tr{cls}><td>{_e(seq)}</td><td>{when_text}</td><td>#{_e(task)}</td>"
+            f"<td>{_e(choice)}</td></tr>"
+        )
+    more = (
+        f'<p class="muted">… {len(log) - len(shown)} more steps not shown.</p>'
+        if len(log) > len(shown)
+        else ""
+    )
+    return (
+        f"<p>{len(log)} steps; the choice is the index run among the ready callbacks, oldest "
+        f"first (0 is what stock asyncio runs next). {departures} step(s) departed from "
+        "asyncio's order (highlighted).</p>"
+        "<table><tr><th>step</th><th>virtual time (s)</th><th>task</th><th>choice</th></tr>"
         + "".join(rows)
         + "</table>"
         + more
@@ -161,6 +190,12 @@ def render_report(
             rows.append(("replay (shell)", _code(replay_cli)))
         if failure is not None:
             rows.append(("replay (Python)", _code(failure.replay_command)))
+            tape_command = getattr(failure, "replay_tape_command", None)
+            if tape_command:
+                rows.append(("minimal schedule", _code(tape_command)))
+            feasibility = getattr(failure, "feasibility", None)
+            if feasibility:
+                rows.append(("on a real loop?", _e(feasibility)))
         if result is not None:
             rows += [
                 ("steps", _e(result.steps)),

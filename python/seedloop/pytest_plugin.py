@@ -221,7 +221,17 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         raise failure.exception  # the test's own exception, traceback and all
     from ._simulate import SimulationFailure
 
-    raise SimulationFailure(pyfuncitem.name, failure) from failure.exception
+    error = SimulationFailure(pyfuncitem.name, failure)
+    # The full report (timeline, minimal schedule) is the "seedloop" section
+    # below the traceback; the message names the seed and the exact command.
+    exc = failure.exception
+    error.args = (
+        f"{pyfuncitem.name} fails under seed {failure.seed} (strategy {failure.strategy}): "
+        f"{type(exc).__name__}: {exc}\n"
+        f"replay: {replay_command_line(pyfuncitem, failure.seed, failure.strategy)}\n"
+        "(the seedloop section of this report shows the failing interleaving)",
+    )
+    raise error from exc
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -248,11 +258,16 @@ def _report(item: pytest.Function, summary: Any, argnames: list[str]) -> str:
     extra = {k: v for k, v in failure.options.items() if k != "steps"}
     if extra:
         lines.append(f"options:     {extra}")
-    for label, attr in (("timeline", "timeline"), ("strict mode", "strict_note")):
-        value = getattr(failure, attr, None)
-        if value:
-            lines.append(f"{label}:")
-            lines.extend("  " + line for line in str(value).splitlines())
+    tape_command = getattr(failure, "replay_tape_command", None)
+    if tape_command:
+        lines.append(f"schedule:    {tape_command}  (the minimal failing schedule)")
+    feasibility = getattr(failure, "feasibility", None)
+    if feasibility:
+        lines.append(f"real loop:   {_indent(str(feasibility))}")
+    timeline = getattr(failure, "timeline", None)
+    if timeline:
+        lines.append("timeline:")
+        lines.extend("  " + line for line in str(timeline).splitlines())
     return "\n".join(lines) + "\n"
 
 
