@@ -34,6 +34,11 @@ def test_serial_exploration_summarises_the_demo_race() -> None:
     assert isinstance(e.failure.exception, AssertionError)
     assert e.failing_seeds[0] == (serial.seed, serial.seed)
     assert "seeds/s" in str(e)
+    # The failure carries find_failing_seed's investigation...
+    assert e.failure.timeline and e.failure.shrunk_tape is not None
+    # ...unless asked not to.
+    quick = seedloop.explore(sc.race, range(400), shrink=False, explain=False)
+    assert quick.failure.seed == serial.seed and quick.failure.timeline is None
 
 
 def test_parallel_equals_serial_and_keeps_the_earliest_failure() -> None:

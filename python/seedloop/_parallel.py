@@ -458,7 +458,9 @@ def explore(
     or a ``"module:function"`` string). ``stop_on_failure`` stops at the
     first failing seed in the given order. ``shard=(i, n)`` (or ``"i/n"``)
     runs only the seeds at positions ``p % n == i``, for spreading one search
-    over machines. ``progress(done, total, failed)`` is called as seeds
+    over machines. ``shrink``/``explain`` (default True) are passed to
+    :func:`seedloop.find_failing_seed` when it builds the failure's report.
+    ``progress(done, total, failed)`` is called as seeds
     finish (``total`` is 0 when ``seeds`` has no length). Remaining keyword arguments
     go to every run (``depth=`` for pct, ``max_steps=`` ...).
 
@@ -470,6 +472,8 @@ def explore(
     started = time.perf_counter()
     _check_strategy(strategy)
     _check_seeds_arg(seeds)
+    # How the failure is investigated, not how seeds run.
+    report = {k: options.pop(k) for k in ("shrink", "explain") if k in options}
     if isinstance(shard, str):
         shard = parse_shard(shard)
     elif shard is not None:
@@ -523,7 +527,7 @@ def explore(
 
     if summary.failure_index is not None:
         seed = dict(summary.failing_seeds)[summary.failure_index]
-        summary.failure = _rebuild_failure(factory, seed, strategy, opts)
+        summary.failure = _rebuild_failure(factory, seed, strategy, opts, report)
     summary.elapsed = time.perf_counter() - started
     return summary
 
@@ -585,9 +589,11 @@ def _explore_parallel(
     return done
 
 
-def _rebuild_failure(factory: Factory, seed: int, strategy: str, opts: dict[str, Any]) -> Failure:
+def _rebuild_failure(
+    factory: Factory, seed: int, strategy: str, opts: dict[str, Any], report: dict[str, Any]
+) -> Failure:
     """The full Failure of one failing seed, rerun here with find_failing_seed."""
-    failure = find_failing_seed(factory, [seed], strategy=strategy, **opts)
+    failure = find_failing_seed(factory, [seed], strategy=strategy, **report, **opts)
     if failure is None:
         raise NondeterminismError(
             f"seed {seed} (strategy {strategy}) failed in a worker process but passes when "
