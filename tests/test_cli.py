@@ -211,3 +211,13 @@ def test_python_dash_m_and_file_targets(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "'ok'" in proc.stdout and "20" in proc.stdout
+
+
+def test_the_guides_example_behaves_as_the_guide_says(runner: CliRunner) -> None:
+    example = str(TESTS.parent / "examples" / "lost_update.py")
+    buggy = runner.invoke(cli, ["explore", f"{example}:buggy", "--seeds", "300", "-j", "1"])
+    assert buggy.exit_code == 1, buggy.output
+    assert "lost update: balance is 50, expected 20" in buggy.output
+    assert "feasible on a real loop" in buggy.output
+    fixed = runner.invoke(cli, ["explore", f"{example}:fixed", "--seeds", "300", "-j", "1"])
+    assert fixed.exit_code == 0, fixed.output
