@@ -547,7 +547,11 @@ def _explore_parallel(
     # threads), on every platform.
     ctx = multiprocessing.get_context("spawn")
     cutoff = ctx.Value("q", 2**62)
-    window = jobs * 3
+    window = jobs * 3  # chunks queued or running at once
+    # How far submission may run ahead of the in-order merge: bounds the
+    # results held back while one slow chunk is still running.
+    lookahead = max(jobs * 16, 64)
+    held: _Chunk | None = None
     done = failed = 0
     in_flight: dict[Future[_ChunkResult], _Chunk] = {}
     with ProcessPoolExecutor(
@@ -557,12 +561,16 @@ def _explore_parallel(
             exhausted = False
             while True:
                 while not exhausted and len(in_flight) < window:
-                    chunk = next(chunks, None)
+                    chunk = held if held is not None else next(chunks, None)
+                    held = None
                     if chunk is None:
                         exhausted = True
                         break
                     if chunk.start > cutoff.value:
                         exhausted = True  # every later chunk starts later still
+                        break
+                    if chunk.number >= merger.next_number + lookahead:
+                        held = chunk
                         break
                     fut = pool.submit(_worker_run_chunk, chunk, strategy, opts, stop_on_failure)
                     in_flight[fut] = chunk
