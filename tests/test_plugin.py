@@ -206,6 +206,30 @@ def test_sync():
     assert "goes on 'async def' tests" in result.stdout.str()
 
 
+def test_module_marker_covers_async_tests_and_parametrize(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_mod="""
+import asyncio
+import pytest
+
+pytestmark = pytest.mark.seedloop(seeds=range(4))
+SEEN = []
+
+def test_sync_test_is_left_alone():
+    assert True
+
+@pytest.mark.parametrize("n", [1, 3])
+async def test_param(n):
+    await asyncio.sleep(n)
+    SEEN.append((n, asyncio.get_running_loop().seed))
+
+def test_zz_seen():
+    assert SEEN == [(1, s) for s in range(4)] + [(3, s) for s in range(4)]
+"""
+    )
+    run(pytester).assert_outcomes(passed=4)
+
+
 ASYNCIO_MIX = """
 import asyncio
 import pytest
