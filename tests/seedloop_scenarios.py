@@ -43,3 +43,11 @@ async def fails_only_in_workers() -> None:
     """Depends on something outside the simulation: which process runs it."""
     await asyncio.sleep(0)
     assert multiprocessing.parent_process() is None, "running in a worker process"
+
+
+async def kills_its_process() -> None:
+    """Ends the interpreter it runs in (in a worker process only)."""
+    import os
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)

@@ -111,6 +111,11 @@ def test_nondeterminism_between_processes_is_reported() -> None:
         seedloop.explore(sc.fails_only_in_workers, range(4), jobs=2)
 
 
+def test_a_dying_worker_is_reported() -> None:
+    with pytest.raises(seedloop.SeedloopError, match="worker process died.*jobs=1"):
+        seedloop.explore(sc.kills_its_process, range(4), jobs=2)
+
+
 def test_unimportable_factories_are_refused_for_workers() -> None:
     async def local() -> None:
         pass

@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ from .errors import (
     InvalidSeedError,
     InvalidStrategyError,
     NondeterminismError,
+    SeedloopError,
 )
 
 #: How many distinct outcomes are counted one by one; the rest go to "(other)".
@@ -117,6 +119,14 @@ def factory_spec(factory: Factory | str) -> str:
             "defined inside another function); define it at module top level, or use jobs=1"
         )
     spec = f"{module}:{qualname}"
+    main = sys.modules.get("__main__")
+    if module == "__main__" and not getattr(main, "__file__", None):
+        raise InvalidFactoryError(
+            f"parallel exploration (jobs > 1) imports the scenario in worker processes, but "
+            f"{qualname} was defined in an interactive session or with python -c, which they "
+            "cannot import; put it in a module (or a script run as python script.py), or use "
+            "jobs=1"
+        )
     try:
         found = resolve_factory(spec)
     except InvalidFactoryError:
@@ -579,7 +589,14 @@ def _explore_parallel(
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     in_flight.pop(fut)
-                    result = fut.result()
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool as exc:
+                        raise SeedloopError(
+                            f"a worker process died ({exc}); the scenario may crash the "
+                            "interpreter or fail to import in a fresh process: run with jobs=1 "
+                            "to see the error here"
+                        ) from exc
                     merger.add(result)
                     done += result.ran
                     failed += result.failures
