@@ -221,3 +221,17 @@ def test_the_guides_example_behaves_as_the_guide_says(runner: CliRunner) -> None
     assert "feasible on a real loop" in buggy.output
     fixed = runner.invoke(cli, ["explore", f"{example}:fixed", "--seeds", "300", "-j", "1"])
     assert fixed.exit_code == 0, fixed.output
+
+
+def test_html_report_escapes_what_the_scenario_says() -> None:
+    import seedloop
+    from seedloop._html import render_report
+
+    async def hostile() -> None:
+        raise ValueError("<script>alert(1)</script> & <b>")
+
+    result = seedloop.execute(hostile, 3, keep_steps=True)
+    page = render_report(target="m:<hostile>", result=result)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "No timeline" in page  # a bare RunResult has none; the page says so
+    assert "ValueError" in page and "seed 3" in page
