@@ -169,7 +169,8 @@ def _spec_for(item: pytest.Function) -> _Spec | None:
     if marker is None:
         return None
     if not inspect.iscoroutinefunction(getattr(obj, "__func__", obj)):
-        if not any(m.name == _MARKER for m in item.own_markers):
+        own = getattr(getattr(obj, "__func__", obj), "pytestmark", [])
+        if not any(getattr(m, "name", None) == _MARKER for m in own):
             return None  # a module or class marker: it covers the async tests only
         raise InvalidFactoryError(
             f"@pytest.mark.seedloop goes on 'async def' tests; {item.name} is not one "
