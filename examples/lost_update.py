@@ -1,7 +1,7 @@
 """The guide's example: a lost update across an await, and its fix.
 
-    seedloop explore examples/lost_update.py:buggy --seeds 0:2000
-    seedloop explore examples/lost_update.py:fixed --seeds 0:2000
+seedloop explore examples/lost_update.py:buggy --seeds 0:2000
+seedloop explore examples/lost_update.py:fixed --seeds 0:2000
 """
 
 from __future__ import annotations
