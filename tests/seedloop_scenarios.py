@@ -51,3 +51,14 @@ async def kills_its_process() -> None:
 
     if multiprocessing.parent_process() is not None:
         os._exit(3)
+
+
+_runs = [0]
+
+
+async def leaks_state_between_runs() -> None:
+    """Every other run takes an extra step: state carried over from the last run."""
+    _runs[0] += 1
+    if _runs[0] % 2:
+        await asyncio.sleep(0)
+    await asyncio.sleep(1)

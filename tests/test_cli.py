@@ -176,6 +176,10 @@ def test_all_passing_exits_zero(runner: CliRunner) -> None:
         (["explore", "seedloop_scenarios:race", "-o", "depth"], "KEY=VALUE"),
         (["explore", "seedloop_scenarios:race", "--strategy", "chaos"], "chaos"),
         (["replay", "seedloop_scenarios:race"], "--seed"),
+        (
+            ["explore", "seedloop_scenarios:leaks_state_between_runs", "--check-determinism"],
+            "ran twice with different interleavings",
+        ),
     ],
 )
 def test_usage_errors_say_what_to_do(runner: CliRunner, args: list[str], message: str) -> None:

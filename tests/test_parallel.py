@@ -111,6 +111,15 @@ def test_nondeterminism_between_processes_is_reported() -> None:
         seedloop.explore(sc.fails_only_in_workers, range(4), jobs=2)
 
 
+def test_check_determinism_names_the_seed_whose_runs_differ() -> None:
+    assert seedloop.explore(sc.leaks_state_between_runs, range(6)).failures == 0
+    with pytest.raises(seedloop.NondeterminismError, match="seed 3 .position 0.*check_determinism"):
+        seedloop.explore(sc.leaks_state_between_runs, [3, 4], check_determinism=True)
+    for jobs in (1, 2):
+        clean = seedloop.explore(sc.race, range(40), check_determinism=True, jobs=jobs)
+        assert clean.seeds_run == 40
+
+
 def test_a_dying_worker_is_reported() -> None:
     with pytest.raises(seedloop.SeedloopError, match="worker process died.*jobs=1"):
         seedloop.explore(sc.kills_its_process, range(4), jobs=2)

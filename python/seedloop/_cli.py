@@ -139,6 +139,11 @@ _option_option = click.option(
 )
 @click.option("--stop-on-failure", is_flag=True, help="stop at the first failing seed")
 @click.option(
+    "--check-determinism",
+    is_flag=True,
+    help="run every seed twice; stop with an error at the first seed whose runs differ",
+)
+@click.option(
     "--shard",
     metavar="I/N",
     default=None,
@@ -156,6 +161,7 @@ def explore_cmd(
     strategy: str,
     jobs: int,
     stop_on_failure: bool,
+    check_determinism: bool,
     shard: str | None,
     options: tuple[str, ...],
     html_path: str | None,
@@ -200,6 +206,7 @@ def explore_cmd(
             strategy=strategy,
             jobs=jobs,
             stop_on_failure=stop_on_failure,
+            check_determinism=check_determinism,
             shard=shard_pair,
             progress=update,
             **opts,

@@ -213,6 +213,12 @@ class _Chunk:
     seeds: list[int]
 
 
+@dataclass(frozen=True)
+class _Mode:
+    stop_on_failure: bool = False
+    check_determinism: bool = False
+
+
 @dataclass
 class _ChunkResult:
     number: int
@@ -221,6 +227,8 @@ class _ChunkResult:
     failures: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     fingerprints: set[str] = field(default_factory=set)
+    #: ``(position, seed, fingerprint, fingerprint of the second run)`` that differed.
+    diverged: list[tuple[int, int, str, str]] = field(default_factory=list)
 
 
 def _run_chunk(
@@ -228,7 +236,7 @@ def _run_chunk(
     chunk: _Chunk,
     strategy: str,
     options: dict[str, Any],
-    stop_on_failure: bool,
+    mode: _Mode,
     cutoff: Any = None,
 ) -> _ChunkResult:
     out = _ChunkResult(chunk.number)
@@ -237,6 +245,11 @@ def _run_chunk(
         if cutoff is not None and index > cutoff.value:
             break  # another worker already failed at a smaller position
         result = execute(factory, seed, strategy, api="seedloop.explore", **options)
+        if mode.check_determinism:
+            again = execute(factory, seed, strategy, api="seedloop.explore", **options)
+            if again.fingerprint != result.fingerprint:
+                out.diverged.append((index, seed, result.fingerprint, again.fingerprint))
+                break
         out.ran += 1
         out.outcomes[outcome_of(result)] += 1
         out.fingerprints.add(result.fingerprint)
@@ -244,7 +257,7 @@ def _run_chunk(
             out.failures += 1
             if len(out.failing) < MAX_FAILING_SEEDS:
                 out.failing.append((index, seed))
-            if stop_on_failure:
+            if mode.stop_on_failure:
                 if cutoff is not None:
                     with cutoff.get_lock():
                         cutoff.value = min(cutoff.value, index)
@@ -264,10 +277,10 @@ def _worker_init(spec: str, cutoff: Any) -> None:
 
 
 def _worker_run_chunk(
-    chunk: _Chunk, strategy: str, options: dict[str, Any], stop_on_failure: bool
+    chunk: _Chunk, strategy: str, options: dict[str, Any], mode: _Mode
 ) -> _ChunkResult:
     assert _worker_factory is not None
-    return _run_chunk(_worker_factory, chunk, strategy, options, stop_on_failure, _worker_cutoff)
+    return _run_chunk(_worker_factory, chunk, strategy, options, mode, _worker_cutoff)
 
 
 # -- the exploration ---------------------------------------------------------
@@ -432,6 +445,16 @@ class _Merger:
 
     def _fold(self, r: _ChunkResult) -> None:
         s = self.summary
+        if r.diverged:
+            index, seed, first, second = r.diverged[0]
+            raise NondeterminismError(
+                f"seed {seed} (position {index}, strategy {s.strategy}) ran twice with different "
+                f"interleavings (fingerprints {first} and {second}): the scenario depends on "
+                "something outside seedloop's control (real time, threads, real I/O, state left "
+                f"by an earlier run); seedloop.find_failing_seed(scenario, [{seed}], "
+                f"strategy={s.strategy!r}, check_determinism=True) names the first step where "
+                "the two runs differ"
+            )
         s.seeds_run += r.ran
         s.failures += r.failures
         for outcome, count in r.outcomes.items():
@@ -457,6 +480,7 @@ def explore(
     strategy: str = "shuffle",
     jobs: int | None = 1,
     stop_on_failure: bool = False,
+    check_determinism: bool = False,
     shard: tuple[int, int] | str | None = None,
     progress: ProgressCallback | None = None,
     **options: Any,
@@ -466,7 +490,9 @@ def explore(
     ``jobs`` worker processes share the seeds (``None`` or 0: one per CPU);
     with ``jobs > 1`` the factory must be importable (a top-level function,
     or a ``"module:function"`` string). ``stop_on_failure`` stops at the
-    first failing seed in the given order. ``shard=(i, n)`` (or ``"i/n"``)
+    first failing seed in the given order. ``check_determinism`` runs every
+    seed twice and raises NondeterminismError at the first seed whose two runs
+    differ. ``shard=(i, n)`` (or ``"i/n"``)
     runs only the seeds at positions ``p % n == i``, for spreading one search
     over machines. ``shrink``/``explain`` (default True) are passed to
     :func:`seedloop.find_failing_seed` when it builds the failure's report.
@@ -514,6 +540,7 @@ def explore(
             ) from None
     summary = Exploration(strategy=strategy, options=opts, jobs=jobs, shard=shard)  # type: ignore[arg-type]
     merger = _Merger(summary, stop_on_failure)
+    mode = _Mode(stop_on_failure, check_determinism)
     total = _total(seeds, shard)  # type: ignore[arg-type]
     positions = _positions(seeds, shard)  # type: ignore[arg-type]
     chunks = _chunks(positions, _chunk_size(seeds, jobs, shard), shard[1] if shard else 1)  # type: ignore[arg-type,index]
@@ -521,7 +548,7 @@ def explore(
 
     if jobs == 1:
         for chunk in chunks:
-            result = _run_chunk(factory, chunk, strategy, opts, stop_on_failure)
+            result = _run_chunk(factory, chunk, strategy, opts, mode)
             merger.add(result)
             done += result.ran
             failed += result.failures
@@ -531,9 +558,7 @@ def explore(
                 break
     else:
         assert spec is not None
-        done = _explore_parallel(
-            spec, chunks, strategy, opts, stop_on_failure, jobs, merger, progress, total
-        )
+        done = _explore_parallel(spec, chunks, strategy, opts, mode, jobs, merger, progress, total)
 
     if summary.failure_index is not None:
         seed = dict(summary.failing_seeds)[summary.failure_index]
@@ -547,7 +572,7 @@ def _explore_parallel(
     chunks: Iterator[_Chunk],
     strategy: str,
     opts: dict[str, Any],
-    stop_on_failure: bool,
+    mode: _Mode,
     jobs: int,
     merger: _Merger,
     progress: ProgressCallback | None,
@@ -582,7 +607,7 @@ def _explore_parallel(
                     if chunk.number >= merger.next_number + lookahead:
                         held = chunk
                         break
-                    fut = pool.submit(_worker_run_chunk, chunk, strategy, opts, stop_on_failure)
+                    fut = pool.submit(_worker_run_chunk, chunk, strategy, opts, mode)
                     in_flight[fut] = chunk
                 if not in_flight:
                     break
@@ -604,7 +629,7 @@ def _explore_parallel(
                     progress(done, total, failed)
                 if merger.done:
                     break
-                if stop_on_failure:
+                if mode.stop_on_failure:
                     for fut, chunk in list(in_flight.items()):
                         if chunk.start > cutoff.value and fut.cancel():
                             in_flight.pop(fut)
