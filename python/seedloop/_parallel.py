@@ -35,6 +35,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _world
 from ._explore import (
     Factory,
     Failure,
@@ -240,28 +241,31 @@ def _run_chunk(
     cutoff: Any = None,
 ) -> _ChunkResult:
     out = _ChunkResult(chunk.number)
-    for offset, seed in enumerate(chunk.seeds):
-        index = chunk.start + offset * chunk.stride
-        if cutoff is not None and index > cutoff.value:
-            break  # another worker already failed at a smaller position
-        result = execute(factory, seed, strategy, api="seedloop.explore", **options)
-        if mode.check_determinism:
-            again = execute(factory, seed, strategy, api="seedloop.explore", **options)
-            if again.fingerprint != result.fingerprint:
-                out.diverged.append((index, seed, result.fingerprint, again.fingerprint))
-                break
-        out.ran += 1
-        out.outcomes[outcome_of(result)] += 1
-        out.fingerprints.add(result.fingerprint)
-        if result.exception is not None:
-            out.failures += 1
-            if len(out.failing) < MAX_FAILING_SEEDS:
-                out.failing.append((index, seed))
-            if mode.stop_on_failure:
-                if cutoff is not None:
-                    with cutoff.get_lock():
-                        cutoff.value = min(cutoff.value, index)
-                break
+    # Keep the deterministic world's patches across the chunk: each run then
+    # only swaps its own world in and out.
+    with _world.held(options.get("world", True)):
+        for offset, seed in enumerate(chunk.seeds):
+            index = chunk.start + offset * chunk.stride
+            if cutoff is not None and index > cutoff.value:
+                break  # another worker already failed at a smaller position
+            result = execute(factory, seed, strategy, api="seedloop.explore", **options)
+            if mode.check_determinism:
+                again = execute(factory, seed, strategy, api="seedloop.explore", **options)
+                if again.fingerprint != result.fingerprint:
+                    out.diverged.append((index, seed, result.fingerprint, again.fingerprint))
+                    break
+            out.ran += 1
+            out.outcomes[outcome_of(result)] += 1
+            out.fingerprints.add(result.fingerprint)
+            if result.exception is not None:
+                out.failures += 1
+                if len(out.failing) < MAX_FAILING_SEEDS:
+                    out.failing.append((index, seed))
+                if mode.stop_on_failure:
+                    if cutoff is not None:
+                        with cutoff.get_lock():
+                            cutoff.value = min(cutoff.value, index)
+                    break
     return out
 
 
