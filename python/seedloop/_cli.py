@@ -192,7 +192,10 @@ def explore_cmd(
         transient=True,
     )
     with progress:
-        task = progress.add_task(f"{strategy} ×{jobs}", total=None, failed=0, rate="")
+        total = len(seed_list)
+        if shard_pair:
+            total = len(range(shard_pair[0], total, shard_pair[1]))
+        task = progress.add_task(f"{strategy} ×{jobs}", total=total, failed=0, rate="")
         elapsed_start = progress.get_time()
 
         def update(done: int, total: int, failed: int) -> None:
