@@ -55,3 +55,7 @@ __all__ = [
     "run",
     "simulate",
 ]
+
+from ._parallel import Exploration, explore  # noqa: E402
+
+__all__ += ["Exploration", "explore"]

@@ -1,0 +1,390 @@
+"""The ``seedloop`` command line: explore a seed range, replay one seed.
+
+    seedloop explore examples.demo:scenario --seeds 0:100000 --strategy pct --jobs 4
+    seedloop replay examples.demo:scenario --seed 17 --strategy pct --html report.html
+
+Exit status: 0 when every seed passed, 1 when a failing seed was found (or
+the replayed seed fails), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import shlex
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+try:
+    import click
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
+    from rich.text import Text
+except ImportError as exc:  # pragma: no cover - the package declares both
+    raise SystemExit(
+        f"the seedloop command needs 'click' and 'rich' ({exc}); pip install click rich"
+    ) from None
+
+from ._explore import execute, find_failing_seed
+from ._html import render_report
+from ._loop import STRATEGIES
+from ._parallel import (
+    Exploration,
+    explore,
+    parse_seeds,
+    parse_shard,
+    resolve_factory,
+    run_options,
+)
+from .errors import SeedloopError
+
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(
+                f"{pair!r}: write KEY=VALUE, e.g. -o depth=2 -o max_time=60", param_hint="-o"
+            )
+        try:
+            options[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            options[key] = raw
+    return options
+
+
+def _import_target(target: str) -> Any:
+    # Like `python -m`: the current directory is importable.
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return resolve_factory(target)
+
+
+def _replay_cli(target: str, seed: int, strategy: str, options: dict[str, Any]) -> str:
+    opts = "".join(
+        f" -o {shlex.quote(f'{k}={v!r}')}" for k, v in sorted(options.items()) if k != "steps"
+    )
+    return f"seedloop replay {shlex.quote(target)} --seed {seed} --strategy {strategy}{opts}"
+
+
+class _SeedloopCommand(click.Command):
+    """Shows seedloop's own errors as one line saying what to do, exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SeedloopError as exc:
+            message = Text("error: ", style="bold red")
+            message.append(str(exc))
+            err_console.print(message, soft_wrap=True)
+            ctx.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="seedloop", prog_name="seedloop")
+def cli() -> None:
+    """Deterministic simulation testing for asyncio: explore seeds, replay one."""
+
+
+_strategy_option = click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default="shuffle",
+    show_default=True,
+    help="how each seed orders ready callbacks",
+)
+_option_option = click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="a run option, e.g. -o depth=2 (pct) or -o max_time=60; repeatable",
+)
+
+
+@cli.command(cls=_SeedloopCommand)
+@click.argument("target", metavar="MODULE:SCENARIO")
+@click.option(
+    "--seeds",
+    default="0:1000",
+    show_default=True,
+    help="N (0..N-1), A:B (A..B-1), A:B:STEP or a list 1,5,9",
+)
+@_strategy_option
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default="0 = one per CPU",
+    help="worker processes",
+)
+@click.option("--stop-on-failure", is_flag=True, help="stop at the first failing seed")
+@click.option(
+    "--check-determinism",
+    is_flag=True,
+    help="run every seed twice; stop with an error at the first seed whose runs differ",
+)
+@click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    help="run only shard I of N (seeds at positions p % N == I): one per machine",
+)
+@_option_option
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="write the summary as JSON"
+)
+@click.option("--no-progress", is_flag=True, help="no progress bar")
+def explore_cmd(
+    target: str,
+    seeds: str,
+    strategy: str,
+    jobs: int,
+    stop_on_failure: bool,
+    check_determinism: bool,
+    shard: str | None,
+    options: tuple[str, ...],
+    html_path: str | None,
+    json_path: str | None,
+    no_progress: bool,
+) -> None:
+    """Run MODULE:SCENARIO under every seed; summarise and show the first failure.
+
+    MODULE:SCENARIO names a zero-argument async function, e.g. examples.demo:scenario
+    or path/to/file.py:scenario.
+    """
+    seed_list = parse_seeds(seeds)
+    shard_pair = parse_shard(shard) if shard else None
+    opts = _parse_options(options)
+    _import_target(target)
+    jobs = jobs or os.cpu_count() or 1
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failing"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=no_progress,
+        transient=True,
+    )
+    with progress:
+        total = len(seed_list)
+        if shard_pair:
+            total = len(range(shard_pair[0], total, shard_pair[1]))
+        task = progress.add_task(f"{strategy} ×{jobs}", total=total, failed=0, rate="")
+        elapsed_start = progress.get_time()
+
+        def update(done: int, total: int, failed: int) -> None:
+            elapsed = progress.get_time() - elapsed_start
+            rate = f"{done / elapsed:,.0f} seeds/s" if elapsed > 0 else ""
+            progress.update(task, completed=done, total=total or None, failed=failed, rate=rate)
+
+        summary = explore(
+            target,
+            seed_list,
+            strategy=strategy,
+            jobs=jobs,
+            stop_on_failure=stop_on_failure,
+            check_determinism=check_determinism,
+            shard=shard_pair,
+            progress=update,
+            **opts,
+        )
+    _print_summary(summary)
+    replay = None
+    result = None
+    if summary.failure is not None:
+        failure = summary.failure
+        replay = _replay_cli(target, failure.seed, failure.strategy, summary.options)
+        _print_failure(failure, replay)
+        if html_path:
+            factory = resolve_factory(target)
+            result = execute(factory, failure.seed, strategy, keep_steps=True, **summary.options)
+    if html_path:
+        Path(html_path).write_text(
+            render_report(
+                target=target,
+                failure=summary.failure,
+                result=result,
+                summary=summary,
+                replay_cli=replay,
+            ),
+            encoding="utf-8",
+        )
+        console.print(f"report: {html_path}")
+    if json_path:
+        Path(json_path).write_text(json.dumps(_summary_json(target, summary, replay), indent=2))
+    sys.exit(1 if summary.failures else 0)
+
+
+@cli.command(cls=_SeedloopCommand)
+@click.argument("target", metavar="MODULE:SCENARIO")
+@click.option("--seed", type=int, required=True, help="the seed to run")
+@_strategy_option
+@_option_option
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report")
+def replay(
+    target: str, seed: int, strategy: str, options: tuple[str, ...], html_path: str | None
+) -> None:
+    """Run MODULE:SCENARIO under one seed and show exactly what happened."""
+    factory = _import_target(target)
+    opts = run_options(factory, strategy, _parse_options(options))
+    result = execute(factory, seed, strategy, keep_steps=True, **opts)
+    failure = None
+    table = Table(show_header=False, box=None)
+    table.add_row("seed", str(seed))
+    table.add_row("strategy", strategy)
+    table.add_row("steps", str(result.steps))
+    table.add_row("virtual time", f"{result.virtual_time:.6f} s")
+    table.add_row("fingerprint", result.fingerprint)
+    console.print(table)
+    replay_cli = _replay_cli(target, seed, strategy, opts)
+    if result.exception is None:
+        console.print(Text(f"seed {seed} passes; the scenario returned {result.value!r}"))
+    else:
+        failure = find_failing_seed(factory, [seed], strategy=strategy, **opts)
+        exc = result.exception
+        console.print(Text(format_user_traceback(exc)))
+        if failure is not None:
+            _print_failure(failure, replay_cli)
+    if html_path:
+        Path(html_path).write_text(
+            render_report(target=target, failure=failure, result=result, replay_cli=replay_cli),
+            encoding="utf-8",
+        )
+        console.print(f"report: {html_path}")
+    sys.exit(1 if result.exception is not None else 0)
+
+
+_HIDDEN_DIRS = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+    os.path.dirname(os.path.abspath(asyncio.__file__)) + os.sep,
+)
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """The exception's traceback without seedloop's and asyncio's own frames."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not os.path.abspath(f.filename).startswith(_HIDDEN_DIRS)
+    ]
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _print_summary(summary: Exploration) -> None:
+    table = Table(title="seedloop exploration", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    rate = f"{summary.seeds_per_second:,.0f} seeds/s"
+    table.add_row(
+        "seeds run",
+        f"{summary.seeds_run}"
+        + ("  (stopped at the first failure)" if summary.stopped_early else ""),
+    )
+    share = 100 * summary.failures / summary.seeds_run if summary.seeds_run else 0.0
+    style = "red" if summary.failures else "green"
+    table.add_row("failing seeds", Text(f"{summary.failures} ({share:.1f}%)", style=style))
+    table.add_row("distinct outcomes", str(len(summary.outcomes)))
+    table.add_row("distinct interleavings", str(summary.interleavings))
+    table.add_row("time", f"{summary.elapsed:.2f} s, {rate}, {summary.jobs} job(s)")
+    if summary.shard:
+        table.add_row("shard", f"{summary.shard[0]}/{summary.shard[1]}")
+    if summary.failure_index is not None:
+        table.add_row("first failure at", f"position {summary.failure_index}")
+    console.print(table)
+    outcomes = Table("runs", "outcome", title="outcomes", title_justify="left")
+    for outcome, count in summary.outcomes.most_common(10):
+        outcomes.add_row(str(count), Text(outcome))
+    if len(summary.outcomes) > 10:
+        outcomes.add_row("…", f"{len(summary.outcomes) - 10} more")
+    console.print(outcomes)
+
+
+def _print_failure(failure: Any, replay_cli: str) -> None:
+    exc = failure.exception
+    body = Text()
+    body.append(f"seed {failure.seed}", style="bold")
+    body.append(f" (strategy {failure.strategy}) fails with ")
+    body.append(f"{type(exc).__name__}: {exc}", style="red")
+    body.append("\n\nreplay:  ")
+    body.append(replay_cli, style="bold")
+    body.append("\npython:  ")
+    body.append(failure.replay_command)
+    tape_command = getattr(failure, "replay_tape_command", None)
+    if tape_command:
+        body.append("\nminimal schedule:  ")
+        body.append(tape_command)
+    feasibility = getattr(failure, "feasibility", None)
+    if feasibility:
+        body.append(f"\n\n{feasibility}")
+    console.print(Panel(body, title="failure", title_align="left", border_style="red"))
+    timeline = getattr(failure, "timeline", None)
+    if timeline:
+        console.print(Text("timeline of the failing interleaving:", style="bold"))
+        console.print(Text(str(timeline)), soft_wrap=True)
+
+
+def _summary_json(target: str, summary: Exploration, replay: str | None) -> dict[str, Any]:
+    failure = summary.failure
+    return {
+        "target": target,
+        "strategy": summary.strategy,
+        "options": {k: v for k, v in summary.options.items() if _jsonable(v)},
+        "shard": list(summary.shard) if summary.shard else None,
+        "seeds_run": summary.seeds_run,
+        "failures": summary.failures,
+        "failure_index": summary.failure_index,
+        "failure_seed": failure.seed if failure else None,
+        "failure": f"{type(failure.exception).__name__}: {failure.exception}" if failure else None,
+        "replay": replay,
+        "failing_seeds": [seed for _, seed in summary.failing_seeds],
+        "distinct_outcomes": len(summary.outcomes),
+        "distinct_interleavings": summary.interleavings,
+        "elapsed": summary.elapsed,
+        "seeds_per_second": summary.seeds_per_second,
+        "jobs": summary.jobs,
+    }
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``seedloop`` console script and ``python -m seedloop``."""
+    cli.main(args=argv, prog_name="seedloop")
+
+
+explore_cmd.name = "explore"

@@ -1,0 +1,64 @@
+"""Scenarios importable by name, for tests that run them in worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+
+
+async def race() -> int:
+    state = {"ready": False, "data": None}
+
+    async def producer() -> None:
+        state["data"] = 42
+        await asyncio.sleep(0)
+        state["ready"] = True
+
+    async def consumer() -> object:
+        await asyncio.sleep(0)
+        return state["data"] if state["ready"] else "MISSED"
+
+    _, seen = await asyncio.gather(producer(), consumer())
+    assert seen == 42, "consumer missed the data"
+    return seen
+
+
+SLOW_SEED = 40
+FAILING_SEEDS = (SLOW_SEED, 300)
+
+
+async def slow_early_failure() -> int:
+    """Fails at seeds 40 and 300; seed 40 takes long, so seed 300 fails first in time."""
+    seed = asyncio.get_running_loop().seed
+    if seed == SLOW_SEED:
+        for _ in range(20_000):
+            await asyncio.sleep(0)
+    await asyncio.sleep(seed % 7)
+    if seed in FAILING_SEEDS:
+        raise ValueError(f"bad seed {seed}")
+    return seed % 3
+
+
+async def fails_only_in_workers() -> None:
+    """Depends on something outside the simulation: which process runs it."""
+    await asyncio.sleep(0)
+    assert multiprocessing.parent_process() is None, "running in a worker process"
+
+
+async def kills_its_process() -> None:
+    """Ends the interpreter it runs in (in a worker process only)."""
+    import os
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(3)
+
+
+_runs = [0]
+
+
+async def leaks_state_between_runs() -> None:
+    """Every other run takes an extra step: state carried over from the last run."""
+    _runs[0] += 1
+    if _runs[0] % 2:
+        await asyncio.sleep(0)
+    await asyncio.sleep(1)

@@ -1,0 +1,165 @@
+"""seedloop.explore: serial and parallel exploration give the serial answer."""
+
+from __future__ import annotations
+
+import pytest
+import seedloop_scenarios as sc
+
+import seedloop
+from seedloop._parallel import factory_spec, parse_seeds, parse_shard
+
+
+def _counts(e: seedloop.Exploration) -> tuple:
+    return (
+        e.seeds_run,
+        e.failures,
+        e.failure_index,
+        e.failure.seed if e.failure else None,
+        dict(e.outcomes),
+        e.interleavings,
+        e.failing_seeds,
+    )
+
+
+def test_serial_exploration_summarises_the_demo_race() -> None:
+    e = seedloop.explore(sc.race, range(400))
+    assert e.seeds_run == 400
+    assert 120 < e.failures < 280
+    assert set(e.outcomes) == {"42", "raised AssertionError: consumer missed the data"}
+    assert e.outcomes["42"] + e.failures == 400
+    assert e.interleavings >= 2
+    serial = seedloop.find_failing_seed(sc.race, range(400))
+    assert e.failure is not None and e.failure.seed == serial.seed
+    assert e.failure_index == serial.seed
+    assert isinstance(e.failure.exception, AssertionError)
+    assert e.failing_seeds[0] == (serial.seed, serial.seed)
+    assert "seeds/s" in str(e)
+    # The failure carries find_failing_seed's investigation...
+    assert e.failure.timeline and e.failure.shrunk_tape is not None
+    # ...unless asked not to.
+    quick = seedloop.explore(sc.race, range(400), shrink=False, explain=False)
+    assert quick.failure.seed == serial.seed and quick.failure.timeline is None
+
+
+def test_parallel_equals_serial_and_keeps_the_earliest_failure() -> None:
+    seeds = list(range(400))
+    serial_all = seedloop.explore(sc.slow_early_failure, seeds)
+    serial_stop = seedloop.explore(sc.slow_early_failure, seeds, stop_on_failure=True)
+    parallel_all = seedloop.explore(sc.slow_early_failure, seeds, jobs=2)
+    # Seed 300 fails long before the slow seed 40 does; the answer is still 40.
+    parallel_stop = seedloop.explore(
+        "seedloop_scenarios:slow_early_failure", seeds, jobs=2, stop_on_failure=True
+    )
+    assert serial_all.failure_index == sc.SLOW_SEED
+    assert serial_all.failures == 2
+    assert _counts(parallel_all) == _counts(serial_all)
+    assert _counts(parallel_stop) == _counts(serial_stop)
+    assert parallel_stop.seeds_run == sc.SLOW_SEED + 1
+    assert parallel_stop.stopped_early
+    assert str(parallel_stop.failure.exception) == f"bad seed {sc.SLOW_SEED}"
+    assert parallel_all.jobs == 2
+
+
+def test_shards_cover_the_range_once_and_combine_to_the_serial_answer() -> None:
+    seeds = range(50, 250)
+    whole = seedloop.explore(sc.race, seeds)
+    shards = [seedloop.explore(sc.race, seeds, shard=f"{i}/3") for i in range(3)]
+    assert sum(s.seeds_run for s in shards) == whole.seeds_run == 200
+    assert sum(s.failures for s in shards) == whole.failures
+    assert min(s.failure_index for s in shards if s.failure_index is not None) == (
+        whole.failure_index
+    )
+    positions = sorted(p for s in shards for p, _ in s.failing_seeds)
+    assert positions == [p for p, _ in whole.failing_seeds]
+    assert all(p % 3 == i for i, s in enumerate(shards) for p, _ in s.failing_seeds)
+
+
+def test_pct_runs_do_not_depend_on_earlier_seeds() -> None:
+    e = seedloop.explore(sc.race, range(200), strategy="pct", depth=2)
+    steps = e.options["steps"]
+    assert steps == max(seedloop.execute(sc.race, 0, "fifo").steps, 10)
+    assert e.failure is not None
+    # The same answer as the serial search with the measured estimate...
+    f = seedloop.find_failing_seed(sc.race, range(200), strategy="pct", depth=2, steps=steps)
+    assert f.seed == e.failure.seed
+    # ...and the seed fails alone, in a fresh exploration of just that seed.
+    alone = seedloop.explore(sc.race, [e.failure.seed], strategy="pct", depth=2)
+    assert alone.failures == 1 and alone.options == e.options
+    with pytest.raises(AssertionError):
+        seedloop.run(sc.race, seed=e.failure.seed, strategy="pct", **e.options)
+    # seedloop.run estimates the same k by itself.
+    with pytest.raises(AssertionError):
+        seedloop.run(sc.race, seed=e.failure.seed, strategy="pct", depth=2)
+
+
+def test_a_passing_exploration_has_no_failure() -> None:
+    e = seedloop.explore(sc.race, range(100), strategy="fifo")
+    assert e.failure is None and e.failures == 0 and e.failure_index is None
+    assert dict(e.outcomes) == {"42": 100}
+    assert e.interleavings == 1
+
+
+def test_progress_is_reported_up_to_the_total() -> None:
+    calls: list[tuple[int, int, int]] = []
+    seedloop.explore(sc.race, range(300), progress=lambda *a: calls.append(a))
+    assert calls and calls[-1][:2] == (300, 300)
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+
+
+def test_nondeterminism_between_processes_is_reported() -> None:
+    with pytest.raises(seedloop.NondeterminismError, match="passes when rerun"):
+        seedloop.explore(sc.fails_only_in_workers, range(4), jobs=2)
+
+
+def test_check_determinism_names_the_seed_whose_runs_differ() -> None:
+    assert seedloop.explore(sc.leaks_state_between_runs, range(6)).failures == 0
+    with pytest.raises(seedloop.NondeterminismError, match="seed 3 .position 0.*check_determinism"):
+        seedloop.explore(sc.leaks_state_between_runs, [3, 4], check_determinism=True)
+    for jobs in (1, 2):
+        clean = seedloop.explore(sc.race, range(40), check_determinism=True, jobs=jobs)
+        assert clean.seeds_run == 40
+
+
+def test_a_dying_worker_is_reported() -> None:
+    with pytest.raises(seedloop.SeedloopError, match="worker process died.*jobs=1"):
+        seedloop.explore(sc.kills_its_process, range(4), jobs=2)
+
+
+def test_unimportable_factories_are_refused_for_workers() -> None:
+    async def local() -> None:
+        pass
+
+    with pytest.raises(seedloop.InvalidFactoryError, match="top level"):
+        seedloop.explore(local, range(3), jobs=2)
+    with pytest.raises(seedloop.InvalidFactoryError, match="top level"):
+        factory_spec(lambda: local())
+    # In-process exploration takes any factory.
+    assert seedloop.explore(lambda: local(), range(3)).seeds_run == 3
+    with pytest.raises(seedloop.InvalidFactoryError, match="cannot import module"):
+        seedloop.explore("no_such_module_xyz:scenario", range(3))
+    with pytest.raises(seedloop.InvalidFactoryError, match="module:function"):
+        seedloop.explore("seedloop_scenarios", range(3))
+    with pytest.raises(seedloop.InvalidFactoryError, match="cannot find 'nope'"):
+        seedloop.explore("seedloop_scenarios:nope", range(3))
+    assert factory_spec(sc.race) == "seedloop_scenarios:race"
+
+
+def test_seed_and_shard_syntax() -> None:
+    assert parse_seeds("500") == range(500)
+    assert parse_seeds("100:200") == range(100, 200)
+    assert parse_seeds("0:10:5") == range(0, 10, 5)
+    assert parse_seeds("1,5,9") == [1, 5, 9]
+    assert parse_seeds("0:3,7") == [0, 1, 2, 7]
+    assert parse_shard("2/8") == (2, 8)
+    for bad in ("", "x", "1:2:3:4", "5:2", "-1"):
+        with pytest.raises(seedloop.InvalidSeedError):
+            parse_seeds(bad)
+    for bad in ("3/3", "1", "a/b", "0/0"):
+        with pytest.raises(seedloop.InvalidSeedError, match="shard"):
+            parse_shard(bad)
+    with pytest.raises(seedloop.InvalidSeedError, match="range\\(10\\)"):
+        seedloop.explore(sc.race, 10)  # type: ignore[arg-type]
+    with pytest.raises(seedloop.InvalidSeedError, match="no seeds"):
+        seedloop.explore(sc.race, [])
+    with pytest.raises(seedloop.InvalidStrategyError, match="choose one of"):
+        seedloop.explore(sc.race, range(3), strategy="chaos")
