@@ -163,3 +163,10 @@ def test_seed_and_shard_syntax() -> None:
         seedloop.explore(sc.race, [])
     with pytest.raises(seedloop.InvalidStrategyError, match="choose one of"):
         seedloop.explore(sc.race, range(3), strategy="chaos")
+
+
+def test_find_failing_seed_with_jobs_gives_the_serial_answer() -> None:
+    serial = seedloop.find_failing_seed(sc.race, range(400), shrink=False, explain=False)
+    parallel = seedloop.find_failing_seed(sc.race, range(400), jobs=2, shrink=False, explain=False)
+    assert parallel is not None and parallel.seed == serial.seed
+    assert type(parallel.exception) is type(serial.exception)

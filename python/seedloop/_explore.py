@@ -349,6 +349,7 @@ def find_failing_seed(
     shrink: bool = True,
     explain: bool = True,
     check_determinism: bool = False,
+    jobs: int | None = 1,
     **options: Any,
 ) -> Failure | None:
     """The first seed whose run raises, as a :class:`Failure`; None if all pass.
@@ -357,7 +358,23 @@ def find_failing_seed(
     timeline and whether a real loop can produce it (``explain``).
     ``check_determinism`` runs every seed twice and raises
     NondeterminismError at the first step where the two runs diverge.
+    ``jobs`` > 1 (or None/0: one per CPU) shares the seeds among worker
+    processes; the answer is the same seed a serial search returns.
     """
+    if jobs != 1:
+        from ._parallel import explore
+
+        return explore(
+            factory,
+            seeds,
+            strategy=strategy,
+            jobs=jobs,
+            stop_on_failure=True,
+            check_determinism=check_determinism,
+            shrink=shrink,
+            explain=explain,
+            **options,
+        ).failure
     explorer = _Explorer(factory, strategy, "seedloop.find_failing_seed", options)
     with _world.held(options.get("world", True)):
         for seed in _iter_seeds(seeds, "seedloop.find_failing_seed"):
