@@ -51,7 +51,7 @@ MODULES = (
     "test_runners",
 )
 TARGET = 97.0
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 15.0
 
 
 # ---------------------------------------------------------------------------

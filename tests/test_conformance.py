@@ -1,0 +1,103 @@
+"""CPython's own asyncio tests on SeedLoop (fifo): the conformance run, minus test_runners.
+
+The full run is ``python tests/conformance/run_cpython_asyncio.py`` (see
+docs/conformance.md).  Here every module but test_runners runs (about 10 s):
+test_runners' one known failure (a busy loop waiting for wall-clock time)
+costs the runner's whole per-test timeout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUNNER = Path(__file__).parent / "conformance" / "run_cpython_asyncio.py"
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("test.test_asyncio") is None,
+    reason="this interpreter ships without CPython's test package",
+)
+
+
+def _runner_module() -> Any:
+    spec = importlib.util.spec_from_file_location("run_cpython_asyncio", RUNNER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(sys.modules[spec.name])
+    return sys.modules[spec.name]
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    out = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER), "--json", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.exists(), proc.stdout + proc.stderr
+    return proc, json.loads(out.read_text())
+
+
+def test_cpython_asyncio_tests_meet_the_target(tmp_path: Path) -> None:
+    runner = _runner_module()
+    modules = [m for m in runner.MODULES if m != "test_runners"]
+    proc, report = _run(tmp_path, *modules)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    total = report["total"]
+    ran = total["passed"] + total["failed"] + total["errors"]
+    assert ran >= 1000, report  # 1150+ tests run on every supported CPython
+    assert total["pass_percent"] >= runner.TARGET, proc.stdout
+    for module in report["modules"]:
+        assert not module.get("crashed"), module
+
+
+def test_a_test_on_another_loop_class_counts_as_an_error(tmp_path: Path) -> None:
+    # Without its adapter, test_pep492 builds a bare asyncio.BaseEventLoop():
+    # the runner's guard must count those tests as errors, never as passes.
+    script = (
+        "import sys, json\n"
+        f"sys.path.insert(0, {str(RUNNER.parent)!r})\n"
+        "import run_cpython_asyncio as r\n"
+        "r.BARE_LOOP_BUILDERS.clear()\n"
+        "s = r.run_module('test_pep492', 30.0, False)\n"
+        "print(json.dumps([s['passed'], s['errors'], s['failures'][0]['detail']]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    passed, errors, detail = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert passed == 0 and errors >= 10
+    assert "not a SeedLoop" in detail
+
+
+def test_exclusion_rules() -> None:
+    runner = _runner_module()
+
+    def info(method: str, source: str, module: str = "test_tasks") -> Any:
+        return runner.TestInfo(f"x.{method}", module, object, method, source)
+
+    rule = runner.exclusion_for(
+        info("test_a", "loop = self.new_test_loop(gen)\nloop.advance_time(1)")
+    )
+    assert rule is not None and rule.name == "scripted-clock"
+    # A clock script alone is run (its deadline checks included), not excluded.
+    assert runner.exclusion_for(info("test_b", "loop = self.new_test_loop(gen)")) is None
+    assert runner.exclusion_for(info("test_c", "loop = self.new_test_loop()")) is None
+    rule = runner.exclusion_for(info("test_d", "loop = asyncio.SelectorEventLoop()"))
+    assert rule is not None and rule.name == "own-loop-class"
+    rule = runner.exclusion_for(info("test_e", "r, w = await asyncio.open_connection(h, p)"))
+    assert rule is not None and rule.name == "real-io"
+    src = "loop = self.new_test_loop(gen)"
+    rule = runner.exclusion_for(info("test_stop_while_run_in_complete", src))
+    assert rule is not None and rule.name == "testloop-clock-artifact"
+    # The artifact list is keyed by module: the same name elsewhere runs.
+    assert runner.exclusion_for(info("test_get_cancelled", "q.get()", "test_queues")) is None
