@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 
 RUNNER = Path(__file__).parent / "conformance" / "run_cpython_asyncio.py"
 
-pytestmark = pytest.mark.skipif(
+needs_cpython_tests = pytest.mark.skipif(
     importlib.util.find_spec("test.test_asyncio") is None,
     reason="this interpreter ships without CPython's test package",
 )
@@ -46,6 +48,7 @@ def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], 
     return proc, json.loads(out.read_text())
 
 
+@needs_cpython_tests
 def test_cpython_asyncio_tests_meet_the_target(tmp_path: Path) -> None:
     runner = _runner_module()
     modules = [m for m in runner.MODULES if m != "test_runners"]
@@ -59,6 +62,7 @@ def test_cpython_asyncio_tests_meet_the_target(tmp_path: Path) -> None:
         assert not module.get("crashed"), module
 
 
+@needs_cpython_tests
 def test_a_test_on_another_loop_class_counts_as_an_error(tmp_path: Path) -> None:
     # Without its adapter, test_pep492 builds a bare asyncio.BaseEventLoop():
     # the runner's guard must count those tests as errors, never as passes.
@@ -79,6 +83,7 @@ def test_a_test_on_another_loop_class_counts_as_an_error(tmp_path: Path) -> None
     assert "not a SeedLoop" in detail
 
 
+@needs_cpython_tests
 def test_exclusion_rules() -> None:
     runner = _runner_module()
 
@@ -101,3 +106,123 @@ def test_exclusion_rules() -> None:
     assert rule is not None and rule.name == "testloop-clock-artifact"
     # The artifact list is keyed by module: the same name elsewhere runs.
     assert runner.exclusion_for(info("test_get_cancelled", "q.get()", "test_queues")) is None
+
+
+# -- loop behaviours the conformance run found, checked against stock asyncio --
+
+
+@pytest.fixture(params=["stock", "seedloop"])
+def loop(request: pytest.FixtureRequest) -> Iterator[Any]:
+    import asyncio
+
+    import seedloop
+
+    if request.param == "stock":
+        ev = asyncio.new_event_loop()
+    else:
+        ev = seedloop.SeedLoop(0, "fifo", executor="thread")
+    try:
+        yield ev
+    finally:
+        ev.close()
+
+
+def test_ready_shows_the_engine_queue(loop: Any) -> None:
+    assert len(loop._ready) == 0 and not loop._ready
+    loop.call_soon(lambda: None)
+    loop.call_soon(lambda: None)
+    assert len(loop._ready) == 2 and loop._ready
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert len(loop._ready) == 0
+
+
+def test_shutdown_default_executor_waits_for_its_thread(loop: Any) -> None:
+    assert loop.run_until_complete(loop.run_in_executor(None, sum, [1, 2])) == 3
+    loop.run_until_complete(loop.shutdown_default_executor())  # no DeadlockError
+    with pytest.raises(RuntimeError, match="shutdown"):
+        loop.run_in_executor(None, sum, [1])
+
+
+async def _coro() -> None:
+    pass
+
+
+@pytest.mark.parametrize("method", ["call_soon", "call_later", "call_at", "call_soon_threadsafe"])
+def test_debug_mode_refuses_coroutines(loop: Any, method: str) -> None:
+    args = (_coro,) if method.startswith("call_soon") else (1, _coro)
+    loop.set_debug(True)
+    with pytest.raises(TypeError, match="coroutines cannot be used"):
+        getattr(loop, method)(*args)
+    loop.set_debug(False)
+    getattr(loop, method)(*args).cancel()  # unchecked again outside debug mode
+
+
+def test_debug_mode_refuses_calls_from_other_threads(loop: Any) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def from_thread() -> None:
+        try:
+            loop.call_soon(lambda: None)
+        except RuntimeError as exc:
+            errors.append(exc)
+        loop.call_soon_threadsafe(lambda: None)  # allowed
+
+    async def main() -> None:
+        thread = threading.Thread(target=from_thread)
+        thread.start()
+        thread.join()
+
+    loop.set_debug(True)
+    loop.run_until_complete(main())
+    assert len(errors) == 1 and "Non-thread-safe" in str(errors[0])
+
+
+def test_debug_mode_keeps_subclass_overrides() -> None:
+    import seedloop
+
+    class Counting(seedloop.SeedLoop):
+        calls = 0
+
+        def call_soon(self, *args: Any, **kwargs: Any) -> Any:
+            Counting.calls += 1
+            return super().call_soon(*args, **kwargs)
+
+    loop = Counting(0, "fifo")
+    try:
+        loop.set_debug(True)
+        loop.call_soon(lambda: None)
+        assert Counting.calls == 1
+    finally:
+        loop.close()
+
+
+def _boom(x: int) -> None:
+    raise ZeroDivisionError(x)
+
+
+def test_callback_error_message_matches_stock(loop: Any) -> None:
+    seen: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
+    loop.call_soon(_boom, 1)
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert isinstance(seen[0]["exception"], ZeroDivisionError)
+    # Stock wording: "Exception in callback _boom(1) at <file>:<line>".
+    assert re.fullmatch(r"Exception in callback _boom\(1\) at .+:\d+", seen[0]["message"])
+
+
+def test_seedloop_does_not_depend_on_the_asyncio_name() -> None:
+    import asyncio
+
+    import seedloop
+
+    real = asyncio.BaseEventLoop
+    asyncio.BaseEventLoop = lambda: None  # type: ignore[misc, assignment]
+    try:
+        loop = seedloop.SeedLoop(0, "fifo")
+        loop.close()
+    finally:
+        asyncio.BaseEventLoop = real  # type: ignore[misc]

@@ -123,6 +123,42 @@ class SeedLoop(_engine.LoopCore, _BaseEventLoop):  # type: ignore[misc]
         # BaseEventLoop.__init__ assigns a deque; the ready queue is the engine's.
         pass
 
+    # -- debug mode ----------------------------------------------------------
+
+    _DEBUG_CHECKED = ("call_soon", "call_later", "call_at", "call_soon_threadsafe")
+
+    def set_debug(self, enabled: bool) -> None:
+        """Like ``BaseEventLoop.set_debug``, with the stock loop's debug-mode checks.
+
+        In debug mode the stock loop rejects coroutines passed as callbacks and
+        non-thread-safe calls from other threads. The scheduling methods are
+        Rust and skip those checks on the hot path, so debug mode puts
+        checking wrappers on the instance (they dispatch to the class's method,
+        so subclass overrides still apply); leaving debug mode removes them.
+        """
+        _BaseEventLoop.set_debug(self, enabled)
+        for name in self._DEBUG_CHECKED:
+            if enabled:
+                self.__dict__[name] = self._debug_checked(name)
+            else:
+                self.__dict__.pop(name, None)
+
+    def _debug_checked(self, name: str) -> Callable[..., Any]:
+        method = getattr(type(self), name)
+        threadsafe = name == "call_soon_threadsafe"
+        at = 1 if name in ("call_later", "call_at") else 0  # where the callback is
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            self._check_closed()
+            if not threadsafe:
+                self._check_thread()
+            if len(args) > at:
+                self._check_callback(args[at], name)
+            return method(self, *args, **kwargs)
+
+        checked.__name__ = checked.__qualname__ = name
+        return checked
+
     def __repr__(self) -> str:
         return (
             f"<SeedLoop seed={self.seed} strategy={self.strategy} "
@@ -191,6 +227,8 @@ class SeedLoop(_engine.LoopCore, _BaseEventLoop):  # type: ignore[misc]
         self, executor: concurrent.futures.Executor | None, func: Callable[..., Any], *args: Any
     ) -> asyncio.Future[Any]:
         self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
         if self._executor_mode == "inline":
             # Deterministic: the work runs now, on the loop's thread.
             fut = self.create_future()
@@ -205,6 +243,7 @@ class SeedLoop(_engine.LoopCore, _BaseEventLoop):  # type: ignore[misc]
             return fut
         if executor is None:
             executor = self._default_executor
+            self._check_default_executor()  # refuses work after shutdown_default_executor()
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="seedloop")
                 self._default_executor = executor

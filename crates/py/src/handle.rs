@@ -57,6 +57,20 @@ impl Handle {
         self.cancelled.load(Ordering::Relaxed)
     }
 
+    /// The callback as asyncio prints it: `func(args) at file:line`.
+    pub(crate) fn callback_source(&self, py: Python<'_>) -> PyResult<String> {
+        let format = FORMAT_CALLBACK.get_or_try_init(py, || -> PyResult<PyObject> {
+            Ok(py
+                .import("asyncio.format_helpers")?
+                .getattr("_format_callback_source")?
+                .unbind())
+        })?;
+        format
+            .bind(py)
+            .call1((self.callback.bind(py), self.args.bind(py)))?
+            .extract()
+    }
+
     /// Run the callback in its context; errors are the caller's to route.
     pub(crate) fn run(&self, py: Python<'_>) -> PyResult<()> {
         let run = CONTEXT_RUN.get_or_try_init(py, || -> PyResult<PyObject> {
@@ -124,16 +138,7 @@ impl Handle {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let format = FORMAT_CALLBACK.get_or_try_init(py, || -> PyResult<PyObject> {
-            Ok(py
-                .import("asyncio.format_helpers")?
-                .getattr("_format_callback_source")?
-                .unbind())
-        })?;
-        let source: String = format
-            .bind(py)
-            .call1((self.callback.bind(py), self.args.bind(py)))?
-            .extract()?;
+        let source = self.callback_source(py)?;
         let kind = if self.when.is_some() {
             "TimerHandle"
         } else {
