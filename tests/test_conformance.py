@@ -99,6 +99,11 @@ def test_exclusion_rules() -> None:
     assert runner.exclusion_for(info("test_c", "loop = self.new_test_loop()")) is None
     rule = runner.exclusion_for(info("test_d", "loop = asyncio.SelectorEventLoop()"))
     assert rule is not None and rule.name == "own-loop-class"
+    rule = runner.exclusion_for(
+        info("test_d2", "asyncio.run(main(), loop_factory=asyncio.EventLoop)")
+    )
+    assert rule is not None and rule.name == "own-loop-class"
+    assert runner.exclusion_for(info("test_d3", "loop = asyncio.BaseEventLoop()")) is None
     rule = runner.exclusion_for(info("test_e", "r, w = await asyncio.open_connection(h, p)"))
     assert rule is not None and rule.name == "real-io"
     src = "loop = self.new_test_loop(gen)"

@@ -103,10 +103,11 @@ EXCLUSION_RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "own-loop-class",
-        "constructs its own event-loop class (test_utils.TestLoop, a selector or "
-        "proactor loop, or a subclass of an asyncio loop defined in the test)",
+        "builds a specific event-loop class of its own choosing (test_utils.TestLoop, "
+        "asyncio.EventLoop / SelectorEventLoop / ProactorEventLoop, or a loop class "
+        "defined in the test), so it does not test the loop under test",
         _source_matches(
-            r"\bTestLoop\(|\bSelectorEventLoop\(|\bProactorEventLoop\(|"
+            r"\bTestLoop\(|\b(EventLoop|SelectorEventLoop|ProactorEventLoop)\b|"
             r"\bclass \w+\([\w.]*EventLoop\)"
         ),
     ),
@@ -219,8 +220,9 @@ def install() -> None:
     """Make every loop the tests obtain a fifo SeedLoop."""
     import asyncio
 
-    import seedloop  # imported before any test patches asyncio names
     from test.test_asyncio import utils as test_utils
+
+    import seedloop  # imported before any test patches asyncio names
 
     # asyncio.new_event_loop(), asyncio.run(), asyncio.Runner() and
     # IsolatedAsyncioTestCase all go through the default policy; modules reset
@@ -388,8 +390,14 @@ class _Result(unittest.TestResult):
         self._set(test, outcome, self._exc_info_to_string(err, test))
 
 
-def run_module(name: str, timeout: float, verbose: bool) -> dict[str, Any]:
-    """Run one module in this process; return its summary."""
+def run_module(
+    name: str, timeout: float, verbose: bool, run_excluded: bool = False
+) -> dict[str, Any]:
+    """Run one module in this process; return its summary.
+
+    With ``run_excluded`` the excluded tests run too (after the counted ones),
+    for information only: their outcomes are reported apart, never counted.
+    """
     install()
     started = time.monotonic()
     try:
@@ -413,6 +421,13 @@ def run_module(name: str, timeout: float, verbose: bool) -> dict[str, Any]:
     # A suite handles setUpModule/setUpClass and their teardowns.
     unittest.TestSuite(to_run).run(result)
     result.disarm()
+    if run_excluded and excluded:
+        by_id = {t.id(): t for t in tests}
+        extra = _Result(timeout, verbose)
+        unittest.TestSuite([by_id[e["test"]] for e in excluded]).run(extra)
+        extra.disarm()
+        for e in excluded:
+            e["outcome_if_run"] = extra.outcomes.get(e["test"], ("error", ""))[0]
 
     counts = {"pass": 0, "fail": 0, "error": 0, "skip": 0}
     failures: list[dict[str, str]] = []
@@ -440,10 +455,14 @@ def run_module(name: str, timeout: float, verbose: bool) -> dict[str, Any]:
     }
 
 
-def run_module_in_child(name: str, timeout: float, verbose: bool) -> dict[str, Any]:
+def run_module_in_child(
+    name: str, timeout: float, verbose: bool, run_excluded: bool = False
+) -> dict[str, Any]:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", name, "--timeout", str(timeout)]
     if verbose:
         cmd.append("-v")
+    if run_excluded:
+        cmd.append("--run-excluded")
     proc = subprocess.run(
         cmd, stdout=subprocess.PIPE, stderr=None if verbose else subprocess.PIPE, text=True
     )
@@ -517,6 +536,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="print every test")
     parser.add_argument("--failures", action="store_true", help="print each failure's traceback")
     parser.add_argument("--list-excluded", action="store_true", help="print every excluded test")
+    parser.add_argument(
+        "--run-excluded",
+        action="store_true",
+        help="also run the excluded tests and show their outcome (information only, not counted)",
+    )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="per-test seconds")
     parser.add_argument("--target", type=float, default=TARGET, help="required pass percentage")
     parser.add_argument("--in-process", action="store_true", help="no child process per module")
@@ -524,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
-        summary = run_module(args.child, args.timeout, args.verbose)
+        summary = run_module(args.child, args.timeout, args.verbose, args.run_excluded)
         sys.stdout.flush()
         print("@@SUMMARY@@" + json.dumps(summary), flush=True)
         return 0
@@ -543,9 +567,9 @@ def main(argv: list[str] | None = None) -> int:
     summaries = []
     for name in modules:
         if args.in_process:
-            summary = run_module(name, args.timeout, args.verbose)
+            summary = run_module(name, args.timeout, args.verbose, args.run_excluded)
         else:
-            summary = run_module_in_child(name, args.timeout, args.verbose)
+            summary = run_module_in_child(name, args.timeout, args.verbose, args.run_excluded)
         summaries.append(summary)
     print()
     total = print_table(summaries)
@@ -555,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in summaries:
             if args.list_excluded:
                 for e in s.get("excluded_tests", []):
-                    print(f"EXCLUDED [{e['rule']}] {e['test']}")
+                    ran = f" (if run: {e['outcome_if_run']})" if "outcome_if_run" in e else ""
+                    print(f"EXCLUDED [{e['rule']}] {e['test']}{ran}")
             if args.failures:
                 for f in s.get("failures", []):
                     print(f"\n{f['outcome'].upper()}: {f['test']}\n{f['detail']}")
