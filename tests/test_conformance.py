@@ -215,15 +215,29 @@ def _boom(x: int) -> None:
     raise ZeroDivisionError(x)
 
 
-def test_callback_error_message_matches_stock(loop: Any) -> None:
-    seen: list[dict[str, Any]] = []
-    loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
-    loop.call_soon(_boom, 1)
-    loop.call_soon(loop.stop)
-    loop.run_forever()
-    assert isinstance(seen[0]["exception"], ZeroDivisionError)
-    # Stock wording: "Exception in callback _boom(1) at <file>:<line>".
-    assert re.fullmatch(r"Exception in callback _boom\(1\) at .+:\d+", seen[0]["message"])
+@pytest.mark.parametrize("debug", [False, True])
+def test_callback_error_message_matches_stock(debug: bool) -> None:
+    import asyncio
+
+    import seedloop
+
+    messages = []
+    for loop in (asyncio.new_event_loop(), seedloop.SeedLoop(0, "fifo")):
+        try:
+            loop.set_debug(debug)
+            seen: list[dict[str, Any]] = []
+            loop.set_exception_handler(lambda _loop, ctx, seen=seen: seen.append(ctx))
+            loop.call_soon(_boom, 1)
+            loop.call_soon(loop.stop)
+            loop.run_forever()
+            assert isinstance(seen[0]["exception"], ZeroDivisionError)
+            messages.append(seen[0]["message"])
+        finally:
+            loop.close()
+    # "Exception in callback _boom(1) at <file>:<line>" (3.13 omits the
+    # arguments outside debug mode), not the handle's repr.
+    assert messages[0] == messages[1]
+    assert re.fullmatch(r"Exception in callback _boom\((1)?\) at .+:\d+", messages[1])
 
 
 def test_seedloop_does_not_depend_on_the_asyncio_name() -> None:

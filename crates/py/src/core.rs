@@ -293,7 +293,8 @@ impl LoopCore {
         }
         let context = PyDict::new(py);
         // The stock loop's wording: the callback and its source, not the handle's repr.
-        let source = handle.get().callback_source(py)?;
+        let debug = slf.call_method0(intern!(py, "get_debug"))?.is_truthy()?;
+        let source = handle.get().callback_source(py, debug)?;
         context.set_item("message", format!("Exception in callback {source}"))?;
         context.set_item("exception", err.value(py))?;
         context.set_item("handle", handle)?;
