@@ -216,8 +216,15 @@ class _SeedLoopFactory:
         return make_loop()
 
 
+_INSTALLED = False
+
+
 def install() -> None:
-    """Make every loop the tests obtain a fifo SeedLoop."""
+    """Make every loop the tests obtain a fifo SeedLoop (idempotent)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    _INSTALLED = True
     import asyncio
 
     from test.test_asyncio import utils as test_utils
