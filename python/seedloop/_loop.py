@@ -10,6 +10,7 @@ hooks). Nothing here opens a selector, a pipe or a socket.
 from __future__ import annotations
 
 import asyncio
+import asyncio.base_events
 import concurrent.futures
 import sys
 import weakref
@@ -18,6 +19,9 @@ from typing import Any
 
 from . import _engine
 from .errors import DeadlockError, HangError, InvalidSeedError, InvalidStrategyError
+
+# Bound once: code (tests, tools) may rebind the ``asyncio.BaseEventLoop`` name.
+_BaseEventLoop = asyncio.base_events.BaseEventLoop
 
 STRATEGIES = ("shuffle", "random", "pct", "pos", "strict", "fifo")
 _MAX_SEED = 2**64
@@ -34,7 +38,32 @@ def check_seed(seed: object) -> int:
     return seed
 
 
-class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
+class _ReadyView:
+    """What ``loop._ready`` shows: the engine's ready entries, counted in Rust.
+
+    asyncio code and tests read ``len(loop._ready)`` / ``bool(loop._ready)`` to
+    ask whether callbacks are pending; the real queue lives in the engine.
+    """
+
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: SeedLoop) -> None:
+        self._loop = loop
+
+    def __len__(self) -> int:
+        return int(self._loop._engine_pending()[0])
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def clear(self) -> None:  # BaseEventLoop.close(); the engine drops its entries itself
+        pass
+
+    def __repr__(self) -> str:
+        return f"<ready entries of {self._loop!r}: {len(self)}>"
+
+
+class SeedLoop(_engine.LoopCore, _BaseEventLoop):  # type: ignore[misc]
     """An asyncio event loop driven by a seed.
 
     ``strategy`` picks how ready callbacks are ordered (``shuffle`` by default,
@@ -66,7 +95,7 @@ class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
             raise InvalidStrategyError(f"pct depth must be >= 1, got {depth}")
         if executor not in ("inline", "thread"):
             raise ValueError(f"executor must be 'inline' or 'thread', got {executor!r}")
-        asyncio.BaseEventLoop.__init__(self)
+        _BaseEventLoop.__init__(self)
         self._engine_setup(
             seed,
             strategy,
@@ -84,6 +113,51 @@ class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         # Async generators in first-iteration order: shutdown closes them in
         # this order instead of the WeakSet's address order.
         self._agen_refs: list[weakref.ref[Any]] = []
+
+    @property
+    def _ready(self) -> _ReadyView:
+        return _ReadyView(self)
+
+    @_ready.setter
+    def _ready(self, value: object) -> None:
+        # BaseEventLoop.__init__ assigns a deque; the ready queue is the engine's.
+        pass
+
+    # -- debug mode ----------------------------------------------------------
+
+    _DEBUG_CHECKED = ("call_soon", "call_later", "call_at", "call_soon_threadsafe")
+
+    def set_debug(self, enabled: bool) -> None:
+        """Like ``BaseEventLoop.set_debug``, with the stock loop's debug-mode checks.
+
+        In debug mode the stock loop rejects coroutines passed as callbacks and
+        non-thread-safe calls from other threads. The scheduling methods are
+        Rust and skip those checks on the hot path, so debug mode puts
+        checking wrappers on the instance (they dispatch to the class's method,
+        so subclass overrides still apply); leaving debug mode removes them.
+        """
+        _BaseEventLoop.set_debug(self, enabled)
+        for name in self._DEBUG_CHECKED:
+            if enabled:
+                self.__dict__[name] = self._debug_checked(name)
+            else:
+                self.__dict__.pop(name, None)
+
+    def _debug_checked(self, name: str) -> Callable[..., Any]:
+        method = getattr(type(self), name)
+        threadsafe = name == "call_soon_threadsafe"
+        at = 1 if name in ("call_later", "call_at") else 0  # where the callback is
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            self._check_closed()
+            if not threadsafe:
+                self._check_thread()
+            if len(args) > at:
+                self._check_callback(args[at], name)
+            return method(self, *args, **kwargs)
+
+        checked.__name__ = checked.__qualname__ = name
+        return checked
 
     def __repr__(self) -> str:
         return (
@@ -131,7 +205,7 @@ class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
             raise RuntimeError("Cannot close a running event loop")
         if self.is_closed():
             return
-        asyncio.BaseEventLoop.close(self)
+        _BaseEventLoop.close(self)
         self._engine_close()
 
     # -- trace --------------------------------------------------------------
@@ -153,6 +227,8 @@ class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         self, executor: concurrent.futures.Executor | None, func: Callable[..., Any], *args: Any
     ) -> asyncio.Future[Any]:
         self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
         if self._executor_mode == "inline":
             # Deterministic: the work runs now, on the loop's thread.
             fut = self.create_future()
@@ -167,6 +243,7 @@ class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
             return fut
         if executor is None:
             executor = self._default_executor
+            self._check_default_executor()  # refuses work after shutdown_default_executor()
             if executor is None:
                 executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="seedloop")
                 self._default_executor = executor
@@ -177,6 +254,16 @@ class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
         self._engine_external(1)
         cfut.add_done_callback(lambda _: self._engine_external(-1))
         return afut
+
+    async def shutdown_default_executor(self, *args: Any, **kwargs: Any) -> None:
+        # BaseEventLoop joins the executor in a helper thread that reports back
+        # through call_soon_threadsafe: outside work the idle loop must wait for
+        # (not a deadlock).
+        self._engine_external(1)
+        try:
+            await super().shutdown_default_executor(*args, **kwargs)
+        finally:
+            self._engine_external(-1)
 
     def _write_to_self(self) -> None:  # no self-pipe: call_soon_threadsafe wakes the engine
         pass
@@ -203,7 +290,8 @@ class SeedLoop(_engine.LoopCore, asyncio.BaseEventLoop):  # type: ignore[misc]
             if isinstance(result, Exception):
                 self.call_exception_handler(
                     {
-                        "message": f"an error occurred during closing of asynchronous generator {agen!r}",
+                        "message": "an error occurred during closing of "
+                        f"asynchronous generator {agen!r}",
                         "exception": result,
                         "asyncgen": agen,
                     }

@@ -292,8 +292,10 @@ impl LoopCore {
             return Err(err);
         }
         let context = PyDict::new(py);
-        let repr: String = handle.repr()?.extract()?;
-        context.set_item("message", format!("Exception in callback {repr}"))?;
+        // The stock loop's wording: the callback and its source, not the handle's repr.
+        let debug = slf.call_method0(intern!(py, "get_debug"))?.is_truthy()?;
+        let source = handle.get().callback_source(py, debug)?;
+        context.set_item("message", format!("Exception in callback {source}"))?;
         context.set_item("exception", err.value(py))?;
         context.set_item("handle", handle)?;
         slf.call_method1(intern!(py, "call_exception_handler"), (context,))?;

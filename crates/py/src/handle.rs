@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 
 #[pyclass(frozen, module = "seedloop._engine", weakref)]
 pub struct Handle {
@@ -55,6 +55,26 @@ impl Handle {
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// The callback as asyncio prints it: `func(args) at file:line`. From 3.13
+    /// on, asyncio shows the arguments only in debug mode (`debug`).
+    pub(crate) fn callback_source(&self, py: Python<'_>, debug: bool) -> PyResult<String> {
+        let format = FORMAT_CALLBACK.get_or_try_init(py, || -> PyResult<PyObject> {
+            Ok(py
+                .import("asyncio.format_helpers")?
+                .getattr("_format_callback_source")?
+                .unbind())
+        })?;
+        let args = (self.callback.bind(py), self.args.bind(py));
+        let source = if py.version_info() >= (3, 13) {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("debug", debug)?;
+            format.bind(py).call(args, Some(&kwargs))?
+        } else {
+            format.bind(py).call1(args)?
+        };
+        source.extract()
     }
 
     /// Run the callback in its context; errors are the caller's to route.
@@ -124,16 +144,8 @@ impl Handle {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let format = FORMAT_CALLBACK.get_or_try_init(py, || -> PyResult<PyObject> {
-            Ok(py
-                .import("asyncio.format_helpers")?
-                .getattr("_format_callback_source")?
-                .unbind())
-        })?;
-        let source: String = format
-            .bind(py)
-            .call1((self.callback.bind(py), self.args.bind(py)))?
-            .extract()?;
+        // A handle does not know its loop: shown as in debug mode (with arguments).
+        let source = self.callback_source(py, true)?;
         let kind = if self.when.is_some() {
             "TimerHandle"
         } else {
