@@ -225,3 +225,23 @@ def test_pure_coroutine_asyncio_works_under_every_strategy(strategy, stock_resul
     expected = stock_results
     for seed in range(10):
         assert seedloop.run(everything, seed=seed, strategy=strategy) == expected
+
+
+def test_thread_mode_virtual_time_waits_for_real_thread_work():
+    import time
+
+    loop = SeedLoop(seed=0, strategy="fifo", executor="thread")
+
+    async def main():
+        # The job takes real time; the virtual timeout must not fire first.
+        await asyncio.wait_for(loop.run_in_executor(None, time.sleep, 0.05), timeout=5)
+        after_job = loop.time()
+        await asyncio.sleep(1000)  # nothing in flight: instant again
+        return after_job, loop.time() - after_job
+
+    try:
+        after_job, slept = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert 0.04 < after_job < 5
+    assert slept == pytest.approx(1000)

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
@@ -281,6 +281,44 @@ impl LoopCore {
         }
     }
 
+    /// While real threads (executor jobs) are in flight and nothing is ready,
+    /// virtual time may pass only as fast as real time: otherwise a virtual
+    /// timeout would always beat work that takes real time. Returns true if
+    /// it waited (the caller re-checks the inbox and the ready list).
+    fn wait_for_outside_work(&self, py: Python<'_>) -> PyResult<bool> {
+        if self.external_pending.load(Ordering::SeqCst) == 0 {
+            return Ok(false);
+        }
+        let until_timer = {
+            let st = self.lock();
+            if st.sched.ready_len() > 0 {
+                return Ok(false);
+            }
+            st.sched
+                .next_deadline()
+                .map(|d| d.saturating_sub(st.sched.now_ns()))
+        };
+        let cap = Duration::from_millis(50);
+        let limit = until_timer.map_or(cap, |ns| Duration::from_nanos(ns).min(cap));
+        if limit.is_zero() {
+            return Ok(false); // a timer is due now: run it
+        }
+        let waited = py.allow_threads(|| {
+            let start = Instant::now();
+            let q = self.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if q.is_empty() {
+                let _ = self.inbox.wake.wait_timeout(q, limit);
+            }
+            start.elapsed()
+        });
+        py.check_signals()?;
+        if until_timer.is_some() {
+            let ns = u64::try_from(waited.min(limit).as_nanos()).unwrap_or(u64::MAX);
+            self.lock().sched.advance(ns);
+        }
+        Ok(true)
+    }
+
     /// Route a callback's exception the way the stock loop does.
     fn report_callback_error(
         slf: &Bound<'_, Self>,
@@ -486,6 +524,9 @@ impl LoopCore {
         let this = slf.get();
         loop {
             this.drain_inbox();
+            if !stopping && this.wait_for_outside_work(py)? {
+                continue;
+            }
             let begin = {
                 let mut st = this.lock();
                 if st.max_steps > 0 && st.sched.trace().len() as u64 >= st.max_steps {
