@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _engine
+from ._netloop import NetLoopMixin
 from .errors import DeadlockError, HangError, InvalidSeedError, InvalidStrategyError
 
 # Bound once: code (tests, tools) may rebind the ``asyncio.BaseEventLoop`` name.
@@ -63,7 +64,7 @@ class _ReadyView:
         return f"<ready entries of {self._loop!r}: {len(self)}>"
 
 
-class SeedLoop(_engine.LoopCore, _BaseEventLoop):  # type: ignore[misc]
+class SeedLoop(_engine.LoopCore, NetLoopMixin, _BaseEventLoop):  # type: ignore[misc]
     """An asyncio event loop driven by a seed.
 
     ``strategy`` picks how ready callbacks are ordered (``shuffle`` by default,

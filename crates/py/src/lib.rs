@@ -3,6 +3,7 @@
 mod core;
 mod errors;
 mod handle;
+mod net;
 mod shrink;
 mod world;
 
@@ -18,6 +19,7 @@ fn derive_seed(seed: u64, stream: &str) -> u64 {
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     core::register(m)?;
     world::register(m)?;
+    net::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;

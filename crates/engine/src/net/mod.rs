@@ -497,11 +497,14 @@ impl Network {
             }
             match &mut seg.kind {
                 SegKind::Open => {
+                    // The accept is delivered on its own: what follows waits
+                    // for the next timer (due at once), after the accept ran.
                     if !out.data.is_empty() {
                         break;
                     }
                     out.open = true;
                     p.queue.pop_front();
+                    break;
                 }
                 SegKind::Data(d) => {
                     let room = max_bytes - out.data.len();
