@@ -262,8 +262,11 @@ class _Connect:
     def _refused(self) -> None:
         if not self._alive():
             return
-        self._fail(ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed "
-                                          f"{(self.ip, self.port)}"))
+        self._fail(
+            ConnectionRefusedError(
+                errno.ECONNREFUSED, f"Connect call failed {(self.ip, self.port)}"
+            )
+        )
 
     def _fail(self, exc: BaseException) -> None:
         if self.retx is not None:
@@ -273,8 +276,9 @@ class _Connect:
             self.fut.set_exception(exc)
 
 
-async def _open(net: Network, src: Host, ip: str, port: int, local_port: int | None = None
-                ) -> _StreamTransport:
+async def _open(
+    net: Network, src: Host, ip: str, port: int, local_port: int | None = None
+) -> _StreamTransport:
     if not src.up:
         raise OSError(errno.ENETDOWN, f"host {src.name} is down")
     c = _Connect(net, src, ip, port, local_port)
@@ -509,8 +513,12 @@ class _StreamTransport(asyncio.Transport):
             raise
         except BaseException as exc:
             self._loop.call_exception_handler(
-                {"message": "protocol.pause_writing() failed", "exception": exc,
-                 "transport": self, "protocol": self._protocol}
+                {
+                    "message": "protocol.pause_writing() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
             )
 
     def _maybe_resume_protocol(self) -> None:
@@ -525,8 +533,12 @@ class _StreamTransport(asyncio.Transport):
             raise
         except BaseException as exc:
             self._loop.call_exception_handler(
-                {"message": "protocol.resume_writing() failed", "exception": exc,
-                 "transport": self, "protocol": self._protocol}
+                {
+                    "message": "protocol.resume_writing() failed",
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
             )
 
     # -- reading control ----------------------------------------------------
@@ -591,8 +603,12 @@ class _StreamTransport(asyncio.Transport):
     def _fatal_error(self, exc: BaseException, message: str) -> None:
         if not isinstance(exc, OSError):
             self._loop.call_exception_handler(
-                {"message": message, "exception": exc, "transport": self,
-                 "protocol": self._protocol}
+                {
+                    "message": message,
+                    "exception": exc,
+                    "transport": self,
+                    "protocol": self._protocol,
+                }
             )
         self._force_close(exc, send_rst=True)
 
@@ -605,12 +621,7 @@ class _StreamTransport(asyncio.Transport):
                 self._protocol.connection_lost(exc)
         finally:
             self._forget()
-            if self._server is not None:
-                if _ATTACH_TAKES_TRANSPORT:
-                    self._server._detach(self)
-                else:
-                    self._server._detach()
-                self._server = None
+            self._detach_server()
 
     def _forget(self) -> None:
         self._net._senders.pop(self._out, None)
@@ -624,10 +635,19 @@ class _StreamTransport(asyncio.Transport):
             sock.close()
 
     def _vanish(self) -> None:
-        """The host crashed: gone without a callback (the engine reset the peer)."""
+        """The host crashed: gone without a protocol callback (the engine reset the peer)."""
         self._closing = True
         self._lost = True
         self._forget()
+        self._detach_server()
+
+    def _detach_server(self) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            if _ATTACH_TAKES_TRANSPORT:
+                server._detach(self)
+            else:
+                server._detach()
 
 
 # -- datagrams ----------------------------------------------------------------
@@ -684,7 +704,15 @@ class _DatagramTransport(asyncio.DatagramTransport):
             self._host.id, dst.id, bytes(data), self._loop.time()
         ):
             self._loop.call_at(
-                at, _deliver_datagram, net, dgram, self._host.id, dst, ip, port, src_addr,
+                at,
+                _deliver_datagram,
+                net,
+                dgram,
+                self._host.id,
+                dst,
+                ip,
+                port,
+                src_addr,
                 context=ctx,
             )
 
@@ -720,7 +748,12 @@ class _DatagramTransport(asyncio.DatagramTransport):
 
 
 def _deliver_datagram(
-    net: Network, dgram: int, src_id: int, dst: Host, ip: str, port: int,
+    net: Network,
+    dgram: int,
+    src_id: int,
+    dst: Host,
+    ip: str,
+    port: int,
     src_addr: tuple[str, int],
 ) -> None:
     data = net._core.dgram_take(dgram, src_id)
@@ -729,7 +762,11 @@ def _deliver_datagram(
     ep = net._udp.get((dst.id, port))
     if ep is None or ep._closing or ep._protocol is None:
         return
-    if ep._ip not in _WILDCARDS and ep._ip != ip and not (_is_loopback(ep._ip) and _is_loopback(ip)):
+    if (
+        ep._ip not in _WILDCARDS
+        and ep._ip != ip
+        and not (_is_loopback(ep._ip) and _is_loopback(ip))
+    ):
         return
     if ep._remote is not None and src_addr != ep._remote:
         return
@@ -767,7 +804,13 @@ class NetLoopMixin:
     # -- DNS ----------------------------------------------------------------
 
     async def getaddrinfo(
-        self, host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0,
+        self,
+        host: Any,
+        port: Any,
+        *,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
         flags: int = 0,
     ) -> list[tuple[Any, ...]]:
         return self._sim_net().getaddrinfo(host, port, family, type, proto, flags)
@@ -899,8 +942,13 @@ class NetLoopMixin:
         return server
 
     def _start_serving(
-        self, protocol_factory: Callable[[], asyncio.BaseProtocol], sock: Any,
-        sslcontext: Any = None, server: Any = None, *args: Any, **kwargs: Any,
+        self,
+        protocol_factory: Callable[[], asyncio.BaseProtocol],
+        sock: Any,
+        sslcontext: Any = None,
+        server: Any = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> None:
         listener = getattr(sock, "_listener", None)
         if listener is None:
@@ -961,7 +1009,12 @@ class NetLoopMixin:
     # -- what is not simulated ----------------------------------------------
 
     async def sendfile(
-        self, transport: Any, file: Any, offset: int = 0, count: int | None = None, *,
+        self,
+        transport: Any,
+        file: Any,
+        offset: int = 0,
+        count: int | None = None,
+        *,
         fallback: bool = True,
     ) -> int:
         raise NetNotSupportedError(

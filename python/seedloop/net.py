@@ -444,12 +444,16 @@ class Network:
             pairs = [(ha.id, hb.id)] + ([(hb.id, ha.id)] if both_ways and ha is not hb else [])
         for x, y in pairs:
             key = (x, y)
-            cfg = self._link_cfg.get(key) or self._link_cfg.get((None, None)) or {
-                "latency": DEFAULT_LATENCY,
-                "loss": 0.0,
-                "duplicate": 0.0,
-                "reorder": 0.0,
-            }
+            cfg = (
+                self._link_cfg.get(key)
+                or self._link_cfg.get((None, None))
+                or {
+                    "latency": DEFAULT_LATENCY,
+                    "loss": 0.0,
+                    "duplicate": 0.0,
+                    "reorder": 0.0,
+                }
+            )
             if x is not None and x == y and key not in self._link_cfg:
                 cfg = dict(cfg, latency=Fixed(0.00001))
             cfg = dict(cfg, **changes)

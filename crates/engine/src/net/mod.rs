@@ -670,8 +670,10 @@ impl Network {
                 self.stats.datagrams_reordered += 1;
                 base.saturating_add(cfg.latency.draw(&mut self.rng).max(1))
             } else {
+                // Strictly after the previous one: equal deadlines would let
+                // the scheduler order them.
                 let last = self.dgram_last.entry((src, dst)).or_insert(0);
-                let at = base.max(*last);
+                let at = base.max(last.saturating_add(1));
                 *last = at;
                 at
             };
