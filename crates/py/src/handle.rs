@@ -10,6 +10,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyTuple};
+use pyo3::{PyTraverseError, PyVisit};
 
 #[pyclass(frozen, module = "seedloop._engine", weakref)]
 pub struct Handle {
@@ -93,6 +94,17 @@ impl Handle {
 
 #[pymethods]
 impl Handle {
+    /// Make handles visible to the cyclic GC: an object that stores its own
+    /// TimerHandle (aiohttp, websockets, redis-py all do) forms a cycle through
+    /// the handle, which would otherwise keep the whole run (loop included) alive.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.callback)?;
+        visit.call(&self.args)?;
+        visit.call(&self.run_args)?;
+        visit.call(&self.context)?;
+        Ok(())
+    }
+
     fn cancel(&self) {
         if !self.cancelled.swap(true, Ordering::Relaxed) {
             if let Some(counter) = &self.cancelled_timers {
