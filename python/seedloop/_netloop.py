@@ -191,6 +191,13 @@ class _Connect:
         self.answered = False
         self.retx: asyncio.TimerHandle | None = None
 
+    def _stop_retransmitting(self) -> None:
+        # Drop the handle too: it refers back to this object, and engine handles
+        # are not tracked by the cyclic GC.
+        if self.retx is not None:
+            self.retx.cancel()
+            self.retx = None
+
     def _alive(self) -> bool:
         return (
             not self.fut.done()
@@ -231,8 +238,7 @@ class _Connect:
             self.loop.call_later(back, self._refused)
             return
         self.answered = True
-        if self.retx is not None:
-            self.retx.cancel()
+        self._stop_retransmitting()
         ack = core.draw_latency(src.id, dst.id)
         now = self.loop.time()
         established = now + back
@@ -269,8 +275,7 @@ class _Connect:
         )
 
     def _fail(self, exc: BaseException) -> None:
-        if self.retx is not None:
-            self.retx.cancel()
+        self._stop_retransmitting()
         self.src._release_port(self.local_port)
         if not self.fut.done():
             self.fut.set_exception(exc)
@@ -286,8 +291,7 @@ async def _open(
     try:
         return await c.fut
     except asyncio.CancelledError:
-        if c.retx is not None:
-            c.retx.cancel()
+        c._stop_retransmitting()
         if not c.answered:
             src._release_port(c.local_port)
         raise
