@@ -259,3 +259,20 @@ def test_library_traces_identical_across_processes():
         outs.append(proc.stdout)
     assert outs[0] == outs[1]
     assert len(outs[0].split()) == 4
+
+
+def test_library_runs_are_freed():
+    pytest.importorskip("aiohttp")
+    import gc
+    import weakref
+
+    refs = []
+
+    async def scenario():
+        refs.append(weakref.ref(asyncio.get_running_loop()))
+        return await aiohttp_scenario()
+
+    for seed in range(2):
+        seedloop.run(scenario, seed=seed)
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
