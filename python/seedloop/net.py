@@ -41,7 +41,7 @@ address of the calling host. Which host a task belongs to is a context
 variable: :meth:`Host.spawn` sets it, tasks and protocol callbacks inherit
 it, and code outside any spawned task runs on the default host ``"main"``.
 
-Semantics (see also ``docs`` in the README):
+Semantics (more in ``docs/net.md``):
 
 * Streams are TCP-like: bytes are never lost, duplicated or reordered unless
   the connection is reset; ``close()`` delivers everything written before the
