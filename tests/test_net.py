@@ -476,7 +476,7 @@ def test_not_simulated_raise_not_implemented():
         out = []
         for coro in [
             loop.sendfile(None, None),
-            loop.create_connection(asyncio.Protocol, "x", 1, ssl=True),
+            loop.create_unix_connection(asyncio.Protocol, "/tmp/x.sock"),
             loop.sock_recv(None, 1),
         ]:
             try:
@@ -497,6 +497,82 @@ def test_current_outside_a_simulation():
 
     with pytest.raises(net.NetError, match="SeedLoop"):
         asyncio.run(on_stock_loop())
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    """A self-signed certificate for the simulated host "secure" (needs the openssl CLI)."""
+    import shutil
+    import ssl
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(d / "key.pem"),
+            "-out",
+            str(d / "cert.pem"),
+            "-subj",
+            "/CN=secure",
+            "-addext",
+            "subjectAltName=DNS:secure",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(d / "cert.pem", d / "key.pem")
+    client = ssl.create_default_context(cafile=str(d / "cert.pem"))
+    return server, client
+
+
+def test_tls_streams_with_certificate_verification(tls):
+    import ssl
+
+    server_ctx, client_ctx = tls
+
+    async def scenario():
+        n = net.current()
+        s, c = n.host("secure"), n.host("client")
+
+        async def h(r, w):
+            w.write(b"secret " + await r.readline())
+            await w.drain()
+            w.close()
+
+        await s.spawn(asyncio.start_server(h, None, 443, ssl=server_ctx))
+
+        async def ask():
+            r, w = await asyncio.open_connection("secure", 443, ssl=client_ctx)
+            version = w.get_extra_info("ssl_object").version()
+            w.write(b"hello\n")
+            data = await r.read()
+            try:
+                await asyncio.open_connection("10.0.0.1", 443, ssl=client_ctx)
+                wrong = "accepted"
+            except ssl.SSLCertVerificationError:
+                wrong = "rejected"
+            return data, version, wrong, n.stats()["bytes_sent"]
+
+        return await c.spawn(ask())
+
+    data, version, wrong, sent = run(scenario)
+    assert data == b"secret hello\n"
+    assert version in ("TLSv1.2", "TLSv1.3")
+    assert wrong == "rejected", "the certificate is for 'secure', not for the IP"
+    assert sent > 1000, "a real handshake crossed the simulated network"
+    r1, r2 = seedloop.execute(scenario, 4), seedloop.execute(scenario, 4)
+    assert r1.fingerprint == r2.fingerprint
 
 
 # -- faults ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 import seedloop
 from seedloop import net
+from test_net import tls  # noqa: F401  (fixture: a certificate for host "secure")
 
 pytestmark = pytest.mark.extra
 
@@ -106,6 +107,56 @@ def test_aiohttp_same_seed_same_trace():
     b = seedloop.execute(aiohttp_scenario, 4)
     assert a.exception is None, a.exception
     assert a.fingerprint == b.fingerprint and a.value == b.value
+
+
+def test_aiohttp_https_and_websockets_wss(tls):  # noqa: F811
+    pytest.importorskip("aiohttp")
+    pytest.importorskip("websockets")
+    server_ctx, client_ctx = tls
+
+    async def scenario():
+        from aiohttp import ClientSession, web
+        from websockets.asyncio.client import connect
+        from websockets.asyncio.server import serve
+
+        n = net.current()
+        secure, client = n.host("secure"), n.host("client")
+        ready = asyncio.Event()
+
+        async def servers():
+            app = web.Application()
+
+            async def hello(request):
+                return web.Response(text=f"hello over {request.scheme}")
+
+            app.router.add_get("/", hello)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, None, 8443, ssl_context=server_ctx).start()
+
+            async def echo(ws):
+                async for message in ws:
+                    await ws.send(message)
+
+            async with serve(echo, None, 9443, ssl=server_ctx):
+                ready.set()
+                await asyncio.sleep(3600)
+
+        secure.spawn(servers())
+
+        async def use():
+            await ready.wait()
+            async with ClientSession() as session:
+                async with session.get("https://secure:8443/", ssl=client_ctx) as r:
+                    text = await r.text()
+            async with connect("wss://secure:9443", ssl=client_ctx) as ws:
+                await ws.send("over tls")
+                echoed = await ws.recv()
+            return text, echoed
+
+        return await client.spawn(use())
+
+    assert seedloop.run(scenario, seed=1) == ("hello over https", "over tls")
 
 
 # -- websockets ----------------------------------------------------------------

@@ -17,7 +17,7 @@ import asyncio
 import errno
 import socket
 import sys
-from asyncio import base_events, trsock
+from asyncio import base_events, sslproto, trsock
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +32,32 @@ from .net import (
 
 MAX_READ = 256 * 1024
 _ATTACH_TAKES_TRANSPORT = sys.version_info >= (3, 13)
+
+
+def _ssl_protocol(
+    loop: Any,
+    app_protocol: asyncio.BaseProtocol,
+    sslcontext: Any,
+    waiter: asyncio.Future[Any] | None,
+    *,
+    server_side: bool,
+    server_hostname: str | None = None,
+    handshake_timeout: float | None = None,
+    shutdown_timeout: float | None = None,
+) -> Any:
+    """asyncio's own TLS-over-memory-BIO protocol, run on a simulated transport."""
+    kwargs: dict[str, Any] = {"ssl_handshake_timeout": handshake_timeout}
+    if sys.version_info >= (3, 11):
+        kwargs["ssl_shutdown_timeout"] = shutdown_timeout
+    return sslproto.SSLProtocol(
+        loop,
+        app_protocol,
+        None if isinstance(sslcontext, bool) else sslcontext,
+        waiter,
+        server_side,
+        server_hostname,
+        **kwargs,
+    )
 
 
 def _not_supported(what: str) -> NetNotSupportedError:
@@ -134,13 +160,24 @@ class _Listener:
         self.server: base_events.Server | None = None
         self.backlog: list[_StreamTransport] = []
         self.sock = SimSocket(socket.SOCK_STREAM, (ip, port), listener=self)
+        self.ssl: Any = None
+        self.ssl_timeouts: tuple[Any, Any] = (None, None)
 
     def matches(self, ip: str) -> bool:
         return self.ip == "0.0.0.0" or self.ip == ip or (_is_loopback(ip) and _is_loopback(self.ip))
 
-    def start(self, factory: Callable[[], asyncio.BaseProtocol], server: Any) -> None:
+    def start(
+        self,
+        factory: Callable[[], asyncio.BaseProtocol],
+        server: Any,
+        sslcontext: Any = None,
+        handshake_timeout: Any = None,
+        shutdown_timeout: Any = None,
+    ) -> None:
         if self.closed:
             return
+        self.ssl = sslcontext
+        self.ssl_timeouts = (handshake_timeout, shutdown_timeout)
         self.factory = factory
         self.server = server
         self.accepting = True
@@ -444,6 +481,19 @@ class _StreamTransport(asyncio.Transport):
                 self._server._attach(self)
             else:
                 self._server._attach()
+        if lst.ssl:
+            waiter = self._loop.create_future()
+            # A failed handshake is logged by SSLProtocol; do not warn twice.
+            waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+            protocol = _ssl_protocol(
+                self._loop,
+                protocol,
+                lst.ssl,
+                waiter,
+                server_side=True,
+                handshake_timeout=lst.ssl_timeouts[0],
+                shutdown_timeout=lst.ssl_timeouts[1],
+            )
         self._start(protocol, raise_errors=False)
 
     def _start(self, protocol: asyncio.BaseProtocol, raise_errors: bool = True) -> None:
@@ -590,7 +640,7 @@ class _StreamTransport(asyncio.Transport):
         """Reset the connection: unsent bytes are dropped, the peer gets ConnectionResetError."""
         self._force_close(None, send_rst=True)
 
-    def _force_close(self, exc: BaseException | None, *, send_rst: bool) -> None:
+    def _force_close(self, exc: BaseException | None, *, send_rst: bool = True) -> None:
         if self._closing:
             return
         if send_rst:
@@ -843,10 +893,12 @@ class NetLoopMixin:
         interleave: Any = None,
         all_errors: bool = False,
     ) -> tuple[asyncio.Transport, asyncio.BaseProtocol]:
-        if ssl:
-            raise _not_supported("TLS (create_connection(ssl=...))")
-        if server_hostname is not None:
+        if server_hostname is not None and not ssl:
             raise ValueError("server_hostname is only meaningful with ssl")
+        if ssl and server_hostname is None:
+            if not isinstance(host, str) or not host:
+                raise ValueError("You must set server_hostname when using ssl without a host")
+            server_hostname = host
         net = self._sim_net()
         if sock is not None:
             if host is not None or port is not None:
@@ -873,8 +925,27 @@ class NetLoopMixin:
         except BaseException:
             transport._force_close(None, send_rst=True)
             raise
-        transport._start(protocol)
-        return transport, protocol
+        if not ssl:
+            transport._start(protocol)
+            return transport, protocol
+        waiter = self.create_future()  # type: ignore[attr-defined]
+        ssl_protocol = _ssl_protocol(
+            self,
+            protocol,
+            ssl,
+            waiter,
+            server_side=False,
+            server_hostname=server_hostname,
+            handshake_timeout=ssl_handshake_timeout,
+            shutdown_timeout=ssl_shutdown_timeout,
+        )
+        transport._start(ssl_protocol)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return ssl_protocol._app_transport, protocol
 
     async def sock_connect(self, sock: Any, address: Any) -> None:
         if getattr(sock, "type", None) != socket.SOCK_STREAM:
@@ -902,8 +973,6 @@ class NetLoopMixin:
         ssl_shutdown_timeout: Any = None,
         start_serving: bool = True,
     ) -> base_events.Server:
-        if ssl:
-            raise _not_supported("TLS (create_server(ssl=...))")
         if sock is not None:
             raise _not_supported("create_server(sock=...)")
         net = self._sim_net()
@@ -936,7 +1005,7 @@ class NetLoopMixin:
             net._listeners[lst.key] = lst
             listeners.append(lst)
         sockets = [lst.sock for lst in listeners]
-        args: list[Any] = [self, sockets, protocol_factory, None, backlog, ssl_handshake_timeout]
+        args: list[Any] = [self, sockets, protocol_factory, ssl, backlog, ssl_handshake_timeout]
         if sys.version_info >= (3, 11):
             args.append(ssl_shutdown_timeout)
         server = base_events.Server(*args)
@@ -957,7 +1026,9 @@ class NetLoopMixin:
         listener = getattr(sock, "_listener", None)
         if listener is None:
             raise _not_supported("serving on a real socket")
-        listener.start(protocol_factory, server)
+        # args: backlog, ssl_handshake_timeout[, ssl_shutdown_timeout]
+        timeouts = (list(args[1:3]) + [None, None])[:2]
+        listener.start(protocol_factory, server, sslcontext, *timeouts)
 
     def _stop_serving(self, sock: Any) -> None:
         sock.close()
