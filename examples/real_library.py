@@ -13,8 +13,9 @@ non-idempotent counter. No real socket is opened.
 import asyncio
 import socket
 
-import seedloop
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+import seedloop
 from seedloop import net
 
 

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+
 import seedloop
 from seedloop import net
 

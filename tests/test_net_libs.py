@@ -10,9 +10,10 @@ import sys
 import textwrap
 
 import pytest
+from test_net import tls  # noqa: F401  (fixture: a certificate for host "secure")
+
 import seedloop
 from seedloop import net
-from test_net import tls  # noqa: F401  (fixture: a certificate for host "secure")
 
 pytestmark = pytest.mark.extra
 
