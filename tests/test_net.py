@@ -576,6 +576,50 @@ def test_tls_streams_with_certificate_verification(tls):
     assert r1.fingerprint == r2.fingerprint
 
 
+def test_start_tls_upgrades_a_simulated_connection(tls):
+    server_ctx, client_ctx = tls
+
+    async def scenario():
+        n = net.current()
+        s, c = n.host("secure"), n.host("client")
+        loop = asyncio.get_running_loop()
+
+        class Server(asyncio.Protocol):
+            def connection_made(self, transport):
+                self.transport = transport
+
+            def data_received(self, data):
+                if data == b"STARTTLS\n":
+                    self.transport.write(b"GO\n")
+                    loop.create_task(self.upgrade())
+                else:
+                    self.transport.write(b"tls:" + data)
+
+            async def upgrade(self):
+                self.transport = await loop.start_tls(
+                    self.transport, self, server_ctx, server_side=True
+                )
+
+        await s.spawn(loop.create_server(Server, None, 25))
+
+        async def client():
+            reader = asyncio.StreamReader()
+            proto = asyncio.StreamReaderProtocol(reader)
+            transport, _ = await loop.create_connection(lambda: proto, "secure", 25)
+            transport.write(b"STARTTLS\n")
+            assert await reader.readline() == b"GO\n"
+            tls_transport = await loop.start_tls(
+                transport, proto, client_ctx, server_hostname="secure"
+            )
+            tls_transport.write(b"hello")
+            data = await reader.read(100)
+            return data, tls_transport.get_extra_info("ssl_object") is not None
+
+        return await c.spawn(client())
+
+    assert run(scenario) == (b"tls:hello", True)
+
+
 # -- faults ----------------------------------------------------------------------
 
 

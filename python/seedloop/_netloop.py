@@ -652,6 +652,10 @@ class _StreamTransport(asyncio.Transport):
         self._net._receivers.pop(self._in, None)
         self._core.discard(self._in)
         self._core.sender_closed(self._out)
+        if self._loop.is_closed():
+            self._lost = True  # closed after the run: no more callbacks
+            self._forget()
+            return
         self._loop.call_soon(self._call_connection_lost, exc, context=self._ctx)
 
     def _fatal_error(self, exc: BaseException, message: str) -> None:

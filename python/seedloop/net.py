@@ -638,8 +638,8 @@ class Network:
     # -- plumbing used by the transports ------------------------------------
 
     def _arm(self, pipe: int, at: float | None) -> None:
-        if at is None:
-            return
+        if at is None or self.loop.is_closed():
+            return  # after the run (e.g. a transport's __del__): nothing is delivered
         recv = self._receivers.get(pipe)
         ctx = recv._ctx if recv is not None else None
         self.loop.call_at(at, self._due, pipe, context=ctx)
