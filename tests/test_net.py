@@ -856,9 +856,13 @@ def test_datagrams_in_order_without_reorder_faults():
 NODES = ["n1", "n2", "n3"]
 
 
-async def replicated_log_scenario():
+async def replicated_log_scenario(majority: bool = False, crash_at: float = 1.5):
     """Leader n1 replicates its whole log to every follower it can reach before it acks;
-    on missing heartbeats followers fail over to the next node; the client retries."""
+    on missing heartbeats followers fail over to the next node; the client retries.
+
+    ``majority=True`` is the classic bug: ack as soon as one follower has the
+    entry, then fail over to a node that may not have it.
+    """
     n = net.current()
     for name in NODES + ["client"]:
         n.host(name)
@@ -903,8 +907,16 @@ async def replicated_log_scenario():
                     else:
                         if entry not in logs[me]:
                             logs[me].append(entry)
-                        acks = [await sync(me, p) for p in NODES if p != me]
-                        w.write(b"ACK\n" if any(acks) else b"RETRY\n")
+                        peers = [p for p in NODES if p != me]
+                        if majority:
+                            acked = False
+                            for done in asyncio.as_completed([sync(me, p) for p in peers]):
+                                if await done:
+                                    acked = True
+                                    break
+                        else:
+                            acked = any([await sync(me, p) for p in peers])
+                        w.write(b"ACK\n" if acked else b"RETRY\n")
                 await w.drain()
         except OSError:
             pass
@@ -926,7 +938,7 @@ async def replicated_log_scenario():
 
     for name in NODES:
         n.host(name).spawn(node(name))
-    loop.call_later(1.5, n.crash, "n1")
+    loop.call_later(crash_at, n.crash, "n1")
 
     acked = []
 
@@ -962,6 +974,40 @@ async def replicated_log_scenario():
         "n3": logs["n3"],
         "time": round(loop.time(), 3),
     }
+
+
+def lost_acked_writes(out):
+    return [e for e in out["acked"] if e not in out[out["leader"]]]
+
+
+def test_seed_search_finds_the_majority_ack_bug():
+    """With majority acks, some seeds lose an acknowledged write on failover."""
+    import random
+
+    async def buggy():
+        n = net.current()
+        for name in NODES:
+            n.host(name)
+        n.set_latency("n1", "n2", net.Uniform(0.001, 0.08))
+        out = await replicated_log_scenario(majority=True, crash_at=random.uniform(1.0, 3.0))
+        assert not lost_acked_writes(out), f"acked but lost: {lost_acked_writes(out)}"
+        return out
+
+    failure = seedloop.find_failing_seed(buggy, range(300))
+    assert failure is not None, "300 seeds never hit the window"
+    assert "acked but lost" in str(failure.exception)
+    with pytest.raises(AssertionError, match="acked but lost"):
+        seedloop.run(buggy, seed=failure.seed)
+
+    async def fixed():
+        n = net.current()
+        for name in NODES:
+            n.host(name)
+        n.set_latency("n1", "n2", net.Uniform(0.001, 0.08))
+        out = await replicated_log_scenario(majority=False, crash_at=random.uniform(1.0, 3.0))
+        assert not lost_acked_writes(out)
+
+    seedloop.run(fixed, seed=failure.seed)
 
 
 def test_replicated_log_survives_leader_crash():
