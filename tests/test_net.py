@@ -909,11 +909,14 @@ async def replicated_log_scenario(majority: bool = False, crash_at: float = 1.5)
                             logs[me].append(entry)
                         peers = [p for p in NODES if p != me]
                         if majority:
+                            # Tasks made in list order: asyncio.as_completed() would
+                            # make them from a set, in address order (nondeterministic).
                             acked = False
-                            for done in asyncio.as_completed([sync(me, p) for p in peers]):
-                                if await done:
-                                    acked = True
-                                    break
+                            tasks = [asyncio.ensure_future(sync(me, p)) for p in peers]
+                            while tasks and not acked:
+                                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                                acked = any(t.result() for t in tasks if t.done())
+                                tasks = [t for t in tasks if not t.done()]
                         else:
                             acked = any([await sync(me, p) for p in peers])
                         w.write(b"ACK\n" if acked else b"RETRY\n")
