@@ -60,3 +60,33 @@ def test_same_seed_same_trace_across_processes_and_hash_seeds():
     # ...and the seed matters: different seeds explore different interleavings.
     shuffle = {v[0] for k, v in first.items() if k.startswith("shuffle/")}
     assert len(shuffle) > 1
+
+
+async def set_ordered_scenario():
+    import asyncio
+
+    log = []
+
+    async def job(i):
+        for _ in range(i % 3):
+            await asyncio.sleep(0)
+        log.append(i)
+        return i
+
+    # as_completed wraps coroutines while iterating a set (address order).
+    for fut in asyncio.as_completed([job(i) for i in range(8)]):
+        await fut
+    # wait() hands back sets of tasks; user code iterates them.
+    done, _ = await asyncio.wait([asyncio.ensure_future(job(i)) for i in range(8)])
+    log.extend(t.result() * 10 for t in done)
+    return log
+
+
+def test_address_ordered_sets_do_not_leak_into_the_run():
+    import seedloop
+
+    runs = {
+        (r.fingerprint, tuple(r.value))
+        for r in (seedloop.execute(set_ordered_scenario, 3, "random") for _ in range(8))
+    }
+    assert len(runs) == 1

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import asyncio.base_events
 import concurrent.futures
+import itertools
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import _engine
@@ -64,7 +65,52 @@ class _ReadyView:
         return f"<ready entries of {self._loop!r}: {len(self)}>"
 
 
-class SeedLoop(_engine.LoopCore, NetLoopMixin, _BaseEventLoop):  # type: ignore[misc]
+class SeedTask(asyncio.Task):  # type: ignore[type-arg]
+    """The task SeedLoop creates: an ``asyncio.Task`` hashed by creation order.
+
+    A stock task hashes by memory address, so sets of tasks (``asyncio.wait``'s
+    ``done``/``pending``, ``all_tasks()``, ``asyncio.run``'s clean-up) iterate in
+    an order that changes from run to run. Hashing by a per-loop creation
+    counter makes that iteration order a function of the seed. Equality stays
+    identity. The counter is drawn in ``__new__`` because the task is hashed
+    (registered in a WeakSet) during ``__init__``.
+    """
+
+    __slots__ = ("_seedloop_hash",)
+
+    def __new__(cls, *args: Any, loop: Any = None, **kwargs: Any) -> SeedTask:
+        task = super().__new__(cls, *args, loop=loop, **kwargs)
+        counter = getattr(loop, "_task_hashes", None)
+        task._seedloop_hash = next(counter) if counter is not None else id(task) >> 4
+        return task
+
+    def __hash__(self) -> int:
+        return self._seedloop_hash
+
+
+class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
+    """Tasks the loop creates are :class:`SeedTask`s (below the network mixin in the MRO)."""
+
+    _task_hashes: Iterator[int]
+
+    def create_task(
+        self, coro: Any, *, name: str | None = None, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        """``loop.create_task``; without a task factory the task is a :class:`SeedTask`."""
+        if self._task_factory is not None:
+            return _BaseEventLoop.create_task(self, coro, name=name, **kwargs)
+        self._check_closed()
+        if sys.version_info < (3, 11) and kwargs.get("context") is not None:
+            raise TypeError("create_task() got an unexpected keyword argument 'context'")
+        if sys.version_info < (3, 11):
+            kwargs.pop("context", None)
+        task = SeedTask(coro, loop=self, name=name, **kwargs)
+        if task._source_traceback:
+            del task._source_traceback[-1]
+        return task
+
+
+class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc]
     """An asyncio event loop driven by a seed.
 
     ``strategy`` picks how ready callbacks are ordered (``shuffle`` by default,
@@ -114,6 +160,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _BaseEventLoop):  # type: ignore[
         # Async generators in first-iteration order: shutdown closes them in
         # this order instead of the WeakSet's address order.
         self._agen_refs: list[weakref.ref[Any]] = []
+        self._task_hashes = itertools.count(1)
 
     @property
     def _ready(self) -> _ReadyView:

@@ -92,6 +92,8 @@ leaves the process untouched except for seeding the global ``random``.
 from __future__ import annotations
 
 import _thread
+import asyncio
+import asyncio.tasks
 import contextvars
 import copyreg
 import datetime as _datetime_mod
@@ -645,6 +647,34 @@ _refuse_write_pipe_transport = _loop_escape(
 )
 
 
+def _in_creation_order(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``asyncio.as_completed`` / ``wait`` that wrap coroutines in argument order.
+
+    The stock functions wrap coroutines into tasks while iterating ``set(fs)``,
+    i.e. in memory-address order: the tasks' creation order, and so the whole
+    schedule, would change from run to run. Inside a run the awaitables are
+    made futures first, in the order given (duplicates dropped), which leaves
+    the stock function nothing to create.
+    """
+
+    def stand_in(fs: Any, *args: Any, **kwargs: Any) -> Any:
+        w = _worlds.get(_get_ident())
+        if w is not None and not (asyncio.isfuture(fs) or asyncio.iscoroutine(fs)):
+            try:
+                unique = list(dict.fromkeys(fs))
+            except TypeError:
+                unique = None  # unhashable items: let the stock function say so
+            if unique is not None:
+                loop = asyncio.get_running_loop()
+                fs = [asyncio.ensure_future(f, loop=loop) for f in unique]
+        return real(fs, *args, **kwargs)
+
+    stand_in.__name__ = stand_in.__qualname__ = real.__name__
+    stand_in.__doc__ = real.__doc__
+    stand_in.__wrapped__ = real  # type: ignore[attr-defined]
+    return stand_in
+
+
 # -- the patch table ----------------------------------------------------------
 
 # (real object, stand-in): every module-level binding of a real object is
@@ -662,6 +692,8 @@ _SWAPS: list[tuple[object, object]] = [
     (_real_datetime, _SimDatetime),
     (_real_date, _SimDate),
     (uuid.getnode, _sim_uuid_getnode),
+    (asyncio.tasks.as_completed, _in_creation_order(asyncio.tasks.as_completed)),
+    (asyncio.tasks.wait, _in_creation_order(asyncio.tasks.wait)),
 ]
 # The module-level functions of ``random`` are bound methods of one hidden
 # instance; inside a run they use the run's own seeded instance instead, so the
