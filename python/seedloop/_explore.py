@@ -235,7 +235,12 @@ def execute(
 def _finish(loop: SeedLoop) -> None:
     """Cancel what is left in creation order, let it unwind, close async generators."""
     loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None)
-    pending = sorted((t for t in asyncio.all_tasks(loop) if not t.done()), key=loop.task_ordinal)
+    if loop._task_factory is None:
+        pending = [t for t in loop.tasks_in_creation_order() if not t.done()]
+    else:
+        pending = sorted(
+            (t for t in asyncio.all_tasks(loop) if not t.done()), key=loop.task_ordinal
+        )
     try:
         if pending:
             for task in pending:

@@ -92,6 +92,7 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     """Tasks the loop creates are :class:`SeedTask`s (below the network mixin in the MRO)."""
 
     _task_hashes: Iterator[int]
+    _created_tasks: list[asyncio.Task[Any]]
 
     def create_task(
         self, coro: Any, *, name: str | None = None, **kwargs: Any
@@ -107,7 +108,12 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
         task = SeedTask(coro, loop=self, name=name, **kwargs)
         if task._source_traceback:
             del task._source_traceback[-1]
+        self._created_tasks.append(task)
         return task
+
+    def tasks_in_creation_order(self) -> list[asyncio.Task[Any]]:
+        """Every task this loop created itself (no task factory), oldest first."""
+        return list(self._created_tasks)
 
 
 class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc]
@@ -161,6 +167,9 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         # this order instead of the WeakSet's address order.
         self._agen_refs: list[weakref.ref[Any]] = []
         self._task_hashes = itertools.count(1)
+        # Strong references until close(): seedloop's clean-up finds what is
+        # still pending in creation order without scanning asyncio's WeakSet.
+        self._created_tasks = []
 
     @property
     def _ready(self) -> _ReadyView:
@@ -255,6 +264,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             return
         _BaseEventLoop.close(self)
         self._engine_close()
+        self._created_tasks.clear()
 
     # -- trace --------------------------------------------------------------
 
