@@ -90,3 +90,24 @@ def test_address_ordered_sets_do_not_leak_into_the_run():
         for r in (seedloop.execute(set_ordered_scenario, 3, "random") for _ in range(8))
     }
     assert len(runs) == 1
+
+
+async def done_set_of_plain_futures():
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    futs = [loop.create_future() for _ in range(8)]
+    for i, f in enumerate(futs):
+        loop.call_later(0.01, f.set_result, i)
+    done, _ = await asyncio.wait(futs)
+    return [f.result() for f in done]
+
+
+def test_sets_of_loop_futures_iterate_in_creation_order():
+    import seedloop
+
+    results = set()
+    for k in range(10):
+        _ = [object() for _ in range(k * 41)]  # perturb addresses between runs
+        results.add(tuple(seedloop.run(done_set_of_plain_futures, seed=1)))
+    assert len(results) == 1

@@ -93,3 +93,54 @@ def test_sleep_forever_with_inf_is_a_deadlock_not_a_hang():
 
     with pytest.raises(seedloop.DeadlockError):
         seedloop.run(scenario)
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ({"max_steps": -1}, "max_steps"),
+        ({"max_steps": "x"}, "max_steps"),
+        ({"max_time": float("nan")}, "max_time"),
+        ({"max_time": -1}, "max_time"),
+        ({"depth": "a"}, "depth"),
+        ({"depth": 10**30}, "depth"),
+        ({"executor": "x"}, "executor"),
+        ({"bogus": 1}, "unknown option"),
+        ({"tape": [2**70]}, "tape"),
+    ],
+)
+def test_bad_run_options_are_typed_errors_without_noise(options, fragment, recwarn, capsys):
+    import gc
+
+    with pytest.raises(seedloop.SeedloopError, match=fragment):
+        seedloop.run(ok, **options)
+    gc.collect()
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+    assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_predicate_must_be_callable():
+    with pytest.raises(seedloop.InvalidOptionError, match="predicate"):
+        seedloop.find_seed_where(ok, 5, range(3))
+
+
+@pytest.mark.parametrize("seeds", [5, range(0)])
+def test_simulate_rejects_bad_seeds_when_decorating(seeds):
+    with pytest.raises(seedloop.InvalidSeedError):
+        seedloop.simulate(seeds=seeds)
+
+
+def test_run_inside_a_running_loop_says_what_to_do():
+    async def outer():
+        with pytest.raises(seedloop.SeedloopError, match="simulate"):
+            seedloop.run(ok)
+
+    asyncio.run(outer())
+
+
+def test_timers_beyond_the_clock_range_are_named_in_the_deadlock():
+    async def scenario():
+        await asyncio.sleep(1e12)
+
+    with pytest.raises(seedloop.DeadlockError, match="never fire"):
+        seedloop.run(scenario)

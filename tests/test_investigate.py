@@ -146,3 +146,49 @@ def test_pct_seeds_reproduce_alone():
         race, range(failure.seed, 1000), strategy="pct", shrink=False
     )
     assert later.seed == failure.seed and later.options == failure.options
+
+
+_leaked = []
+
+
+async def leaky_state():
+    _leaked.append(1)
+    assert len(_leaked) == 1, f"state leaked from an earlier run: {len(_leaked)}"
+
+
+def test_nondeterminism_check_compares_outcomes_too():
+    _leaked.clear()
+    with pytest.raises(seedloop.NondeterminismError, match="ended differently"):
+        seedloop.find_failing_seed(leaky_state, range(3), check_determinism=True)
+
+
+async def done_order_race():
+    tasks = [asyncio.ensure_future(asyncio.sleep(0.01, result=i)) for i in range(6)]
+    done, _ = await asyncio.wait(tasks)
+    order = [t.result() for t in done]
+    assert order != sorted(order) or order[0] != 0, f"done-set order {order}"
+
+
+def test_timeline_replays_the_failing_run_exactly():
+    failure = seedloop.find_failing_seed(done_order_race, range(50), strategy="fifo")
+    assert failure is not None
+    assert failure.timeline.rstrip().endswith(
+        f"=> AssertionError: {failure.exception} at test_investigate.py:"
+        + failure.timeline.rstrip().rsplit(":", 1)[1]
+    )
+    assert "replay ended differently" not in failure.timeline
+
+
+def test_a_long_lived_loop_forgets_finished_tasks():
+    loop = seedloop.SeedLoop(seed=1)
+
+    async def noop():
+        return None
+
+    async def main():
+        for _ in range(20_000):
+            await loop.create_task(noop())
+
+    loop.run_until_complete(main())
+    assert len(loop.tasks_in_creation_order()) < 5_000
+    loop.close()

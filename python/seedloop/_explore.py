@@ -10,7 +10,14 @@ from typing import Any
 
 from . import _world
 from ._loop import STRATEGIES, SeedLoop, check_seed
-from .errors import InvalidFactoryError, InvalidSeedError, InvalidStrategyError, StuckError
+from .errors import (
+    InvalidFactoryError,
+    InvalidOptionError,
+    InvalidSeedError,
+    InvalidStrategyError,
+    SeedloopError,
+    StuckError,
+)
 
 Factory = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -193,12 +200,25 @@ def execute(
     """
     check_seed(seed)
     check_strategy(strategy)
+    if asyncio._get_running_loop() is not None:
+        raise SeedloopError(
+            f"{api}() cannot run inside a running event loop (it runs its own SeedLoop); "
+            "call it from synchronous code, e.g. a plain 'def test_...', or decorate the "
+            "async test with @seedloop.simulate / @pytest.mark.seedloop"
+        )
     loop_options, world_options = _world.split_options(options)
-    coro = _make_coroutine(factory, api)
+    unknown = sorted(set(loop_options) - _LOOP_OPTIONS)
+    if unknown:
+        raise InvalidOptionError(
+            f"{api}(): unknown option(s) {', '.join(unknown)}; run options are "
+            f"{', '.join(sorted(_LOOP_OPTIONS | set(_world.WORLD_OPTIONS)))}"
+        )
+    # The loop first: bad option values fail before a coroutine exists.
     loop = SeedLoop(
         seed, strategy, tape=tape, max_steps=max_steps, max_time=max_time, **loop_options
     )
     try:
+        coro = _make_coroutine(factory, api)
         if instrument is not None:
             instrument(loop)
         with _world.installed(loop, seed, **world_options) as world:
@@ -232,9 +252,29 @@ def execute(
     return result
 
 
+_LOOP_OPTIONS = frozenset({"depth", "steps", "executor"})
+
+
+def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]:
+    """Exception handler for clean-up: the CancelledError that seedloop's own
+    cancellation provokes in loop callbacks (CPython 3.11/3.12's streams.py
+    asks a cancelled handler task for its exception) is not the code's bug."""
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    return handler
+
+
 def _finish(loop: SeedLoop) -> None:
     """Cancel what is left in creation order, let it unwind, close async generators."""
     loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None)
+    loop.set_exception_handler(_quiet_cancellations(loop.get_exception_handler()))
     if loop._task_factory is None:
         pending = [t for t in loop.tasks_in_creation_order() if not t.done()]
     else:
@@ -414,6 +454,12 @@ def _investigate_failure(
         replayed, rows, tasks = _investigate.record_timeline(factory, failure.seed, tape, **options)
         shown = replayed.exception if replayed.exception is not None else failure.exception
         failure.timeline = _investigate.render_timeline(rows, tasks, shown)
+        if _investigate.signature(replayed.exception) != _investigate.signature(failure.exception):
+            failure.timeline += (
+                "\n  (the replay ended differently: "
+                f"{_investigate.outcome(replayed)}; this scenario is not deterministic, "
+                "see find_failing_seed(..., check_determinism=True))"
+            )
         strict_options = {k: v for k, v in options.items() if k not in ("steps", "depth")}
         feasible, _, text = _investigate.strict_verdict(
             factory, failure.exception, replayed.strict_order, **strict_options
@@ -460,8 +506,9 @@ def find_seed_where(
     with the seed that reproduces it.
     """
     if not callable(predicate):
-        raise TypeError(
-            f"seedloop.find_seed_where(): predicate must be callable, got {predicate!r}"
+        raise InvalidOptionError(
+            "seedloop.find_seed_where(factory, predicate, seeds): predicate must be a "
+            f"callable taking the run's result, got {predicate!r}"
         )
     explorer = _Explorer(factory, strategy, "seedloop.find_seed_where", options)
     with _world.held(options.get("world", True)):

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import linecache
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -100,18 +101,18 @@ class _Recorder:
         self.loop: SeedLoop | None = None
 
     def install(self, loop: SeedLoop) -> None:
+        # An observer and a creation hook, not a task factory: the replay must
+        # create exactly the tasks (SeedTask, same hashes) the failing run did.
         self.loop = loop
         loop._engine_set_observer(self.observe)
-        loop.set_task_factory(self.task_factory)
+        loop._on_task_created = self.task_created
 
-    def task_factory(self, loop: Any, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        if sys.version_info < (3, 11):
-            kwargs.pop("context", None)
-        parent = asyncio.current_task(loop)
-        task = asyncio.Task(coro, loop=loop, **kwargs)
+    def task_created(self, task: asyncio.Task[Any], parent: asyncio.Task[Any] | None) -> None:
+        loop = self.loop
+        assert loop is not None
         main = self.tasks.get(1)
         if main is not None and main.task.done():
-            return task  # seedloop's cleanup after the run, not part of the story
+            return  # seedloop's cleanup after the run, not part of the story
         ordinal = loop.task_ordinal(task)
         self.tasks[ordinal] = TaskInfo(
             ordinal=ordinal,
@@ -119,7 +120,6 @@ class _Recorder:
             parent=loop.task_ordinal(parent) if parent is not None else 0,
             created_at=_creation_site() if self.tasks else "the scenario factory",
         )
-        return task
 
     def observe(self, step: int, owner: int, handle: Any) -> None:
         assert self.loop is not None
@@ -229,6 +229,18 @@ def strict_verdict(
     )
 
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def outcome(result: RunResult) -> str:
+    """What a run ended with, comparable across runs (object addresses masked)."""
+    if result.exception is not None:
+        text = f"raised {type(result.exception).__qualname__}: {result.exception}"
+    else:
+        text = f"returned {result.value!r}"
+    return _ADDRESS.sub("0x?", text)
+
+
 def check_determinism(
     factory: Factory,
     seed: int,
@@ -240,6 +252,13 @@ def check_determinism(
     first = run(factory, seed, strategy, keep_steps=True, **options)
     second = run(factory, seed, strategy, keep_steps=True, **options)
     if first.fingerprint == second.fingerprint:
+        if outcome(first) != outcome(second):
+            raise NondeterminismError(
+                f"seed {seed} (strategy {strategy}) is not deterministic: both runs took the "
+                f"same schedule but ended differently: first {outcome(first)}, second "
+                f"{outcome(second)}. State outside the seed leaks in (module globals that "
+                "outlive a run, caches, the wall clock, object ids)."
+            )
         return first
     a, b = first.step_log or [], second.step_log or []
     index = next(

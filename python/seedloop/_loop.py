@@ -13,6 +13,7 @@ import asyncio
 import asyncio.base_events
 import concurrent.futures
 import itertools
+import math
 import sys
 import weakref
 from collections.abc import Callable, Iterator
@@ -20,7 +21,13 @@ from typing import Any
 
 from . import _engine
 from ._netloop import NetLoopMixin
-from .errors import DeadlockError, HangError, InvalidSeedError, InvalidStrategyError
+from .errors import (
+    DeadlockError,
+    HangError,
+    InvalidOptionError,
+    InvalidSeedError,
+    InvalidStrategyError,
+)
 
 # Bound once: code (tests, tools) may rebind the ``asyncio.BaseEventLoop`` name.
 _BaseEventLoop = asyncio.base_events.BaseEventLoop
@@ -38,6 +45,43 @@ def check_seed(seed: object) -> int:
     if not 0 <= seed < _MAX_SEED:
         raise InvalidSeedError(f"a seed must be an int in 0..2**64-1, got {seed}")
     return seed
+
+
+def _check_int(
+    name: str,
+    value: object,
+    minimum: int,
+    maximum: int,
+    *,
+    error: type[Exception] = InvalidOptionError,
+) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if not minimum <= value <= maximum:
+        bound = f">= {minimum}" if maximum >= 2**62 else f"between {minimum} and {maximum}"
+        raise error(f"{name} must be an int {bound}, got {value}")
+    return value
+
+
+def _check_duration(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidOptionError(f"{name} must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value <= 0:
+        raise InvalidOptionError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _check_tape(tape: object) -> list[int]:
+    if isinstance(tape, (str, bytes)) or not hasattr(tape, "__iter__"):
+        raise InvalidOptionError(f"a tape is a list of non-negative ints, got {tape!r}")
+    items = list(tape)  # type: ignore[call-overload]
+    for choice in items:
+        if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < 2**32:
+            raise InvalidOptionError(
+                f"a tape is a list of ints in 0..2**32-1 (Failure.tape / Failure.shrunk_tape), "
+                f"found {choice!r}"
+            )
+    return items
 
 
 class _ReadyView:
@@ -88,11 +132,29 @@ class SeedTask(asyncio.Task):  # type: ignore[type-arg]
         return self._seedloop_hash
 
 
+class SeedFuture(asyncio.Future):  # type: ignore[type-arg]
+    """The future ``loop.create_future()`` returns: hashed by creation order, like :class:`SeedTask`."""
+
+    __slots__ = ("_seedloop_hash",)
+
+    def __new__(cls, *args: Any, loop: Any = None, **kwargs: Any) -> SeedFuture:
+        fut = super().__new__(cls, *args, loop=loop, **kwargs)
+        counter = getattr(loop, "_task_hashes", None)
+        fut._seedloop_hash = next(counter) if counter is not None else id(fut) >> 4
+        return fut
+
+    def __hash__(self) -> int:
+        return self._seedloop_hash
+
+
 class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     """Tasks the loop creates are :class:`SeedTask`s (below the network mixin in the MRO)."""
 
     _task_hashes: Iterator[int]
     _created_tasks: list[asyncio.Task[Any]]
+    _prune_tasks_at: int
+    #: Called as ``hook(task, parent_task_or_None)`` after each task is created (timelines).
+    _on_task_created: Callable[[asyncio.Task[Any], asyncio.Task[Any] | None], None] | None
 
     def create_task(
         self, coro: Any, *, name: str | None = None, **kwargs: Any
@@ -105,11 +167,23 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
             raise TypeError("create_task() got an unexpected keyword argument 'context'")
         if sys.version_info < (3, 11):
             kwargs.pop("context", None)
+        parent = asyncio.current_task(self) if self._on_task_created is not None else None
         task = SeedTask(coro, loop=self, name=name, **kwargs)
         if task._source_traceback:
             del task._source_traceback[-1]
-        self._created_tasks.append(task)
+        created = self._created_tasks
+        created.append(task)
+        if len(created) > self._prune_tasks_at:
+            # Forget finished tasks so a long-lived loop stays in bounded memory.
+            created[:] = [t for t in created if not t.done()]
+            self._prune_tasks_at = 2 * len(created) + 1024
+        if self._on_task_created is not None:
+            self._on_task_created(task, parent)
         return task
+
+    def create_future(self) -> asyncio.Future[Any]:
+        """``loop.create_future``: a :class:`SeedFuture` (hashed by creation order)."""
+        return SeedFuture(loop=self)
 
     def tasks_in_creation_order(self) -> list[asyncio.Task[Any]]:
         """Every task this loop created itself (no task factory), oldest first."""
@@ -139,15 +213,25 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         max_time: float | None = None,
         executor: str = "inline",
     ) -> None:
+        # Set first: if validation raises, BaseEventLoop.__del__ and __repr__
+        # still find what they read (no "Exception ignored" noise).
+        self._closed = True
+        self.seed, self.strategy = seed, strategy
         check_seed(seed)
         if strategy not in STRATEGIES:
             raise InvalidStrategyError(
                 f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
             )
-        if depth < 1:
-            raise InvalidStrategyError(f"pct depth must be >= 1, got {depth}")
+        depth = _check_int("depth", depth, 1, 10_000, error=InvalidStrategyError)
+        steps = _check_int("steps", steps, 1, 2**63)
+        if max_steps is not None:
+            max_steps = _check_int("max_steps", max_steps, 1, 2**63)
+        if max_time is not None:
+            max_time = _check_duration("max_time", max_time)
+        if tape is not None:
+            tape = _check_tape(tape)
         if executor not in ("inline", "thread"):
-            raise ValueError(f"executor must be 'inline' or 'thread', got {executor!r}")
+            raise InvalidOptionError(f"executor must be 'inline' or 'thread', got {executor!r}")
         _BaseEventLoop.__init__(self)
         self._engine_setup(
             seed,
@@ -167,9 +251,11 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         # this order instead of the WeakSet's address order.
         self._agen_refs: list[weakref.ref[Any]] = []
         self._task_hashes = itertools.count(1)
-        # Strong references until close(): seedloop's clean-up finds what is
-        # still pending in creation order without scanning asyncio's WeakSet.
+        # Created tasks, oldest first (finished ones pruned as it grows):
+        # clean-up finds what is pending without scanning asyncio's WeakSet.
         self._created_tasks = []
+        self._prune_tasks_at = 1024
+        self._on_task_created = None
 
     @property
     def _ready(self) -> _ReadyView:
@@ -229,8 +315,15 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         if status == _engine.RAN or (status == _engine.IDLE and self._stopping):
             return
         if status == _engine.IDLE:
+            timers = self._engine_pending()[1]
+            why = (
+                "no timer is pending"
+                if not timers
+                else f"the {timers} pending timer(s) never fire (cancelled, or deadlines beyond "
+                "the clock's ~570-year range, such as sleep(math.inf))"
+            )
             raise DeadlockError(
-                "deadlock: nothing is ready, no timer is pending, and the run is not done",
+                f"deadlock: nothing is ready, {why}, and the run is not done",
                 self.waiting_tasks(),
             )
         if status == _engine.STEP_BUDGET:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ._explore import Failure, find_failing_seed
-from .errors import InvalidFactoryError
+from .errors import InvalidFactoryError, InvalidSeedError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +48,11 @@ def simulate(
     """
     if callable(seeds) and not isinstance(seeds, range):
         return simulate()(seeds)
+    if isinstance(seeds, int) or (hasattr(seeds, "__len__") and len(seeds) == 0):  # type: ignore[arg-type]
+        raise InvalidSeedError(
+            f"@simulate(seeds=...) takes a non-empty iterable of seeds, got {seeds!r}; "
+            "e.g. seeds=range(1000)"
+        )
     seed_list = seeds
 
     def decorate(fn: F) -> F:

@@ -19,6 +19,10 @@ class InvalidStrategyError(SeedloopError, ValueError):
     """Unknown exploration strategy or bad strategy parameters."""
 
 
+class InvalidOptionError(SeedloopError, ValueError):
+    """An option of a run or a loop (max_steps, depth, tape...) has an unusable value or name."""
+
+
 class InvalidDelayError(SeedloopError, ValueError):
     """A timer delay or deadline that is NaN, negative or not a number."""
 
