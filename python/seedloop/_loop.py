@@ -109,42 +109,36 @@ class _ReadyView:
         return f"<ready entries of {self._loop!r}: {len(self)}>"
 
 
-class SeedTask(asyncio.Task):  # type: ignore[type-arg]
-    """The task SeedLoop creates: an ``asyncio.Task`` hashed by creation order.
+def _creation_hash(self: Any) -> int:
+    """Hash by the order in which objects of this loop are first hashed.
 
-    A stock task hashes by memory address, so sets of tasks (``asyncio.wait``'s
-    ``done``/``pending``, ``all_tasks()``, ``asyncio.run``'s clean-up) iterate in
-    an order that changes from run to run. Hashing by a per-loop creation
-    counter makes that iteration order a function of the seed. Equality stays
-    identity. The counter is drawn in ``__new__`` because the task is hashed
-    (registered in a WeakSet) during ``__init__``.
+    A stock future or task hashes by memory address, so sets of them
+    (``asyncio.wait``'s ``done``/``pending``, ``all_tasks()``, ``asyncio.run``'s
+    clean-up) iterate in an order that changes from run to run. The first
+    hash draws the next number from a per-loop counter: a task is hashed when
+    it registers itself (in ``__init__``), a future when it first enters a set,
+    both at points the seed decides. Equality stays identity.
     """
+    h: int | None = getattr(self, "_seedloop_hash", None)
+    if h is None:
+        counter = getattr(self._loop, "_task_hashes", None)
+        h = next(counter) if counter is not None else id(self) >> 4
+        self._seedloop_hash = h
+    return h
+
+
+class SeedTask(asyncio.Task):  # type: ignore[type-arg]
+    """The task SeedLoop creates: an ``asyncio.Task`` with a deterministic hash."""
 
     __slots__ = ("_seedloop_hash",)
-
-    def __new__(cls, *args: Any, loop: Any = None, **kwargs: Any) -> SeedTask:
-        task = super().__new__(cls, *args, loop=loop, **kwargs)
-        counter = getattr(loop, "_task_hashes", None)
-        task._seedloop_hash = next(counter) if counter is not None else id(task) >> 4
-        return task
-
-    def __hash__(self) -> int:
-        return self._seedloop_hash
+    __hash__ = _creation_hash
 
 
 class SeedFuture(asyncio.Future):  # type: ignore[type-arg]
-    """The future ``loop.create_future()`` returns: hashed by creation order, like :class:`SeedTask`."""
+    """The future ``loop.create_future()`` returns: a deterministic hash, like :class:`SeedTask`."""
 
     __slots__ = ("_seedloop_hash",)
-
-    def __new__(cls, *args: Any, loop: Any = None, **kwargs: Any) -> SeedFuture:
-        fut = super().__new__(cls, *args, loop=loop, **kwargs)
-        counter = getattr(loop, "_task_hashes", None)
-        fut._seedloop_hash = next(counter) if counter is not None else id(fut) >> 4
-        return fut
-
-    def __hash__(self) -> int:
-        return self._seedloop_hash
+    __hash__ = _creation_hash
 
 
 class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
