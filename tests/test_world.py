@@ -425,6 +425,25 @@ def test_blocking_waits_in_inline_executor_work_raise_instead_of_hanging():
     assert threading.Event().wait(0.001) is False
 
 
+def test_negative_timeouts_of_asyncio_wait_and_as_completed_time_out_at_once():
+    async def scenario():
+        slow = asyncio.ensure_future(asyncio.sleep(10))
+        done, pending = await asyncio.wait([slow], timeout=-1)
+        assert (done, pending) == (set(), {slow})
+        done, pending = await asyncio.wait(
+            {slow}, timeout=-0.5, return_when=asyncio.FIRST_COMPLETED
+        )
+        assert (done, pending) == (set(), {slow})
+        with pytest.raises(asyncio.TimeoutError):
+            for fut in asyncio.as_completed([slow], timeout=-1):
+                await fut
+        assert asyncio.get_running_loop().time() == 0  # timed out at once
+        slow.cancel()
+        return "done"
+
+    assert seedloop.run(scenario, seed=0) == "done"
+
+
 def test_time_sleep_rejects_negative_values():
     async def scenario():
         time.sleep(-1)

@@ -694,11 +694,17 @@ def _in_creation_order(real: Callable[..., Any]) -> Callable[..., Any]:
     i.e. in memory-address order: the tasks' creation order, and so the whole
     schedule, would change from run to run. Inside a run the awaitables are
     made futures first, in the order given (duplicates dropped), which leaves
-    the stock function nothing to create.
+    the stock function nothing to create. A negative ``timeout`` becomes 0:
+    the stock functions pass it to ``loop.call_later``, which seedloop refuses
+    for negative delays, while the stock loop just times out at once.
     """
 
     def stand_in(fs: Any, *args: Any, **kwargs: Any) -> Any:
         w = _worlds.get(_get_ident())
+        if w is not None:
+            timeout = kwargs.get("timeout")
+            if isinstance(timeout, (int, float)) and timeout < 0:
+                kwargs["timeout"] = 0
         if w is not None and not (asyncio.isfuture(fs) or asyncio.iscoroutine(fs)):
             try:
                 unique = list(dict.fromkeys(fs))
