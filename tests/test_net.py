@@ -471,12 +471,53 @@ def test_sock_connect_then_create_connection_sock():
     assert fileno == -1, "the real socket is closed with its transport"
 
 
+def test_sendfile_falls_back_to_reading_and_writing_the_file(tmp_path):
+    payload = bytes(range(256)) * 1200  # 300 KiB: more than the write buffer's high mark
+    path = tmp_path / "payload.bin"
+    path.write_bytes(payload)
+
+    async def scenario():
+        n = net.current()
+        s, c = n.host("server"), n.host("client")
+        loop = asyncio.get_running_loop()
+        sent = []
+
+        async def serve(r, w):
+            with open(path, "rb") as f:
+                sent.append(await loop.sendfile(w.transport, f))
+                sent.append(await loop.sendfile(w.transport, f, 10, 5))
+                sent.append(f.tell())
+                with pytest.raises(net.NetNotSupportedError, match="fallback=True"):
+                    await loop.sendfile(w.transport, f, fallback=False)
+            w.write(b"|" + await r.readexactly(3))  # the stream works as before
+            await w.drain()
+            w.close()
+
+        await start(s, serve, 7000)
+
+        async def fetch():
+            r, w = await asyncio.open_connection("server", 7000)
+            body = await r.readexactly(len(payload) + 5)
+            w.write(b"end")
+            rest = await r.read()
+            w.close()
+            return body, rest
+
+        body, rest = await c.spawn(fetch())
+        return body, rest, sent
+
+    body, rest, sent = run(scenario)
+    assert body == payload + payload[10:15]
+    assert rest == b"|end"
+    assert sent == [len(payload), 5, 15]
+
+
 def test_not_simulated_raise_not_implemented():
     async def scenario():
         loop = asyncio.get_running_loop()
         out = []
         for coro in [
-            loop.sendfile(None, None),
+            loop.sendfile(None, None, fallback=False),
             loop.create_unix_connection(asyncio.Protocol, "/tmp/x.sock"),
             loop.sock_recv(None, 1),
         ]:
@@ -574,6 +615,34 @@ def test_tls_streams_with_certificate_verification(tls):
     assert sent > 1000, "a real handshake crossed the simulated network"
     r1, r2 = seedloop.execute(scenario, 4), seedloop.execute(scenario, 4)
     assert r1.fingerprint == r2.fingerprint
+
+
+def test_sendfile_over_tls_uses_asyncios_fallback(tls, tmp_path):
+    server_ctx, client_ctx = tls
+    payload = os.urandom(100_000)
+    path = tmp_path / "payload.bin"
+    path.write_bytes(payload)
+
+    async def scenario():
+        n = net.current()
+        s, c = n.host("secure"), n.host("client")
+        loop = asyncio.get_running_loop()
+
+        async def h(r, w):
+            with open(path, "rb") as f:
+                await loop.sendfile(w.transport, f)
+            await w.drain()
+            w.close()
+
+        await s.spawn(asyncio.start_server(h, None, 443, ssl=server_ctx))
+
+        async def fetch():
+            r, w = await asyncio.open_connection("secure", 443, ssl=client_ctx)
+            return await r.read()
+
+        return await c.spawn(fetch())
+
+    assert run(scenario) == payload
 
 
 def test_start_tls_upgrades_a_simulated_connection(tls):

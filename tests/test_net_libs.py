@@ -96,7 +96,7 @@ def test_aiohttp_server_and_client_session(real_socket_calls):
     out, served, streams, _ = seedloop.run(aiohttp_scenario, seed=1)
     assert out[:10] == [(200, f"n{i}") for i in range(10)]
     assert out[10] == (200, "256000", True)
-    assert out[11] == (200, True), "FileResponse fell back from loop.sendfile"
+    assert out[11] == (200, True), "FileResponse served through loop.sendfile's fallback"
     assert set(served) == {"10.0.0.2"}
     assert streams == 1, "keep-alive: one connection for every request"
     assert real_socket_calls == []
