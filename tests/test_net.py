@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 import seedloop
-from seedloop import net
+from seedloop import _world, net
 
 
 def run(factory, seed=1):
@@ -471,12 +471,53 @@ def test_sock_connect_then_create_connection_sock():
     assert fileno == -1, "the real socket is closed with its transport"
 
 
+def test_sendfile_falls_back_to_reading_and_writing_the_file(tmp_path):
+    payload = bytes(range(256)) * 1200  # 300 KiB: more than the write buffer's high mark
+    path = tmp_path / "payload.bin"
+    path.write_bytes(payload)
+
+    async def scenario():
+        n = net.current()
+        s, c = n.host("server"), n.host("client")
+        loop = asyncio.get_running_loop()
+        sent = []
+
+        async def serve(r, w):
+            with open(path, "rb") as f:
+                sent.append(await loop.sendfile(w.transport, f))
+                sent.append(await loop.sendfile(w.transport, f, 10, 5))
+                sent.append(f.tell())
+                with pytest.raises(net.NetNotSupportedError, match="fallback=True"):
+                    await loop.sendfile(w.transport, f, fallback=False)
+            w.write(b"|" + await r.readexactly(3))  # the stream works as before
+            await w.drain()
+            w.close()
+
+        await start(s, serve, 7000)
+
+        async def fetch():
+            r, w = await asyncio.open_connection("server", 7000)
+            body = await r.readexactly(len(payload) + 5)
+            w.write(b"end")
+            rest = await r.read()
+            w.close()
+            return body, rest
+
+        body, rest = await c.spawn(fetch())
+        return body, rest, sent
+
+    body, rest, sent = run(scenario)
+    assert body == payload + payload[10:15]
+    assert rest == b"|end"
+    assert sent == [len(payload), 5, 15]
+
+
 def test_not_simulated_raise_not_implemented():
     async def scenario():
         loop = asyncio.get_running_loop()
         out = []
         for coro in [
-            loop.sendfile(None, None),
+            loop.sendfile(None, None, fallback=False),
             loop.create_unix_connection(asyncio.Protocol, "/tmp/x.sock"),
             loop.sock_recv(None, 1),
         ]:
@@ -574,6 +615,34 @@ def test_tls_streams_with_certificate_verification(tls):
     assert sent > 1000, "a real handshake crossed the simulated network"
     r1, r2 = seedloop.execute(scenario, 4), seedloop.execute(scenario, 4)
     assert r1.fingerprint == r2.fingerprint
+
+
+def test_sendfile_over_tls_uses_asyncios_fallback(tls, tmp_path):
+    server_ctx, client_ctx = tls
+    payload = os.urandom(100_000)
+    path = tmp_path / "payload.bin"
+    path.write_bytes(payload)
+
+    async def scenario():
+        n = net.current()
+        s, c = n.host("secure"), n.host("client")
+        loop = asyncio.get_running_loop()
+
+        async def h(r, w):
+            with open(path, "rb") as f:
+                await loop.sendfile(w.transport, f)
+            await w.drain()
+            w.close()
+
+        await s.spawn(asyncio.start_server(h, None, 443, ssl=server_ctx))
+
+        async def fetch():
+            r, w = await asyncio.open_connection("secure", 443, ssl=client_ctx)
+            return await r.read()
+
+        return await c.spawn(fetch())
+
+    assert run(scenario) == payload
 
 
 def test_start_tls_upgrades_a_simulated_connection(tls):
@@ -1035,15 +1104,77 @@ def test_same_seed_same_trace_different_seed_differs():
     assert r1.fingerprint != r3.fingerprint
 
 
-def test_no_real_socket_io(monkeypatch):
-    calls = []
-    for name in ("connect", "connect_ex", "bind", "listen", "send", "recv"):
-        monkeypatch.setattr(
-            socket.socket, name, lambda self, *a, _n=name: calls.append(_n), raising=True
-        )
+# The "no real socket" sensor is an audit hook: inside a run the world replaces
+# socket.socket's methods with its own stand-ins, so patched methods would
+# never see a call, while CPython raises these audit events in C, under every
+# wrapper. Audit hooks cannot be removed: the hook is added once per process
+# and records only while a test's list is in _socket_sensor.
+_SOCKET_EVENTS = frozenset(
+    {
+        "socket.connect",  # also connect_ex
+        "socket.bind",
+        "socket.sendto",
+        "socket.sendmsg",
+        "socket.getaddrinfo",  # names only: IP literals need no DNS
+        "socket.gethostbyname",
+        "socket.gethostbyaddr",
+    }
+)
+_socket_sensor: list[list[tuple[str, object]]] = []
+_socket_hook_added: list[bool] = []
+
+
+def _socket_audit(event: str, args: tuple) -> None:
+    if not _socket_sensor or event not in _SOCKET_EVENTS:
+        return
+    if event in ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"):
+        detail = args[1]  # (socket, address)
+    else:
+        detail = args[0]
+        if event == "socket.getaddrinfo" and _world._is_ip_literal(detail):
+            return
+    _socket_sensor[-1].append((event, detail))
+
+
+@pytest.fixture
+def real_socket_calls():
+    """The real socket I/O (connect, bind, sendto, sendmsg, DNS of a name) during the test."""
+    if not _socket_hook_added:
+        sys.addaudithook(_socket_audit)
+        _socket_hook_added.append(True)
+    calls: list[tuple[str, object]] = []
+    _socket_sensor.append(calls)
+    try:
+        yield calls
+    finally:
+        _socket_sensor.remove(calls)
+
+
+def test_no_real_socket_io(real_socket_calls):
     out = run(replicated_log_scenario, 1)
     assert len(out["acked"]) == 15
-    assert calls == []
+    assert real_socket_calls == []
+
+
+def test_real_socket_sensor_sees_real_io_inside_a_run(real_socket_calls):
+    """The sensor can fail: real I/O let through on purpose inside a run is seen."""
+
+    async def scenario():
+        with _world.real_io_allowed():
+            with socket.socket() as listener, socket.socket() as client:
+                listener.bind(("127.0.0.1", 0))
+                listener.listen()
+                address = listener.getsockname()
+                client.connect(address)
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.sendto(b"x", address)
+        await net.current().host("a").spawn(asyncio.sleep(0))  # a simulated network is up
+        return address
+
+    address = run(scenario)
+    events = [event for event, _ in real_socket_calls]
+    assert events == ["socket.bind", "socket.connect", "socket.sendto"]
+    assert real_socket_calls[1] == ("socket.connect", address)
 
 
 CHILD = textwrap.dedent(

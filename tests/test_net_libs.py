@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from test_net import tls  # noqa: F401  (fixture: a certificate for host "secure")
+from test_net import (  # noqa: F401  (fixtures)
+    real_socket_calls,  # real socket I/O seen by an audit hook
+    tls,  # a certificate for host "secure"
+)
 
 import seedloop
 from seedloop import net
 
 pytestmark = pytest.mark.extra
-
-
-@pytest.fixture
-def real_socket_calls(monkeypatch):
-    """Count (and refuse) real connect/bind/listen/send/recv during the test."""
-    calls: list[str] = []
-    for name in ("connect", "connect_ex", "bind", "listen", "send", "sendall", "recv"):
-        monkeypatch.setattr(
-            socket.socket, name, lambda self, *a, _n=name: calls.append(_n), raising=True
-        )
-    return calls
 
 
 # -- aiohttp -------------------------------------------------------------------
@@ -91,12 +82,12 @@ async def aiohttp_scenario():
     return await client.spawn(use())
 
 
-def test_aiohttp_server_and_client_session(real_socket_calls):
+def test_aiohttp_server_and_client_session(real_socket_calls):  # noqa: F811
     pytest.importorskip("aiohttp")
     out, served, streams, _ = seedloop.run(aiohttp_scenario, seed=1)
     assert out[:10] == [(200, f"n{i}") for i in range(10)]
     assert out[10] == (200, "256000", True)
-    assert out[11] == (200, True), "FileResponse fell back from loop.sendfile"
+    assert out[11] == (200, True), "FileResponse served through loop.sendfile's fallback"
     assert set(served) == {"10.0.0.2"}
     assert streams == 1, "keep-alive: one connection for every request"
     assert real_socket_calls == []
@@ -197,7 +188,7 @@ async def websockets_scenario():
     return await cli.spawn(client())
 
 
-def test_websockets_echo(real_socket_calls):
+def test_websockets_echo(real_socket_calls):  # noqa: F811
     pytest.importorskip("websockets")
     got, big, t = seedloop.run(websockets_scenario, seed=3)
     assert got == [f"m{i}" for i in range(100)]
@@ -270,7 +261,7 @@ async def redis_scenario():
     return await app.spawn(use())
 
 
-def test_redis_asyncio_client(real_socket_calls):
+def test_redis_asyncio_client(real_socket_calls):  # noqa: F811
     pytest.importorskip("redis")
     got, counter = seedloop.run(redis_scenario, seed=2)
     assert got == [b"v0", b"v1", b"v2", b"v3"]

@@ -11,6 +11,7 @@ import datetime
 import json
 import os
 import pickle
+import queue
 import random
 import secrets
 import socket
@@ -47,6 +48,7 @@ REAL = {
     "Random.seed": random.Random.__dict__["seed"],
     "Thread.start": threading.Thread.__dict__["start"],
     "Popen.__init__": subprocess.Popen.__dict__["__init__"],
+    "Condition.wait": threading.Condition.__dict__["wait"],
     "socket.sendfile": socket.socket.__dict__["sendfile"],
     "getaddrinfo": socket.getaddrinfo,
     "fork": os.fork,
@@ -70,6 +72,7 @@ def assert_world_restored() -> None:
     assert random.Random.__dict__["seed"] is REAL["Random.seed"]
     assert threading.Thread.__dict__["start"] is REAL["Thread.start"]
     assert subprocess.Popen.__dict__["__init__"] is REAL["Popen.__init__"]
+    assert threading.Condition.__dict__["wait"] is REAL["Condition.wait"]
     assert socket.socket.__dict__["sendfile"] is REAL["socket.sendfile"]
     for name in ("connect", "connect_ex", "bind", "listen", "send", "sendall", "sendto"):
         assert name not in socket.socket.__dict__, name
@@ -386,6 +389,59 @@ def test_time_sleep_error_mode():
     with pytest.raises(seedloop.BlockingCallError, match="await asyncio.sleep"):
         seedloop.run(scenario, seed=0, sleep="error")
     assert_world_restored()
+
+
+def test_blocking_waits_in_inline_executor_work_raise_instead_of_hanging():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        q: queue.Queue[int] = queue.Queue()
+        ev = threading.Event()
+        blocking = [
+            lambda: asyncio.to_thread(ev.wait, 5),  # would burn 5 s and return False
+            lambda: asyncio.to_thread(q.get),  # would hang: only the loop fills q
+            lambda: loop.run_in_executor(None, threading.Semaphore(0).acquire),
+        ]
+        for call in blocking:
+            with pytest.raises(seedloop.BlockingCallError, match="asyncio primitives"):
+                await call()
+        # Waits that do not block keep working.
+        ev.set()
+        q.put(7)
+        assert await asyncio.to_thread(ev.wait, 5) is True
+        assert await asyncio.to_thread(q.get) == 7
+        assert await asyncio.to_thread(threading.Event().wait, 0) is False
+        with pytest.raises(queue.Empty):
+            await asyncio.to_thread(q.get, timeout=0)
+        cond = threading.Condition()
+        with cond:
+            assert await asyncio.to_thread(cond.wait, 0) is False
+        return "done"
+
+    started = time.perf_counter()
+    assert seedloop.run(scenario, seed=0) == "done"
+    assert time.perf_counter() - started < 3
+    assert_world_restored()
+    # Outside a run the real wait is back.
+    assert threading.Event().wait(0.001) is False
+
+
+def test_negative_timeouts_of_asyncio_wait_and_as_completed_time_out_at_once():
+    async def scenario():
+        slow = asyncio.ensure_future(asyncio.sleep(10))
+        done, pending = await asyncio.wait([slow], timeout=-1)
+        assert (done, pending) == (set(), {slow})
+        done, pending = await asyncio.wait(
+            {slow}, timeout=-0.5, return_when=asyncio.FIRST_COMPLETED
+        )
+        assert (done, pending) == (set(), {slow})
+        with pytest.raises(asyncio.TimeoutError):
+            for fut in asyncio.as_completed([slow], timeout=-1):
+                await fut
+        assert asyncio.get_running_loop().time() == 0  # timed out at once
+        slow.cancel()
+        return "done"
+
+    assert seedloop.run(scenario, seed=0) == "done"
 
 
 def test_time_sleep_rejects_negative_values():

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import _engine
 from ._netloop import NetLoopMixin
+from ._world import inline_work
 from .errors import (
     DeadlockError,
     HangError,
@@ -377,6 +378,8 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         if self._executor_mode == "inline":
             # Deterministic: the work runs now, on the loop's thread.
             fut = self.create_future()
+            was_inline = getattr(inline_work, "active", False)
+            inline_work.active = True  # blocking waits refuse (see _world)
             try:
                 result = func(*args)
             except (SystemExit, KeyboardInterrupt):
@@ -385,6 +388,8 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
                 fut.set_exception(exc)
             else:
                 fut.set_result(result)
+            finally:
+                inline_work.active = was_inline
             return fut
         if executor is None:
             executor = self._default_executor

@@ -555,6 +555,11 @@ class _StreamTransport(asyncio.Transport):
         self._high, self._low = high, low
         self._maybe_pause_protocol()
 
+    @property
+    def _protocol_paused(self) -> bool:
+        # Python 3.10's TLS transport asks its stream for it (sendfile's fallback).
+        return self._write_paused
+
     def _maybe_pause_protocol(self) -> None:
         if self._write_paused or self._protocol is None:
             return
@@ -834,6 +839,65 @@ def _deliver_datagram(
 # -- the mixin ------------------------------------------------------------------
 
 
+class _SendfileProtocol(asyncio.Protocol):
+    """The transport's protocol while ``loop.sendfile`` writes (asyncio's
+    ``_SendfileFallbackProtocol`` for the simulated transport): reading is
+    paused, and ``drain()`` waits while the peer has not taken the bytes."""
+
+    def __init__(self, transport: _StreamTransport) -> None:
+        self._transport = transport
+        self._proto = transport.get_protocol()
+        self._should_resume_reading = transport.is_reading()
+        self._should_resume_writing = transport._write_paused
+        transport.pause_reading()
+        transport.set_protocol(self)
+        self._write_ready: asyncio.Future[None] | None = (
+            transport._loop.create_future() if self._should_resume_writing else None
+        )
+
+    async def drain(self) -> None:
+        if self._transport.is_closing():
+            raise ConnectionError("Connection closed by peer")
+        if self._write_ready is not None:
+            await self._write_ready
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._write_ready is not None and not self._write_ready.done():
+            self._write_ready.set_exception(
+                exc if exc is not None else ConnectionError("Connection is closed by peer")
+            )
+        self._proto.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._write_ready is None:
+            self._write_ready = self._transport._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._write_ready is not None:
+            if not self._write_ready.done():
+                self._write_ready.set_result(None)
+            self._write_ready = None
+
+    def data_received(self, data: bytes) -> None:
+        raise RuntimeError("Invalid state: reading should be paused")
+
+    def eof_received(self) -> bool | None:
+        raise RuntimeError("Invalid state: reading should be paused")
+
+    def restore(self) -> None:
+        self._transport.set_protocol(self._proto)
+        if self._should_resume_reading:
+            self._transport.resume_reading()
+        if self._write_ready is not None:
+            self._write_ready.cancel()
+        # Hand the protocol the transport's writing state as it is now.
+        paused = self._transport._write_paused
+        if self._should_resume_writing and not paused:
+            self._proto.resume_writing()  # type: ignore[attr-defined]
+        elif paused and not self._should_resume_writing:
+            self._proto.pause_writing()  # type: ignore[attr-defined]
+
+
 class NetLoopMixin:
     """Network methods of SeedLoop, served by the run's simulated network."""
 
@@ -1085,7 +1149,7 @@ class NetLoopMixin:
         protocol.connection_made(transport)
         return transport, protocol
 
-    # -- what is not simulated ----------------------------------------------
+    # -- sendfile: always the fallback ---------------------------------------
 
     async def sendfile(
         self,
@@ -1096,10 +1160,47 @@ class NetLoopMixin:
         *,
         fallback: bool = True,
     ) -> int:
-        raise NetNotSupportedError(
-            "loop.sendfile() is not simulated; write the file's bytes to the transport "
-            "(libraries such as aiohttp fall back to that on NotImplementedError)"
-        )
+        if not fallback:
+            raise NetNotSupportedError(
+                "loop.sendfile(fallback=False): the simulated network has no native "
+                "sendfile; with fallback=True (the default) the file's bytes are read "
+                "and written to the transport"
+            )
+        if not isinstance(transport, _StreamTransport):
+            # asyncio's own transports over the simulated stream (TLS) say
+            # themselves that they take the read-and-write fallback.
+            return await super().sendfile(  # type: ignore[misc, no-any-return]
+                transport, file, offset, count, fallback=fallback
+            )
+        if transport.is_closing():
+            raise RuntimeError("Transport is closing")
+        # asyncio's BaseEventLoop._sendfile_fallback, with a protocol swap that
+        # knows the simulated transport's flow control.
+        if offset:
+            file.seek(offset)
+        blocksize = min(count, 16384) if count else 16384
+        buf = bytearray(blocksize)
+        total_sent = 0
+        proto = _SendfileProtocol(transport)
+        try:
+            while True:
+                if count:
+                    blocksize = min(count - total_sent, blocksize)
+                    if blocksize <= 0:
+                        return total_sent
+                view = memoryview(buf)[:blocksize]
+                read = await self.run_in_executor(None, file.readinto, view)  # type: ignore[attr-defined]
+                if not read:
+                    return total_sent  # EOF
+                await proto.drain()
+                transport.write(view[:read])
+                total_sent += read
+        finally:
+            if total_sent > 0 and hasattr(file, "seek"):
+                file.seek(offset + total_sent)
+            proto.restore()
+
+    # -- what is not simulated ----------------------------------------------
 
     async def sock_sendfile(self, *args: Any, **kwargs: Any) -> int:
         raise _not_supported("loop.sock_sendfile()")

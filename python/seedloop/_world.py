@@ -32,6 +32,11 @@ Blocking calls
     meanwhile fire late, and the step shows in the trace). With
     ``sleep="error"`` a positive sleep raises :class:`~seedloop.BlockingCallError`
     (``time.sleep(0)`` does not block and is always allowed).
+    In ``run_in_executor``/``asyncio.to_thread`` work, which runs inline on
+    the loop's thread, a blocking ``threading.Condition.wait`` (timeout None
+    or > 0; ``queue.Queue.get``, ``threading.Event.wait``,
+    ``Semaphore.acquire``) raises :class:`~seedloop.BlockingCallError`:
+    nothing else can run to wake it, so it would hang or burn its timeout.
 Escapes
     Real I/O raises :class:`~seedloop.SimulationEscapeError` (a
     ``NotImplementedError``). The run remembers it: if the code under test
@@ -221,6 +226,10 @@ _allow_real_io: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "seedloop_allow_real_io", default=False
 )
 _simulated_sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+#: ``inline_work.active`` is true while ``run_in_executor`` work runs inline on
+#: this thread (set by the loop; a thread-local, not a ContextVar, because
+#: ``asyncio.to_thread`` runs the work in a context copied before the call).
+inline_work = threading.local()
 
 
 def current() -> World | None:
@@ -647,6 +656,37 @@ _refuse_write_pipe_transport = _loop_escape(
 )
 
 
+_real_condition_wait = threading.Condition.wait
+
+
+def _sim_condition_wait(self: threading.Condition, timeout: float | None = None) -> bool:
+    """``Condition.wait`` that refuses to block inside inline executor work.
+
+    The work runs on the loop's thread, so nothing else (no task, no callback)
+    can run while it waits: a wait that needs one to wake it hangs forever, or
+    burns its whole timeout in real time.
+    """
+    if (
+        (timeout is None or timeout > 0)
+        and getattr(inline_work, "active", False)
+        and _get_ident() in _worlds
+    ):
+        raise BlockingCallError(
+            f"a blocking wait (threading.Condition.wait(timeout={timeout!r}), as used by "
+            "queue.Queue.get, threading.Event.wait, Semaphore.acquire) in run_in_executor/"
+            "asyncio.to_thread work: inside a seedloop simulation that work runs inline on "
+            "the loop's thread, so nothing else can run while it blocks and it would hang; "
+            "use asyncio primitives (asyncio.Queue, asyncio.Event) instead, or "
+            'SeedLoop(executor="thread") outside simulations'
+        )
+    return _real_condition_wait(self, timeout)
+
+
+_sim_condition_wait.__name__ = "wait"
+_sim_condition_wait.__qualname__ = "Condition.wait"
+_sim_condition_wait.__wrapped__ = _real_condition_wait  # type: ignore[attr-defined]
+
+
 def _in_creation_order(real: Callable[..., Any]) -> Callable[..., Any]:
     """``asyncio.as_completed`` / ``wait`` that wrap coroutines in argument order.
 
@@ -654,11 +694,17 @@ def _in_creation_order(real: Callable[..., Any]) -> Callable[..., Any]:
     i.e. in memory-address order: the tasks' creation order, and so the whole
     schedule, would change from run to run. Inside a run the awaitables are
     made futures first, in the order given (duplicates dropped), which leaves
-    the stock function nothing to create.
+    the stock function nothing to create. A negative ``timeout`` becomes 0:
+    the stock functions pass it to ``loop.call_later``, which seedloop refuses
+    for negative delays, while the stock loop just times out at once.
     """
 
     def stand_in(fs: Any, *args: Any, **kwargs: Any) -> Any:
         w = _worlds.get(_get_ident())
+        if w is not None:
+            timeout = kwargs.get("timeout")
+            if isinstance(timeout, (int, float)) and timeout < 0:
+                kwargs["timeout"] = 0
         if w is not None and not (asyncio.isfuture(fs) or asyncio.iscoroutine(fs)):
             try:
                 unique = list(dict.fromkeys(fs))
@@ -754,6 +800,7 @@ _CLASS_PATCHES: list[tuple[type, str, object]] = [
         "__init__",
         _guard(subprocess.Popen.__init__, "subprocess.Popen()", _SUBPROCESS_HINT),
     ),
+    (threading.Condition, "wait", _sim_condition_wait),
 ]
 for _name in (
     # Every way a socket made inside a run reaches the network (a socket must
