@@ -198,16 +198,20 @@ def execute(
     ``instrument(loop)`` is called before the scenario starts (observers,
     task factories); ``keep_steps`` keeps the full step log in the result.
     """
-    check_seed(seed)
-    check_strategy(strategy)
+    # Seed, strategy and option values are validated by SeedLoop() below,
+    # before any coroutine exists.
     if asyncio._get_running_loop() is not None:
         raise SeedloopError(
             f"{api}() cannot run inside a running event loop (it runs its own SeedLoop); "
             "call it from synchronous code, e.g. a plain 'def test_...', or decorate the "
             "async test with @seedloop.simulate / @pytest.mark.seedloop"
         )
-    loop_options, world_options = _world.split_options(options)
-    unknown = sorted(set(loop_options) - _LOOP_OPTIONS)
+    if options:
+        loop_options, world_options = _world.split_options(options)
+        unknown = sorted(set(loop_options) - _LOOP_OPTIONS)
+    else:
+        loop_options = world_options = {}
+        unknown = []
     if unknown:
         raise InvalidOptionError(
             f"{api}(): unknown option(s) {', '.join(unknown)}; run options are "
@@ -273,14 +277,16 @@ def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]
 
 def _finish(loop: SeedLoop) -> None:
     """Cancel what is left in creation order, let it unwind, close async generators."""
-    loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None)
-    loop.set_exception_handler(_quiet_cancellations(loop.get_exception_handler()))
     if loop._task_factory is None:
-        pending = [t for t in loop.tasks_in_creation_order() if not t.done()]
+        pending = [t for t in loop._created_tasks if not t.done()]
     else:
         pending = sorted(
             (t for t in asyncio.all_tasks(loop) if not t.done()), key=loop.task_ordinal
         )
+    if not pending and not loop._asyncgens:
+        return  # the common case: nothing to unwind
+    loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None)
+    loop.set_exception_handler(_quiet_cancellations(loop.get_exception_handler()))
     try:
         if pending:
             for task in pending:

@@ -33,6 +33,7 @@ from .errors import (
 # Bound once: code (tests, tools) may rebind the ``asyncio.BaseEventLoop`` name.
 _BaseEventLoop = asyncio.base_events.BaseEventLoop
 
+_PY310 = sys.version_info < (3, 11)
 STRATEGIES = ("shuffle", "random", "pct", "pos", "strict", "fifo")
 _MAX_SEED = 2**64
 
@@ -152,29 +153,39 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     _on_task_created: Callable[[asyncio.Task[Any], asyncio.Task[Any] | None], None] | None
 
     def create_task(
-        self, coro: Any, *, name: str | None = None, **kwargs: Any
+        self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
     ) -> asyncio.Task[Any]:
         """``loop.create_task``; without a task factory the task is a :class:`SeedTask`."""
+        if context is not None:
+            if _PY310:
+                raise TypeError("create_task() got an unexpected keyword argument 'context'")
+            kwargs["context"] = context
         if self._task_factory is not None:
-            return _BaseEventLoop.create_task(self, coro, name=name, **kwargs)
-        self._check_closed()
-        if sys.version_info < (3, 11) and kwargs.get("context") is not None:
-            raise TypeError("create_task() got an unexpected keyword argument 'context'")
-        if sys.version_info < (3, 11):
-            kwargs.pop("context", None)
-        parent = asyncio.current_task(self) if self._on_task_created is not None else None
-        task = SeedTask(coro, loop=self, name=name, **kwargs)
-        if task._source_traceback:
-            del task._source_traceback[-1]
-        created = self._created_tasks
-        created.append(task)
-        if len(created) > self._prune_tasks_at:
-            # Forget finished tasks so a long-lived loop stays in bounded memory.
-            created[:] = [t for t in created if not t.done()]
-            self._prune_tasks_at = 2 * len(created) + 1024
-        if self._on_task_created is not None:
-            self._on_task_created(task, parent)
+            task = _BaseEventLoop.create_task(self, coro, name=name, **kwargs)
+        else:
+            self._check_closed()
+            hook = self._on_task_created
+            parent = asyncio.current_task(self) if hook is not None else None
+            task = SeedTask(coro, loop=self, name=name, **kwargs)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+            created = self._created_tasks
+            created.append(task)
+            if len(created) > self._prune_tasks_at:
+                # Forget finished tasks so a long-lived loop stays in bounded memory.
+                created[:] = [t for t in created if not t.done()]
+                self._prune_tasks_at = 2 * len(created) + 1024
+            if hook is not None:
+                hook(task, parent)
+        if self._seedloop_net is not None:
+            self._track_on_host(task, context)
         return task
+
+    # Defined by the network mixin; None until a run uses the network.
+    _seedloop_net: Any = None
+
+    def _track_on_host(self, task: asyncio.Task[Any], context: Any) -> None:
+        pass
 
     def create_future(self) -> asyncio.Future[Any]:
         """``loop.create_future``: a :class:`SeedFuture` (hashed by creation order)."""
@@ -217,10 +228,13 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             raise InvalidStrategyError(
                 f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
             )
-        depth = _check_int("depth", depth, 1, 10_000, error=InvalidStrategyError)
-        steps = _check_int("steps", steps, 1, 2**63)
-        if max_steps is not None:
-            max_steps = _check_int("max_steps", max_steps, 1, 2**63)
+        # Inline fast paths: the checks run per seed of a search.
+        if type(depth) is not int or not 1 <= depth <= 10_000:
+            _check_int("depth", depth, 1, 10_000, error=InvalidStrategyError)
+        if type(steps) is not int or not 1 <= steps <= 2**63:
+            _check_int("steps", steps, 1, 2**63)
+        if max_steps is not None and (type(max_steps) is not int or not 1 <= max_steps <= 2**63):
+            _check_int("max_steps", max_steps, 1, 2**63)
         if max_time is not None:
             max_time = _check_duration("max_time", max_time)
         if tape is not None:

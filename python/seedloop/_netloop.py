@@ -911,17 +911,12 @@ class NetLoopMixin:
         return net
 
     # Tasks belong to the host whose context created them (crash cancels them).
-    def create_task(self, coro: Any, *, name: Any = None, context: Any = None) -> Any:
-        if context is None:
-            task = super().create_task(coro, name=name)  # type: ignore[misc]
-        else:
-            task = super().create_task(coro, name=name, context=context)  # type: ignore[misc]
+    def _track_on_host(self, task: Any, context: Any) -> None:
+        """Called by ``create_task`` when a network exists: the task runs on its host."""
         net = self._seedloop_net
-        if net is not None:
-            host = context.get(_HOST) if context is not None else _HOST.get(None)
-            if host is not None and host.network is net:
-                host._track(task)
-        return task
+        host = context.get(_HOST) if context is not None else _HOST.get(None)
+        if host is not None and host.network is net:
+            host._track(task)
 
     # -- DNS ----------------------------------------------------------------
 
