@@ -215,7 +215,7 @@ def execute(
     if unknown:
         raise InvalidOptionError(
             f"{api}(): unknown option(s) {', '.join(unknown)}; run options are "
-            f"{', '.join(sorted(_LOOP_OPTIONS | set(_world.WORLD_OPTIONS)))}"
+            f"{', '.join(sorted(_LOOP_OPTIONS | _RUN_OPTIONS | set(_world.WORLD_OPTIONS)))}"
         )
     # The loop first: bad option values fail before a coroutine exists.
     loop = SeedLoop(
@@ -257,6 +257,7 @@ def execute(
 
 
 _LOOP_OPTIONS = frozenset({"depth", "steps", "executor"})
+_RUN_OPTIONS = frozenset({"strategy", "max_steps", "max_time"})
 
 
 def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]:
@@ -265,7 +266,10 @@ def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]
     asks a cancelled handler task for its exception) is not the code's bug."""
 
     def handler(loop: Any, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), asyncio.CancelledError):
+        callback = getattr(context.get("handle"), "_callback", None)
+        if isinstance(context.get("exception"), asyncio.CancelledError) and (
+            getattr(callback, "__module__", None) == "asyncio.streams"
+        ):
             return
         if previous is not None:
             previous(loop, context)
@@ -277,12 +281,7 @@ def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]
 
 def _finish(loop: SeedLoop) -> None:
     """Cancel what is left in creation order, let it unwind, close async generators."""
-    if loop._task_factory is None:
-        pending = [t for t in loop._created_tasks if not t.done()]
-    else:
-        pending = sorted(
-            (t for t in asyncio.all_tasks(loop) if not t.done()), key=loop.task_ordinal
-        )
+    pending = loop.pending_tasks()
     if not pending and not loop._asyncgens:
         return  # the common case: nothing to unwind
     loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None)
@@ -291,7 +290,19 @@ def _finish(loop: SeedLoop) -> None:
         if pending:
             for task in pending:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            outcomes = loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            for task, outcome in zip(pending, outcomes, strict=True):
+                if isinstance(outcome, Exception) and not isinstance(
+                    outcome, asyncio.CancelledError
+                ):
+                    # As asyncio.run does: a task that failed while being cancelled.
+                    loop.call_exception_handler(
+                        {
+                            "message": "unhandled exception during seedloop's clean-up",
+                            "exception": outcome,
+                            "task": task,
+                        }
+                    )
         if loop._asyncgens:
             loop.run_until_complete(loop.shutdown_asyncgens())
     except StuckError:

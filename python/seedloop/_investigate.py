@@ -230,6 +230,7 @@ def strict_verdict(
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+_TASK_NUMBER = re.compile(r"Task-\d+")  # asyncio numbers unnamed tasks process-wide
 
 
 def outcome(result: RunResult) -> str:
@@ -238,7 +239,7 @@ def outcome(result: RunResult) -> str:
         text = f"raised {type(result.exception).__qualname__}: {result.exception}"
     else:
         text = f"returned {result.value!r}"
-    return _ADDRESS.sub("0x?", text)
+    return _TASK_NUMBER.sub("Task-?", _ADDRESS.sub("0x?", text))
 
 
 def check_determinism(

@@ -149,6 +149,8 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     _task_hashes: Iterator[int]
     _created_tasks: list[asyncio.Task[Any]]
     _prune_tasks_at: int
+    _tasks_created: int
+    _seed_tasks_created: int
     #: Called as ``hook(task, parent_task_or_None)`` after each task is created (timelines).
     _on_task_created: Callable[[asyncio.Task[Any], asyncio.Task[Any] | None], None] | None
 
@@ -160,13 +162,21 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
             if _PY310:
                 raise TypeError("create_task() got an unexpected keyword argument 'context'")
             kwargs["context"] = context
+        self._tasks_created += 1
+        if name is None:
+            # asyncio numbers unnamed tasks process-wide ("Task-N"): per loop,
+            # the names are a function of the seed too.
+            name = f"Task-{self._tasks_created}"
+        hook = self._on_task_created
+        parent = asyncio.current_task(self) if hook is not None else None
         if self._task_factory is not None:
             task = _BaseEventLoop.create_task(self, coro, name=name, **kwargs)
+            if hook is not None:
+                hook(task, parent)
         else:
             self._check_closed()
-            hook = self._on_task_created
-            parent = asyncio.current_task(self) if hook is not None else None
             task = SeedTask(coro, loop=self, name=name, **kwargs)
+            self._seed_tasks_created += 1
             if task._source_traceback:
                 del task._source_traceback[-1]
             created = self._created_tasks
@@ -191,9 +201,16 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
         """``loop.create_future``: a :class:`SeedFuture` (hashed by creation order)."""
         return SeedFuture(loop=self)
 
-    def tasks_in_creation_order(self) -> list[asyncio.Task[Any]]:
-        """Every task this loop created itself (no task factory), oldest first."""
-        return list(self._created_tasks)
+    def pending_tasks(self) -> list[asyncio.Task[Any]]:
+        """Unfinished tasks of this loop, oldest first (by creation ordinal)."""
+        own = [t for t in self._created_tasks if not t.done()]
+        if self._engine_tasks_seen() <= self._seed_tasks_created:
+            return own  # every task the engine has seen was created here: no scan needed
+        # Tasks built directly (asyncio.Task(...)) or by a task factory: ask asyncio.
+        others = {id(t): t for t in asyncio.all_tasks(self) if not t.done()}
+        for t in own:
+            others.pop(id(t), None)
+        return sorted([*own, *others.values()], key=self.task_ordinal)
 
 
 class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc]
@@ -264,6 +281,8 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         # clean-up finds what is pending without scanning asyncio's WeakSet.
         self._created_tasks = []
         self._prune_tasks_at = 1024
+        self._tasks_created = 0
+        self._seed_tasks_created = 0
         self._on_task_created = None
 
     @property

@@ -650,6 +650,11 @@ impl LoopCore {
         self.ordinal_of(py, task)
     }
 
+    /// How many distinct tasks this loop has scheduled callbacks for.
+    fn _engine_tasks_seen(&self) -> u32 {
+        self.lock().next_ordinal
+    }
+
     fn _engine_pending(&self) -> (usize, usize) {
         let st = self.lock();
         (st.sched.ready_len(), st.sched.timers_len())
