@@ -111,6 +111,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -687,38 +688,82 @@ _sim_condition_wait.__qualname__ = "Condition.wait"
 _sim_condition_wait.__wrapped__ = _real_condition_wait  # type: ignore[attr-defined]
 
 
-def _in_creation_order(real: Callable[..., Any]) -> Callable[..., Any]:
-    """``asyncio.as_completed`` / ``wait`` that wrap coroutines in argument order.
+def _ordered_futures(fs: Any, loop: Any) -> Any:
+    """``fs`` as futures created in the order given (duplicates dropped).
 
     The stock functions wrap coroutines into tasks while iterating ``set(fs)``,
     i.e. in memory-address order: the tasks' creation order, and so the whole
-    schedule, would change from run to run. Inside a run the awaitables are
-    made futures first, in the order given (duplicates dropped), which leaves
-    the stock function nothing to create. A negative ``timeout`` becomes 0:
-    the stock functions pass it to ``loop.call_later``, which seedloop refuses
-    for negative delays, while the stock loop just times out at once.
+    schedule, would change from run to run.
     """
+    items = list(fs)  # a non-iterable raises its own TypeError here, as in stock
+    try:
+        items = list(dict.fromkeys(items))
+    except TypeError:
+        return items  # unhashable items: the stock function reports them
+    return [asyncio.ensure_future(f, loop=loop) for f in items]
 
-    def stand_in(fs: Any, *args: Any, **kwargs: Any) -> Any:
-        w = _worlds.get(_get_ident())
-        if w is not None:
-            timeout = kwargs.get("timeout")
-            if isinstance(timeout, (int, float)) and timeout < 0:
-                kwargs["timeout"] = 0
-        if w is not None and not (asyncio.isfuture(fs) or asyncio.iscoroutine(fs)):
-            try:
-                unique = list(dict.fromkeys(fs))
-            except TypeError:
-                unique = None  # unhashable items: let the stock function say so
-            if unique is not None:
-                loop = asyncio.get_running_loop()
-                fs = [asyncio.ensure_future(f, loop=loop) for f in unique]
-        return real(fs, *args, **kwargs)
 
-    stand_in.__name__ = stand_in.__qualname__ = real.__name__
-    stand_in.__doc__ = real.__doc__
-    stand_in.__wrapped__ = real  # type: ignore[attr-defined]
-    return stand_in
+def _no_negative(timeout: Any) -> Any:
+    """Stock asyncio passes a negative timeout to ``call_later`` and times out at
+    once; seedloop's ``call_later`` refuses negative delays, so clamp to 0."""
+    if isinstance(timeout, (int, float)) and timeout < 0:
+        return 0
+    return timeout
+
+
+def _sim_wait(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``asyncio.wait`` inside runs: negative timeouts clamped; on 3.10 (which still
+    accepts coroutines) they become tasks in argument order, when awaited."""
+
+    async def wait(
+        fs: Any, *, timeout: Any = None, return_when: Any = asyncio.ALL_COMPLETED
+    ) -> Any:
+        if _worlds.get(_get_ident()) is not None:
+            timeout = _no_negative(timeout)
+            if sys.version_info < (3, 11) and not (asyncio.isfuture(fs) or asyncio.iscoroutine(fs)):
+                fs = list(fs)
+                if any(asyncio.iscoroutine(f) for f in fs):
+                    warnings.warn(
+                        "The explicit passing of coroutine objects to asyncio.wait() is "
+                        "deprecated since Python 3.8, and scheduled for removal in Python 3.11.",
+                        DeprecationWarning,
+                        stacklevel=2,
+                    )
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        fs = _ordered_futures(fs, asyncio.get_running_loop())
+        return await real(fs, timeout=timeout, return_when=return_when)
+
+    wait.__doc__ = real.__doc__
+    wait.__wrapped__ = real  # type: ignore[attr-defined]
+    return wait
+
+
+def _sim_as_completed(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``asyncio.as_completed`` inside runs: coroutines become tasks in argument
+    order, at the moment the stock function would create them (first iteration
+    before 3.13, the call on 3.13+); negative timeouts clamped."""
+
+    def prepare(fs: Any, timeout: Any) -> tuple[Any, Any]:
+        if _worlds.get(_get_ident()) is None or asyncio.isfuture(fs) or asyncio.iscoroutine(fs):
+            return fs, timeout
+        return _ordered_futures(fs, asyncio.get_event_loop()), _no_negative(timeout)
+
+    if sys.version_info >= (3, 13):
+
+        def as_completed(fs: Any, *, timeout: Any = None) -> Any:
+            fs, timeout = prepare(fs, timeout)
+            return real(fs, timeout=timeout)
+
+    else:
+
+        def as_completed(fs: Any, *, timeout: Any = None) -> Any:  # a generator, as in stock
+            fs, timeout = prepare(fs, timeout)
+            return (yield from real(fs, timeout=timeout))
+
+    as_completed.__doc__ = real.__doc__
+    as_completed.__wrapped__ = real  # type: ignore[attr-defined]
+    return as_completed
 
 
 # -- the patch table ----------------------------------------------------------
@@ -738,8 +783,8 @@ _SWAPS: list[tuple[object, object]] = [
     (_real_datetime, _SimDatetime),
     (_real_date, _SimDate),
     (uuid.getnode, _sim_uuid_getnode),
-    (asyncio.tasks.as_completed, _in_creation_order(asyncio.tasks.as_completed)),
-    (asyncio.tasks.wait, _in_creation_order(asyncio.tasks.wait)),
+    (asyncio.tasks.as_completed, _sim_as_completed(asyncio.tasks.as_completed)),
+    (asyncio.tasks.wait, _sim_wait(asyncio.tasks.wait)),
 ]
 # The module-level functions of ``random`` are bound methods of one hidden
 # instance; inside a run they use the run's own seeded instance instead, so the
