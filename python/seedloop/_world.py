@@ -665,12 +665,16 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
 
     The work runs on the loop's thread, so nothing else (no task, no callback)
     can run while it waits: a wait that needs one to wake it hangs forever, or
-    burns its whole timeout in real time.
+    burns its whole timeout in real time. When other real threads exist (a
+    worker started before the run), one of them may be the waker, so the wait
+    is left to them.
     """
     if (
         (timeout is None or timeout > 0)
         and getattr(inline_work, "active", False)
         and _get_ident() in _worlds
+        # Another real thread (started before the run) may still wake it up.
+        and threading.active_count() == 1
     ):
         raise BlockingCallError(
             f"a blocking wait (threading.Condition.wait(timeout={timeout!r}), as used by "
