@@ -144,3 +144,13 @@ def test_timers_beyond_the_clock_range_are_named_in_the_deadlock():
 
     with pytest.raises(seedloop.DeadlockError, match="never fire"):
         seedloop.run(scenario)
+
+
+def test_searches_refuse_to_start_inside_a_running_loop():
+    async def outer():
+        with pytest.raises(seedloop.SeedloopError, match="running event loop"):
+            seedloop.find_failing_seed(ok, range(3), jobs=2)
+        with pytest.raises(seedloop.SeedloopError, match="running event loop"):
+            seedloop.explore(ok, range(3))
+
+    asyncio.run(outer())

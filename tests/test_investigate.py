@@ -193,3 +193,53 @@ def test_a_long_lived_loop_forgets_finished_tasks():
     assert len(loop._created_tasks) < 5_000
     assert loop.pending_tasks() == []
     loop.close()
+
+
+def test_a_deterministic_deadlock_is_not_called_nondeterministic():
+    async def stuck_forever():
+        async def stuck():
+            await asyncio.Event().wait()
+
+        await asyncio.create_task(stuck())
+
+    failure = seedloop.find_failing_seed(stuck_forever, range(2), check_determinism=True)
+    assert isinstance(failure.exception, seedloop.DeadlockError)
+
+
+def test_tasks_built_directly_are_unwound_inside_their_own_run():
+    unwound = []
+
+    async def scenario():
+        seed = asyncio.get_running_loop().seed
+
+        async def background():
+            try:
+                await asyncio.sleep(10)
+            finally:
+                unwound.append(seed)
+
+        asyncio.Task(background())  # not through loop.create_task
+        await asyncio.sleep(0)
+
+    for seed in range(5):
+        seedloop.run(scenario, seed=seed)
+        assert unwound == list(range(seed + 1))
+
+
+def test_failures_while_unwinding_are_reported():
+    seen = []
+
+    async def scenario():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: seen.append(ctx))
+
+        async def background():
+            try:
+                await asyncio.sleep(10)
+            finally:
+                raise RuntimeError("bug in clean-up code")
+
+        asyncio.create_task(background())
+        await asyncio.sleep(0)
+
+    seedloop.run(scenario)
+    assert [type(c.get("exception")) for c in seen] == [RuntimeError]

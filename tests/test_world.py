@@ -888,3 +888,28 @@ def test_library_clock_imported_before_the_run_is_virtual():
 
     assert seedloop.run(scenario, seed=0) == 42.0
     assert connector.monotonic is real_monotonic
+
+
+def test_inline_executor_work_may_wait_on_a_thread_started_before_the_run():
+    import queue
+    import threading
+
+    requests: queue.Queue = queue.Queue()
+    replies: queue.Queue = queue.Queue()
+
+    def worker():
+        while (item := requests.get()) is not None:
+            replies.put(item * item)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+
+    async def scenario():
+        requests.put(21)
+        return await asyncio.to_thread(replies.get, True, 5)
+
+    try:
+        assert seedloop.run(scenario) == 441
+    finally:
+        requests.put(None)
+        thread.join(5)

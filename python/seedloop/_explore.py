@@ -200,12 +200,7 @@ def execute(
     """
     # Seed, strategy and option values are validated by SeedLoop() below,
     # before any coroutine exists.
-    if asyncio._get_running_loop() is not None:
-        raise SeedloopError(
-            f"{api}() cannot run inside a running event loop (it runs its own SeedLoop); "
-            "call it from synchronous code, e.g. a plain 'def test_...', or decorate the "
-            "async test with @seedloop.simulate / @pytest.mark.seedloop"
-        )
+    check_not_in_running_loop(api)
     if options:
         loop_options, world_options = _world.split_options(options)
         unknown = sorted(set(loop_options) - _LOOP_OPTIONS)
@@ -258,6 +253,16 @@ def execute(
 
 _LOOP_OPTIONS = frozenset({"depth", "steps", "executor"})
 _RUN_OPTIONS = frozenset({"strategy", "max_steps", "max_time"})
+
+
+def check_not_in_running_loop(api: str) -> None:
+    """seedloop runs its own loops: refuse to start inside someone else's."""
+    if asyncio._get_running_loop() is not None:
+        raise SeedloopError(
+            f"{api}() cannot run inside a running event loop (it runs its own SeedLoop); "
+            "call it from synchronous code, e.g. a plain 'def test_...', or decorate the "
+            "async test with @seedloop.simulate / @pytest.mark.seedloop"
+        )
 
 
 def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]:
@@ -423,6 +428,7 @@ def find_failing_seed(
     ``jobs`` > 1 (or None/0: one per CPU) shares the seeds among worker
     processes; the answer is the same seed a serial search returns.
     """
+    check_not_in_running_loop("seedloop.find_failing_seed")
     if jobs != 1:
         from ._parallel import explore
 

@@ -509,6 +509,9 @@ def explore(
     :func:`seedloop.find_failing_seed` (so it carries everything that
     function reports), and the counts cover the seeds a serial loop would run.
     """
+    from ._explore import check_not_in_running_loop
+
+    check_not_in_running_loop("seedloop.explore")
     started = time.perf_counter()
     _check_strategy(strategy)
     _check_seeds_arg(seeds)
