@@ -245,3 +245,23 @@ def test_thread_mode_virtual_time_waits_for_real_thread_work():
         loop.close()
     assert 0.04 < after_job < 5
     assert slept == pytest.approx(1000)
+
+
+def test_task_names_are_per_loop_and_a_factorys_names_are_kept():
+    async def child():
+        return asyncio.current_task().get_name()
+
+    async def main():
+        first = await asyncio.create_task(child())
+        loop = asyncio.get_running_loop()
+
+        def factory(loop, coro, **kwargs):
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+            task.set_name("from-factory")
+            return task
+
+        loop.set_task_factory(factory)
+        second = await asyncio.create_task(child())
+        return first, second
+
+    assert seedloop.run(main, seed=1) == seedloop.run(main, seed=2) == ("Task-2", "from-factory")

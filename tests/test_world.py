@@ -913,3 +913,25 @@ def test_inline_executor_work_may_wait_on_a_thread_started_before_the_run():
     finally:
         requests.put(None)
         thread.join(5)
+
+
+def test_inline_wait_still_refuses_to_hang_when_other_threads_exist():
+    import queue
+    import threading
+    import time
+
+    stop = threading.Event()
+    bystander = threading.Thread(target=stop.wait, daemon=True)  # never the waker
+    bystander.start()
+
+    async def scenario():
+        return await asyncio.to_thread(queue.Queue().get)
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(seedloop.BlockingCallError):
+            seedloop.run(scenario)
+    finally:
+        stop.set()
+        bystander.join(5)
+    assert time.monotonic() - started < 10  # a bounded grace period, then the error

@@ -295,16 +295,14 @@ def _finish(loop: SeedLoop) -> None:
         if pending:
             for task in pending:
                 task.cancel()
-            outcomes = loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            for task, outcome in zip(pending, outcomes, strict=True):
-                if isinstance(outcome, Exception) and not isinstance(
-                    outcome, asyncio.CancelledError
-                ):
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            for task in pending:
+                if not task.cancelled() and task.exception() is not None:
                     # As asyncio.run does: a task that failed while being cancelled.
                     loop.call_exception_handler(
                         {
                             "message": "unhandled exception during seedloop's clean-up",
-                            "exception": outcome,
+                            "exception": task.exception(),
                             "task": task,
                         }
                     )

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.base_events
+import asyncio.tasks
 import concurrent.futures
+import contextlib
 import itertools
 import math
+import re
 import sys
 import weakref
 from collections.abc import Callable, Iterator
@@ -34,6 +37,9 @@ from .errors import (
 _BaseEventLoop = asyncio.base_events.BaseEventLoop
 
 _PY310 = sys.version_info < (3, 11)
+_DEFAULT_NAME = re.compile(r"Task-\d+")
+# 3.12+: tasks started eagerly that have not been scheduled yet (usually empty).
+_EAGER_TASKS: Any = getattr(asyncio.tasks, "_eager_tasks", ())
 STRATEGIES = ("shuffle", "random", "pct", "pos", "strict", "fifo")
 _MAX_SEED = 2**64
 
@@ -151,6 +157,7 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     _prune_tasks_at: int
     _tasks_created: int
     _seed_tasks_created: int
+    _factory_tasks_created: int
     #: Called as ``hook(task, parent_task_or_None)`` after each task is created (timelines).
     _on_task_created: Callable[[asyncio.Task[Any], asyncio.Task[Any] | None], None] | None
 
@@ -163,17 +170,22 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
                 raise TypeError("create_task() got an unexpected keyword argument 'context'")
             kwargs["context"] = context
         self._tasks_created += 1
-        if name is None:
-            # asyncio numbers unnamed tasks process-wide ("Task-N"): per loop,
-            # the names are a function of the seed too.
-            name = f"Task-{self._tasks_created}"
         hook = self._on_task_created
         parent = asyncio.current_task(self) if hook is not None else None
         if self._task_factory is not None:
+            self._factory_tasks_created += 1
             task = _BaseEventLoop.create_task(self, coro, name=name, **kwargs)
+            if name is None and _DEFAULT_NAME.fullmatch(str(task.get_name())):
+                # Keep a factory's own name; renumber asyncio's process-wide one.
+                with contextlib.suppress(AttributeError):
+                    task.set_name(f"Task-{self._tasks_created}")
             if hook is not None:
                 hook(task, parent)
         else:
+            if name is None:
+                # asyncio numbers unnamed tasks process-wide ("Task-N"): per loop,
+                # the names are a function of the seed too.
+                name = f"Task-{self._tasks_created}"
             self._check_closed()
             task = SeedTask(coro, loop=self, name=name, **kwargs)
             self._seed_tasks_created += 1
@@ -204,7 +216,11 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     def pending_tasks(self) -> list[asyncio.Task[Any]]:
         """Unfinished tasks of this loop, oldest first (by creation ordinal)."""
         own = [t for t in self._created_tasks if not t.done()]
-        if self._engine_tasks_seen() <= self._seed_tasks_created:
+        if (
+            self._engine_tasks_seen() <= self._seed_tasks_created
+            and not self._factory_tasks_created
+            and not any(t.get_loop() is self for t in _EAGER_TASKS)
+        ):
             return own  # every task the engine has seen was created here: no scan needed
         # Tasks built directly (asyncio.Task(...)) or by a task factory: ask asyncio.
         others = {id(t): t for t in asyncio.all_tasks(self) if not t.done()}
@@ -283,6 +299,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         self._prune_tasks_at = 1024
         self._tasks_created = 0
         self._seed_tasks_created = 0
+        self._factory_tasks_created = 0
         self._on_task_created = None
 
     @property

@@ -660,6 +660,10 @@ _refuse_write_pipe_transport = _loop_escape(
 _real_condition_wait = threading.Condition.wait
 
 
+#: Real seconds inline executor work may wait for another real thread to wake it.
+_INLINE_WAIT_GRACE = 1.0
+
+
 def _sim_condition_wait(self: threading.Condition, timeout: float | None = None) -> bool:
     """``Condition.wait`` that refuses to block inside inline executor work.
 
@@ -667,24 +671,30 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
     can run while it waits: a wait that needs one to wake it hangs forever, or
     burns its whole timeout in real time. When other real threads exist (a
     worker started before the run), one of them may be the waker, so the wait
-    is left to them.
+    gets a bounded grace period of real time first.
     """
-    if (
+    if not (
         (timeout is None or timeout > 0)
         and getattr(inline_work, "active", False)
         and _get_ident() in _worlds
-        # Another real thread (started before the run) may still wake it up.
-        and threading.active_count() == 1
     ):
-        raise BlockingCallError(
-            f"a blocking wait (threading.Condition.wait(timeout={timeout!r}), as used by "
-            "queue.Queue.get, threading.Event.wait, Semaphore.acquire) in run_in_executor/"
-            "asyncio.to_thread work: inside a seedloop simulation that work runs inline on "
-            "the loop's thread, so nothing else can run while it blocks and it would hang; "
-            "use asyncio primitives (asyncio.Queue, asyncio.Event) instead, or "
-            'SeedLoop(executor="thread") outside simulations'
-        )
-    return _real_condition_wait(self, timeout)
+        return _real_condition_wait(self, timeout)
+    if threading.active_count() > 1:
+        # Another real thread (a worker started before the run) may be the
+        # waker: give it a bounded grace period of real time, then refuse.
+        grace = _INLINE_WAIT_GRACE if timeout is None else min(timeout, _INLINE_WAIT_GRACE)
+        if _real_condition_wait(self, grace):
+            return True
+        if timeout is not None and timeout <= _INLINE_WAIT_GRACE:
+            return False  # an honest timeout, as the real wait would report
+    raise BlockingCallError(
+        f"a blocking wait (threading.Condition.wait(timeout={timeout!r}), as used by "
+        "queue.Queue.get, threading.Event.wait, Semaphore.acquire) in run_in_executor/"
+        "asyncio.to_thread work: inside a seedloop simulation that work runs inline on "
+        "the loop's thread, so nothing else can run while it blocks and it would hang; "
+        "use asyncio primitives (asyncio.Queue, asyncio.Event) instead, or "
+        'SeedLoop(executor="thread") outside simulations'
+    )
 
 
 _sim_condition_wait.__name__ = "wait"
@@ -715,6 +725,9 @@ def _no_negative(timeout: Any) -> Any:
     return timeout
 
 
+_RETURN_WHEN = (asyncio.FIRST_COMPLETED, asyncio.FIRST_EXCEPTION, asyncio.ALL_COMPLETED)
+
+
 def _sim_wait(real: Callable[..., Any]) -> Callable[..., Any]:
     """``asyncio.wait`` inside runs: negative timeouts clamped; on 3.10 (which still
     accepts coroutines) they become tasks in argument order, when awaited."""
@@ -726,6 +739,8 @@ def _sim_wait(real: Callable[..., Any]) -> Callable[..., Any]:
             timeout = _no_negative(timeout)
             if sys.version_info < (3, 11) and not (asyncio.isfuture(fs) or asyncio.iscoroutine(fs)):
                 fs = list(fs)
+                if not fs or return_when not in _RETURN_WHEN:
+                    return await real(fs, timeout=timeout, return_when=return_when)
                 if any(asyncio.iscoroutine(f) for f in fs):
                     warnings.warn(
                         "The explicit passing of coroutine objects to asyncio.wait() is "
@@ -739,6 +754,7 @@ def _sim_wait(real: Callable[..., Any]) -> Callable[..., Any]:
         return await real(fs, timeout=timeout, return_when=return_when)
 
     wait.__doc__ = real.__doc__
+    wait.__qualname__ = real.__qualname__
     wait.__wrapped__ = real  # type: ignore[attr-defined]
     return wait
 
@@ -766,6 +782,7 @@ def _sim_as_completed(real: Callable[..., Any]) -> Callable[..., Any]:
             return (yield from real(fs, timeout=timeout))
 
     as_completed.__doc__ = real.__doc__
+    as_completed.__qualname__ = real.__qualname__
     as_completed.__wrapped__ = real  # type: ignore[attr-defined]
     return as_completed
 
