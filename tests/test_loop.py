@@ -265,3 +265,21 @@ def test_task_names_are_per_loop_and_a_factorys_names_are_kept():
         return first, second
 
     assert seedloop.run(main, seed=1) == seedloop.run(main, seed=2) == ("Task-2", "from-factory")
+
+
+def test_a_task_factory_may_return_a_future_without_names():
+    class Minimal(asyncio.Future):  # what some tests and tools return: no get_name/set_name
+        def __init__(self, coro, loop):
+            super().__init__(loop=loop)
+            inner = asyncio.Task(coro, loop=loop)
+            inner.add_done_callback(lambda t: self.set_result(t.result()))
+
+    async def child():
+        return 7
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(lambda loop, coro, **kwargs: Minimal(coro, loop))
+        return await loop.create_task(child())
+
+    assert seedloop.run(main) == 7

@@ -175,7 +175,8 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
         if self._task_factory is not None:
             self._factory_tasks_created += 1
             task = _BaseEventLoop.create_task(self, coro, name=name, **kwargs)
-            if name is None and _DEFAULT_NAME.fullmatch(str(task.get_name())):
+            get_name = getattr(task, "get_name", None)
+            if name is None and get_name is not None and _DEFAULT_NAME.fullmatch(str(get_name())):
                 # Keep a factory's own name; renumber asyncio's process-wide one.
                 with contextlib.suppress(AttributeError):
                     task.set_name(f"Task-{self._tasks_created}")
