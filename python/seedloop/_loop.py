@@ -174,7 +174,13 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
         parent = asyncio.current_task(self) if hook is not None else None
         if self._task_factory is not None:
             self._factory_tasks_created += 1
-            task = _BaseEventLoop.create_task(self, coro, name=name, **kwargs)
+            self._check_closed()
+            # As BaseEventLoop.create_task does, minus CPython 3.13.0's bug of
+            # calling set_name(None) on the factory's task.
+            task = self._task_factory(self, coro, **kwargs)
+            if name is not None:
+                with contextlib.suppress(AttributeError):
+                    task.set_name(name)
             get_name = getattr(task, "get_name", None)
             if name is None and get_name is not None and _DEFAULT_NAME.fullmatch(str(get_name())):
                 # Keep a factory's own name; renumber asyncio's process-wide one.
