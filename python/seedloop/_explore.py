@@ -312,9 +312,10 @@ def _finish(loop: SeedLoop) -> None:
         pass  # a task that refuses to unwind: the loop's close drops it
 
 
-def _annotate(exc: BaseException, result: RunResult, factory: object) -> None:
-    failure = _failure_from(result, factory)
-    note = f"seedloop: seed {result.seed} (strategy {result.strategy}) reproduces this; replay: {failure.replay_command}"
+def _annotate(failure: Failure) -> None:
+    """Attach ``failure`` and a replay note to its exception."""
+    exc = failure.exception
+    note = f"seedloop: seed {failure.seed} (strategy {failure.strategy}) reproduces this; replay: {failure.replay_command}"
     try:
         exc.__seedloop_failure__ = failure  # type: ignore[attr-defined]
         if hasattr(exc, "add_note"):
@@ -354,7 +355,7 @@ def run(factory: Factory, seed: int = 0, *, strategy: str = "shuffle", **options
         options["steps"] = estimate_run_length(factory, "seedloop.run", options)
     result = execute(factory, seed, strategy, **options)
     if result.exception is not None:
-        _annotate(result.exception, result, factory)
+        _annotate(_failure_from(result, factory))
         raise result.exception
     return result.value
 
@@ -454,7 +455,7 @@ def find_failing_seed(
                 failure = _failure_from(result, factory)
                 if shrink or explain:
                     _investigate_failure(factory, failure, result, shrink=shrink, explain=explain)
-                _annotate(result.exception, result, factory)
+                _annotate(failure)
                 return failure
     return None
 
@@ -508,7 +509,7 @@ def replay(factory: Factory, tape: list[int] | Failure, *, seed: int = 0, **opti
     options.pop("depth", None)
     result = execute(factory, seed, tape=list(tape), api="seedloop.replay", **options)
     if result.exception is not None:
-        _annotate(result.exception, result, factory)
+        _annotate(_failure_from(result, factory))
         raise result.exception
     return result.value
 
@@ -536,7 +537,7 @@ def find_seed_where(
         for seed in _iter_seeds(seeds, "seedloop.find_seed_where"):
             result = explorer.run(seed)
             if result.exception is not None:
-                _annotate(result.exception, result, factory)
+                _annotate(_failure_from(result, factory))
                 raise result.exception
             if predicate(result.value):
                 return seed, result.value
