@@ -612,10 +612,6 @@ impl LoopCore {
         st.max_time_ns = max_time.map(secs_to_ns_ceil).unwrap_or(0);
     }
 
-    fn _engine_is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
     /// Fingerprint of the decisions so far (hex string, stable across processes).
     fn _engine_fingerprint(&self) -> String {
         format!("{:016x}", self.lock().sched.trace().fingerprint())
@@ -639,10 +635,6 @@ impl LoopCore {
 
     fn _engine_step_count(&self) -> usize {
         self.lock().sched.trace().len()
-    }
-
-    fn _engine_strategy(&self) -> &'static str {
-        self.lock().sched.spec().name()
     }
 
     /// Stable ordinal of a task (creation order as first seen by this loop).
