@@ -85,7 +85,7 @@ from . import _engine
 from .errors import SeedloopError
 
 if TYPE_CHECKING:
-    from ._netloop import _DatagramTransport, _Listener, _StreamTransport
+    from ._loop import _DatagramTransport, _Listener, _StreamTransport
 
 __all__ = [
     "Exponential",
