@@ -1,0 +1,244 @@
+"""Installs the deterministic world for a run and restores it: the world's lifecycle and surface.
+
+Inside ``seedloop.run`` (and every other entry point that goes through
+``execute``) nothing may come from outside the seed. For the duration of the
+run, on the thread that runs it:
+
+Clocks (virtual time ``t = loop.time()``, which starts at 0)
+    ``time.monotonic``, ``time.perf_counter``, ``time.process_time``,
+    ``time.thread_time`` (and their ``_ns`` variants) return ``t``: they equal
+    ``loop.time()`` exactly, as on a stock loop.
+    ``time.time``/``time.time_ns`` return the wall clock ``wall_epoch + t``
+    (default :data:`DEFAULT_WALL_EPOCH`, 2025-01-01T00:00:00Z), and so do
+    ``time.localtime/gmtime/ctime/asctime/strftime`` called without a time,
+    ``time.clock_gettime(CLOCK_REALTIME)``, ``datetime.datetime.now/utcnow/
+    today`` and ``datetime.date.today``. Naive local times still use the
+    process's time zone (``TZ``): configuration, not entropy.
+Randomness
+    The ``random`` module functions (``random.random``, ``choice``, ``seed``,
+    ``getstate``...) use a per-run ``random.Random`` seeded from the run's
+    seed; the process's global generator is never touched. Everything
+    that would read the operating system's entropy reads a seeded Rust
+    xoshiro256** stream instead (``seedloop._engine.Rng``), one named stream
+    per source so that one source never shifts another: ``os.urandom``,
+    ``os.getrandom``, ``random.SystemRandom`` and therefore all of
+    ``secrets``, ``uuid.uuid4``, ``uuid.uuid1`` (seeded node, virtual time),
+    ``random.seed()`` without an argument and every ``random.Random()``
+    created without a seed.
+Blocking calls
+    ``time.sleep(s)`` with ``sleep="advance"`` (the default) moves virtual
+    time forward by ``s`` while nothing else runs: exactly what a blocking
+    sleep does to a real event loop, deterministically (timers that fell due
+    meanwhile fire late, and the step shows in the trace). With
+    ``sleep="error"`` a positive sleep raises :class:`~seedloop.BlockingCallError`
+    (``time.sleep(0)`` does not block and is always allowed).
+    In ``run_in_executor``/``asyncio.to_thread`` work, which runs inline on
+    the loop's thread, a blocking ``threading.Condition.wait`` (timeout None
+    or > 0; ``queue.Queue.get``, ``threading.Event.wait``,
+    ``Semaphore.acquire``) raises :class:`~seedloop.BlockingCallError`:
+    nothing else can run to wake it, so it would hang or burn its timeout.
+Escapes
+    Real I/O raises :class:`~seedloop.SimulationEscapeError` (a
+    ``NotImplementedError``). The run remembers it: if the code under test
+    catches and swallows it, the run still fails with it. Refused are:
+    ``threading.Thread.start`` (unless the loop uses ``executor="thread"``),
+    ``connect``, ``connect_ex``, ``bind``, ``listen``, ``send``, ``sendall``,
+    ``sendto``, ``sendmsg`` and ``sendfile`` on real ``socket.socket`` objects
+    (a socket must do one of these before it can receive), DNS lookups of names (``socket.getaddrinfo`` and friends),
+    ``subprocess.Popen``, ``os.fork``/``forkpty``/``posix_spawn``/``system``,
+    and the loop's subprocess and pipe transports
+    (``asyncio.create_subprocess_exec``, ``connect_read_pipe``). Creating a
+    socket object is not I/O and stays allowed (aiohttp's happy-eyeballs path
+    makes one and hands it to ``loop.sock_connect``).
+
+The switch for simulated I/O (for ``seedloop.net`` and tests)
+    :func:`mark_simulated` registers a real ``socket.socket`` object as owned
+    by the simulation: I/O methods on it are never reported (for the network
+    layer, should it ever call them on sockets it adopts in ``sock_connect``).
+    :func:`real_io_allowed`
+    is a context manager that lets the code inside it (in the current context)
+    do real I/O on purpose.
+
+How functions imported before the run are covered
+    A module that ran ``from time import monotonic`` before the run holds its
+    own reference to the real function. The world therefore patches every
+    module-level binding of the real objects, not only ``time.monotonic``:
+    each module in ``sys.modules`` is scanned once for globals that *are* (by
+    identity) one of the patched functions or classes, and those bindings are
+    swapped for the run and put back afterwards. The scan is incremental (only
+    modules not seen before), so a run costs one pass over a short list of
+    bindings. Modules whose clock pairs with real blocking OS waits
+    (``threading``, ``queue``, ``subprocess``, ``selectors``, ``ssl``,
+    ``multiprocessing``, ``concurrent``...) are left on the real clock, or a
+    ``Condition.wait(timeout)`` would never time out. Modules imported *during*
+    a run bind the stand-ins; on exit those bindings are rewritten to the real
+    objects, so nothing leaks. Every stand-in also checks, on each call,
+    whether the calling thread is inside a run and otherwise behaves exactly
+    like the real function, so other threads (and a reference smuggled out
+    of a run) see the real world.
+
+    Not covered: references captured in default arguments, class attributes,
+    closures or containers (``def f(clock=time.monotonic)``), C code reading
+    the system clock, OpenSSL's own randomness, and ``numpy.random``.
+    Inside a run ``datetime.datetime``/``datetime.date`` are stand-in classes
+    whose instances are real ``datetime``/``date`` objects (``isinstance``
+    works both ways), so ``type(x) is datetime.datetime`` is False there
+    (``pickle`` and ``copy`` work: a reducer registered for the run's
+    duration pickles them by the name ``datetime.datetime``).
+
+Everything is restored exactly when the run ends, also when it raises.
+Runs on several threads at once are supported (each thread has its own
+world; the patches stay in place until the last run ends). Seed searches
+(``find_failing_seed``, ``find_seed_where``) hold the patches for the whole
+search (:func:`held`), so each run only swaps its :class:`World` in and out. ``world=False``
+leaves the process untouched except for seeding the global ``random``.
+
+The package, one job per module (imports point down this list, never up)::
+
+    __init__.py   installing the world for a run and restoring it (held, installed, current)
+    patching.py   every binding of a real object swapped for its stand-in, and back
+    standins.py   the stand-ins for clocks, datetime, randomness, uuid, asyncio.wait/as_completed
+    guards.py     the escape guards and the refusal of blocking waits in inline executor work
+    state.py      the World of one run and the worlds by thread
+    options.py    the world's options and their checks (world, sleep, wall_epoch)
+"""
+
+from __future__ import annotations
+
+import datetime as _datetime_mod
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .. import _engine
+from .guards import _is_ip_literal as _is_ip_literal
+from .guards import (
+    _refuse_read_pipe_transport,
+    _refuse_subprocess_transport,
+    _refuse_write_pipe_transport,
+    mark_simulated,
+    real_io_allowed,
+)
+from .guards import inline_work as inline_work
+from .options import (
+    DEFAULT_WALL_EPOCH,
+    SLEEP_MODES,
+    WORLD_OPTIONS,
+    InvalidWorldOptionError,
+    _check_sleep,
+    _epoch_ns,
+    split_options,
+)
+from .patching import _patch_process, _restore_process
+from .state import World, _get_ident, _worlds
+
+__all__ = [
+    "DEFAULT_WALL_EPOCH",
+    "SLEEP_MODES",
+    "WORLD_OPTIONS",
+    "InvalidWorldOptionError",
+    "current",
+    "held",
+    "installed",
+    "mark_simulated",
+    "real_io_allowed",
+    "split_options",
+]
+
+
+def current() -> World | None:
+    """The world of the run on this thread, or None outside a run."""
+    return _worlds.get(_get_ident())
+
+
+# -- installing and restoring ---------------------------------------------------
+
+_lock = threading.Lock()
+_depth = 0  # runs in progress, over all threads
+
+
+def _acquire() -> None:
+    global _depth
+    with _lock:
+        if _depth == 0:
+            try:
+                _patch_process()
+            except BaseException:
+                _restore_process()
+                raise
+        _depth += 1
+
+
+def _release() -> None:
+    global _depth
+    with _lock:
+        _depth -= 1
+        if _depth == 0:
+            _restore_process()
+
+
+@contextmanager
+def held(world: object = True) -> Iterator[None]:
+    """Keep the process patched across many runs (a seed search); no-op if not ``world``.
+
+    Each run inside then only swaps its own :class:`World` in and out (a few
+    microseconds instead of patching and restoring every binding). Between
+    runs the stand-ins behave exactly like the real functions; everything is
+    restored when the outermost ``held``/``installed`` exits.
+    """
+    if world is False:
+        yield
+        return
+    _acquire()
+    try:
+        yield
+    finally:
+        _release()
+
+
+@contextmanager
+def installed(
+    loop: Any,
+    seed: int,
+    *,
+    world: bool = True,
+    sleep: str = "advance",
+    wall_epoch: float | _datetime_mod.datetime = DEFAULT_WALL_EPOCH,
+) -> Iterator[World | None]:
+    """Install the deterministic world of ``seed`` on ``loop`` for the calling thread.
+
+    Yields the :class:`World` (None with ``world=False``). Everything is
+    restored on exit, also when the body raises.
+    """
+    if not world:
+        saved_random = random.getstate()
+        random.seed(_engine.derive_seed(seed, "random"))
+        try:
+            yield None
+        finally:
+            random.setstate(saved_random)
+        return
+
+    state = World(loop, seed, _check_sleep(sleep), _epoch_ns(wall_epoch))
+    tid = _get_ident()
+    outer = _worlds.get(tid)
+    saved_uuid_timestamp = getattr(uuid, "_last_timestamp", None)
+    _acquire()
+    # The loop's own transports for pipes and subprocesses are real I/O.
+    loop._make_subprocess_transport = _refuse_subprocess_transport
+    loop._make_read_pipe_transport = _refuse_read_pipe_transport
+    loop._make_write_pipe_transport = _refuse_write_pipe_transport
+    uuid._last_timestamp = None  # type: ignore[attr-defined]
+    _worlds[tid] = state
+    try:
+        yield state
+    finally:
+        if outer is None:
+            del _worlds[tid]
+        else:
+            _worlds[tid] = outer
+        _release()
+        uuid._last_timestamp = saved_uuid_timestamp  # type: ignore[attr-defined]
