@@ -9,6 +9,8 @@ RAN: int
 IDLE: int
 STEP_BUDGET: int
 TIME_BUDGET: int
+# Strategy names a run may choose, from the engine (crates/engine/src/strategy.rs).
+STRATEGIES: tuple[str, ...]
 
 def derive_seed(seed: int, stream: str) -> int: ...
 def tape_complexity(tape: list[int]) -> tuple[int, int, int]: ...

@@ -17,4 +17,4 @@ pub mod strategy;
 pub mod trace;
 
 pub use sched::{Begin, Entry, Scheduler};
-pub use strategy::StrategySpec;
+pub use strategy::{StrategySpec, STRATEGIES};

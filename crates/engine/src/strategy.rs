@@ -37,9 +37,28 @@ pub enum StrategySpec {
     Replay { tape: Vec<u32> },
 }
 
+/// The strategy names a run may choose, in the order users are shown them.
+/// The one list: `parse` accepts exactly these, and the extension exports it
+/// as `seedloop._engine.STRATEGIES` for the Python side ("replay" is not here:
+/// it is chosen by passing a tape, never by name).
+pub const STRATEGIES: [&str; 6] = ["shuffle", "random", "pct", "pos", "strict", "fifo"];
+
 impl StrategySpec {
-    pub fn parse(name: &str) -> Option<StrategySpec> {
-        Some(match name {
+    /// The strategy called `name` (pct with its default parameters), or the
+    /// message to show for an unknown name, listing [`STRATEGIES`].
+    pub fn parse(name: &str) -> Result<StrategySpec, String> {
+        let unknown = || {
+            format!(
+                "unknown strategy {name:?}; choose one of: {}",
+                STRATEGIES.join(", ")
+            )
+        };
+        // The list is the gate, so a name can only be accepted once it is
+        // listed (and exported); the match below builds the spec.
+        if !STRATEGIES.contains(&name) {
+            return Err(unknown());
+        }
+        Ok(match name {
             "fifo" => StrategySpec::Fifo,
             "shuffle" => StrategySpec::Shuffle,
             "random" => StrategySpec::Random,
@@ -49,7 +68,7 @@ impl StrategySpec {
             },
             "pos" => StrategySpec::Pos,
             "strict" => StrategySpec::Strict,
-            _ => return None,
+            _ => return Err(unknown()),
         })
     }
 
@@ -238,5 +257,29 @@ impl Strategy {
                 want.min(n - 1)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_exactly_the_listed_names() {
+        for name in STRATEGIES {
+            let spec = StrategySpec::parse(name).unwrap();
+            assert_eq!(spec.name(), name);
+        }
+        for name in ["replay", "FIFO", "", "shuffle "] {
+            assert!(StrategySpec::parse(name).is_err(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_name_message_lists_every_strategy() {
+        assert_eq!(
+            StrategySpec::parse("bogus").unwrap_err(),
+            "unknown strategy \"bogus\"; choose one of: shuffle, random, pct, pos, strict, fifo"
+        );
     }
 }

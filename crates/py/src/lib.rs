@@ -1,8 +1,8 @@
 //! PyO3 bindings of seedloop: glue between Python handles and the engine.
 
-mod core;
 mod errors;
 mod handle;
+mod loop_core;
 mod net;
 mod shrink;
 mod world;
@@ -17,7 +17,9 @@ fn derive_seed(seed: u64, stream: &str) -> u64 {
 
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    core::register(m)?;
+    // First: a seedloop.errors class missing here fails this import.
+    errors::init(m.py())?;
+    loop_core::register(m)?;
     world::register(m)?;
     net::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;

@@ -20,9 +20,9 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 use pyo3::{intern, PyTypeInfo};
 use seedloop_engine::clock::{ns_to_secs, secs_to_ns_ceil};
-use seedloop_engine::{Begin, Scheduler, StrategySpec};
+use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
-use crate::errors;
+use crate::errors::{self, Raised};
 use crate::handle::Handle;
 
 /// What one loop iteration ended with (read by `SeedLoop._run_once`).
@@ -397,15 +397,8 @@ impl LoopCore {
         let spec = match (tape, strategy) {
             (Some(tape), _) => StrategySpec::Replay { tape },
             (None, "pct") => StrategySpec::Pct { depth, steps },
-            (None, name) => StrategySpec::parse(name).ok_or_else(|| {
-                errors::new(
-                    py,
-                    "InvalidStrategyError",
-                    format!(
-                        "unknown strategy {name:?}; choose one of: shuffle, random, pct, pos, strict, fifo"
-                    ),
-                )
-            })?,
+            (None, name) => StrategySpec::parse(name)
+                .map_err(|message| errors::new(py, Raised::InvalidStrategy, message))?,
         };
         let old = {
             let mut st = self.lock();
@@ -462,7 +455,7 @@ impl LoopCore {
         if delay < 0.0 {
             return Err(errors::new(
                 py,
-                "InvalidDelayError",
+                Raised::InvalidDelay,
                 format!(
                     "call_later() delay must be >= 0, got {delay}; use call_soon() to run as soon as possible"
                 ),
@@ -660,6 +653,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("IDLE", IDLE)?;
     m.add("STEP_BUDGET", STEP_BUDGET)?;
     m.add("TIME_BUDGET", TIME_BUDGET)?;
+    // The one list of strategy names (engine/src/strategy.rs), as a tuple.
+    m.add("STRATEGIES", PyTuple::new(m.py(), STRATEGIES)?)?;
     let _ = Handle::type_object(m.py());
     Ok(())
 }
