@@ -84,7 +84,8 @@ def test_explore_summarises_and_names_the_first_failure(runner: CliRunner, tmp_p
     assert replay.exit_code == 1, replay.output
     assert "AssertionError: consumer missed the data" in replay.output
     assert 'seedloop_scenarios.py", line' in replay.output
-    assert "_explore.py" not in replay.output  # seedloop's own frames are hidden
+    assert "_run.py" not in replay.output  # seedloop's own frames are hidden
+    assert "_search.py" not in replay.output
 
 
 def test_replay_of_a_passing_seed_exits_zero(runner: CliRunner, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ import pytest
 import seedloop_scenarios as sc
 
 import seedloop
-from seedloop._parallel import factory_spec, parse_seeds, parse_shard
+from seedloop._options import parse_seeds, parse_shard
+from seedloop._parallel import factory_spec
 
 
 def _counts(e: seedloop.Exploration) -> tuple:

@@ -4,16 +4,11 @@ A seeded scheduler decides every interleaving, a virtual clock makes sleeps
 instant, and the same seed replays the same run exactly.
 """
 
-from ._explore import (
-    Failure,
-    RunResult,
-    execute,
-    find_failing_seed,
-    find_seed_where,
-    replay,
-    run,
-)
-from ._loop import STRATEGIES, SeedLoop
+from ._loop import SeedLoop
+from ._options import STRATEGIES
+from ._result import Exploration, Failure, RunResult
+from ._run import execute, replay, run
+from ._search import explore, find_failing_seed, find_seed_where
 from ._simulate import SimulationFailure, simulate
 from .errors import (
     BlockingCallError,
@@ -36,6 +31,7 @@ __all__ = [
     "STRATEGIES",
     "BlockingCallError",
     "DeadlockError",
+    "Exploration",
     "Failure",
     "HangError",
     "InvalidDelayError",
@@ -51,13 +47,10 @@ __all__ = [
     "SimulationFailure",
     "StuckError",
     "execute",
+    "explore",
     "find_failing_seed",
     "find_seed_where",
     "replay",
     "run",
     "simulate",
 ]
-
-from ._parallel import Exploration, explore  # noqa: E402
-
-__all__ += ["Exploration", "explore"]

@@ -38,17 +38,12 @@ except ImportError as exc:  # pragma: no cover - the package declares both
         f"the seedloop command needs 'click' and 'rich' ({exc}); pip install click rich"
     ) from None
 
-from ._explore import execute, find_failing_seed
 from ._html import render_report
-from ._loop import STRATEGIES
-from ._parallel import (
-    Exploration,
-    explore,
-    parse_seeds,
-    parse_shard,
-    resolve_factory,
-    run_options,
-)
+from ._options import DEFAULT_STRATEGY, STRATEGIES, parse_seeds, parse_shard
+from ._parallel import resolve_factory
+from ._result import Exploration
+from ._run import execute
+from ._search import explore, find_failing_seed
 from .errors import SeedloopError
 
 console = Console(highlight=False, emoji=False)
@@ -106,7 +101,7 @@ def cli() -> None:
 _strategy_option = click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
-    default="shuffle",
+    default=DEFAULT_STRATEGY,
     show_default=True,
     help="how each seed orders ready callbacks",
 )
@@ -252,8 +247,8 @@ def replay(
 ) -> None:
     """Run MODULE:SCENARIO under one seed and show exactly what happened."""
     factory = _import_target(target)
-    opts = run_options(factory, strategy, _parse_options(options))
-    result = execute(factory, seed, strategy, keep_steps=True, **opts)
+    result = execute(factory, seed, strategy, keep_steps=True, **_parse_options(options))
+    opts = result.options  # with PCT's measured steps
     failure = None
     table = Table(show_header=False, box=None)
     table.add_row("seed", str(seed))

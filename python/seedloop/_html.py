@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from ._explore import Failure, RunResult
+from ._result import Failure, RunResult
 
 #: Steps of the decision tape shown in the step log (the rest is summarised).
 MAX_LOG_STEPS = 5000

@@ -1,5 +1,6 @@
 """After a failure: shrink its schedule, explain it, check determinism.
 
+- ``investigate``: fill a Failure's shrunk tape, timeline and verdict.
 - ``shrink_failure``: minimise the failing decision tape (Rust shrinker),
   keeping the same failure (exception type and raising line).
 - ``timeline``: replay a tape with an observer and render, step by step, the
@@ -17,14 +18,15 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from . import _engine
-from ._explore import Factory, RunResult, execute
+from ._describe import LIBRARY_DIRS, innermost_frame, task_label
 from ._loop import SeedLoop
-from ._report import LIBRARY_DIRS, innermost_frame, task_label
+from ._options import RunOptions
+from ._result import Failure, RunResult
+from ._run import Factory, run_seed
 from .errors import NondeterminismError
 
 
@@ -46,15 +48,15 @@ def shrink_failure(
     seed: int,
     tape: list[int],
     exception: BaseException,
+    opts: RunOptions,
     *,
     budget: int = 300,
-    **options: Any,
 ) -> list[int]:
     """The simplest tape (fewest departures from FIFO) that fails the same way."""
     wanted = signature(exception)
     shrinker = _engine.Shrinker(tape, budget)
     while (candidate := shrinker.next_candidate()) is not None:
-        result = execute(factory, seed, tape=candidate, **options)
+        result = run_seed(factory, seed, opts, tape=candidate)
         same = signature(result.exception) == wanted
         shrinker.report(same, result.tape if same else None)
     return shrinker.best()
@@ -146,11 +148,11 @@ class _Recorder:
 
 
 def record_timeline(
-    factory: Factory, seed: int, tape: list[int], **options: Any
+    factory: Factory, seed: int, tape: list[int], opts: RunOptions
 ) -> tuple[RunResult, list[Row], dict[int, TaskInfo]]:
     recorder = _Recorder()
-    result = execute(
-        factory, seed, tape=tape, instrument=recorder.install, keep_steps=True, **options
+    result = run_seed(
+        factory, seed, opts, tape=tape, instrument=recorder.install, keep_steps=True
     )
     choices = {i: step[2] for i, step in enumerate(result.step_log or [])}
     for row in recorder.rows:
@@ -194,8 +196,8 @@ def strict_verdict(
     factory: Factory,
     exception: BaseException,
     strict_order: bool,
+    opts: RunOptions,
     seeds: range = range(200),
-    **options: Any,
 ) -> tuple[bool, int | None, str]:
     """(feasible on a real loop, strict-mode seed or None, one-line explanation)."""
     if strict_order:
@@ -208,8 +210,9 @@ def strict_verdict(
             ),
         )
     wanted = signature(exception)
+    strict = opts.with_strategy("strict")
     for seed in seeds:
-        result = execute(factory, seed, "strict", **options)
+        result = run_seed(factory, seed, strict)
         if signature(result.exception) == wanted:
             return (
                 True,
@@ -243,15 +246,12 @@ def outcome(result: RunResult) -> str:
 
 
 def check_determinism(
-    factory: Factory,
-    seed: int,
-    strategy: str,
-    run: Callable[..., RunResult] = execute,
-    **options: Any,
+    factory: Factory, seed: int, opts: RunOptions, *, api: str = "seedloop.run"
 ) -> RunResult:
     """Run ``seed`` twice; raise NondeterminismError at the first diverging step."""
-    first = run(factory, seed, strategy, keep_steps=True, **options)
-    second = run(factory, seed, strategy, keep_steps=True, **options)
+    strategy = opts.strategy
+    first = run_seed(factory, seed, opts, api=api, keep_steps=True)
+    second = run_seed(factory, seed, opts, api=api, keep_steps=True)
     if first.fingerprint == second.fingerprint:
         if outcome(first) != outcome(second):
             raise NondeterminismError(
@@ -277,3 +277,28 @@ def check_determinism(
         f"{index}: first run {describe(a)}, second run {describe(b)}. Something outside "
         "the seed leaks in (wall clock, unseeded randomness, threads, object ids, set order)."
     )
+
+
+def investigate(
+    factory: Factory, failure: Failure, opts: RunOptions, *, shrink: bool, explain: bool
+) -> None:
+    """Fill ``failure`` in: its shrunk tape, its timeline, and whether a real loop can fail so."""
+    tape = failure.tape
+    if shrink:
+        tape = shrink_failure(factory, failure.seed, failure.tape, failure.exception, opts)
+        failure.shrunk_tape = tape
+    if explain:
+        replayed, rows, tasks = record_timeline(factory, failure.seed, tape, opts)
+        shown = replayed.exception if replayed.exception is not None else failure.exception
+        failure.timeline = render_timeline(rows, tasks, shown)
+        if signature(replayed.exception) != signature(failure.exception):
+            failure.timeline += (
+                "\n  (the replay ended differently: "
+                f"{outcome(replayed)}; this scenario is not deterministic, "
+                "see find_failing_seed(..., check_determinism=True))"
+            )
+        feasible, _, text = strict_verdict(
+            factory, failure.exception, replayed.strict_order, opts
+        )
+        failure.feasible_on_real_loop = feasible
+        failure.feasibility = text

@@ -1,4 +1,4 @@
-"""Exploring many seeds, on one core or all of them: ``seedloop.explore``.
+"""Runs many seeds, on one core or all of them, and merges the results in seed order.
 
 The answer never depends on ``jobs`` or on how the work was shared out:
 
@@ -7,16 +7,15 @@ The answer never depends on ``jobs`` or on how the work was shared out:
   results back *in seed order*, so the summary (and with ``stop_on_failure``
   the set of seeds counted) is exactly what a serial loop over the same seeds
   produces;
-* the reported failure is the one at the smallest position in the given order
-  (what :func:`seedloop.find_failing_seed` returns), even when a later chunk
-  fails first;
-* each run depends on its seed alone: PCT's run-length estimate ``steps`` is
-  measured once, up front, from the scenario itself (see ``_calibrate``),
-  rather than carried from one seed to the next.
+* the failure position reported is the smallest in the given order, even
+  when a later chunk fails first;
+* each run depends on its seed and its (already calibrated) options alone.
 
 ``shard=(i, n)`` keeps the seeds at positions ``p`` with ``p % n == i``: n
 machines running shards 0..n-1 of the same seed list cover it exactly once,
 and the smallest ``failure_index`` among them is the serial answer.
+
+This module never investigates a failure: the search above it does.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ import multiprocessing
 import os
 import pickle
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,22 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _world
-from ._explore import (
-    Factory,
-    Failure,
-    RunResult,
-    estimate_run_length,
-    execute,
-    find_failing_seed,
-)
-from ._loop import STRATEGIES, check_seed
-from .errors import (
-    InvalidFactoryError,
-    InvalidSeedError,
-    InvalidStrategyError,
-    NondeterminismError,
-    SeedloopError,
-)
+from ._options import RunOptions, check_seed
+from ._result import Exploration, RunResult
+from ._run import Factory, run_seed
+from .errors import InvalidFactoryError, InvalidSeedError, NondeterminismError, SeedloopError
 
 #: How many distinct outcomes are counted one by one; the rest go to "(other)".
 MAX_OUTCOMES = 1000
@@ -61,46 +47,7 @@ _OTHER = "(other outcomes)"
 _OUTCOME_WIDTH = 200
 
 ProgressCallback = Callable[[int, int, int], None]
-
-
-@dataclass
-class Exploration:
-    """The summary of exploring a seed range."""
-
-    strategy: str
-    #: Options every run used (with PCT's measured ``steps``): pass them to replay.
-    options: dict[str, Any]
-    seeds_run: int = 0
-    failures: int = 0
-    #: The failure at the smallest position in the seed order, or None.
-    failure: Failure | None = None
-    #: Its position in the seed order (combine shards by taking the smallest).
-    failure_index: int | None = None
-    #: ``(position, seed)`` of the first failing runs, in seed order.
-    failing_seeds: list[tuple[int, int]] = field(default_factory=list)
-    #: Outcome text (``repr`` of the result, or ``raised Type: message``) -> runs.
-    outcomes: Counter[str] = field(default_factory=Counter)
-    #: Distinct trace fingerprints seen: how many different interleavings ran.
-    interleavings: int = 0
-    elapsed: float = 0.0
-    jobs: int = 1
-    shard: tuple[int, int] | None = None
-    stopped_early: bool = False
-
-    @property
-    def seeds_per_second(self) -> float:
-        return self.seeds_run / self.elapsed if self.elapsed > 0 else 0.0
-
-    def __str__(self) -> str:
-        lines = [
-            f"{self.seeds_run} seeds ({self.strategy}) in {self.elapsed:.2f}s "
-            f"({self.seeds_per_second:,.0f} seeds/s, {self.jobs} job(s)): "
-            f"{self.failures} failing, {len(self.outcomes)} distinct outcome(s), "
-            f"{self.interleavings} distinct interleaving(s)"
-        ]
-        if self.failure is not None:
-            lines.append(str(self.failure))
-        return "\n".join(lines)
+_API = "seedloop.explore"
 
 
 # -- naming factories so other processes can import them --------------------
@@ -235,22 +182,21 @@ class _ChunkResult:
 def _run_chunk(
     factory: Factory,
     chunk: _Chunk,
-    strategy: str,
-    options: dict[str, Any],
+    opts: RunOptions,
     mode: _Mode,
     cutoff: Any = None,
 ) -> _ChunkResult:
     out = _ChunkResult(chunk.number)
     # Keep the deterministic world's patches across the chunk: each run then
     # only swaps its own world in and out.
-    with _world.held(options.get("world", True)):
+    with _world.held(opts.world.world):
         for offset, seed in enumerate(chunk.seeds):
             index = chunk.start + offset * chunk.stride
             if cutoff is not None and index > cutoff.value:
                 break  # another worker already failed at a smaller position
-            result = execute(factory, seed, strategy, api="seedloop.explore", **options)
+            result = run_seed(factory, seed, opts, api=_API)
             if mode.check_determinism:
-                again = execute(factory, seed, strategy, api="seedloop.explore", **options)
+                again = run_seed(factory, seed, opts, api=_API)
                 if again.fingerprint != result.fingerprint:
                     out.diverged.append((index, seed, result.fingerprint, again.fingerprint))
                     break
@@ -280,79 +226,12 @@ def _worker_init(spec: str, cutoff: Any) -> None:
     _worker_cutoff = cutoff
 
 
-def _worker_run_chunk(
-    chunk: _Chunk, strategy: str, options: dict[str, Any], mode: _Mode
-) -> _ChunkResult:
+def _worker_run_chunk(chunk: _Chunk, opts: RunOptions, mode: _Mode) -> _ChunkResult:
     assert _worker_factory is not None
-    return _run_chunk(_worker_factory, chunk, strategy, options, mode, _worker_cutoff)
+    return _run_chunk(_worker_factory, chunk, opts, mode, _worker_cutoff)
 
 
 # -- the exploration ---------------------------------------------------------
-
-
-def parse_seeds(text: str) -> range | list[int]:
-    """``"500"`` -> range(500); ``"100:200"`` -> range(100, 200); ``"1,5,9"`` -> [1, 5, 9].
-
-    Parts separated by commas may mix both forms: ``"0:10,99"``.
-    """
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
-        raise InvalidSeedError(
-            f"empty seed range {text!r}; write N (seeds 0..N-1), A:B (seeds A..B-1) or a list 1,5,9"
-        )
-    ranges: list[range] = []
-    for part in parts:
-        try:
-            if ":" in part:
-                fields = part.split(":")
-                if len(fields) not in (2, 3):
-                    raise ValueError(part)
-                bounds = [int(f) for f in fields]
-                ranges.append(range(*bounds))
-            else:
-                n = int(part)
-                ranges.append(range(n) if len(parts) == 1 else range(n, n + 1))
-        except ValueError:
-            raise InvalidSeedError(
-                f"cannot read seeds {text!r}: write N (seeds 0..N-1), A:B (seeds A..B-1), "
-                "A:B:STEP, or a comma list like 1,5,9"
-            ) from None
-    for r in ranges:
-        if len(r) == 0:
-            raise InvalidSeedError(f"seed range {text!r} is empty; in A:B, B must be above A")
-        check_seed(r[0])
-        check_seed(r[-1])
-    if len(ranges) == 1:
-        return ranges[0]
-    return [s for r in ranges for s in r]
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"2/8"`` -> (2, 8): this machine takes shard 2 of 8 (positions p with p % 8 == 2)."""
-    try:
-        i, n = (int(x) for x in str(text).split("/"))
-    except ValueError:
-        raise InvalidSeedError(
-            f"cannot read shard {text!r}: write I/N, e.g. 0/4 for the first of 4 machines"
-        ) from None
-    return _check_shard((i, n))
-
-
-def _check_shard(shard: tuple[int, int]) -> tuple[int, int]:
-    i, n = shard
-    if n < 1 or not 0 <= i < n:
-        raise InvalidSeedError(f"shard {i}/{n} does not exist: with N shards, I runs from 0 to N-1")
-    return i, n
-
-
-def _check_seeds_arg(seeds: object) -> None:
-    if isinstance(seeds, int):
-        raise InvalidSeedError(
-            f"seedloop.explore() takes an iterable of seeds, got the int {seeds}; "
-            f"did you mean range({seeds})?"
-        )
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
-        raise InvalidSeedError(f"seedloop.explore() takes an iterable of int seeds, got {seeds!r}")
 
 
 def _positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[tuple[int, int]]:
@@ -381,32 +260,6 @@ def _chunks(positions: Iterator[tuple[int, int]], size: int, stride: int) -> Ite
             current = []
     if current:
         yield _Chunk(number, start, stride, current)
-
-
-def _calibrate(factory: Factory, strategy: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Fix PCT's run-length estimate from the scenario itself, never from earlier seeds.
-
-    The same estimate :func:`seedloop.run` and :func:`seedloop.find_failing_seed`
-    make (one pilot run in asyncio's order), so every seed runs with the same
-    options alone (replay), in a serial search, or in any worker.
-    """
-    options = dict(options)
-    if strategy == "pct" and "steps" not in options:
-        options["steps"] = estimate_run_length(factory, "seedloop.explore", options)
-    return options
-
-
-def run_options(factory: Factory, strategy: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The options every run of an exploration uses (PCT's ``steps`` measured)."""
-    _check_strategy(strategy)
-    return _calibrate(factory, strategy, options)
-
-
-def _check_strategy(strategy: str) -> None:
-    if strategy not in STRATEGIES:
-        raise InvalidStrategyError(
-            f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
-        )
 
 
 def _chunk_size(seeds: Iterable[int], jobs: int, shard: tuple[int, int] | None) -> int:
@@ -477,66 +330,22 @@ class _Merger:
             s.stopped_early = True
 
 
-def explore(
-    factory: Factory | str,
+def run_seeds(
+    factory: Factory,
+    spec: str | None,
     seeds: Iterable[int],
+    opts: RunOptions,
     *,
-    strategy: str = "shuffle",
-    jobs: int | None = 1,
-    stop_on_failure: bool = False,
-    check_determinism: bool = False,
-    shard: tuple[int, int] | str | None = None,
-    progress: ProgressCallback | None = None,
-    **options: Any,
+    jobs: int,
+    shard: tuple[int, int] | None,
+    stop_on_failure: bool,
+    check_determinism: bool,
+    progress: ProgressCallback | None,
 ) -> Exploration:
-    """Run ``factory`` under every seed and summarise what happened.
+    """Run every seed (of the shard) with ``opts``; the summary, without a Failure.
 
-    ``jobs`` worker processes share the seeds (``None`` or 0: one per CPU);
-    with ``jobs > 1`` the factory must be importable (a top-level function,
-    or a ``"module:function"`` string). ``stop_on_failure`` stops at the
-    first failing seed in the given order. ``check_determinism`` runs every
-    seed twice and raises NondeterminismError at the first seed whose two runs
-    differ. ``shard=(i, n)`` (or ``"i/n"``)
-    runs only the seeds at positions ``p % n == i``, for spreading one search
-    over machines. ``shrink``/``explain`` (default True) are passed to
-    :func:`seedloop.find_failing_seed` when it builds the failure's report.
-    ``progress(done, total, failed)`` is called as seeds
-    finish (``total`` is 0 when ``seeds`` has no length). Remaining keyword arguments
-    go to every run (``depth=`` for pct, ``max_steps=`` ...).
-
-    The result is the same for every ``jobs``: ``failure`` is the failing seed
-    at the smallest position, as a :class:`Failure` rebuilt by
-    :func:`seedloop.find_failing_seed` (so it carries everything that
-    function reports), and the counts cover the seeds a serial loop would run.
+    ``jobs > 1`` needs ``spec``, the importable name of ``factory``.
     """
-    from ._explore import check_not_in_running_loop
-
-    check_not_in_running_loop("seedloop.explore")
-    started = time.perf_counter()
-    _check_strategy(strategy)
-    _check_seeds_arg(seeds)
-    # How the failure is investigated, not how seeds run.
-    report = {k: options.pop(k) for k in ("shrink", "explain") if k in options}
-    if isinstance(shard, str):
-        shard = parse_shard(shard)
-    elif shard is not None:
-        shard = _check_shard(tuple(shard))  # type: ignore[arg-type]
-    if jobs is None or jobs == 0:
-        jobs = os.cpu_count() or 1
-    if not isinstance(jobs, int) or jobs < 0:
-        raise ValueError(f"jobs must be a positive int (or 0/None for one per CPU), got {jobs!r}")
-
-    spec = None
-    if isinstance(factory, str):
-        spec = factory
-        factory = resolve_factory(factory)
-    elif jobs > 1:
-        spec = factory_spec(factory)
-    from ._explore import check_factory
-
-    check_factory(factory, "seedloop.explore")
-
-    opts = _calibrate(factory, strategy, options)
     if jobs > 1:
         try:
             pickle.dumps(opts)
@@ -545,17 +354,16 @@ def explore(
                 f"parallel exploration sends the run options to worker processes, but they "
                 f"cannot be pickled ({exc}); use jobs=1"
             ) from None
-    summary = Exploration(strategy=strategy, options=opts, jobs=jobs, shard=shard)  # type: ignore[arg-type]
+    summary = Exploration(strategy=opts.strategy, options=opts.kwargs, jobs=jobs, shard=shard)
     merger = _Merger(summary, stop_on_failure)
     mode = _Mode(stop_on_failure, check_determinism)
-    total = _total(seeds, shard)  # type: ignore[arg-type]
-    positions = _positions(seeds, shard)  # type: ignore[arg-type]
-    chunks = _chunks(positions, _chunk_size(seeds, jobs, shard), shard[1] if shard else 1)  # type: ignore[arg-type,index]
-    done = failed = 0
-
+    total = _total(seeds, shard)
+    positions = _positions(seeds, shard)
+    chunks = _chunks(positions, _chunk_size(seeds, jobs, shard), shard[1] if shard else 1)
     if jobs == 1:
+        done = failed = 0
         for chunk in chunks:
-            result = _run_chunk(factory, chunk, strategy, opts, mode)
+            result = _run_chunk(factory, chunk, opts, mode)
             merger.add(result)
             done += result.ran
             failed += result.failures
@@ -565,20 +373,14 @@ def explore(
                 break
     else:
         assert spec is not None
-        done = _explore_parallel(spec, chunks, strategy, opts, mode, jobs, merger, progress, total)
-
-    if summary.failure_index is not None:
-        seed = dict(summary.failing_seeds)[summary.failure_index]
-        summary.failure = _rebuild_failure(factory, seed, strategy, opts, report)
-    summary.elapsed = time.perf_counter() - started
+        _run_parallel(spec, chunks, opts, mode, jobs, merger, progress, total)
     return summary
 
 
-def _explore_parallel(
+def _run_parallel(
     spec: str,
     chunks: Iterator[_Chunk],
-    strategy: str,
-    opts: dict[str, Any],
+    opts: RunOptions,
     mode: _Mode,
     jobs: int,
     merger: _Merger,
@@ -614,7 +416,7 @@ def _explore_parallel(
                     if chunk.number >= merger.next_number + lookahead:
                         held = chunk
                         break
-                    fut = pool.submit(_worker_run_chunk, chunk, strategy, opts, mode)
+                    fut = pool.submit(_worker_run_chunk, chunk, opts, mode)
                     in_flight[fut] = chunk
                 if not in_flight:
                     break
@@ -644,18 +446,3 @@ def _explore_parallel(
             for fut in in_flight:
                 fut.cancel()
     return done
-
-
-def _rebuild_failure(
-    factory: Factory, seed: int, strategy: str, opts: dict[str, Any], report: dict[str, Any]
-) -> Failure:
-    """The full Failure of one failing seed, rerun here with find_failing_seed."""
-    failure = find_failing_seed(factory, [seed], strategy=strategy, **report, **opts)
-    if failure is None:
-        raise NondeterminismError(
-            f"seed {seed} (strategy {strategy}) failed in a worker process but passes when "
-            "rerun in this one: the scenario depends on something outside seedloop's control "
-            "(real time, os.environ, hash order of str sets, state left by another run); "
-            "run it twice with seedloop.execute(...) and compare the fingerprints"
-        )
-    return failure

@@ -7,7 +7,9 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from ._explore import Failure, find_failing_seed
+from ._options import DEFAULT_STRATEGY
+from ._result import Failure
+from ._search import find_failing_seed
 from .errors import InvalidFactoryError, InvalidSeedError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +39,7 @@ class SimulationFailure(AssertionError):
 def simulate(
     seeds: Iterable[int] | Callable[..., Any] = range(100),
     *,
-    strategy: str = "shuffle",
+    strategy: str = DEFAULT_STRATEGY,
     **options: Any,
 ) -> Any:
     """Decorate an ``async def`` test: it runs once per seed, on a fresh SeedLoop.

@@ -23,6 +23,10 @@ class InvalidOptionError(SeedloopError, ValueError):
     """An option of a run or a loop (max_steps, depth, tape...) has an unusable value or name."""
 
 
+class InvalidWorldOptionError(SeedloopError, ValueError):
+    """A world option (``world``, ``sleep``, ``wall_epoch``) has an unusable value."""
+
+
 class InvalidDelayError(SeedloopError, ValueError):
     """A timer delay or deadline that is NaN, negative or not a number."""
 

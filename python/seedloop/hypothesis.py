@@ -40,10 +40,11 @@ import hypothesis as _hypothesis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ._explore import Factory, RunResult, execute
-from ._explore import run as _run
-from ._loop import STRATEGIES
-from .errors import InvalidFactoryError, InvalidStrategyError
+from ._options import DEFAULT_STRATEGY, check_strategy
+from ._result import RunResult
+from ._run import Factory, execute
+from ._run import run as _run
+from .errors import InvalidFactoryError
 
 __all__ = ["Schedule", "run", "schedules", "seeds", "simulate"]
 
@@ -59,7 +60,7 @@ def seeds(min_value: int = 0, max_value: int = MAX_SEED) -> st.SearchStrategy[in
     return st.integers(min_value=min_value, max_value=max_value)
 
 
-def run(factory: Factory, seed: int, *, strategy: str = "shuffle", **options: Any) -> Any:
+def run(factory: Factory, seed: int, *, strategy: str = DEFAULT_STRATEGY, **options: Any) -> Any:
     """:func:`seedloop.run` that also tells Hypothesis how to replay a failure."""
     note(
         f"seedloop replay: seedloop.run({_name(factory)}, seed={seed}, strategy={strategy!r}"
@@ -112,7 +113,7 @@ def schedules(max_steps: int = 200, max_choice: int = 7) -> st.SearchStrategy[Sc
 
 def simulate(
     *,
-    strategy: str = "shuffle",
+    strategy: str = DEFAULT_STRATEGY,
     seed: st.SearchStrategy[int] | None = None,
     **strategies: st.SearchStrategy[Any],
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -123,10 +124,7 @@ def simulate(
     pytest fixtures. A test that has a ``seed`` parameter receives the seed.
     Stack ``@hypothesis.settings(...)`` above it as usual.
     """
-    if strategy not in STRATEGIES:
-        raise InvalidStrategyError(
-            f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
-        )
+    check_strategy(strategy)
     seed_strategy = seed if seed is not None else seeds()
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -26,8 +26,9 @@ from typing import Any
 
 import pytest
 
-from ._loop import STRATEGIES, check_seed
-from ._parallel import explore, parse_seeds
+from ._options import DEFAULT_STRATEGY, STRATEGIES, check_seed, check_strategy, parse_seeds
+from ._search import explore
+from ._simulate import SimulationFailure
 from .errors import InvalidFactoryError, InvalidStrategyError, SeedloopError
 
 _MARKER = "seedloop"
@@ -70,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "seedloop(seeds=range(100), strategy='shuffle', **options): run an async test "
+        f"seedloop(seeds=range(100), strategy={DEFAULT_STRATEGY!r}, **options): run an async test "
         "once per seed on a SeedLoop (deterministic interleavings and virtual time)",
     )
     try:
@@ -84,10 +85,8 @@ def _read_command_line(config: pytest.Config) -> _CommandLine:
     strategy = config.getoption("seedloop_strategy", None)
     replay_text = config.getoption("seedloop_replay", None)
     seeds = parse_seeds(seeds_text) if seeds_text is not None else None
-    if strategy is not None and strategy not in STRATEGIES:
-        raise InvalidStrategyError(
-            f"--seedloop-strategy {strategy!r} is unknown; choose one of: {', '.join(STRATEGIES)}"
-        )
+    if strategy is not None:
+        check_strategy(strategy)
     replay = None
     if replay_text is not None:
         try:
@@ -163,7 +162,7 @@ def _spec_for(item: pytest.Function) -> _Spec | None:
             fn = fn.__get__(instance)
         settings = dict(simulated)
         seeds = settings.pop("seeds", _DEFAULT_SEEDS)
-        strategy = settings.pop("strategy", "shuffle")
+        strategy = settings.pop("strategy", DEFAULT_STRATEGY)
         return _Spec(fn, seeds, strategy, settings)
     marker = item.get_closest_marker(_MARKER)
     if marker is None:
@@ -187,7 +186,7 @@ def _spec_for(item: pytest.Function) -> _Spec | None:
     seeds = kwargs.pop("seeds", _DEFAULT_SEEDS)
     if isinstance(seeds, int):
         seeds = range(seeds)
-    strategy = kwargs.pop("strategy", "shuffle")
+    strategy = kwargs.pop("strategy", DEFAULT_STRATEGY)
     return _Spec(obj, seeds, strategy, kwargs)
 
 
@@ -222,7 +221,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     pyfuncitem.stash[_report_key] = _report(pyfuncitem, summary, list(kwargs))
     if cmd.replay is not None:
         raise failure.exception  # the test's own exception, traceback and all
-    from ._simulate import SimulationFailure
 
     error = SimulationFailure(pyfuncitem.name, failure)
     # The full report (timeline, minimal schedule) is the "seedloop" section

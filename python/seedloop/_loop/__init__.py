@@ -1,14 +1,13 @@
 """The event loop and its network side; re-exports the names the rest of seedloop imports.
 
 One module per job: ``core`` (SeedLoop), ``tasks`` (SeedTask/SeedFuture and
-``create_task``), ``checks`` (argument checks), ``net_methods`` (the loop's
+``create_task``), ``net_methods`` (the loop's
 network methods), ``stream`` (TCP), ``datagram`` (UDP), ``tls`` (asyncio's
 SSLProtocol on a simulated transport), ``fake_socket`` (SimSocket).
 """
 
 import sys
 
-from .checks import STRATEGIES, check_seed
 from .core import SeedLoop
 from .datagram import _DatagramTransport
 from .fake_socket import SimSocket
@@ -17,7 +16,6 @@ from .stream import _Listener, _StreamTransport
 from .tasks import SeedFuture, SeedTask
 
 __all__ = [
-    "STRATEGIES",
     "NetLoopMixin",
     "SeedFuture",
     "SeedLoop",
@@ -26,7 +24,6 @@ __all__ = [
     "_DatagramTransport",
     "_Listener",
     "_StreamTransport",
-    "check_seed",
 ]
 
 if sys.version_info >= (3, 12):

@@ -18,17 +18,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _engine
-from .._report import describe_task
+from .._describe import describe_task
+from .._options import DEFAULT_STRATEGY, RunOptions, check_seed, check_tape
 from .._world import inline_work
-from ..errors import (
-    DeadlockError,
-    HangError,
-    InvalidOptionError,
-    InvalidStrategyError,
-)
-from .checks import STRATEGIES, _check_duration, _check_int, _check_tape, check_seed
+from ..errors import DeadlockError, HangError
 from .net_methods import NetLoopMixin
 from .tasks import _BaseEventLoop, _SeedTasks
+
+#: PCT's run length k for a loop built by hand (a run measures it instead).
+_DEFAULT_PCT_STEPS = 1000
 
 
 class _ReadyView:
@@ -71,7 +69,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
     def __init__(
         self,
         seed: int = 0,
-        strategy: str = "shuffle",
+        strategy: str = DEFAULT_STRATEGY,
         *,
         depth: int = 3,
         steps: int = 1000,
@@ -85,38 +83,38 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         self._closed = True
         self.seed, self.strategy = seed, strategy
         check_seed(seed)
-        if strategy not in STRATEGIES:
-            raise InvalidStrategyError(
-                f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
-            )
-        # Inline fast paths: the checks run per seed of a search.
-        if type(depth) is not int or not 1 <= depth <= 10_000:
-            _check_int("depth", depth, 1, 10_000, error=InvalidStrategyError)
-        if type(steps) is not int or not 1 <= steps <= 2**63:
-            _check_int("steps", steps, 1, 2**63)
-        if max_steps is not None and (type(max_steps) is not int or not 1 <= max_steps <= 2**63):
-            _check_int("max_steps", max_steps, 1, 2**63)
-        if max_time is not None:
-            max_time = _check_duration("max_time", max_time)
-        if tape is not None:
-            tape = _check_tape(tape)
-        if executor not in ("inline", "thread"):
-            raise InvalidOptionError(f"executor must be 'inline' or 'thread', got {executor!r}")
+        options = {"depth": depth, "steps": steps, "max_steps": max_steps, "max_time": max_time}
+        if executor != "inline":
+            options["executor"] = executor
+        opts = RunOptions.build("seedloop.SeedLoop", strategy, options)
+        self._setup(seed, opts, check_tape(tape) if tape is not None else None)
+
+    @classmethod
+    def _for_run(cls, seed: int, opts: RunOptions, tape: list[int] | None) -> SeedLoop:
+        """A loop for one run, from options already validated (skips ``__init__``'s checks)."""
+        loop = cls.__new__(cls)
+        loop._closed = True
+        loop.seed, loop.strategy = seed, opts.strategy
+        check_seed(seed)
+        loop._setup(seed, opts, check_tape(tape) if tape is not None else None)
+        return loop
+
+    def _setup(self, seed: int, opts: RunOptions, tape: list[int] | None) -> None:
         _BaseEventLoop.__init__(self)
         self._engine_setup(
             seed,
-            strategy,
-            depth=depth,
-            steps=max(1, steps),
-            tape=list(tape) if tape is not None else None,
-            max_steps=max_steps or 0,
-            max_time=max_time,
+            opts.strategy,
+            depth=opts.depth,
+            steps=opts.steps or _DEFAULT_PCT_STEPS,
+            tape=tape,
+            max_steps=opts.max_steps or 0,
+            max_time=opts.max_time,
         )
         self.seed = seed
-        self.strategy = "replay" if tape is not None else strategy
-        self._max_steps = max_steps
-        self._max_time = max_time
-        self._executor_mode = executor
+        self.strategy = "replay" if tape is not None else opts.strategy
+        self._max_steps = opts.max_steps
+        self._max_time = opts.max_time
+        self._executor_mode = opts.executor
         # Async generators in first-iteration order: shutdown closes them in
         # this order instead of the WeakSet's address order.
         self._agen_refs: list[weakref.ref[Any]] = []

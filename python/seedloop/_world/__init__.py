@@ -100,12 +100,10 @@ The package, one job per module (imports point down this list, never up)::
     standins.py   the stand-ins for clocks, datetime, randomness, uuid, asyncio.wait/as_completed
     guards.py     the escape guards and the refusal of blocking waits in inline executor work
     state.py      the World of one run and the worlds by thread
-    options.py    the world's options and their checks (world, sleep, wall_epoch)
 """
 
 from __future__ import annotations
 
-import datetime as _datetime_mod
 import random
 import threading
 import uuid
@@ -114,6 +112,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import _engine
+from .._options import DEFAULT_WALL_EPOCH, SLEEP_MODES, WORLD_OPTIONS, WorldOptions
+from ..errors import InvalidWorldOptionError
 from .guards import _is_ip_literal as _is_ip_literal
 from .guards import (
     _refuse_read_pipe_transport,
@@ -123,15 +123,6 @@ from .guards import (
     real_io_allowed,
 )
 from .guards import inline_work as inline_work
-from .options import (
-    DEFAULT_WALL_EPOCH,
-    SLEEP_MODES,
-    WORLD_OPTIONS,
-    InvalidWorldOptionError,
-    _check_sleep,
-    _epoch_ns,
-    split_options,
-)
 from .patching import _patch_process, _restore_process
 from .state import World, _get_ident, _worlds
 
@@ -145,7 +136,6 @@ __all__ = [
     "installed",
     "mark_simulated",
     "real_io_allowed",
-    "split_options",
 ]
 
 
@@ -200,20 +190,13 @@ def held(world: object = True) -> Iterator[None]:
 
 
 @contextmanager
-def installed(
-    loop: Any,
-    seed: int,
-    *,
-    world: bool = True,
-    sleep: str = "advance",
-    wall_epoch: float | _datetime_mod.datetime = DEFAULT_WALL_EPOCH,
-) -> Iterator[World | None]:
+def installed(loop: Any, seed: int, options: WorldOptions) -> Iterator[World | None]:
     """Install the deterministic world of ``seed`` on ``loop`` for the calling thread.
 
     Yields the :class:`World` (None with ``world=False``). Everything is
     restored on exit, also when the body raises.
     """
-    if not world:
+    if not options.world:
         saved_random = random.getstate()
         random.seed(_engine.derive_seed(seed, "random"))
         try:
@@ -222,7 +205,7 @@ def installed(
             random.setstate(saved_random)
         return
 
-    state = World(loop, seed, _check_sleep(sleep), _epoch_ns(wall_epoch))
+    state = World(loop, seed, options.sleep, options.wall_epoch_ns)
     tid = _get_ident()
     outer = _worlds.get(tid)
     saved_uuid_timestamp = getattr(uuid, "_last_timestamp", None)

@@ -1,0 +1,405 @@
+"""The one place arguments are validated: seeds, factories, strategies and run options.
+
+Public entry points turn their keyword arguments into a frozen
+:class:`RunOptions` once (``RunOptions.build``); everything below them
+receives that object unchanged and trusts it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime as _real_datetime
+from datetime import timezone as _timezone
+from typing import Any
+
+from . import _engine
+from .errors import (
+    InvalidFactoryError,
+    InvalidOptionError,
+    InvalidSeedError,
+    InvalidStrategyError,
+    InvalidWorldOptionError,
+)
+
+#: Strategy names, as the engine knows them (one list, exported by the extension).
+STRATEGIES: tuple[str, ...] = tuple(_engine.STRATEGIES)
+#: What every entry point uses when no strategy is named.
+DEFAULT_STRATEGY = "shuffle"
+#: A run longer than this raises HangError (a livelock, not a slow test).
+DEFAULT_MAX_STEPS = 2_000_000
+#: The wall clock at virtual time 0: 2025-01-01T00:00:00Z (POSIX seconds).
+DEFAULT_WALL_EPOCH = 1_735_689_600
+SLEEP_MODES = ("advance", "error")
+EXECUTORS = ("inline", "thread")
+#: Keyword arguments of ``seedloop.run`` (and friends) that configure the world.
+WORLD_OPTIONS = ("world", "sleep", "wall_epoch")
+#: Keyword arguments that configure the loop itself.
+LOOP_OPTIONS = ("depth", "steps", "max_steps", "max_time", "executor")
+
+_MAX_SEED = 2**64
+# datetime's range: year 1 to year 9999 (a wall clock outside it cannot be shown).
+_MIN_EPOCH = -62_135_596_800
+_MAX_EPOCH = 253_402_300_799
+_EPOCH_START = _real_datetime(1970, 1, 1, tzinfo=_timezone.utc)
+
+
+# -- single values -------------------------------------------------------------
+
+
+def check_seed(seed: object) -> int:
+    """Return ``seed`` if it is a usable seed, else raise InvalidSeedError."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InvalidSeedError(
+            f"a seed must be an int in 0..2**64-1, got {seed!r} ({type(seed).__name__})"
+        )
+    if not 0 <= seed < _MAX_SEED:
+        raise InvalidSeedError(f"a seed must be an int in 0..2**64-1, got {seed}")
+    return seed
+
+
+def check_strategy(strategy: object) -> str:
+    """Return ``strategy`` if the engine knows it, else raise InvalidStrategyError."""
+    if strategy not in STRATEGIES:
+        raise InvalidStrategyError(
+            f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
+        )
+    return strategy  # type: ignore[return-value]
+
+
+def check_int(
+    name: str,
+    value: object,
+    minimum: int,
+    maximum: int,
+    *,
+    error: type[Exception] = InvalidOptionError,
+) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{name} must be an int, got {value!r} ({type(value).__name__})")
+    if not minimum <= value <= maximum:
+        bound = f">= {minimum}" if maximum >= 2**62 else f"between {minimum} and {maximum}"
+        raise error(f"{name} must be an int {bound}, got {value}")
+    return value
+
+
+def check_duration(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidOptionError(f"{name} must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value <= 0:
+        raise InvalidOptionError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def check_tape(tape: object) -> list[int]:
+    """A decision tape as a fresh list (an iterator is read once, here)."""
+    if isinstance(tape, (str, bytes)) or not hasattr(tape, "__iter__"):
+        raise InvalidOptionError(f"a tape is a list of non-negative ints, got {tape!r}")
+    items = list(tape)  # type: ignore[call-overload]
+    for choice in items:
+        if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < 2**32:
+            raise InvalidOptionError(
+                f"a tape is a list of ints in 0..2**32-1 (Failure.tape / Failure.shrunk_tape), "
+                f"found {choice!r}"
+            )
+    return items
+
+
+def check_sleep(sleep: object) -> str:
+    if sleep not in SLEEP_MODES:
+        raise InvalidWorldOptionError(
+            f"sleep must be one of {', '.join(map(repr, SLEEP_MODES))}, got {sleep!r}: "
+            "'advance' lets time.sleep() move virtual time, "
+            "'error' makes it raise BlockingCallError"
+        )
+    return sleep  # type: ignore[return-value]
+
+
+def epoch_ns(wall_epoch: object) -> int:
+    """``wall_epoch`` (POSIX seconds or an aware datetime) in integer nanoseconds."""
+    if wall_epoch is DEFAULT_WALL_EPOCH:
+        return DEFAULT_WALL_EPOCH * 10**9
+    if isinstance(wall_epoch, _real_datetime):
+        if wall_epoch.tzinfo is None or wall_epoch.utcoffset() is None:
+            raise InvalidWorldOptionError(
+                f"wall_epoch={wall_epoch!r} is a naive datetime; give it a time zone, "
+                "e.g. datetime(2030, 1, 1, tzinfo=timezone.utc)"
+            )
+        delta = wall_epoch - _EPOCH_START
+        return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    if isinstance(wall_epoch, bool) or not isinstance(wall_epoch, (int, float)):
+        raise InvalidWorldOptionError(
+            "wall_epoch must be POSIX seconds (int or float) or an aware datetime, "
+            f"got {wall_epoch!r}"
+        )
+    if not math.isfinite(wall_epoch) or not _MIN_EPOCH <= wall_epoch <= _MAX_EPOCH:
+        raise InvalidWorldOptionError(
+            f"wall_epoch must be POSIX seconds between {_MIN_EPOCH} (year 1) and {_MAX_EPOCH} "
+            f"(year 9999), the range datetime can show, got {wall_epoch!r}"
+        )
+    if isinstance(wall_epoch, int):
+        return wall_epoch * 10**9
+    return round(wall_epoch * 1e9)
+
+
+# -- factories and seed lists ----------------------------------------------------
+
+
+def factory_name(factory: object) -> str:
+    return (
+        getattr(factory, "__qualname__", None) or getattr(factory, "__name__", None) or "scenario"
+    )
+
+
+def check_factory(
+    factory: object, api: str = "seedloop.run", *, call_signature: bool = True
+) -> None:
+    """Reject what cannot be a scenario factory, with a hint how to fix it.
+
+    ``call_signature=False`` skips the (slow) signature check: a factory that
+    needs arguments is then caught when it is called.
+    """
+    if inspect.iscoroutine(factory):
+        factory.close()  # avoid a 'never awaited' warning on top of the error
+        raise InvalidFactoryError(
+            f"{api}() needs a zero-argument callable returning a coroutine, got a coroutine "
+            "object; pass the function itself: run(scenario), not run(scenario())"
+        )
+    if not callable(factory):
+        raise InvalidFactoryError(
+            f"{api}() needs a zero-argument callable returning a coroutine, "
+            f"got {type(factory).__name__} {factory!r}"
+        )
+    if not call_signature:
+        return
+    try:
+        inspect.signature(factory).bind()
+    except TypeError as exc:
+        raise needs_arguments(factory, api, exc) from None
+    except ValueError:
+        pass  # no signature available (some builtins): find out when calling
+
+
+def needs_arguments(factory: object, api: str, exc: TypeError) -> InvalidFactoryError:
+    name = factory_name(factory)
+    return InvalidFactoryError(
+        f"{api}() calls the factory with no arguments, but {name} "
+        f"needs some ({exc}); wrap it: lambda: {name}(...)"
+    )
+
+
+def check_seeds_arg(seeds: object, api: str) -> None:
+    """Reject what is not an iterable of seeds (before anything runs)."""
+    if isinstance(seeds, int):
+        raise InvalidSeedError(
+            f"{api}() takes an iterable of seeds, got the int {seeds}; did you mean range({seeds})?"
+        )
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise InvalidSeedError(f"{api}() takes an iterable of int seeds, got {seeds!r}")
+
+
+def iter_seeds(seeds: Iterable[int], api: str) -> Iterator[int]:
+    """The seeds, each checked; an empty list is an error."""
+    check_seeds_arg(seeds, api)
+    if hasattr(seeds, "__len__") and len(seeds) == 0:  # type: ignore[arg-type]
+        raise InvalidSeedError(f"{api}(): the seed range is empty; pass e.g. range(1000)")
+    any_seed = False
+    for seed in seeds:
+        any_seed = True
+        yield check_seed(seed)
+    if not any_seed:
+        raise InvalidSeedError(f"{api}(): the seed range is empty; pass e.g. range(1000)")
+
+
+def parse_seeds(text: str) -> range | list[int]:
+    """``"500"`` -> range(500); ``"100:200"`` -> range(100, 200); ``"1,5,9"`` -> [1, 5, 9].
+
+    Parts separated by commas may mix both forms: ``"0:10,99"``.
+    """
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise InvalidSeedError(
+            f"empty seed range {text!r}; write N (seeds 0..N-1), A:B (seeds A..B-1) or a list 1,5,9"
+        )
+    ranges: list[range] = []
+    for part in parts:
+        try:
+            if ":" in part:
+                fields = part.split(":")
+                if len(fields) not in (2, 3):
+                    raise ValueError(part)
+                bounds = [int(f) for f in fields]
+                ranges.append(range(*bounds))
+            else:
+                n = int(part)
+                ranges.append(range(n) if len(parts) == 1 else range(n, n + 1))
+        except ValueError:
+            raise InvalidSeedError(
+                f"cannot read seeds {text!r}: write N (seeds 0..N-1), A:B (seeds A..B-1), "
+                "A:B:STEP, or a comma list like 1,5,9"
+            ) from None
+    for r in ranges:
+        if len(r) == 0:
+            raise InvalidSeedError(f"seed range {text!r} is empty; in A:B, B must be above A")
+        check_seed(r[0])
+        check_seed(r[-1])
+    if len(ranges) == 1:
+        return ranges[0]
+    return [s for r in ranges for s in r]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/8"`` -> (2, 8): this machine takes shard 2 of 8 (positions p with p % 8 == 2)."""
+    try:
+        i, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise InvalidSeedError(
+            f"cannot read shard {text!r}: write I/N, e.g. 0/4 for the first of 4 machines"
+        ) from None
+    return check_shard((i, n))
+
+
+def check_shard(shard: object) -> tuple[int, int]:
+    """A shard as ``(i, n)`` (from a pair or an ``"i/n"`` string)."""
+    if isinstance(shard, str):
+        return parse_shard(shard)
+    try:
+        i, n = shard  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise InvalidSeedError(f"a shard is (i, n) or 'i/n', got {shard!r}") from None
+    if isinstance(i, bool) or isinstance(n, bool) or not isinstance(i, int) or not isinstance(n, int):
+        raise InvalidSeedError(f"a shard is a pair of ints (i, n), got {shard!r}")
+    if n < 1 or not 0 <= i < n:
+        raise InvalidSeedError(f"shard {i}/{n} does not exist: with N shards, I runs from 0 to N-1")
+    return i, n
+
+
+def check_jobs(jobs: object, cpu_count: int) -> int:
+    """Worker processes: a positive int, or 0/None for one per CPU."""
+    if jobs is None or jobs == 0:
+        return cpu_count
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+        raise InvalidOptionError(
+            f"jobs must be a positive int (or 0/None for one per CPU), got {jobs!r}"
+        )
+    return jobs
+
+
+# -- the options of a run --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorldOptions:
+    """How the deterministic world of a run is set up."""
+
+    #: Install the world at all (False: only the loop is deterministic).
+    world: bool = True
+    #: What ``time.sleep`` does: "advance" virtual time, or "error".
+    sleep: str = "advance"
+    #: The wall clock at virtual time 0, as given (seconds or aware datetime).
+    wall_epoch: Any = DEFAULT_WALL_EPOCH
+    #: The same in integer nanoseconds (derived, validated).
+    wall_epoch_ns: int = DEFAULT_WALL_EPOCH * 10**9
+
+    @classmethod
+    def build(cls, options: Mapping[str, Any]) -> WorldOptions:
+        world = options.get("world", True)
+        if not isinstance(world, bool):
+            raise InvalidWorldOptionError(
+                f"world must be True (install the deterministic world) or False, got {world!r}"
+            )
+        sleep = check_sleep(options.get("sleep", "advance"))
+        wall_epoch = options.get("wall_epoch", DEFAULT_WALL_EPOCH)
+        return cls(world, sleep, wall_epoch, epoch_ns(wall_epoch))
+
+
+_DEFAULT_WORLD = WorldOptions()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything that decides how one seed runs, validated once.
+
+    ``given`` names the options the user passed (plus PCT's measured
+    ``steps``): replay commands and ``Failure.options`` repeat exactly those.
+    """
+
+    strategy: str = DEFAULT_STRATEGY
+    #: PCT's bug depth.
+    depth: int = 3
+    #: PCT's expected run length k; None until measured (``_run.calibrate``).
+    steps: int | None = None
+    max_steps: int | None = DEFAULT_MAX_STEPS
+    max_time: float | None = None
+    executor: str = "inline"
+    world: WorldOptions = _DEFAULT_WORLD
+    given: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+
+    @classmethod
+    def build(
+        cls, api: str, strategy: object = DEFAULT_STRATEGY, options: Mapping[str, Any] = {}
+    ) -> RunOptions:
+        """Validate ``strategy`` and the run keyword arguments of a public call."""
+        check_strategy(strategy)
+        if not options:
+            return _default_for(strategy)  # type: ignore[arg-type]
+        unknown = sorted(set(options) - set(LOOP_OPTIONS) - set(WORLD_OPTIONS))
+        if unknown:
+            known = sorted({*LOOP_OPTIONS, *WORLD_OPTIONS, "strategy"})
+            raise InvalidOptionError(
+                f"{api}(): unknown option(s) {', '.join(unknown)}; run options are "
+                f"{', '.join(known)}"
+            )
+        depth = options.get("depth", 3)
+        check_int("depth", depth, 1, 10_000, error=InvalidStrategyError)
+        steps = options.get("steps")
+        if steps is not None:
+            check_int("steps", steps, 1, 2**63)
+        max_steps = options.get("max_steps", DEFAULT_MAX_STEPS)
+        if max_steps is not None:
+            check_int("max_steps", max_steps, 1, 2**63)
+        max_time = options.get("max_time")
+        if max_time is not None:
+            max_time = check_duration("max_time", max_time)
+        executor = options.get("executor", "inline")
+        if executor not in EXECUTORS:
+            raise InvalidOptionError(f"executor must be 'inline' or 'thread', got {executor!r}")
+        world = WorldOptions.build(options) if set(options) & set(WORLD_OPTIONS) else _DEFAULT_WORLD
+        return cls(
+            strategy,  # type: ignore[arg-type]
+            depth,
+            steps,
+            max_steps,
+            max_time,
+            executor,
+            world,
+            tuple(sorted(options.items())),
+        )
+
+    def with_steps(self, steps: int) -> RunOptions:
+        """These options with PCT's run length fixed (it then shows in replays)."""
+        given = tuple(sorted({**dict(self.given), "steps": steps}.items()))
+        return replace(self, steps=steps, given=given)
+
+    def with_strategy(self, strategy: str) -> RunOptions:
+        """The same run under another (already valid) strategy, without PCT's settings."""
+        given = tuple((k, v) for k, v in self.given if k not in ("steps", "depth"))
+        return replace(self, strategy=strategy, steps=None, depth=3, given=given)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild these options (what the user gave)."""
+        return dict(self.given)
+
+
+_DEFAULTS: dict[str, RunOptions] = {}
+
+
+def _default_for(strategy: str) -> RunOptions:
+    # The common call (no options) builds nothing: one frozen object per strategy.
+    opts = _DEFAULTS.get(strategy)
+    if opts is None:
+        opts = _DEFAULTS[strategy] = RunOptions(strategy)
+    return opts

@@ -1,0 +1,159 @@
+"""What runs produce: RunResult (one run) and Failure (a failing seed, with its report)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._options import DEFAULT_STRATEGY, factory_name
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced."""
+
+    seed: int
+    strategy: str
+    value: Any
+    exception: BaseException | None
+    fingerprint: str
+    tape: list[int] = field(repr=False)
+    steps: int
+    virtual_time: float
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Every decision kept asyncio's documented order (a real loop can do this too).
+    strict_order: bool = True
+    #: ``(seq, task_ordinal, choice, virtual_time)`` per step, when requested.
+    step_log: list[tuple[int, int, int, float]] | None = field(default=None, repr=False)
+
+    @property
+    def failed(self) -> bool:
+        return self.exception is not None
+
+
+@dataclass
+class Failure:
+    """A failing run: the seed that reproduces it and what it raised."""
+
+    seed: int
+    exception: BaseException
+    strategy: str = DEFAULT_STRATEGY
+    fingerprint: str = ""
+    tape: list[int] = field(default_factory=list, repr=False)
+    steps: int = 0
+    virtual_time: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+    factory_name: str = "scenario"
+    #: The simplest decision tape that still fails the same way (None if not shrunk).
+    shrunk_tape: list[int] | None = field(default=None, repr=False)
+    #: The failing interleaving, step by step (virtual time, task, line resumed at).
+    timeline: str | None = field(default=None, repr=False)
+    #: Can a stock event loop produce this failure? (None if not checked.)
+    feasible_on_real_loop: bool | None = None
+    feasibility: str = ""
+
+    @property
+    def replay_tape_command(self) -> str | None:
+        """A one-line call replaying the shrunk schedule."""
+        if self.shrunk_tape is None:
+            return None
+        return f"seedloop.replay({self.factory_name}, {self.shrunk_tape!r}, seed={self.seed})"
+
+    def report(self) -> str:
+        """The full failure report: what failed, how to replay it, and the timeline."""
+        parts = [str(self)]
+        if self.replay_tape_command:
+            departures = sum(1 for c in self.shrunk_tape or [] if c)
+            parts.append(
+                f"shrunk schedule ({departures} departure(s) from FIFO): {self.replay_tape_command}"
+            )
+        if self.feasibility:
+            parts.append(self.feasibility)
+        if self.timeline:
+            parts.append(self.timeline)
+        return "\n".join(parts)
+
+    @property
+    def replay_command(self) -> str:
+        """A one-line call that reproduces this failure."""
+        extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
+        return (
+            f"seedloop.run({self.factory_name}, seed={self.seed}, "
+            f"strategy={self.strategy!r}{extra})"
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"seed {self.seed} (strategy {self.strategy}) fails with "
+            f"{type(self.exception).__name__}: {self.exception}\n"
+            f"replay: {self.replay_command}"
+        )
+
+
+def annotate(failure: Failure) -> None:
+    """Attach ``failure`` and a replay note to its exception."""
+    exc = failure.exception
+    note = f"seedloop: seed {failure.seed} (strategy {failure.strategy}) reproduces this; replay: {failure.replay_command}"
+    try:
+        exc.__seedloop_failure__ = failure  # type: ignore[attr-defined]
+        if hasattr(exc, "add_note"):
+            if note not in getattr(exc, "__notes__", ()):
+                exc.add_note(note)
+    except (AttributeError, TypeError):
+        pass
+
+
+def failure_from(result: RunResult, factory: object) -> Failure:
+    assert result.exception is not None
+    return Failure(
+        seed=result.seed,
+        exception=result.exception,
+        strategy=result.strategy,
+        fingerprint=result.fingerprint,
+        tape=result.tape,
+        steps=result.steps,
+        virtual_time=result.virtual_time,
+        options=result.options,
+        factory_name=factory_name(factory),
+    )
+
+
+@dataclass
+class Exploration:
+    """The summary of exploring a seed range."""
+
+    strategy: str
+    #: Options every run used (with PCT's measured ``steps``): pass them to replay.
+    options: dict[str, Any]
+    seeds_run: int = 0
+    failures: int = 0
+    #: The failure at the smallest position in the seed order, or None.
+    failure: Failure | None = None
+    #: Its position in the seed order (combine shards by taking the smallest).
+    failure_index: int | None = None
+    #: ``(position, seed)`` of the first failing runs, in seed order.
+    failing_seeds: list[tuple[int, int]] = field(default_factory=list)
+    #: Outcome text (``repr`` of the result, or ``raised Type: message``) -> runs.
+    outcomes: Counter[str] = field(default_factory=Counter)
+    #: Distinct trace fingerprints seen: how many different interleavings ran.
+    interleavings: int = 0
+    elapsed: float = 0.0
+    jobs: int = 1
+    shard: tuple[int, int] | None = None
+    stopped_early: bool = False
+
+    @property
+    def seeds_per_second(self) -> float:
+        return self.seeds_run / self.elapsed if self.elapsed > 0 else 0.0
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.seeds_run} seeds ({self.strategy}) in {self.elapsed:.2f}s "
+            f"({self.seeds_per_second:,.0f} seeds/s, {self.jobs} job(s)): "
+            f"{self.failures} failing, {len(self.outcomes)} distinct outcome(s), "
+            f"{self.interleavings} distinct interleaving(s)"
+        ]
+        if self.failure is not None:
+            lines.append(str(self.failure))
+        return "\n".join(lines)

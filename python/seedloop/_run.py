@@ -1,0 +1,245 @@
+"""Execute one seed: build the loop, install the world, run, clean up -> RunResult."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from . import _world
+from ._loop import SeedLoop
+from ._options import (
+    DEFAULT_STRATEGY,
+    RunOptions,
+    check_factory,
+    factory_name,
+    needs_arguments,
+)
+from ._result import Failure, RunResult, annotate, failure_from
+from .errors import InvalidFactoryError, InvalidSeedError, SeedloopError, StuckError
+
+Factory = Callable[[], Coroutine[Any, Any, Any]]
+
+_CLEANUP_STEPS = 100_000
+
+
+def check_not_in_running_loop(api: str) -> None:
+    """seedloop runs its own loops: refuse to start inside someone else's."""
+    if asyncio._get_running_loop() is not None:
+        raise SeedloopError(
+            f"{api}() cannot run inside a running event loop (it runs its own SeedLoop); "
+            "call it from synchronous code, e.g. a plain 'def test_...', or decorate the "
+            "async test with @seedloop.simulate / @pytest.mark.seedloop"
+        )
+
+
+def make_coroutine(factory: Factory, api: str) -> Coroutine[Any, Any, Any]:
+    try:
+        coro = factory()
+    except TypeError as exc:
+        # Raised by the call itself (no frame of the factory ran): bad arity.
+        tb = exc.__traceback__
+        if tb is not None and tb.tb_next is None:
+            raise needs_arguments(factory, api, exc) from None
+        raise
+    if not inspect.iscoroutine(coro):
+        if inspect.isawaitable(coro):
+
+            async def _await(aw: Any = coro) -> Any:
+                return await aw
+
+            return _await()
+        raise InvalidFactoryError(
+            f"{api}(): the factory {factory_name(factory)} returned {type(coro).__name__}, "
+            "not a coroutine; it must be an 'async def' function (or return a coroutine)"
+        )
+    return coro
+
+
+def run_seed(
+    factory: Factory,
+    seed: int,
+    opts: RunOptions,
+    *,
+    tape: list[int] | None = None,
+    api: str = "seedloop.run",
+    instrument: Callable[[SeedLoop], None] | None = None,
+    keep_steps: bool = False,
+) -> RunResult:
+    """Run ``factory()`` once under ``seed`` with already validated options.
+
+    ``instrument(loop)`` is called before the scenario starts (observers,
+    creation hooks); ``keep_steps`` keeps the full step log in the result.
+    """
+    check_not_in_running_loop(api)
+    # The loop first: a bad seed or tape fails before a coroutine exists.
+    loop = SeedLoop._for_run(seed, opts, tape)
+    try:
+        coro = make_coroutine(factory, api)
+        if instrument is not None:
+            instrument(loop)
+        with _world.installed(loop, seed, opts.world) as world:
+            main = loop.create_task(coro, name="main")
+            value: Any = None
+            exception: BaseException | None = None
+            try:
+                value = loop.run_until_complete(main)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                exception = exc
+            finish(loop)
+            if exception is None and world is not None and world.escapes:
+                exception = world.escapes[0]  # swallowed by the code under test
+            result = RunResult(
+                seed=seed,
+                strategy=loop.strategy,
+                value=value,
+                exception=exception,
+                fingerprint=loop.trace_fingerprint(),
+                tape=loop.decision_tape(),
+                steps=loop.step_count(),
+                virtual_time=loop.time(),
+                options=opts.kwargs,
+                strict_order=loop._engine_all_strict(),
+                step_log=loop._engine_steps() if keep_steps else None,
+            )
+    finally:
+        loop.close()
+    return result
+
+
+def calibrate(factory: Factory, opts: RunOptions, api: str) -> RunOptions:
+    """Fix PCT's run length k from the scenario itself, never from earlier seeds.
+
+    One pilot run in stock (fifo) order, so every seed sees the same k
+    whatever ran before it: a seed found by a parallel or sharded search
+    reproduces alone, through every entry point.
+    """
+    if opts.strategy != "pct" or opts.steps is not None:
+        return opts
+    pilot = run_seed(factory, 0, opts.with_strategy("fifo"), api=api)
+    return opts.with_steps(max(pilot.steps, 10))
+
+
+def execute(
+    factory: Factory,
+    seed: int,
+    strategy: str = DEFAULT_STRATEGY,
+    *,
+    tape: list[int] | None = None,
+    api: str = "seedloop.run",
+    instrument: Callable[[SeedLoop], None] | None = None,
+    keep_steps: bool = False,
+    **options: Any,
+) -> RunResult:
+    """Run ``factory()`` once on a fresh SeedLoop and report everything about it.
+
+    Takes the same options as :func:`seedloop.run` (PCT's ``steps`` is measured
+    the same way, so a seed behaves here as in a search). ``instrument(loop)``
+    is called before the scenario starts; ``keep_steps`` keeps the step log.
+    """
+    check_factory(factory, api, call_signature=False)
+    opts = RunOptions.build(api, strategy, options)
+    if tape is None:
+        opts = calibrate(factory, opts, api)
+    return run_seed(
+        factory, seed, opts, tape=tape, api=api, instrument=instrument, keep_steps=keep_steps
+    )
+
+
+def run(
+    factory: Factory, seed: int = 0, *, strategy: str = DEFAULT_STRATEGY, **options: Any
+) -> Any:
+    """Run ``factory()`` under ``seed``; return its result or raise its exception.
+
+    The same seed (and strategy) always gives the same interleaving and the
+    same virtual times. Inside the run the world is deterministic too (see
+    ``seedloop._world``): ``world=False`` turns that off, ``sleep="advance"``
+    (default) or ``"error"`` chooses what ``time.sleep`` does, and
+    ``wall_epoch`` sets the wall clock at virtual time 0.
+    """
+    api = "seedloop.run"
+    check_factory(factory, api, call_signature=False)
+    opts = RunOptions.build(api, strategy, options)
+    # PCT's k measured as the searches measure it, so their seeds reproduce here.
+    result = run_seed(factory, seed, calibrate(factory, opts, api), api=api)
+    if result.exception is not None:
+        annotate(failure_from(result, factory))
+        raise result.exception
+    return result.value
+
+
+def replay(factory: Factory, tape: list[int] | Failure, *, seed: int = 0, **options: Any) -> Any:
+    """Rerun a recorded decision tape exactly; return the result or raise.
+
+    ``tape`` is a list of choices (``Failure.tape`` / ``Failure.shrunk_tape``)
+    or a :class:`Failure` (its shrunk tape and seed are used).
+    """
+    api = "seedloop.replay"
+    check_factory(factory, api)
+    if isinstance(tape, Failure):
+        seed = tape.seed
+        options = {**tape.options, **options}
+        tape = tape.shrunk_tape if tape.shrunk_tape is not None else tape.tape
+    if not isinstance(tape, (list, tuple)) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in tape
+    ):
+        raise InvalidSeedError("seedloop.replay() needs a tape: a list of non-negative ints")
+    # The tape decides every step: PCT's settings play no part.
+    options.pop("steps", None)
+    options.pop("depth", None)
+    opts = RunOptions.build(api, DEFAULT_STRATEGY, options)
+    result = run_seed(factory, seed, opts, tape=list(tape), api=api)
+    if result.exception is not None:
+        annotate(failure_from(result, factory))
+        raise result.exception
+    return result.value
+
+
+def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]:
+    """Exception handler for clean-up: the CancelledError that seedloop's own
+    cancellation provokes in loop callbacks (CPython 3.11/3.12's streams.py
+    asks a cancelled handler task for its exception) is not the code's bug."""
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        callback = getattr(context.get("handle"), "_callback", None)
+        if isinstance(context.get("exception"), asyncio.CancelledError) and (
+            getattr(callback, "__module__", None) == "asyncio.streams"
+        ):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    return handler
+
+
+def finish(loop: SeedLoop) -> None:
+    """Cancel what is left in creation order, let it unwind, close async generators."""
+    pending = loop.pending_tasks()
+    if not pending and not loop._asyncgens:
+        return  # the common case: nothing to unwind
+    loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None)
+    loop.set_exception_handler(_quiet_cancellations(loop.get_exception_handler()))
+    try:
+        if pending:
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            for task in pending:
+                if not task.cancelled() and task.exception() is not None:
+                    # As asyncio.run does: a task that failed while being cancelled.
+                    loop.call_exception_handler(
+                        {
+                            "message": "unhandled exception during seedloop's clean-up",
+                            "exception": task.exception(),
+                            "task": task,
+                        }
+                    )
+        if loop._asyncgens:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+    except StuckError:
+        pass  # a task that refuses to unwind: the loop's close drops it

@@ -1,0 +1,191 @@
+"""Searching seeds: find_failing_seed, find_seed_where, explore (seeds in, answers out)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import _investigate, _parallel, _world
+from ._options import (
+    DEFAULT_STRATEGY,
+    RunOptions,
+    check_factory,
+    check_jobs,
+    check_seeds_arg,
+    check_shard,
+    iter_seeds,
+)
+from ._result import Exploration, Failure, annotate, failure_from
+from ._run import Factory, calibrate, check_not_in_running_loop, run_seed
+from .errors import InvalidOptionError, NondeterminismError
+
+
+def find_failing_seed(
+    factory: Factory,
+    seeds: Iterable[int],
+    *,
+    strategy: str = DEFAULT_STRATEGY,
+    shrink: bool = True,
+    explain: bool = True,
+    check_determinism: bool = False,
+    jobs: int | None = 1,
+    **options: Any,
+) -> Failure | None:
+    """The first seed whose run raises, as a :class:`Failure`; None if all pass.
+
+    On a failure the schedule is shrunk (``shrink``) and explained: a
+    timeline and whether a real loop can produce it (``explain``).
+    ``check_determinism`` runs every seed twice and raises
+    NondeterminismError at the first step where the two runs diverge.
+    ``jobs`` > 1 (or None/0: one per CPU) shares the seeds among worker
+    processes; the answer is the same seed a serial search returns.
+    """
+    api = "seedloop.find_failing_seed"
+    check_not_in_running_loop(api)
+    if jobs != 1:
+        return explore(
+            factory,
+            seeds,
+            strategy=strategy,
+            jobs=jobs,
+            stop_on_failure=True,
+            check_determinism=check_determinism,
+            shrink=shrink,
+            explain=explain,
+            **options,
+        ).failure
+    check_factory(factory, api)
+    opts = calibrate(factory, RunOptions.build(api, strategy, options), api)
+    return _first_failure(factory, seeds, opts, api, shrink, explain, check_determinism)
+
+
+def _first_failure(
+    factory: Factory,
+    seeds: Iterable[int],
+    opts: RunOptions,
+    api: str,
+    shrink: bool,
+    explain: bool,
+    check_determinism: bool,
+) -> Failure | None:
+    with _world.held(opts.world.world):
+        for seed in iter_seeds(seeds, api):
+            if check_determinism:
+                result = _investigate.check_determinism(factory, seed, opts, api=api)
+            else:
+                result = run_seed(factory, seed, opts, api=api)
+            if result.exception is not None:
+                failure = failure_from(result, factory)
+                if shrink or explain:
+                    _investigate.investigate(factory, failure, opts, shrink=shrink, explain=explain)
+                annotate(failure)
+                return failure
+    return None
+
+
+def find_seed_where(
+    factory: Factory,
+    predicate: Callable[[Any], bool],
+    seeds: Iterable[int],
+    *,
+    strategy: str = DEFAULT_STRATEGY,
+    **options: Any,
+) -> tuple[int, Any] | None:
+    """The first ``(seed, result)`` whose result satisfies ``predicate``; None if none does.
+
+    A run that raises is a bug of its own: its exception propagates, annotated
+    with the seed that reproduces it.
+    """
+    api = "seedloop.find_seed_where"
+    if not callable(predicate):
+        raise InvalidOptionError(
+            "seedloop.find_seed_where(factory, predicate, seeds): predicate must be a "
+            f"callable taking the run's result, got {predicate!r}"
+        )
+    check_factory(factory, api)
+    opts = calibrate(factory, RunOptions.build(api, strategy, options), api)
+    with _world.held(opts.world.world):
+        for seed in iter_seeds(seeds, api):
+            result = run_seed(factory, seed, opts, api=api)
+            if result.exception is not None:
+                annotate(failure_from(result, factory))
+                raise result.exception
+            if predicate(result.value):
+                return seed, result.value
+    return None
+
+
+def explore(
+    factory: Factory | str,
+    seeds: Iterable[int],
+    *,
+    strategy: str = DEFAULT_STRATEGY,
+    jobs: int | None = 1,
+    stop_on_failure: bool = False,
+    check_determinism: bool = False,
+    shard: tuple[int, int] | str | None = None,
+    progress: _parallel.ProgressCallback | None = None,
+    shrink: bool = True,
+    explain: bool = True,
+    **options: Any,
+) -> Exploration:
+    """Run ``factory`` under every seed and summarise what happened.
+
+    ``jobs`` worker processes share the seeds (``None`` or 0: one per CPU);
+    with ``jobs > 1`` the factory must be importable (a top-level function,
+    or a ``"module:function"`` string). ``stop_on_failure`` stops at the
+    first failing seed in the given order. ``check_determinism`` runs every
+    seed twice and raises NondeterminismError at the first seed whose two runs
+    differ. ``shard=(i, n)`` (or ``"i/n"``) runs only the seeds at positions
+    ``p % n == i``, for spreading one search over machines. ``shrink`` and
+    ``explain`` decide how the reported failure is investigated (as in
+    :func:`find_failing_seed`). ``progress(done, total, failed)`` is called as
+    seeds finish (``total`` is 0 when ``seeds`` has no length). Remaining
+    keyword arguments go to every run (``depth=`` for pct, ``max_steps=`` ...).
+
+    The result is the same for every ``jobs``: ``failure`` is the failing seed
+    at the smallest position, as a :class:`Failure` built like
+    :func:`find_failing_seed` builds it, and the counts cover the seeds a
+    serial loop would run.
+    """
+    api = "seedloop.explore"
+    check_not_in_running_loop(api)
+    started = time.perf_counter()
+    opts = RunOptions.build(api, strategy, options)
+    check_seeds_arg(seeds, api)
+    shard = check_shard(shard) if shard is not None else None
+    jobs = check_jobs(jobs, os.cpu_count() or 1)
+    spec = None
+    if isinstance(factory, str):
+        spec = factory
+        factory = _parallel.resolve_factory(factory)
+    elif jobs > 1:
+        spec = _parallel.factory_spec(factory)
+    check_factory(factory, api)
+    opts = calibrate(factory, opts, api)
+    summary = _parallel.run_seeds(
+        factory,
+        spec,
+        seeds,
+        opts,
+        jobs=jobs,
+        shard=shard,
+        stop_on_failure=stop_on_failure,
+        check_determinism=check_determinism,
+        progress=progress,
+    )
+    if summary.failure_index is not None:
+        seed = dict(summary.failing_seeds)[summary.failure_index]
+        failure = _first_failure(factory, [seed], opts, api, shrink, explain, False)
+        if failure is None:
+            raise NondeterminismError(
+                f"seed {seed} (strategy {opts.strategy}) failed in a worker process but passes "
+                "when rerun in this one: the scenario depends on something outside seedloop's "
+                "control (real time, os.environ, hash order of str sets, state left by another "
+                "run); run it twice with seedloop.execute(...) and compare the fingerprints"
+            )
+        summary.failure = failure
+    summary.elapsed = time.perf_counter() - started
+    return summary

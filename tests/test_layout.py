@@ -1,0 +1,157 @@
+"""The package's shape: imports point one way (no circle), and every module says its job."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "python" / "seedloop"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _resolve(module: str, path: Path, node: ast.ImportFrom, known: set[str]) -> list[str]:
+    """The seedloop modules an ``import from`` statement loads."""
+    if node.level == 0:
+        base = node.module or ""
+    else:
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{node.module}" if node.module else package
+    if not base.startswith("seedloop"):
+        return []
+    # ``from . import x`` loads x, not (again) the package it sits in.
+    found = [base] if base in known and node.module else []
+    found += [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known]
+    return found
+
+
+def _imports(module: str, path: Path, known: set[str]) -> tuple[set[str], list[str]]:
+    """(modules imported when ``module`` is imported, function-local seedloop imports)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    eager: set[str] = set()
+    local: list[str] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue  # never runs: not a runtime dependency
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                if isinstance(child, ast.ImportFrom):
+                    targets = _resolve(module, path, child, known)
+                else:
+                    targets = [a.name for a in child.names if a.name in known]
+                targets = [t for t in targets if t != module]
+                if in_function and targets:
+                    local.append(f"{module}:{child.lineno} imports {', '.join(targets)}")
+                elif not in_function:
+                    eager.update(targets)
+                continue
+            nested = in_function or isinstance(
+                child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+            )
+            visit(child, nested)
+
+    visit(tree, False)
+    return eager, local
+
+
+def _graph() -> tuple[dict[str, set[str]], list[str]]:
+    modules = _modules()
+    known = set(modules)
+    graph: dict[str, set[str]] = {}
+    local: list[str] = []
+    for name, path in modules.items():
+        graph[name], found = _imports(name, path, known)
+        local += found
+    return graph, local
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_circle() -> None:
+    graph, _ = _graph()
+    assert _cycle(graph) is None, "import circle: " + " -> ".join(_cycle(graph) or [])
+
+
+def test_no_function_local_import_of_seedloop_modules() -> None:
+    _, local = _graph()
+    assert local == [], "a function-local import hides a dependency:\n" + "\n".join(local)
+
+
+def test_layers_point_down() -> None:
+    """surface -> search -> investigate -> run -> loop/world/net -> options/errors."""
+    graph, _ = _graph()
+    layers = [
+        {"seedloop", "seedloop.pytest_plugin", "seedloop.hypothesis", "seedloop._cli",
+         "seedloop.__main__", "seedloop._html", "seedloop._simulate"},
+        {"seedloop._search"},
+        {"seedloop._investigate", "seedloop._parallel"},
+        {"seedloop._run"},
+        {"seedloop._result"},
+    ]
+    rank = {m: i for i, layer in enumerate(layers) for m in layer}
+    wrong = [
+        f"{src} imports {dst}"
+        for src, targets in graph.items()
+        for dst in targets
+        if dst in rank and (src not in rank or rank[src] >= rank[dst])
+        and not (src in rank and rank[src] == rank[dst] == 0)
+    ]
+    assert wrong == [], "imports pointing up or sideways:\n" + "\n".join(sorted(wrong))
+
+
+@pytest.mark.parametrize("module", sorted(_modules()))
+def test_every_module_states_its_job(module: str) -> None:
+    path = _modules()[module]
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    assert docstring, f"{path.name} has no docstring saying what it is for"
+    assert "noqa: E402" not in path.read_text(encoding="utf-8")
+
+
+def test_the_checker_sees_a_circle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
