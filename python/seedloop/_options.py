@@ -28,6 +28,12 @@ from .errors import (
 STRATEGIES: tuple[str, ...] = tuple(_engine.STRATEGIES)
 #: What every entry point uses when no strategy is named.
 DEFAULT_STRATEGY = "shuffle"
+#: What ``pytest --seedloop-all`` uses for tests it takes over without a seedloop
+#: marker: a suite that is correct on a real loop must give no failure, so only
+#: schedules a real loop can produce (``--seedloop-strategy`` widens it).
+SUITE_STRATEGY = "strict"
+#: Seeds per test under ``pytest --seedloop-all`` when ``--seedloop-seeds`` is not given.
+SUITE_SEEDS = range(30)
 #: A run longer than this raises HangError (a livelock, not a slow test).
 DEFAULT_MAX_STEPS = 2_000_000
 #: The wall clock at virtual time 0: 2025-01-01T00:00:00Z (POSIX seconds).

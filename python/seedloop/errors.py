@@ -63,3 +63,8 @@ class SimulationEscapeError(SeedloopError, NotImplementedError):
     It subclasses NotImplementedError so libraries that fall back on it
     (aiohttp's sendfile, for instance) do so instead of failing.
     """
+
+
+class UnsupportedTestError(SeedloopError):
+    """A test marked for seedloop that it cannot run (it picks its own loop, or needs an
+    async fixture wider than one seed); the message names the reason and the fix."""

@@ -1,23 +1,32 @@
 """seedloop's pytest plugin (registered through the ``pytest11`` entry point).
 
 * ``@pytest.mark.seedloop(seeds=range(1000), strategy="pct", depth=2)`` on an
-  ``async def`` test runs it once per seed, each time on a fresh SeedLoop;
-  fixtures are set up once per test and passed to every run.
+  ``async def`` test runs it once per seed, each time on a fresh SeedLoop.
+  Sync fixtures are set up once per test and passed to every run;
+  function-scoped async fixtures (and fixtures that need them) are set up and
+  torn down inside every seed's run, on that seed's loop.
 * ``@seedloop.simulate(...)`` tests go through the same runner, so the
   command-line options below apply to them too.
+* ``--seedloop-all`` (or the ini option ``seedloop_all = true``) takes over
+  every async test of a suite (pytest-asyncio's, anyio's asyncio backend, the
+  marker): ``SUITE_STRATEGY`` and ``SUITE_SEEDS`` unless the options below say
+  otherwise. A test it cannot take over runs as usual and is listed, with the
+  reason, in the "seedloop" section of the terminal summary.
 * ``--seedloop-seeds 0:1000`` / ``--seedloop-strategy pct`` override the
   seeds and strategy of every seedloop test; ``--seedloop-replay SEED`` runs
   only that seed and fails with the test's own exception and traceback.
 * A failing test gets a "seedloop" report section: seed, strategy, the exact
   pytest and Python replay commands and, when available, the timeline.
 
-Seedloop tests are plain pytest items: pytest-asyncio (auto or strict mode)
-leaves them alone, and pytest-xdist distributes them like any other test.
+The tests seedloop runs become :class:`SeedloopFunction` items at the end of
+collection (so a marker added by a conftest counts): other async plugins
+(pytest-asyncio, anyio) leave them alone, and pytest-xdist distributes them
+like any other test.
 """
 
 from __future__ import annotations
 
-import inspect
+import gc
 import os
 import shlex
 from collections.abc import Iterable
@@ -26,13 +35,42 @@ from typing import Any
 
 import pytest
 
-from ._options import DEFAULT_STRATEGY, STRATEGIES, check_seed, check_strategy, parse_seeds
+from ._options import (
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    SUITE_SEEDS,
+    SUITE_STRATEGY,
+    check_seed,
+    check_strategy,
+    parse_seeds,
+)
+from ._pytest_suite import (
+    Deferred,
+    anyio_backend_reason,
+    is_async_function,
+    is_coroutine_test,
+    not_simulable,
+    returns,
+    run_test,
+)
 from ._search import explore
 from ._simulate import SimulationFailure
-from .errors import InvalidFactoryError, InvalidStrategyError, SeedloopError
+from .errors import (
+    InvalidFactoryError,
+    InvalidStrategyError,
+    SeedloopError,
+    UnsupportedTestError,
+)
+
+try:  # how pytest binds a fixture defined in a test class to the test's instance
+    from _pytest.fixtures import resolve_fixture_function as _resolve_fixture_function
+except ImportError:  # pragma: no cover - a pytest without it: plain functions only
+    _resolve_fixture_function = None
 
 _MARKER = "seedloop"
 _DEFAULT_SEEDS = range(100)
+#: The status of a test seedloop runs (any other status is the reason it does not).
+SIMULATED = "simulated"
 
 
 @dataclass(frozen=True)
@@ -40,14 +78,28 @@ class _CommandLine:
     seeds: Iterable[int] | None
     strategy: str | None
     replay: int | None
+    all: bool = False
 
 
 _options_key = pytest.StashKey[_CommandLine]()
 _report_key = pytest.StashKey[str]()
+#: On items: SIMULATED, or why seedloop does not run the test (suite mode).
+_status_key = pytest.StashKey[str]()
+#: On items: why a test explicitly marked for seedloop cannot run on it.
+_refusal_key = pytest.StashKey[str]()
+#: On items: anyio's backend is a fixture value, known only at setup.
+_anyio_pending_key = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("seedloop", "seedloop: deterministic simulation of asyncio tests")
+    group.addoption(
+        "--seedloop-all",
+        action="store_true",
+        default=None,
+        help="run every async test under seedloop (pytest-asyncio's, anyio's asyncio backend); "
+        f"default seeds 0..{len(SUITE_SEEDS) - 1}, strategy {SUITE_STRATEGY}",
+    )
     group.addoption(
         "--seedloop-seeds",
         metavar="SEEDS",
@@ -65,6 +117,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SEED",
         default=None,
         help="run seedloop tests under this one seed only, failing with the full exception",
+    )
+    parser.addini(
+        "seedloop_all",
+        type="bool",
+        default=False,
+        help="run every async test under seedloop, as --seedloop-all does",
     )
 
 
@@ -96,49 +154,143 @@ def _read_command_line(config: pytest.Config) -> _CommandLine:
                 f"--seedloop-replay takes one seed (an int), got {replay_text!r}; "
                 "copy it from the failure report"
             ) from None
-    return _CommandLine(seeds, strategy, replay)
+    everything = bool(config.getoption("seedloop_all", None) or config.getini("seedloop_all"))
+    return _CommandLine(seeds, strategy, replay, everything)
 
 
-# -- collection: keep seedloop tests away from other async plugins ----------
+def _command_line(config: pytest.Config) -> _CommandLine:
+    return config.stash.get(_options_key, _CommandLine(None, None, None))
 
 
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> Any:
-    outcome = yield
-    if not inspect.iscoroutinefunction(getattr(obj, "__func__", obj)):
-        return
-    result = outcome.get_result()
-    if not result:
-        return
-    items = result if isinstance(result, list) else [result]
-    changed = False
-    converted: list[Any] = []
-    for item in items:
-        if (
-            isinstance(item, pytest.Function)
-            and type(item) is not pytest.Function
-            and item.get_closest_marker(_MARKER) is not None
-        ):
-            # Another plugin (pytest-asyncio) turned it into its own item
-            # kind; seedloop runs this test, so make it a plain one again.
-            item = _plain_function(item)
-            changed = True
-        converted.append(item)
-    if changed:
-        outcome.force_result(converted)
+# -- collection: which tests seedloop runs -------------------------------------
 
 
-def _plain_function(item: pytest.Function) -> pytest.Function:
-    plain = pytest.Function.from_parent(
+class SeedloopFunction(pytest.Function):
+    """A test seedloop runs: once per seed, each time on a fresh SeedLoop."""
+
+    def runtest(self) -> None:
+        refusal = self.stash.get(_refusal_key, None)
+        if refusal is not None:
+            raise UnsupportedTestError(refusal)
+        if self.stash.get(_anyio_pending_key, False):
+            _decide_anyio_backend(self, self.funcargs.get("anyio_backend"))
+        if self.stash.get(_status_key, SIMULATED) != SIMULATED:
+            super().runtest()  # left to its own plugin (reported in the summary)
+            return
+        _simulate(self)
+
+
+def _is_simulate_wrapper(obj: object) -> bool:
+    return isinstance(getattr(obj, "seedloop", None), dict) and hasattr(obj, "__wrapped__")
+
+
+def _has_own_marker(item: pytest.Function) -> bool:
+    own = getattr(getattr(item.obj, "__func__", item.obj), "pytestmark", [])
+    return any(getattr(m, "name", None) == _MARKER for m in own) or any(
+        m.name == _MARKER for m in item.own_markers
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    # trylast: markers that conftests add here are already there.
+    everything = _command_line(config).all
+    for index, item in enumerate(items):
+        explicit = isinstance(item, pytest.Function) and (
+            _is_simulate_wrapper(item.obj) or item.get_closest_marker(_MARKER) is not None
+        )
+        if not explicit and not everything:
+            continue
+        if isinstance(item, pytest.Function) and _is_simulate_wrapper(item.obj):
+            reason = None
+        elif explicit and not is_coroutine_test(item):
+            if not _has_own_marker(item):  # type: ignore[arg-type]
+                # A module or class marker covers the async tests only.
+                if everything:
+                    item.stash[_status_key] = "sync test"
+                continue
+            reason = (
+                f"@pytest.mark.seedloop goes on 'async def' tests; {item.name} is not one "
+                "(drop the marker, or make the test async)"
+            )
+        else:
+            reason = not_simulable(item)
+        if reason is not None and not explicit:
+            item.stash[_status_key] = reason  # runs as usual; listed in the summary
+            continue
+        converted = _seedloop_function(item)  # type: ignore[arg-type]
+        if reason is not None:
+            converted.stash[_refusal_key] = reason
+        else:
+            converted.stash[_status_key] = SIMULATED
+            if "anyio_backend" in converted.fixturenames and "anyio_backend" not in getattr(
+                getattr(converted, "callspec", None), "params", {}
+            ):
+                converted.stash[_anyio_pending_key] = True
+        items[index] = converted
+
+
+def _seedloop_function(item: pytest.Function) -> SeedloopFunction:
+    converted = SeedloopFunction.from_parent(
         item.parent,
         name=item.name,
         callspec=getattr(item, "callspec", None),
+        callobj=item.obj,
         fixtureinfo=item._fixtureinfo,
         keywords={k: v for k, v in item.keywords.items() if k != "asyncio"},
         originalname=item.originalname,
     )
-    plain.own_markers = [m for m in item.own_markers if m.name != "asyncio"]
-    return plain
+    converted.own_markers = [m for m in item.own_markers if m.name != "asyncio"]
+    # What other plugins stashed on the item stays with it (pytest has no public copy).
+    storage = getattr(item.stash, "_storage", None)
+    if isinstance(storage, dict):
+        converted.stash._storage.update(storage)  # type: ignore[attr-defined]
+    return converted
+
+
+def _decide_anyio_backend(item: pytest.Item, backend: object) -> None:
+    item.stash[_anyio_pending_key] = False
+    reason = anyio_backend_reason(backend) if backend is not None else None
+    if reason is not None:
+        if item.get_closest_marker(_MARKER) is not None:
+            item.stash[_refusal_key] = reason
+        item.stash[_status_key] = reason
+
+
+# -- fixtures: function-scoped async ones live inside each seed -----------------
+
+
+def _simulated(item: Any, request: Any) -> bool:
+    if not isinstance(item, SeedloopFunction) or _refusal_key in item.stash:
+        return False
+    if item.stash.get(_anyio_pending_key, False):
+        _decide_anyio_backend(item, request.getfixturevalue("anyio_backend"))
+    return item.stash.get(_status_key, SIMULATED) == SIMULATED
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
+    item = getattr(request, "_pyfuncitem", None)
+    if fixturedef.scope != "function" or not _simulated(item, request):
+        return (yield)
+    kwargs = {name: request.getfixturevalue(name) for name in fixturedef.argnames}
+    if not is_async_function(fixturedef.func) and not any(
+        isinstance(v, Deferred) for v in kwargs.values()
+    ):
+        return (yield)  # a sync fixture: set up once per test, as usual
+    func = fixturedef.func
+    if _resolve_fixture_function is not None:
+        func = _resolve_fixture_function(fixturedef, request)
+    # pytest (and pytest-asyncio, anyio: they see a sync function) keeps this
+    # placeholder as the value; each seed's run sets the fixture up for real.
+    original = fixturedef.func
+    fixturedef.func = returns(Deferred(fixturedef.argname, func, kwargs))
+    try:
+        return (yield)
+    finally:
+        fixturedef.func = original
 
 
 # -- running ----------------------------------------------------------------
@@ -152,29 +304,20 @@ class _Spec:
     options: dict[str, Any]
 
 
-def _spec_for(item: pytest.Function) -> _Spec | None:
+def _spec_for(item: pytest.Function) -> _Spec:
     obj = item.obj
-    simulated = getattr(obj, "seedloop", None)
-    if isinstance(simulated, dict) and hasattr(obj, "__wrapped__"):
+    if _is_simulate_wrapper(obj):
         fn = obj.__wrapped__
         instance = getattr(obj, "__self__", None)
         if instance is not None:
             fn = fn.__get__(instance)
-        settings = dict(simulated)
+        settings = dict(obj.seedloop)
         seeds = settings.pop("seeds", _DEFAULT_SEEDS)
         strategy = settings.pop("strategy", DEFAULT_STRATEGY)
         return _Spec(fn, seeds, strategy, settings)
     marker = item.get_closest_marker(_MARKER)
-    if marker is None:
-        return None
-    if not inspect.iscoroutinefunction(getattr(obj, "__func__", obj)):
-        own = getattr(getattr(obj, "__func__", obj), "pytestmark", [])
-        if not any(getattr(m, "name", None) == _MARKER for m in own):
-            return None  # a module or class marker: it covers the async tests only
-        raise InvalidFactoryError(
-            f"@pytest.mark.seedloop goes on 'async def' tests; {item.name} is not one "
-            "(drop the marker, or make the test async)"
-        )
+    if marker is None:  # taken over by --seedloop-all
+        return _Spec(obj, SUITE_SEEDS, SUITE_STRATEGY, {})
     kwargs = dict(marker.kwargs)
     if marker.args:
         if len(marker.args) > 1 or "seeds" in kwargs:
@@ -190,19 +333,25 @@ def _spec_for(item: pytest.Function) -> _Spec | None:
     return _Spec(obj, seeds, strategy, kwargs)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    spec = _spec_for(pyfuncitem)
-    if spec is None:
-        return None
+def _simulate(item: SeedloopFunction) -> None:
     __tracebackhide__ = True
-    cmd = pyfuncitem.config.stash.get(_options_key, _CommandLine(None, None, None))
-    funcargs = pyfuncitem.funcargs
-    kwargs = {arg: funcargs[arg] for arg in pyfuncitem._fixtureinfo.argnames}
+    spec = _spec_for(item)
+    cmd = _command_line(item.config)
+    funcargs = item.funcargs
+    argnames = list(item._fixtureinfo.argnames)
     fn = spec.fn
+    names = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
+    if names:
+        names = [n for n in item.fixturenames if n in funcargs]
 
-    def factory() -> Any:
-        return fn(**kwargs)
+        def factory() -> Any:
+            return run_test(fn, funcargs, names, argnames)
+
+    else:
+        kwargs = {arg: funcargs[arg] for arg in argnames}
+
+        def factory() -> Any:
+            return fn(**kwargs)
 
     # Named like the test (for reports), but without __wrapped__: the factory
     # itself takes no arguments.
@@ -214,35 +363,101 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         seeds: Iterable[int] = [cmd.replay]
     else:
         seeds = cmd.seeds if cmd.seeds is not None else spec.seeds
-    summary = explore(factory, seeds, strategy=strategy, stop_on_failure=True, **spec.options)
+    try:
+        summary = explore(factory, seeds, strategy=strategy, stop_on_failure=True, **spec.options)
+    finally:
+        # What the runs left for the garbage collector (tasks whose exception was
+        # never retrieved, loops, their frames) is finalized here, attributed to
+        # this test, and not at a random later point: a finalizer that logs runs
+        # ast.parse (3.11's traceback), which must not run inside another
+        # ast.parse (CPython's AST constructor is not reentrant).
+        gc.collect()
     failure = summary.failure
     if failure is None:
-        return True
-    pyfuncitem.stash[_report_key] = _report(pyfuncitem, summary, list(kwargs))
+        return
+    item.stash[_report_key] = _report(item, summary, argnames)
     if cmd.replay is not None:
         raise failure.exception  # the test's own exception, traceback and all
 
-    error = SimulationFailure(pyfuncitem.name, failure)
+    error = SimulationFailure(item.name, failure)
     # The full report (timeline, minimal schedule) is the "seedloop" section
     # below the traceback; the message names the seed and the exact command.
     exc = failure.exception
     error.args = (
-        f"{pyfuncitem.name} fails under seed {failure.seed} (strategy {failure.strategy}): "
+        f"{item.name} fails under seed {failure.seed} (strategy {failure.strategy}): "
         f"{type(exc).__name__}: {exc}\n"
-        f"replay: {replay_command_line(pyfuncitem, failure.seed, failure.strategy)}\n"
+        f"replay: {replay_command_line(item, failure.seed, failure.strategy)}\n"
         "(the seedloop section of this report shows the failing interleaving)",
     )
     raise error from exc
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    outcome = yield
-    if call.when != "call":
+    # No garbage collection while pytest builds the report: a finalizer that
+    # formats a traceback calls ast.parse, and pytest's report is itself made
+    # inside ast.parse (CPython's AST constructor is not reentrant: "AST
+    # constructor recursion depth mismatch" would kill the session).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        report = yield
+    finally:
+        if enabled:
+            gc.enable()
+    status = item.stash.get(_status_key, None)
+    if status is not None:
+        report.seedloop = status  # a plain attribute: pytest-xdist sends it along
+    if call.when == "call":
+        text = item.stash.get(_report_key, None)
+        if text is not None:
+            report.sections.append(("seedloop", text))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if not _command_line(config).all:
         return
-    text = item.stash.get(_report_key, None)
-    if text is not None:
-        outcome.get_result().sections.append(("seedloop", text))
+    statuses: dict[str, str] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            status = getattr(report, "seedloop", None)
+            if isinstance(status, str) and getattr(report, "nodeid", None):
+                statuses[report.nodeid] = status
+    if not statuses:
+        return
+    cmd = _command_line(config)
+    by_reason: dict[str, list[str]] = {}
+    for nodeid, status in statuses.items():
+        by_reason.setdefault(status, []).append(nodeid)
+    simulated = by_reason.pop(SIMULATED, [])
+    seeds = cmd.seeds if cmd.seeds is not None else SUITE_SEEDS
+    terminalreporter.section("seedloop")
+    terminalreporter.line(
+        f"{len(simulated)} tests simulated ({_describe_seeds(seeds)}, strategy "
+        f"{cmd.strategy or SUITE_STRATEGY} unless a marker says otherwise)"
+    )
+    if not by_reason:
+        return
+    left = sum(len(v) for v in by_reason.values())
+    terminalreporter.line(f"{left} tests not simulated (they ran as usual):")
+    verbose = config.get_verbosity() > 0
+    for reason, nodeids in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        terminalreporter.line(f"  {len(nodeids):5d}  {reason}")
+        if reason == "sync test":
+            continue
+        shown = nodeids if verbose else nodeids[:3]
+        for nodeid in shown:
+            terminalreporter.line(f"         {nodeid}")
+        if len(shown) < len(nodeids):
+            terminalreporter.line(f"         ... and {len(nodeids) - len(shown)} more (-v lists them)")
+
+
+def _describe_seeds(seeds: Iterable[int]) -> str:
+    if isinstance(seeds, range) and seeds.step == 1:
+        return f"seeds {seeds.start}..{seeds.stop - 1}"
+    listed = list(seeds)
+    return f"{len(listed)} seeds"
 
 
 def _report(item: pytest.Function, summary: Any, argnames: list[str]) -> str:
