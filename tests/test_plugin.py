@@ -311,3 +311,375 @@ async def test_simulated():
     )
     result.assert_outcomes(passed=2, failed=1)
     assert "--seedloop-replay" in result.stdout.str()
+
+
+# -- an existing suite: --seedloop-all, async fixtures, what cannot be taken over --
+
+ASYNCIO_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+
+
+def run_asyncio(pytester: pytest.Pytester, mode: str, *args: str) -> pytest.RunResult:
+    pytest.importorskip("pytest_asyncio")
+    pytester.makeini(ASYNCIO_INI)
+    return pytester.runpytest(f"--asyncio-mode={mode}", *QUIET, *args)
+
+
+@pytest.mark.extra
+def test_marker_added_by_a_conftest_is_honoured(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(pytest.mark.seedloop(seeds=range(5)))
+"""
+    )
+    pytester.makepyfile(
+        test_conf="""
+import asyncio
+import seedloop
+
+SEEN = []
+
+async def test_on_seedloop():
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, seedloop.SeedLoop), type(loop)
+    SEEN.append(loop.seed)
+
+def test_seen():
+    assert SEEN == [0, 1, 2, 3, 4]
+"""
+    )
+    run_asyncio(pytester, "auto").assert_outcomes(passed=2)
+
+
+SUITE = """
+import asyncio
+import pytest
+import seedloop
+
+SEEN = []
+
+def record(name):
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, seedloop.SeedLoop), type(loop)
+    SEEN.append((name, loop.seed, loop.strategy))
+
+@pytest.mark.asyncio
+async def test_marked():
+    await asyncio.sleep(1)
+    record("marked")
+
+class TestClass:
+    @pytest.mark.asyncio
+    async def test_method(self):
+        record("method")
+
+@pytest.mark.seedloop(seeds=range(2), strategy="fifo")
+async def test_own_marker():
+    record("own")
+
+def test_sync():
+    pass
+"""
+
+
+@pytest.mark.extra
+@pytest.mark.parametrize("how", ["option", "ini"])
+@pytest.mark.parametrize("mode", ["auto", "strict"])
+def test_seedloop_all_takes_over_every_async_test(
+    pytester: pytest.Pytester, mode: str, how: str
+) -> None:
+    from seedloop._options import SUITE_STRATEGY
+
+    pytester.makepyfile(
+        test_suite=SUITE
+        + f"""
+def test_zz_seen():
+    runs = lambda name: [(s, st) for n, s, st in SEEN if n == name]
+    assert runs("marked") == [(s, {SUITE_STRATEGY!r}) for s in range(4)]
+    assert runs("method") == [(s, {SUITE_STRATEGY!r}) for s in range(4)]
+    # The marker keeps its strategy; the command line's seeds apply to every test.
+    assert runs("own") == [(s, "fifo") for s in range(4)]
+"""
+    )
+    if how == "ini":
+        pytest.importorskip("pytest_asyncio")
+        pytester.makeini(ASYNCIO_INI + "seedloop_all = true\n")
+        result = pytester.runpytest(f"--asyncio-mode={mode}", *QUIET, "--seedloop-seeds", "4")
+    else:
+        result = run_asyncio(pytester, mode, "--seedloop-all", "--seedloop-seeds", "4")
+    result.assert_outcomes(passed=5)
+    out = result.stdout.str()
+    assert "3 tests simulated (seeds 0..3, strategy" in out, out
+    assert "2 tests not simulated (they ran as usual):" in out
+    assert re.search(r"2  sync test", out)
+
+
+@pytest.mark.extra
+def test_seedloop_all_defaults_to_the_suite_seeds_and_strategy(pytester: pytest.Pytester) -> None:
+    from seedloop._options import SUITE_SEEDS, SUITE_STRATEGY
+
+    pytester.makepyfile(
+        test_default=f"""
+import asyncio
+
+SEEN = []
+
+async def test_async():
+    loop = asyncio.get_running_loop()
+    SEEN.append((loop.seed, loop.strategy))
+
+def test_zz_seen():
+    assert SEEN == [(s, {SUITE_STRATEGY!r}) for s in {list(SUITE_SEEDS)!r}]
+"""
+    )
+    run_asyncio(pytester, "auto", "--seedloop-all").assert_outcomes(passed=2)
+    # --seedloop-strategy opts into wider exploration.
+    wide = run_asyncio(pytester, "auto", "--seedloop-all", "--seedloop-strategy", "random")
+    wide.assert_outcomes(passed=1, failed=1)
+    assert "'random'" in wide.stdout.str()
+
+
+FIXTURES = """
+import asyncio
+import pytest
+import pytest_asyncio
+import seedloop
+
+EVENTS = []
+
+def seed():
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, seedloop.SeedLoop), type(loop)
+    return loop.seed
+
+@pytest_asyncio.fixture
+async def queue():
+    q = asyncio.Queue()  # bound to the loop that runs it
+    EVENTS.append(("setup", seed()))
+    yield q
+    await q.put("bye")
+    assert await q.get() == "bye"
+    EVENTS.append(("teardown", seed()))
+
+@pytest_asyncio.fixture
+async def lock():
+    return asyncio.Lock()
+
+@pytest.fixture
+def wrapped(queue):  # a sync fixture that needs an async one
+    return {"queue": queue}
+
+@pytest_asyncio.fixture(autouse=True)
+async def everywhere(request):
+    if request.node.name == "test_zz_events":
+        yield  # a sync test: pytest-asyncio runs this fixture, as usual
+        return
+    EVENTS.append(("auto", seed()))
+    yield
+    EVENTS.append(("auto-teardown", seed()))
+
+@pytest.fixture
+def plain():
+    EVENTS.append(("plain", None))
+    return []
+
+@pytest.mark.seedloop(seeds=range(3))
+async def test_uses_loop_bound_fixtures(queue, lock, wrapped, plain):
+    async with lock:
+        await queue.put(seed())
+        assert await queue.get() == seed()
+    assert wrapped["queue"] is queue
+    plain.append(seed())
+
+class TestInClass:
+    @pytest_asyncio.fixture
+    async def mine(self):
+        return (self, asyncio.get_running_loop())
+
+    @pytest.mark.seedloop(seeds=range(2))
+    async def test_method(self, mine):
+        assert mine[0] is self
+        assert mine[1] is asyncio.get_running_loop()
+
+def test_zz_events():
+    per_seed = lambda s: [("auto", s), ("setup", s), ("teardown", s), ("auto-teardown", s)]
+    # The sync fixture: once per test; the async ones: inside every seed.
+    assert EVENTS[0] == ("plain", None)
+    assert EVENTS[1:13] == [e for s in range(3) for e in per_seed(s)]
+    assert EVENTS[13:] == [("auto", 0), ("auto-teardown", 0), ("auto", 1), ("auto-teardown", 1)]
+"""
+
+
+@pytest.mark.extra
+@pytest.mark.parametrize("mode", ["auto", "strict"])
+def test_function_scoped_async_fixtures_run_inside_each_seed(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    pytester.makepyfile(test_fixtures=FIXTURES)
+    result = run_asyncio(pytester, mode)
+    result.assert_outcomes(passed=3)
+    assert "different event loop" not in result.stdout.str()
+
+
+@pytest.mark.extra
+def test_a_failing_fixture_teardown_fails_that_seed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_teardown="""
+import asyncio
+import pytest
+
+@pytest.fixture
+async def resource():
+    yield "r"
+    await asyncio.sleep(1)
+    if asyncio.get_running_loop().seed == 2:
+        raise RuntimeError("teardown broke under seed 2")
+
+@pytest.mark.seedloop(seeds=range(5))
+async def test_uses(resource):
+    assert resource == "r"
+"""
+    )
+    result = run_asyncio(pytester, "auto")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "fails under seed 2" in out
+    assert "RuntimeError: teardown broke under seed 2" in out
+    assert "--seedloop-replay 2" in out
+
+
+WIDE = """
+import asyncio
+import pytest
+import seedloop
+
+@pytest.fixture(scope="module")
+async def conn():
+    return asyncio.get_running_loop()
+
+async def test_needs_module_fixture(conn):
+    assert not isinstance(asyncio.get_running_loop(), seedloop.SeedLoop)
+    assert not isinstance(conn, seedloop.SeedLoop)
+"""
+
+
+@pytest.mark.extra
+def test_a_wider_scoped_async_fixture_keeps_the_test_off_seedloop(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_wide=WIDE)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = module\n")
+    pytest.importorskip("pytest_asyncio")
+    # Suite mode: it runs as usual, on pytest-asyncio's loop, and the summary says why.
+    result = pytester.runpytest("--asyncio-mode=auto", *QUIET, "--seedloop-all")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert "0 tests simulated" in out
+    assert "async fixture 'conn' has scope 'module'" in out
+    assert "test_wide.py::test_needs_module_fixture" in out
+
+
+@pytest.mark.extra
+def test_a_marked_test_with_a_wider_scoped_async_fixture_is_refused(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_wide=WIDE.replace("async def test_", "@pytest.mark.seedloop\nasync def test_")
+    )
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = module\n")
+    pytest.importorskip("pytest_asyncio")
+    result = pytester.runpytest("--asyncio-mode=auto", *QUIET)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "UnsupportedTestError: async fixture 'conn' has scope 'module'" in out
+    assert "make it function-scoped" in out
+
+
+@pytest.mark.extra
+def test_a_suite_that_picks_its_own_loop_is_reported_not_replaced(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+import asyncio
+import pytest
+
+class Policy(asyncio.DefaultEventLoopPolicy):
+    pass
+
+@pytest.fixture(scope="session")
+def event_loop_policy():
+    return Policy()
+"""
+    )
+    pytester.makepyfile(
+        test_own="""
+import asyncio
+import seedloop
+
+async def test_on_the_suites_loop():
+    assert not isinstance(asyncio.get_running_loop(), seedloop.SeedLoop)
+"""
+    )
+    result = run_asyncio(pytester, "auto", "--seedloop-all")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert "overrides the event_loop_policy fixture" in out
+    assert "test_own.py::test_on_the_suites_loop" in out
+
+
+def test_no_internal_error_whatever_a_simulation_leaves_behind(pytester: pytest.Pytester) -> None:
+    # Tasks whose exception was never retrieved, in reference cycles: the
+    # garbage collector finalizes them, and their finalizer logs a traceback,
+    # which (3.11) calls ast.parse. Run inside another ast.parse, that killed
+    # the pytest session ("AST constructor recursion depth mismatch").
+    pytester.makeconftest(
+        """
+import ast
+import gc
+import pytest
+
+SOURCE = "\\n".join(
+    f"def f{i}(x):\\n    return [x[{i}] + {i} * (x[0] - x[1]) for _ in range({i})]\\n"
+    for i in range(6000)
+)
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    if call.when != "call" or item.name != "test_later":
+        return
+    # A full collection while a report is built, as happens by chance in a long
+    # session: pytest parses the test's module to show the failing lines.
+    threshold = gc.get_threshold()
+    gc.set_threshold(10, 1, 1)
+    try:
+        ast.parse(SOURCE)
+    finally:
+        gc.set_threshold(*threshold)
+"""
+    )
+    pytester.makepyfile(
+        test_left="""
+import asyncio
+import pytest
+
+@pytest.mark.seedloop(seeds=range(3))
+async def test_leaves_tasks_behind():
+    async def boom():
+        me = asyncio.current_task()  # a cycle: only the collector frees the task
+        raise ValueError(f"never retrieved {me is not None}")
+
+    for _ in range(20):
+        asyncio.get_running_loop().create_task(boom())
+    await asyncio.sleep(0)
+
+def test_later():
+    assert [1, 2][0] + 1 == 3
+"""
+    )
+    result = run(pytester)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1, failed=1)

@@ -184,11 +184,10 @@ def _is_simulate_wrapper(obj: object) -> bool:
     return isinstance(getattr(obj, "seedloop", None), dict) and hasattr(obj, "__wrapped__")
 
 
-def _has_own_marker(item: pytest.Function) -> bool:
+def _decorated(item: pytest.Function) -> bool:
+    """The marker is on the test function itself (not a module, class or conftest's)."""
     own = getattr(getattr(item.obj, "__func__", item.obj), "pytestmark", [])
-    return any(getattr(m, "name", None) == _MARKER for m in own) or any(
-        m.name == _MARKER for m in item.own_markers
-    )
+    return any(getattr(m, "name", None) == _MARKER for m in own)
 
 
 @pytest.hookimpl(trylast=True)
@@ -206,8 +205,8 @@ def pytest_collection_modifyitems(
         if isinstance(item, pytest.Function) and _is_simulate_wrapper(item.obj):
             reason = None
         elif explicit and not is_coroutine_test(item):
-            if not _has_own_marker(item):  # type: ignore[arg-type]
-                # A module or class marker covers the async tests only.
+            if not _decorated(item):  # type: ignore[arg-type]
+                # A module, class or conftest marker covers the async tests only.
                 if everything:
                     item.stash[_status_key] = "sync test"
                 continue
