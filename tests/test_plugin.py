@@ -683,3 +683,62 @@ def test_later():
     result = run(pytester)
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.assert_outcomes(passed=1, failed=1)
+
+
+ANYIO = """
+import asyncio
+import anyio
+import pytest
+import seedloop
+
+SEEN = []
+
+@pytest.fixture
+async def stream():
+    send, receive = anyio.create_memory_object_stream(1)
+    yield send, receive
+    await send.aclose()
+    SEEN.append(("closed", asyncio.get_running_loop().seed))
+
+@pytest.mark.anyio
+async def test_anyio(stream):
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, seedloop.SeedLoop), type(loop)
+    send, receive = stream
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(send.send, loop.seed)
+        assert await receive.receive() == loop.seed
+    SEEN.append(("ran", loop.seed))
+
+def test_zz_seen():
+    assert SEEN == [(what, s) for s in range(3) for what in ("ran", "closed")]
+"""
+
+
+@pytest.mark.extra
+@pytest.mark.parametrize("backend", ["parametrized", "a conftest fixture"])
+def test_anyio_asyncio_backend_runs_on_seedloop(pytester: pytest.Pytester, backend: str) -> None:
+    pytest.importorskip("anyio")
+    if backend == "a conftest fixture":
+        pytester.makeconftest(
+            """
+import pytest
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+"""
+        )
+    pytester.makepyfile(test_any=ANYIO)
+    result = run(pytester, "--seedloop-all", "--seedloop-seeds", "3")
+    result.assert_outcomes(passed=2)
+    assert "1 tests simulated" in result.stdout.str()
+
+
+def test_which_anyio_backends_seedloop_takes_over() -> None:
+    from seedloop._pytest_suite import anyio_backend_reason
+
+    assert anyio_backend_reason("asyncio") is None
+    assert anyio_backend_reason(("asyncio", {"debug": True})) is None
+    assert anyio_backend_reason("trio") == "runs on anyio's 'trio' backend"
+    assert "use_uvloop" in str(anyio_backend_reason(("asyncio", {"use_uvloop": True})))

@@ -272,6 +272,11 @@ def _simulated(item: Any, request: Any) -> bool:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
     item = getattr(request, "_pyfuncitem", None)
+    if fixturedef.argname == "anyio_backend":
+        backend = yield
+        if isinstance(item, SeedloopFunction) and item.stash.get(_anyio_pending_key, False):
+            _decide_anyio_backend(item, backend)
+        return backend
     if fixturedef.scope != "function" or not _simulated(item, request):
         return (yield)
     kwargs = {name: request.getfixturevalue(name) for name in fixturedef.argnames}
