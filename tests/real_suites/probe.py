@@ -1,4 +1,8 @@
-"""A pytest plugin for run.py: each test's outcome, time and seedloop status, as JSON."""
+"""A pytest plugin for run.py: each test's outcome, time and seedloop status, as JSON lines.
+
+One line per event, flushed at once: when a hanging test gets the session
+killed, run.py still knows every result so far and which test hung.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ from typing import Any
 
 import pytest
 
-_RESULTS: dict[str, dict[str, Any]] = {}
-_OUT: list[str] = []
+_OUT: list[Any] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,7 +21,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     out = config.getoption("probe_out")
     if out:
-        _OUT.append(out)
+        _OUT.append(open(out, "a", encoding="utf-8"))  # noqa: SIM115 (open for the session)
+
+
+def _write(event: dict[str, Any]) -> None:
+    if _OUT:
+        _OUT[0].write(json.dumps(event) + "\n")
+        _OUT[0].flush()
+
+
+def pytest_runtest_logstart(nodeid: str) -> None:
+    _write({"start": nodeid})
 
 
 def _message(report: pytest.TestReport) -> str:
@@ -28,27 +41,21 @@ def _message(report: pytest.TestReport) -> str:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    entry = _RESULTS.setdefault(
-        report.nodeid, {"outcome": "passed", "duration": 0.0, "status": None, "message": None}
-    )
-    entry["duration"] += report.duration
-    status = getattr(report, "seedloop", None)
-    if isinstance(status, str):
-        entry["status"] = status
-    if entry["outcome"] not in ("passed",):
-        return  # the first thing that went wrong is the one to report
+    event: dict[str, Any] = {"nodeid": report.nodeid, "when": report.when,
+                             "duration": report.duration, "status": getattr(report, "seedloop", None)}
     if hasattr(report, "wasxfail"):
-        entry["outcome"] = "xfailed" if report.skipped else "xpassed"
+        event["outcome"] = "xfailed" if report.skipped else "xpassed"
     elif report.failed:
-        entry["outcome"] = "failed" if report.when == "call" else "error"
-        entry["message"] = _message(report)
+        event["outcome"] = "failed" if report.when == "call" else "error"
+        event["message"] = _message(report)
     elif report.skipped:
-        entry["outcome"] = "skipped"
+        event["outcome"] = "skipped"
         longrepr = report.longrepr
-        entry["message"] = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+        event["message"] = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+    else:
+        event["outcome"] = "passed"
+    _write(event)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _OUT:
-        with open(_OUT[0], "w", encoding="utf-8") as f:
-            json.dump({"exitstatus": int(exitstatus), "tests": _RESULTS}, f, indent=1)
+    _write({"exitstatus": int(exitstatus)})

@@ -50,7 +50,8 @@ class Suite:
 
 SUITES = [
     Suite("aiolimiter", "1.3.0", deps=["dunamai==1.26.5"]),
-    Suite("async-lru", "2.4.0"),
+    # Its warnings are errors: pytest-asyncio 1.x warns when this is unset.
+    Suite("async-lru", "2.4.0", args=["-o", "asyncio_default_fixture_loop_scope=function"]),
     Suite("janus", "2.0.0", args=["--ignore=tests/test_benchmarks.py"]),  # needs pytest-codspeed
     Suite(
         "aiojobs",
@@ -101,7 +102,10 @@ def install(suite: Suite, root: Path, workdir: Path) -> Path:
     wanted = "\n".join([str(root), *COMMON_DEPS, *suite.deps])
     if not marker.exists() or marker.read_text() != wanted:
         sh([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target),
-            str(root), *COMMON_DEPS, *suite.deps])
+            str(root), *suite.deps])
+        # Plugins without their dependencies: the suite runs on this interpreter's pytest.
+        sh([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+            str(target), *COMMON_DEPS])
         marker.write_text(wanted)
     return target
 
@@ -112,36 +116,82 @@ def seedloop_is_registered() -> bool:
 
 @dataclass
 class Run:
-    exitstatus: int | None
     seconds: float
     tests: dict[str, dict[str, object]]
-    crashed: str | None  # why the session did not end normally
+    crashed: list[str]  # what ended a session abnormally (hangs are listed per test)
 
 
-def run_pytest(suite: Suite, root: Path, deps: Path, out: Path, extra: list[str], limit: float) -> Run:
+def read_events(path: Path) -> tuple[dict[str, dict[str, object]], str | None, bool]:
+    """(results by test, the test that started and never reported, session finished)."""
+    tests: dict[str, dict[str, object]] = {}
+    running = None
+    finished = False
+    if not path.exists():
+        return tests, None, False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if "start" in event:
+            running = event["start"]
+        elif "exitstatus" in event:
+            finished = True
+        else:
+            entry = tests.setdefault(
+                event["nodeid"], {"outcome": "passed", "duration": 0.0, "status": None, "message": None}
+            )
+            entry["duration"] = float(entry["duration"]) + event["duration"]  # type: ignore[arg-type]
+            if event["status"]:
+                entry["status"] = event["status"]
+            if entry["outcome"] == "passed" and event["outcome"] != "passed":
+                entry["outcome"] = event["outcome"]  # the first thing that went wrong
+                entry["message"] = event.get("message")
+            if event["when"] == "teardown" and running == event["nodeid"]:
+                running = None
+    return tests, running, finished
+
+
+def run_pytest(suite: Suite, root: Path, deps: Path, out: Path, extra: list[str], args: argparse.Namespace) -> Run:
+    """One suite, one configuration; a test that hangs is recorded and the rest rerun without it."""
     env = dict(os.environ)
     paths = [str(deps), str(HERE), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.pop("PYTEST_ADDOPTS", None)
-    cmd = [sys.executable, "-m", "pytest", suite.tests, "-q", "-p", "no:cacheprovider",
-           "-o", "addopts=", "-p", "probe", f"--probe-out={out}", "--timeout=300",
-           *suite.args, *extra]
-    started = time.perf_counter()
-    try:
-        proc = subprocess.run(cmd, cwd=root, env=env, text=True, capture_output=True, timeout=limit)
-    except subprocess.TimeoutExpired:
-        return Run(None, time.perf_counter() - started, {}, f"no result after {limit:.0f} s")
-    seconds = time.perf_counter() - started
-    (out.with_suffix(".log")).write_text(proc.stdout + proc.stderr)
-    crashed = None
-    if "INTERNALERROR" in proc.stdout + proc.stderr:
-        crashed = "INTERNALERROR"
-    elif proc.returncode not in (0, 1, 5):
-        crashed = f"pytest exit code {proc.returncode}"
-    tests: dict[str, dict[str, object]] = {}
-    if out.exists():
-        tests = json.loads(out.read_text())["tests"]
-    return Run(proc.returncode, seconds, tests, crashed)
+    out.unlink(missing_ok=True)
+    # pytest-timeout's thread method ends the whole session (a hang in C code
+    # ignores signals); the probe's log says which test it was.
+    base = [sys.executable, "-m", "pytest", suite.tests, "-q", "-p", "no:cacheprovider",
+            "-o", "addopts=", "-p", "probe", f"--probe-out={out}",
+            f"--timeout={args.test_timeout}", "--timeout-method=thread", *suite.args, *extra]
+    seconds = 0.0
+    skip: list[str] = []
+    crashed: list[str] = []
+    hung: dict[str, dict[str, object]] = {}
+    log = out.with_suffix(".log")
+    log.unlink(missing_ok=True)
+    while True:
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run([*base, *(f"--deselect={n}" for n in skip)], cwd=root, env=env,
+                                  text=True, capture_output=True, timeout=args.limit)
+            output = proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired:
+            crashed.append(f"no result after {args.limit:.0f} s")
+            output = ""
+            proc = None
+        seconds += time.perf_counter() - started
+        with log.open("a", encoding="utf-8") as f:
+            f.write(output)
+        tests, running, finished = read_events(out)
+        if "INTERNALERROR" in output:
+            crashed.append("INTERNALERROR")
+        if finished or running is None or proc is None:
+            if proc is not None and proc.returncode not in (0, 1, 5) and not finished:
+                crashed.append(f"pytest exit code {proc.returncode}")
+            break
+        hung[running] = {"outcome": "hang", "duration": float(args.test_timeout), "status": None,
+                         "message": f"still running after {args.test_timeout} s; session killed"}
+        skip = sorted(set(skip) | set(tests) | {running})
+    tests.update(hung)
+    return Run(seconds, tests, crashed)
 
 
 def count(run: Run, outcome: str) -> int:
@@ -154,6 +204,8 @@ def main() -> int:
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "seedloop-real-suites"))
     parser.add_argument("--only", default="", help="comma-separated suite names")
     parser.add_argument("--limit", type=float, default=3600, help="seconds per pytest session")
+    parser.add_argument("--test-timeout", type=int, default=30,
+                        help="seconds per test before it counts as a hang (pytest-timeout)")
     parser.add_argument("--json", default=None, help="write every result here")
     args = parser.parse_args()
     workdir = Path(args.workdir).resolve()
@@ -174,9 +226,9 @@ def main() -> int:
         deps = install(suite, root, workdir)
         results = workdir / "results"
         results.mkdir(exist_ok=True)
-        stock = run_pytest(suite, root, deps, results / f"{suite.name}-stock.json", stock_args, args.limit)
+        stock = run_pytest(suite, root, deps, results / f"{suite.name}-stock.jsonl", stock_args, args)
         print(f"   stock: {stock.seconds:.1f} s", file=sys.stderr, flush=True)
-        sim = run_pytest(suite, root, deps, results / f"{suite.name}-seedloop.json", seedloop_args, args.limit)
+        sim = run_pytest(suite, root, deps, results / f"{suite.name}-seedloop.jsonl", seedloop_args, args)
         print(f"   seedloop: {sim.seconds:.1f} s", file=sys.stderr, flush=True)
         passing = {n for n, t in stock.tests.items() if t["outcome"] == "passed"}
         lost = {
@@ -199,7 +251,8 @@ def main() -> int:
                 str(len(simulated)),
                 str(sum(reasons.values())),
                 str(len(lost)),
-                ", ".join(filter(None, [stock.crashed and f"stock: {stock.crashed}", sim.crashed])) or "0",
+                ", ".join([*(f"stock: {c}" for c in stock.crashed), *sim.crashed]) or "0",
+                str(count(sim, "hang")),
                 f"{stock.seconds:.1f}",
                 f"{sim.seconds:.1f}",
                 f"{ratio:.1f}x",
@@ -216,11 +269,11 @@ def main() -> int:
         }
 
     header = ["suite", "tests", "pass stock", "pass seedloop", "simulated", "not simulated",
-              "lost", "crashes", "stock s", "seedloop s", "ratio", "per seed"]
+              "lost", "crashes", "hangs", "stock s", "seedloop s", "ratio", "per seed"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(f"\nseeds per test: {args.seeds}; 'lost' = passing on stock, not under seedloop\n")
     for r in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
     for name, info in details.items():
         assert isinstance(info, dict)
         if info["not_simulated"]:
