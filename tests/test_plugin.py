@@ -742,3 +742,32 @@ def test_which_anyio_backends_seedloop_takes_over() -> None:
     assert anyio_backend_reason(("asyncio", {"debug": True})) is None
     assert anyio_backend_reason("trio") == "runs on anyio's 'trio' backend"
     assert "use_uvloop" in str(anyio_backend_reason(("asyncio", {"use_uvloop": True})))
+
+
+@pytest.mark.extra
+def test_a_suite_with_loop_factories_is_reported_not_replaced(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+import asyncio
+
+class Custom(asyncio.SelectorEventLoop):
+    pass
+
+def pytest_asyncio_loop_factories(config, item):
+    return {"custom": Custom}
+"""
+    )
+    pytester.makepyfile(
+        test_factories="""
+import asyncio
+import pytest
+
+@pytest.mark.asyncio
+async def test_on_the_custom_loop():
+    assert type(asyncio.get_running_loop()).__name__ == "Custom"
+"""
+    )
+    result = run_asyncio(pytester, "strict", "--seedloop-all")
+    result.assert_outcomes(passed=1)
+    out = result.stdout.str()
+    assert "its loop comes from a pytest_asyncio_loop_factories hook" in out

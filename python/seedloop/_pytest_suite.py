@@ -58,6 +58,9 @@ def not_simulable(item: pytest.Item) -> str | None:
         return "mark.asyncio(loop_factories=...) picks its own loop"
     callspec = getattr(item, "callspec", None)
     params = getattr(callspec, "params", {})
+    for name in params:
+        if name in _LOOP_FIXTURES:  # pytest-asyncio's loop factories parametrize this
+            return _LOOP_FIXTURES[name]
     if "anyio_backend" in params:
         reason = anyio_backend_reason(params["anyio_backend"])
         if reason:
@@ -69,12 +72,12 @@ def fixture_reason(item: pytest.Function) -> str | None:
     """A fixture of ``item`` that binds it to a loop other than the seed's, as a reason."""
     defs_by_name = item._fixtureinfo.name2fixturedefs
     for name in item.fixturenames:
+        if name in _LOOP_FIXTURES:
+            return _LOOP_FIXTURES[name]
         defs = defs_by_name.get(name)
         if not defs:
             continue
         fixturedef = defs[-1]  # the one that applies here
-        if name in _LOOP_FIXTURES:
-            return _LOOP_FIXTURES[name]
         if name == "event_loop_policy" and fixturedef.func.__module__ != _PYTEST_ASYNCIO:
             return "overrides the event_loop_policy fixture (the suite picks its own loop)"
         if fixturedef.scope != "function" and is_async_function(fixturedef.func):

@@ -59,3 +59,5 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _write({"exitstatus": int(exitstatus)})
+    if _OUT:
+        _OUT.pop().close()

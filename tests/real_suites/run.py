@@ -61,7 +61,8 @@ SUITES = [
         args=["-o", "asyncio_mode=auto", "--ignore=tests/test_aiohttp.py"],
     ),
     Suite("culsans", "0.11.0", deps=["aiologic==0.17.1"]),
-    Suite("aiometer", "1.0.0", deps=["anyio==4.16.0", "trio==0.35.0"]),
+    # anyio's plugin runs its tests (upstream does not use pytest-asyncio).
+    Suite("aiometer", "1.0.0", deps=["anyio==4.16.0", "trio==0.35.0"], args=["-p", "no:asyncio"]),
     Suite("aiostream", "0.8.1"),
 ]
 
