@@ -549,6 +549,7 @@ async def test_uses(resource):
     assert "fails under seed 2" in out
     assert "RuntimeError: teardown broke under seed 2" in out
     assert "--seedloop-replay 2" in out
+    assert "fixtures:    resource (set up and torn down inside each run)" in out
 
 
 WIDE = """

@@ -379,7 +379,8 @@ def _simulate(item: SeedloopFunction) -> None:
     failure = summary.failure
     if failure is None:
         return
-    item.stash[_report_key] = _report(item, summary, argnames)
+    in_run = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
+    item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run))
     if cmd.replay is not None:
         raise failure.exception  # the test's own exception, traceback and all
 
@@ -464,7 +465,9 @@ def _describe_seeds(seeds: Iterable[int]) -> str:
     return f"{len(listed)} seeds"
 
 
-def _report(item: pytest.Function, summary: Any, argnames: list[str]) -> str:
+def _report(
+    item: pytest.Function, summary: Any, argnames: list[str], in_run: tuple[str, ...] = ()
+) -> str:
     failure = summary.failure
     exc = failure.exception
     lines = [
@@ -475,6 +478,9 @@ def _report(item: pytest.Function, summary: Any, argnames: list[str]) -> str:
         f"replay:      {replay_command_line(item, failure.seed, failure.strategy)}",
         f"python:      {python_replay_call(item, failure, argnames)}",
     ]
+    if in_run:
+        # Their values exist only inside a run: the python line needs them rebuilt there.
+        lines.append(f"fixtures:    {', '.join(in_run)} (set up and torn down inside each run)")
     extra = {k: v for k, v in failure.options.items() if k != "steps"}
     if extra:
         lines.append(f"options:     {extra}")
