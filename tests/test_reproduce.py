@@ -1,4 +1,7 @@
-"""A seed found by a search reproduces through every public entry point, under every strategy."""
+"""A seed found by a search reproduces through every public entry point, under every strategy.
+
+(The pytest plugin's --seedloop-replay is covered in test_plugin.py.)
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ import seedloop_scenarios as sc
 import seedloop
 
 TESTS = Path(__file__).parent
-pytest_plugins = ["pytester"]
 
 # (strategy, extra options): every strategy that can fail the race, with and without options.
 CASES = [
@@ -84,35 +86,3 @@ def test_cli_replay_and_the_failure_replay_command_rerun_it(strategy: str) -> No
         [sys.executable, "-c", code], cwd=TESTS, capture_output=True, text=True, timeout=120
     )
     assert out.stdout.strip() == failure.fingerprint, out.stderr
-
-
-def test_pytest_replay_option_reruns_the_seed(pytester: pytest.Pytester) -> None:
-    failure = _found("pct", {"depth": 3})
-    assert failure is not None
-    pytester.makepyfile(
-        """
-        import asyncio, pytest
-
-        @pytest.mark.seedloop(seeds=range(300), strategy="pct", depth=3)
-        async def test_race():
-            state = {"ready": False}
-
-            async def producer():
-                await asyncio.sleep(0)
-                state["ready"] = True
-
-            async def consumer():
-                await asyncio.sleep(0)
-                assert state["ready"], "consumer missed the data"
-
-            await asyncio.gather(producer(), consumer())
-        """
-    )
-    searched = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio")
-    searched.assert_outcomes(failed=1)
-    found = [line.strip() for line in searched.outlines if line.strip().startswith("seed:")]
-    assert found, searched.outlines
-    seed = found[0].split()[1]
-    replayed = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "--seedloop-replay", seed)
-    replayed.assert_outcomes(failed=1)
-    assert "consumer missed the data" in replayed.stdout.str()
