@@ -353,6 +353,86 @@ def test_backpressure_blocks_drain_until_the_reader_reads():
     assert received == 1_000_000
 
 
+def test_resume_reading_wakes_the_writer_when_the_last_bytes_are_taken():
+    # Issue 9: the delivery made by resume_reading() took every pending byte but
+    # did not tell the sender, whose drain() then waited forever.
+    async def scenario():
+        n = net.current()
+        a, b = n.host("a"), n.host("b")
+        peers: list[asyncio.Transport] = []
+
+        class Paused(asyncio.Protocol):
+            def connection_made(self, t):
+                t.pause_reading()
+                peers.append(t)
+                self.n = 0
+
+            def data_received(self, d):
+                self.n += len(d)
+
+        loop = asyncio.get_running_loop()
+        await b.spawn(loop.create_server(Paused, None, 1))
+
+        async def c():
+            r, w = await asyncio.open_connection("b", 1)
+            w.write(b"x" * 200_000)  # over the 64 KiB high-water mark: paused
+            await asyncio.sleep(1)  # the delivery timer fires while the reader is paused
+            peers[0].resume_reading()
+            await asyncio.wait_for(w.drain(), 5.0)
+            return w.transport.get_write_buffer_size(), peers[0].get_protocol().n
+
+        return await a.spawn(c())
+
+    for seed in range(3):
+        assert run(scenario, seed) == (0, 200_000)
+
+
+def test_many_clients_echo_through_partition_and_heal():
+    # Issue 9: echoing clients stuck in drain() after a heal (a delivery taken
+    # on resume_reading() never resumed the paused writer).
+    async def scenario():
+        n = net.current()
+        s = n.host("server")
+        clients = [n.host(f"c{i}") for i in range(20)]
+
+        async def echo(r, w):
+            while d := await r.read(65536):
+                w.write(d)
+                await w.drain()
+            w.close()
+
+        await start(s, echo, 7000)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.02, n.partition, s, clients[:10])
+        loop.call_later(0.5, n.heal)
+
+        async def client(i):
+            r, w = await asyncio.open_connection("server", 7000)
+
+            async def reader():
+                got = bytearray()
+                while d := await r.read(65536):
+                    got += d
+                return bytes(got)
+
+            rt = asyncio.ensure_future(reader())
+            sent = bytearray()
+            for k in range(30):
+                chunk = bytes([(i + k) % 256]) * 30_000
+                w.write(chunk)
+                sent += chunk
+                await w.drain()
+            w.write_eof()
+            return await rt == bytes(sent)
+
+        return await asyncio.wait_for(
+            asyncio.gather(*(c.spawn(client(i)) for i, c in enumerate(clients))), 60
+        )
+
+    for seed in (0, 2, 8, 9):
+        assert all(run(scenario, seed)), seed
+
+
 def test_buffered_protocol_set_protocol_and_socket():
     async def scenario():
         n = net.current()

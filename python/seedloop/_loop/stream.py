@@ -386,7 +386,7 @@ class _StreamTransport(asyncio.Transport):
             return
         if self._deferred:
             self._deferred = False
-            self._loop.call_soon(self._on_due, context=self._ctx)
+            self._loop.call_soon(self._net._due, self._in, context=self._ctx)
 
     # -- sending ----------------------------------------------------------
 
@@ -489,7 +489,9 @@ class _StreamTransport(asyncio.Transport):
         self._paused = False
         if self._deferred:
             self._deferred = False
-            self._loop.call_soon(self._on_due, context=self._ctx)
+            # Through the network's delivery step, not _on_due directly: what
+            # this delivery takes may let the sender resume writing.
+            self._loop.call_soon(self._net._due, self._in, context=self._ctx)
 
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
