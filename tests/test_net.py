@@ -108,6 +108,67 @@ def test_refused_unreachable_unknown():
     assert 0 < t < 0.02, "a refusal takes one round trip"
 
 
+def test_out_of_range_ports_raise_overflow_error_like_stock():
+    # Issue 9: start_server accepted port -1, 70000 and 2**70.
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        net.host("h")
+        seen = []
+        for port in (-1, 65536, 70000, 2**70, "70000"):
+            attempts = [
+                asyncio.start_server(lambda r, w: None, None, port),
+                loop.create_server(asyncio.Protocol, "10.0.0.1", port),
+                loop.create_connection(asyncio.Protocol, "h", port),
+                asyncio.open_connection("10.0.0.1", port),
+                loop.create_datagram_endpoint(
+                    asyncio.DatagramProtocol, local_addr=("0.0.0.0", port)
+                ),
+                loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=("h", port)),
+            ]
+            for attempt in attempts:
+                try:
+                    await attempt
+                    seen.append("accepted")
+                except OverflowError as exc:
+                    seen.append(str(exc))
+        gai = []
+        for port in (-1, 70000, 2**70):
+            try:
+                gai.append(len(await loop.getaddrinfo("h", port)))
+            except (OverflowError, socket.gaierror) as exc:
+                gai.append(type(exc).__name__)
+        srv = await loop.create_server(asyncio.Protocol, None, 65535)
+        return seen, gai, srv.sockets[0].getsockname()
+
+    seen, gai, sockname = run(scenario)
+    expected = ["bind(): port must be 0-65535.", "bind(): port must be 0-65535."]
+    expected += ["connect(): port must be 0-65535."] * 2
+    expected += ["bind(): port must be 0-65535.", "connect(): port must be 0-65535."]
+    assert seen == expected * 5
+    assert gai == ["gaierror", 2, "OverflowError"]  # as the C getaddrinfo
+    assert sockname == ("0.0.0.0", 65535)
+
+
+def test_host_arguments_are_checked_when_given():
+    # Issue 9: net.host("db", address=True) was accepted and failed later.
+    async def scenario():
+        errors = []
+        for kwargs in ({"address": True}, {"address": 5}, {"address": b"10.0.0.9"}):
+            with pytest.raises(TypeError, match="IPv4 literal str") as info:
+                net.host("db", **kwargs)
+            errors.append(str(info.value))
+        with pytest.raises(TypeError, match="non-empty str"):
+            net.host(None)
+        with pytest.raises(net.NetError, match="IPv4 literal"):
+            net.host("db", address="10.0.0")
+        assert net.current().hosts == []
+        return net.host("db", address="10.0.0.9").address, errors
+
+    address, errors = run(scenario)
+    assert address == "10.0.0.9"
+    assert "got True" in errors[0]
+
+
 def test_loopback_is_per_host_and_port_zero_allocates():
     async def scenario():
         n = net.current()
