@@ -494,6 +494,57 @@ def test_many_clients_echo_through_partition_and_heal():
         assert all(run(scenario, seed)), seed
 
 
+def test_poll_and_select_answer_for_simulated_sockets_without_a_syscall():
+    # Issue 9: fileno() was -1, so a liveness check by poll (httpcore's) saw
+    # every pooled connection as dead. Now it is a fake descriptor that
+    # select.poll/select.select answer for from the simulation.
+    import select
+
+    async def scenario():
+        n = net.current()
+        a, b = n.host("a"), n.host("b")
+
+        async def h(r, w):
+            await r.read(1)
+            w.close()
+
+        await start(b, h, 1)
+
+        async def c():
+            r, w = await asyncio.open_connection("b", 1)
+            sock = w.get_extra_info("socket")
+            fd = sock.fileno()
+            p = select.poll()
+            p.register(fd, select.POLLIN)
+            log = [fd > 2**31, p.poll(0), select.select([sock], [sock], [], 0)[:2]]
+            w.write(b"x")
+            await asyncio.sleep(0.1)  # the server got the byte and closed: FIN
+            log.append(p.poll(0))
+            log.append(select.select([fd], [], [], 0)[0] == [fd])
+            real_r, real_w = os.pipe()
+            try:
+                os.write(real_w, b"!")
+                p.register(real_r, select.POLLIN)  # real and simulated together
+                log.append(sorted(p.poll(0)) == sorted([(fd, select.POLLIN), (real_r, 1)]))
+            finally:
+                os.close(real_r)
+                os.close(real_w)
+            w.close()
+            await asyncio.sleep(0.1)
+            log.append(sock.fileno())
+            with pytest.raises(OverflowError):
+                os.read(fd, 1)  # a fake descriptor never reaches the kernel
+            return log
+
+        return await a.spawn(c())
+
+    log = run(scenario)
+    assert log[0] is True
+    assert log[1] == [] and log[2] == ([], [log[2][1][0]])  # idle: not readable, writable
+    assert log[3] == [(log[3][0][0], select.POLLIN)], "the peer's FIN makes it readable"
+    assert log[4:] == [True, True, -1]
+
+
 def test_buffered_protocol_set_protocol_and_socket():
     async def scenario():
         n = net.current()

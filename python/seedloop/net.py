@@ -298,6 +298,7 @@ class Network:
             weakref.WeakKeyDictionary()
         )
         self._serial = 0
+        self._fds = 0  # simulated sockets' fake descriptors, numbered per run
         self._link_cfg: dict[tuple[int | None, int | None], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
@@ -676,6 +677,10 @@ class Network:
     def _next_serial(self) -> int:
         self._serial += 1
         return self._serial
+
+    def _new_fd(self) -> int:
+        self._fds += 1
+        return self._fds
 
 
 def current() -> Network:

@@ -35,7 +35,7 @@ class _Listener:
         self.factory: Callable[[], asyncio.BaseProtocol] | None = None
         self.server: base_events.Server | None = None
         self.backlog: list[_StreamTransport] = []
-        self.sock = SimSocket(socket.SOCK_STREAM, (ip, port), listener=self)
+        self.sock = SimSocket(socket.SOCK_STREAM, (ip, port), listener=self, fd=net._new_fd())
         self.ssl: Any = None
         self.ssl_timeouts: tuple[Any, Any] = (None, None)
 
@@ -77,6 +77,9 @@ class _Listener:
         self.closed = True
         self.accepting = False
         self.backlog = []
+
+    def _poll_state(self) -> tuple[bool, bool]:
+        return bool(self.backlog), False  # readable: a connection waits to be accepted
 
 
 def _find_listener(net: Network, host: Host, ip: str, port: int) -> _Listener | None:
@@ -227,7 +230,9 @@ class _StreamTransport(asyncio.Transport):
         sockname: tuple[str, int],
         peername: tuple[str, int],
     ) -> None:
-        self._simsock = SimSocket(socket.SOCK_STREAM, sockname, peername)
+        self._simsock = SimSocket(
+            socket.SOCK_STREAM, sockname, peername, fd=net._new_fd(), owner=self
+        )
         super().__init__(
             {
                 "peername": peername,
@@ -259,6 +264,7 @@ class _StreamTransport(asyncio.Transport):
         self._paused = False
         self._deferred = False
         self._write_paused = False
+        self._eof_received = False  # FIN or RST seen: a kernel socket polls readable
         self._high = 64 * 1024
         self._low = 16 * 1024
 
@@ -284,6 +290,8 @@ class _StreamTransport(asyncio.Transport):
             self._awaiting_open = False
             self._accept()
             return
+        if fin or rst:
+            self._eof_received = True
         if data:
             self._feed(data)
         if fin:
@@ -496,6 +504,15 @@ class _StreamTransport(asyncio.Transport):
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
 
+    def _poll_state(self) -> tuple[bool, bool] | None:
+        """What poll() on this connection's socket would say: (readable, writable)."""
+        if self._lost:
+            return None
+        # Readable: the peer's FIN/RST arrived, or due bytes wait while reading
+        # is paused (they sit in the kernel buffer on a real socket).
+        readable = self._eof_received or self._closing or self._deferred
+        return readable, not self._closing and not self._write_paused
+
     # -- protocol ---------------------------------------------------------
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
@@ -565,6 +582,7 @@ class _StreamTransport(asyncio.Transport):
             self._detach_server()
 
     def _forget(self) -> None:
+        self._simsock._closed = True  # fileno() is -1 from now on, as a closed socket's
         self._net._senders.pop(self._out, None)
         self._net._receivers.pop(self._in, None)
         self._host._transports.pop(self._serial, None)
