@@ -93,8 +93,8 @@ async def receive(r: asyncio.StreamReader, d: Direction, cid: int, way: int, rng
             await asyncio.sleep(rng.uniform(0, 0.05))  # a slow reader: backpressure
 
 
-async def end(role: str, dirs: list[tuple[Direction, str]], work) -> None:
-    """Run ``work``; record how it ended in each of ``dirs`` (attribute ``role``)."""
+async def end(dirs: list[tuple[Direction, str]], work) -> None:
+    """Run ``work``; record how it ended in each ``(direction, "sender" | "receiver")``."""
     try:
         await work
         outcome = "done"
@@ -106,7 +106,6 @@ async def end(role: str, dirs: list[tuple[Direction, str]], work) -> None:
         outcome = f"error: {type(exc).__name__}"
     for d, attr in dirs:
         setattr(d, attr, outcome)
-    del role
 
 
 async def stress(seed_offset: int = 0) -> Ledger:
@@ -130,8 +129,8 @@ async def stress(seed_offset: int = 0) -> Ledger:
         up, down = ledger.get(cid, UP), ledger.get(cid, DOWN)
         size = (cid * 7_919) % 150_000
         await asyncio.gather(
-            end("receiver", [(up, "receiver")], receive(r, up, cid, UP, crng)),
-            end("sender", [(down, "sender")], send(w, down, cid, DOWN, size, crng)),
+            end([(up, "receiver")], receive(r, up, cid, UP, crng)),
+            end([(down, "sender")], send(w, down, cid, DOWN, size, crng)),
         )
         w.close()
 
@@ -154,8 +153,8 @@ async def stress(seed_offset: int = 0) -> Ledger:
         w.write(cid.to_bytes(8, "big"))
         size = (cid * 104_729) % 180_000
         await asyncio.gather(
-            end("sender", [(up, "sender")], send(w, up, cid, UP, size, crng)),
-            end("receiver", [(down, "receiver")], receive(r, down, cid, DOWN, crng)),
+            end([(up, "sender")], send(w, up, cid, UP, size, crng)),
+            end([(down, "receiver")], receive(r, down, cid, DOWN, crng)),
         )
         w.close()
 
