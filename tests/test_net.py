@@ -293,6 +293,41 @@ def test_abort_resets_the_peer():
     assert run(scenario) == errno.ECONNRESET
 
 
+def test_writing_to_a_closed_peer_is_reset_not_lost():
+    # Issue 9 (nothing lost silently): bytes written after the peer closed
+    # vanished and drain() never failed; a kernel answers them with a reset.
+    # Closing with bytes unread or still arriving resets at once (Linux).
+    async def scenario(in_flight):
+        n = net.current()
+        a, b = n.host("a"), n.host("b")
+
+        async def h(r, w):
+            await r.read(10)
+            w.close()
+
+        await start(b, h, 1)
+
+        async def c():
+            loop = asyncio.get_running_loop()
+            r, w = await asyncio.open_connection("b", 1)
+            written = 0
+            try:
+                for _ in range(100):
+                    w.write(b"x" * (1_000_000 if in_flight else 100))
+                    written += 1
+                    await w.drain()
+                    if not in_flight:
+                        await asyncio.sleep(0.05)
+            except ConnectionResetError:
+                return "reset", written, round(loop.time(), 1), n.stats()["resets"]
+            return "no error", written
+
+        return await a.spawn(c())
+
+    assert run(lambda: scenario(False)) == ("reset", 3, 0.1, 0)
+    assert run(lambda: scenario(True)) == ("reset", 2, 0.0, 1)
+
+
 def test_write_eof_half_close():
     async def scenario():
         n = net.current()

@@ -167,10 +167,12 @@ class _Connect:
             self.net, src, ab, ba, (local_ip, self.local_port), (peer_ip, self.port)
         )
         client._local_port = self.local_port
+        client._peer_host_id = dst.id
         server = _StreamTransport(
             self.net, dst, ba, ab, (peer_ip, self.port), (local_ip, self.local_port)
         )
         server._listener = listener
+        server._peer_host_id = src.id
         server._awaiting_open = True
         self.net._arm(ab, established + ack)
         self.loop.call_at(established, self._established, client)
@@ -265,6 +267,9 @@ class _StreamTransport(asyncio.Transport):
         self._deferred = False
         self._write_paused = False
         self._eof_received = False  # FIN or RST seen: a kernel socket polls readable
+        self._refused = False  # wrote to a closed peer: a reset is on its way
+        self._unacked = 0  # bytes written to a closed peer
+        self._peer_host_id = host.id  # set by the handshake
         self._high = 64 * 1024
         self._low = 16 * 1024
 
@@ -409,7 +414,32 @@ class _StreamTransport(asyncio.Transport):
             return
         at = self._core.send(self._out, bytes(data), self._loop.time())
         self._net._arm(self._out, at)
+        if self._out not in self._net._receivers:
+            # The peer's socket is closed: these bytes are never acknowledged
+            # (they count against the write buffer) and are answered with a
+            # reset, as a kernel does, instead of vanishing without a word.
+            self._unacked += len(data)
+            if not self._refused:
+                self._refused = True
+                self._reset_after_round_trip()
         self._maybe_pause_protocol()
+
+    def _reset_after_round_trip(self, rto: float = 0.0) -> None:
+        if self._closing:
+            return
+        core, me, peer = self._core, self._host.id, self._peer_host_id
+        if core.path_open(me, peer) and core.path_open(peer, me):
+            delay = core.draw_latency(me, peer) + core.draw_latency(peer, me)
+            self._loop.call_later(delay, self._refused_by_peer, context=self._ctx)
+            return
+        # Cut off: the bytes are retransmitted (backing off as TCP's RTO does,
+        # up to 120 s) until the path is back; partitions never give up.
+        rto = min(max(rto * 2, self._net.initial_rto), 120.0)
+        self._loop.call_later(rto, self._reset_after_round_trip, rto, context=self._ctx)
+
+    def _refused_by_peer(self) -> None:
+        if not self._closing:
+            self._on_reset()
 
     def writelines(self, list_of_data: Any) -> None:
         self.write(b"".join(list_of_data))
@@ -424,7 +454,7 @@ class _StreamTransport(asyncio.Transport):
         return True
 
     def get_write_buffer_size(self) -> int:
-        return 0 if self._lost else int(self._core.pending_bytes(self._out))
+        return 0 if self._lost else int(self._core.pending_bytes(self._out)) + self._unacked
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return (self._low, self._high)
@@ -530,6 +560,11 @@ class _StreamTransport(asyncio.Transport):
     def close(self) -> None:
         """Send everything written so far, then a FIN; connection_lost(None) follows."""
         if self._closing:
+            return
+        if self._core.pending_bytes(self._in) and self._protocol is not None:
+            # As Linux: closing with bytes unread (or still arriving) resets
+            # the connection, so a peer still writing learns its bytes are lost.
+            self._force_close(None, send_rst=True)
             return
         if not self._eof_sent:
             self._eof_sent = True
