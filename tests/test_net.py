@@ -328,6 +328,35 @@ def test_writing_to_a_closed_peer_is_reset_not_lost():
     assert run(lambda: scenario(True)) == ("reset", 2, 0.0, 1)
 
 
+def test_abort_after_both_sides_sent_fin_is_quiet():
+    # Found by the stress test: once our FIN was delivered and the peer closed,
+    # the direction is forgotten, and abort() (or close() with bytes unread)
+    # raised "internal error: unknown or finished stream direction".
+    async def scenario():
+        n = net.current()
+        a, b = n.host("a"), n.host("b")
+        done = asyncio.get_running_loop().create_future()
+
+        async def h(r, w):
+            w.write_eof()
+            await asyncio.sleep(1)  # meanwhile the client reads EOF, writes, closes
+            w.transport.abort()
+            done.set_result(w.transport.is_closing())
+
+        await start(b, h, 1)
+
+        async def c():
+            r, w = await asyncio.open_connection("b", 1)
+            assert await r.read() == b""
+            w.write(b"unread")
+            w.close()
+            return await done
+
+        return await a.spawn(c())
+
+    assert run(scenario) is True
+
+
 def test_write_eof_half_close():
     async def scenario():
         n = net.current()

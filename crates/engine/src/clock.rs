@@ -159,7 +159,12 @@ mod tests {
         // and could swap. Every deadline handed out as seconds must map back.
         let mut x: u64 = 1;
         for i in 0..200_000u64 {
-            for ns in [i, 1_000_000_000 + i * 7_919, 86_400_000_000_000 + i * 104_729, x] {
+            for ns in [
+                i,
+                1_000_000_000 + i * 7_919,
+                86_400_000_000_000 + i * 104_729,
+                x,
+            ] {
                 assert_eq!(secs_to_ns_ceil(ns_to_secs(ns)), ns, "{ns}");
             }
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1) % (1u64 << 52);

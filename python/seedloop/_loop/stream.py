@@ -579,7 +579,15 @@ class _StreamTransport(asyncio.Transport):
         if self._closing:
             return
         if send_rst:
-            self._net._arm(self._out, self._core.send_rst(self._out, self._loop.time()))
+            if self._core.has_pipe(self._out):
+                self._net._arm(self._out, self._core.send_rst(self._out, self._loop.time()))
+            else:
+                # Our FIN was delivered and the direction forgotten: the reset
+                # still reaches a peer that may be writing (or waiting in drain()).
+                peer = self._net._senders.get(self._in)
+                if peer is not None and not peer._refused:
+                    peer._refused = True
+                    peer._reset_after_round_trip()
         self._shutdown(exc)
 
     def _shutdown(self, exc: BaseException | None) -> None:
