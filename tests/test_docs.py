@@ -1,0 +1,200 @@
+"""Every code block in README.md, CHANGELOG.md and docs/*.md runs as shown (docs/README.md's rules)."""
+
+from __future__ import annotations
+
+import contextlib
+import doctest
+import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import unittest
+from pathlib import Path
+
+import pytest
+
+sybil = pytest.importorskip("sybil")
+from sybil import Document, Example  # noqa: E402
+from sybil.evaluators.doctest import DocTestEvaluator  # noqa: E402
+from sybil.parsers.abstract.doctest import DocTestStringParser  # noqa: E402
+from sybil.parsers.markdown import CodeBlockParser, SkipParser  # noqa: E402
+
+pytestmark = pytest.mark.extra  # Sybil is a test-only dependency (requirements-dev.txt)
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+# Fenced blocks by language: `python` and `console` run (unless a skip comment says why
+# not), `output` is what the python block before it prints; the rest are never run.
+RUN = {"python", "console", "output"}
+SHOWN = {"text", "sh", "yaml", "toml", "ini"}
+FLAGS = doctest.ELLIPSIS
+LAST_OUTPUT = "__docs_last_output__"
+
+
+def _check(expected: str, got: str) -> bool:
+    expected = "\n".join(line.rstrip() for line in expected.strip("\n").splitlines()) + "\n"
+    got = "\n".join(line.rstrip() for line in got.strip("\n").splitlines()) + "\n"
+    return doctest.OutputChecker().check_output(expected, got, FLAGS)
+
+
+def _mismatch(what: str, expected: str, got: str) -> str:
+    return f"{what} printed something else.\n--- the doc shows:\n{expected}\n--- it printed:\n{got}"
+
+
+def run_python(example: Example) -> str | None:
+    """Run a python block in the document's namespace, keeping what it prints."""
+    source = "\n" * (example.line + example.parsed.line_offset) + example.parsed
+    code = compile(source, example.path, "exec", dont_inherit=True)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, example.namespace)
+    example.namespace.pop("__builtins__", None)
+    example.namespace[LAST_OUTPUT] = out.getvalue()
+    return None
+
+
+def check_output(example: Example) -> str | None:
+    """An `output` block: what the python block just before it printed."""
+    got = example.namespace.pop(LAST_OUTPUT, None)
+    if got is None:
+        return "an `output` block must follow a python block that ran"
+    if not _check(example.parsed, got):
+        return _mismatch("the python block above", example.parsed, got)
+    return None
+
+
+def _commands(block: str) -> list[tuple[str, str]]:
+    """`$ command` lines (a trailing backslash continues one) and the output after each."""
+    pairs: list[tuple[str, str]] = []
+    lines = block.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.startswith("$ "):
+            raise ValueError(f"a console block starts each command with '$ ': {line!r}")
+        command = line[2:]
+        while command.endswith("\\") and i + 1 < len(lines):
+            i += 1
+            command = command[:-1] + " " + lines[i].strip()
+        i += 1
+        output = []
+        while i < len(lines) and not lines[i].startswith("$ "):
+            output.append(lines[i])
+            i += 1
+        pairs.append((command, "\n".join(output)))
+    return pairs
+
+
+def run_console(example: Example) -> str | None:
+    """Run each `$ command` with bash from the repository root; compare what it prints."""
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT / "python"), env.get("PYTHONPATH", "")) if p
+    )
+    env.update(COLUMNS="100", NO_COLOR="1", TERM="dumb", PYTHONHASHSEED="0")
+    for command, expected in _commands(example.parsed):
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=120,
+        )
+        if expected.strip():
+            if not _check(expected, done.stdout):
+                return _mismatch(f"$ {command} (exit {done.returncode})", expected, done.stdout)
+        elif done.returncode != 0:
+            return f"$ {command} exited {done.returncode}:\n{done.stdout}"
+    return None
+
+
+class PythonParser:
+    """python blocks: `>>>` sessions are doctests, anything else runs as a script."""
+
+    def __init__(self) -> None:
+        self.doctests = DocTestStringParser(DocTestEvaluator(FLAGS))
+        self.blocks = CodeBlockParser("python", run_python)
+
+    def __call__(self, document: Document):
+        for region in self.blocks(document):
+            source = region.parsed
+            if source.startswith(">>>"):
+                for doctest_region in self.doctests(source, document.path):
+                    doctest_region.adjust(region, source)
+                    yield doctest_region
+            else:
+                yield region
+
+
+PARSERS = [
+    PythonParser(),
+    CodeBlockParser("output", check_output),
+    CodeBlockParser("console", run_console),
+    SkipParser(),
+]
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", DOCS, ids=_rel)
+def test_doc_blocks_run_as_shown(path, monkeypatch):
+    """Each runnable block, in document order, from the repository root."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT))  # as `python` started in the repository root
+    document = Document.parse(str(path), *PARSERS)
+    for example in document:
+        try:
+            example.evaluate()
+        except unittest.SkipTest:
+            continue
+
+
+FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)$", re.M)
+
+
+def _fences(text: str):
+    """(line number, language, preceding line) of every opening fence."""
+    lines = text.splitlines()
+    inside = False
+    for number, line in enumerate(lines, 1):
+        m = FENCE.match(line)
+        if not m:
+            continue
+        if not inside:
+            before = next((x for x in reversed(lines[: number - 1]) if x.strip()), "")
+            yield number, m.group("info").strip(), before
+        inside = not inside
+
+
+@pytest.mark.parametrize("path", DOCS, ids=_rel)
+def test_every_block_is_marked(path):
+    """A block either runs, or its language says it is shown only, or a skip comment says why."""
+    problems = []
+    for line, language, before in _fences(path.read_text()):
+        if language not in RUN | SHOWN:
+            problems.append(f"line {line}: fence language {language!r} is not one of {sorted(RUN | SHOWN)}")
+        skipped = re.match(r"<!-- skip: next (?P<why>.*) -->", before.strip())
+        if skipped and not skipped.group("why").strip().strip("\"'"):
+            problems.append(f"line {line}: a skip comment must give its reason")
+    assert not problems, f"{_rel(path)}:\n" + "\n".join(problems)
+
+
+def test_console_commands_are_parsed():
+    block = textwrap.dedent(
+        """\
+        $ echo a \\
+            b
+        a b
+        $ true
+        """
+    )
+    assert _commands(block) == [("echo a  b", "a b"), ("true", "")]
+    assert _check("x ... z\n", "x y z  \n")
