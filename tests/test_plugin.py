@@ -153,6 +153,32 @@ async def test_sim():
     wide.assert_outcomes(failed=1)
     out = wide.stdout.str()
     assert "--seedloop-replay" in out and "consumer ran before producer" in out
+    # The report's python line reruns the one failing seed, not the decorated seed list.
+    seed = _seed_from(out)
+    python_line = re.search(r"python: +(.*)", out).group(1)
+    assert python_line == f"seedloop.run(test_sim.__wrapped__, seed={seed}, strategy='shuffle')"
+    namespace: dict = {}
+    exec(compile((pytester.path / "test_sim.py").read_text(), "test_sim.py", "exec"), namespace)
+    with pytest.raises(AssertionError, match="consumer ran before producer"):
+        eval(python_line, namespace)
+
+
+def test_simulate_outside_pytest_names_a_replay_that_runs_one_seed() -> None:
+    import seedloop
+
+    namespace: dict = {"seedloop": seedloop}
+    exec(compile(RACE, "race", "exec"), namespace)
+
+    @seedloop.simulate(seeds=range(200))
+    async def test_sim():
+        await namespace["race"]()
+
+    with pytest.raises(seedloop.SimulationFailure) as info:
+        test_sim()
+    command = info.value.failure.replay_command
+    assert command.startswith("seedloop.run(test_simulate_outside_pytest_names_a_replay_that_runs_one_seed.<locals>.test_sim.__wrapped__, seed=")
+    with pytest.raises(AssertionError, match="consumer ran before producer"):
+        seedloop.run(test_sim.__wrapped__, seed=info.value.failure.seed)
 
 
 def test_pct_failure_replays_with_the_same_seed(pytester: pytest.Pytester) -> None:
