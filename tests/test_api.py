@@ -160,3 +160,14 @@ def test_fail_if_turns_a_bad_return_value_into_a_failure() -> None:
         seedloop.run(missed, fail_if="result ==")
     with pytest.raises(seedloop.InvalidOptionError, match="Python expression"):
         seedloop.run(missed, fail_if=lambda r: r)
+
+
+def test_public_classes_show_as_seedloop_names() -> None:
+    import pickle
+
+    for cls in (seedloop.SimulationFailure, seedloop.Failure, seedloop.RunResult,
+                seedloop.Exploration, seedloop.SeedLoop):
+        assert f"{cls.__module__}.{cls.__qualname__}" == f"seedloop.{cls.__name__}"
+    result = seedloop.execute(lambda: asyncio.sleep(0), 3)
+    assert repr(result).startswith("RunResult(")
+    assert pickle.loads(pickle.dumps(seedloop.RunResult)) is seedloop.RunResult
