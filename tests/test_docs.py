@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 sybil = pytest.importorskip("sybil")
-from sybil import Document, Example  # noqa: E402
+from sybil import Document, Example, Region  # noqa: E402
 from sybil.evaluators.doctest import DocTestEvaluator  # noqa: E402
 from sybil.parsers.abstract.doctest import DocTestStringParser  # noqa: E402
 from sybil.parsers.markdown import CodeBlockParser, SkipParser  # noqa: E402
+from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer  # noqa: E402
 
 pytestmark = pytest.mark.extra  # Sybil is a test-only dependency (requirements-dev.txt)
 
@@ -32,6 +33,7 @@ RUN = {"python", "console", "output"}
 SHOWN = {"text", "sh", "yaml", "toml", "ini"}
 FLAGS = doctest.ELLIPSIS
 LAST_OUTPUT = "__docs_last_output__"
+FILE_NEXT = "__docs_file_next__"
 
 
 def _check(expected: str, got: str) -> bool:
@@ -44,8 +46,27 @@ def _mismatch(what: str, expected: str, got: str) -> str:
     return f"{what} printed something else.\n--- the doc shows:\n{expected}\n--- it printed:\n{got}"
 
 
+def file_next(example: Example) -> str | None:
+    """`<!-- file: PATH -->`: the next block shows that file of the repository, exactly."""
+    example.namespace[FILE_NEXT] = example.parsed
+    return None
+
+
+def _shows_file(example: Example) -> str | None:
+    path = example.namespace.pop(FILE_NEXT, None)
+    if path is None:
+        return None
+    text = (ROOT / path).read_text()
+    if text.strip() != str(example.parsed).strip():
+        return _mismatch(f"the block showing {path}", text, str(example.parsed))
+    return ""
+
+
 def run_python(example: Example) -> str | None:
     """Run a python block in the document's namespace, keeping what it prints."""
+    shown = _shows_file(example)
+    if shown is not None:
+        return shown or None
     source = "\n" * (example.line + example.parsed.line_offset) + example.parsed
     code = compile(source, example.path, "exec", dont_inherit=True)
     out = io.StringIO()
@@ -95,7 +116,7 @@ def run_console(example: Example) -> str | None:
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT / "python"), env.get("PYTHONPATH", "")) if p
     )
-    env.update(COLUMNS="100", NO_COLOR="1", TERM="dumb", PYTHONHASHSEED="0")
+    env.update(COLUMNS="80", NO_COLOR="1", TERM="dumb", PYTHONHASHSEED="0")
     for command, expected in _commands(example.parsed):
         done = subprocess.run(
             ["bash", "-c", command],
@@ -132,7 +153,19 @@ class PythonParser:
                 yield region
 
 
+class FileParser:
+    """`<!-- file: PATH -->` comments."""
+
+    def __init__(self) -> None:
+        self.lexer = DirectiveInHTMLCommentLexer("file", arguments=r"\S+")
+
+    def __call__(self, document: Document):
+        for lexed in self.lexer(document):
+            yield Region(lexed.start, lexed.end, lexed.lexemes["arguments"].strip(), file_next)
+
+
 PARSERS = [
+    FileParser(),
     PythonParser(),
     CodeBlockParser("output", check_output),
     CodeBlockParser("console", run_console),
