@@ -1,7 +1,8 @@
 """The ``seedloop`` command line: explore a seed range, replay one seed.
 
-    seedloop explore examples.demo:scenario --seeds 0:100000 --strategy pct --jobs 4
-    seedloop replay examples.demo:scenario --seed 17 --strategy pct --html report.html
+    seedloop explore examples/lost_update.py:buggy --seeds 0:100000 --strategy pct --jobs 4
+    seedloop explore examples/demo.py:scenario --fail-if 'result == "MISSED"'
+    seedloop replay examples/lost_update.py:buggy --seed 49 --html report.html
 
 Exit status: 0 when every seed passed, 1 when a failing seed was found (or
 the replayed seed fails), 2 for a usage error.
