@@ -240,3 +240,76 @@ def test_console_commands_are_parsed():
     assert _check("x ... z\n", "x y z  \n")
     assert _check("│ a │ 1 │\n└───┘", "│ a    │ 1  │\n└──────┘")
     assert not _check("a b", "a c")
+
+
+# -- the API reference and the links between pages ------------------------------------
+
+
+def test_every_public_name_has_a_docstring_and_is_in_the_reference():
+    """docs/reference.md is generated from docstrings: each public name needs both."""
+    import inspect
+
+    import seedloop
+    import seedloop.hypothesis
+
+    reference = (ROOT / "docs" / "reference.md").read_text()
+    missing, undocumented = [], []
+    for module in (seedloop, seedloop.hypothesis):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            qualified = f"{module.__name__}.{name}"
+            listed = f"::: {qualified}" in reference or (
+                module is seedloop.hypothesis and re.search(rf"members: \[[^\]]*\b{name}\b", reference)
+            )
+            if not listed:
+                missing.append(qualified)
+            if inspect.isclass(obj) or inspect.isroutine(obj):
+                own = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
+                if not (own or "").strip():
+                    undocumented.append(qualified)
+    assert not missing, f"add to docs/reference.md: {', '.join(f'::: {m}' for m in missing)}"
+    assert not undocumented, f"give these a docstring: {', '.join(undocumented)}"
+
+
+def _slugs(path: Path) -> set[str]:
+    """Heading anchors as GitHub and mkdocs (Python-Markdown's toc) spell them."""
+    slugs: set[str] = set()
+    inside = False
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        if inside or not line.startswith("#"):
+            continue
+        title = line.lstrip("#").strip().lower()
+        github = re.sub(r"[^\w\- ]", "", title).replace(" ", "-")
+        mkdocs = re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", title).strip())
+        slugs |= {github, mkdocs}
+    return slugs
+
+
+@pytest.mark.parametrize("path", DOCS, ids=_rel)
+def test_relative_links_resolve(path):
+    """Every link to another file of the repository (and to a heading in it) exists."""
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        file, _, anchor = target.partition("#")
+        resolved = (path.parent / file).resolve() if file else path
+        if not resolved.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and resolved.suffix == ".md" and anchor not in _slugs(resolved):
+            broken.append(f"{target}: no heading with that anchor")
+    assert not broken, f"{_rel(path)}:\n" + "\n".join(broken)
+
+
+def test_every_page_is_in_the_site_and_the_index():
+    """A page nobody links to is a page nobody reads: mkdocs.yml's nav and docs/README.md."""
+    nav = (ROOT / "mkdocs.yml").read_text()
+    index = (ROOT / "docs" / "README.md").read_text()
+    pages = [p.name for p in (ROOT / "docs").glob("*.md") if p.name != "README.md"]
+    assert not [p for p in pages if f": {p}" not in nav], "add these pages to mkdocs.yml's nav"
+    site_only = {"project.md", "changelog.md", "reference.md"}
+    unlisted = [p for p in pages if p not in site_only and f"({p})" not in index]
+    assert not unlisted, f"list these pages in docs/README.md: {unlisted}"

@@ -186,7 +186,9 @@ def run(
     same virtual times. Inside the run the world is deterministic too (see
     ``seedloop._world``): ``world=False`` turns that off, ``sleep="advance"``
     (default) or ``"error"`` chooses what ``time.sleep`` does, and
-    ``wall_epoch`` sets the wall clock at virtual time 0.
+    ``wall_epoch`` sets the wall clock at virtual time 0. ``fail_if`` (a
+    Python expression over the returned ``result``, e.g. ``"result is None"``)
+    makes a wrong return value fail like a raised AssertionError.
     """
     api = "seedloop.run"
     check_factory(factory, api, call_signature=False)
