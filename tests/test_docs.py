@@ -25,6 +25,7 @@ from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer  # noqa: E
 pytestmark = pytest.mark.extra  # Sybil is a test-only dependency (requirements-dev.txt)
 
 ROOT = Path(__file__).resolve().parent.parent
+SEEDLOOP_PATH = str(Path(__import__("seedloop").__file__).resolve().parent.parent)
 DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # Fenced blocks by language: `python` and `console` run (unless a skip comment says why
@@ -120,9 +121,8 @@ def run_console(example: Example) -> str | None:
     """Run each `$ command` with bash from the repository root; compare what it prints."""
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT / "python"), env.get("PYTHONPATH", "")) if p
-    )
+    # The seedloop this test imported (a source tree or an installed wheel), first.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (SEEDLOOP_PATH, env.get("PYTHONPATH", "")) if p)
     env.update(COLUMNS="80", NO_COLOR="1", TERM="dumb", PYTHONHASHSEED="0")
     for command, expected in _commands(example.parsed):
         done = subprocess.run(
