@@ -163,6 +163,36 @@ async def test_sim():
         eval(python_line, namespace)
 
 
+def test_marker_fail_if_fails_a_test_on_its_return_value(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_value="""
+import asyncio
+import pytest
+
+@pytest.mark.seedloop(seeds=range(100), fail_if="result == 'MISSED'")
+async def test_value():
+    state = {"ready": False}
+
+    async def producer():
+        await asyncio.sleep(0)
+        state["ready"] = True
+
+    async def consumer():
+        await asyncio.sleep(0)
+        return "ok" if state["ready"] else "MISSED"
+
+    return (await asyncio.gather(producer(), consumer()))[1]
+"""
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "the scenario returned 'MISSED'" in out
+    seed = _seed_from(out)
+    assert f"seedloop.run(test_value, seed={seed}, strategy='shuffle', fail_if=" in out
+    run(pytester, "--seedloop-replay", str(seed)).assert_outcomes(failed=1)
+
+
 def test_simulate_outside_pytest_names_a_replay_that_runs_one_seed() -> None:
     import seedloop
 
