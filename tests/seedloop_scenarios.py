@@ -85,3 +85,19 @@ async def lost_update() -> int:
     await asyncio.gather(worker(0), noise(), worker(2), noise(), worker(4))
     assert state["count"] == 3, f"lost update: count is {state['count']}, not 3"
     return state["count"]
+
+
+async def missed() -> str:
+    """Returns 'MISSED' (instead of raising) when the consumer runs first."""
+    state = {"ready": False}
+
+    async def producer() -> None:
+        await asyncio.sleep(0)
+        state["ready"] = True
+
+    async def consumer() -> str:
+        await asyncio.sleep(0)
+        return "ok" if state["ready"] else "MISSED"
+
+    _, seen = await asyncio.gather(producer(), consumer())
+    return seen
