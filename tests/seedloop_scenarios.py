@@ -62,3 +62,35 @@ async def leaks_state_between_runs() -> None:
     if _runs[0] % 2:
         await asyncio.sleep(0)
     await asyncio.sleep(1)
+
+
+CRASHING_SEED = 5
+
+
+async def segfaults_at_seed_5() -> int:
+    """Crashes the interpreter (SIGSEGV) at seed 5, in a worker process only."""
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0)
+    if seed == CRASHING_SEED and multiprocessing.parent_process() is not None:
+        import ctypes
+
+        ctypes.string_at(0)
+    return seed
+
+
+async def exits_at_seed_5() -> int:
+    """Ends its process with os._exit(3) at seed 5, in a worker process only."""
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0)
+    if seed == CRASHING_SEED and multiprocessing.parent_process() is not None:
+        import os
+
+        os._exit(3)
+    return seed
+
+
+async def slow() -> int:
+    """About a millisecond per seed: explorations of it last long enough to interrupt."""
+    for _ in range(300):
+        await asyncio.sleep(0)
+    return 1

@@ -23,6 +23,7 @@ from .errors import (
     SeedloopError,
     SimulationEscapeError,
     StuckError,
+    WorkerCrashError,
 )
 
 __version__ = "0.1.0"
@@ -46,6 +47,7 @@ __all__ = [
     "SimulationEscapeError",
     "SimulationFailure",
     "StuckError",
+    "WorkerCrashError",
     "execute",
     "explore",
     "find_failing_seed",

@@ -142,6 +142,8 @@ class Exploration:
     jobs: int = 1
     shard: tuple[int, int] | None = None
     stopped_early: bool = False
+    #: Ctrl-C stopped the exploration: the counts cover the seeds that finished.
+    interrupted: bool = False
 
     @property
     def seeds_per_second(self) -> float:
