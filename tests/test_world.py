@@ -219,6 +219,9 @@ def test_wall_epoch_option():
         {"wall_epoch": "2025"},
         {"wall_epoch": datetime.datetime(2030, 1, 1)},  # naive
         {"wall_epoch": float("nan")},
+        {"wall_epoch": 1e300},  # once a bare OverflowError
+        {"wall_epoch": -1e12},  # once accepted, breaking datetime.now() later
+        {"wall_epoch": 2**80},
         {"world": "yes"},
     ],
 )
