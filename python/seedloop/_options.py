@@ -290,13 +290,11 @@ def check_shard(shard: object) -> tuple[int, int]:
 
 def check_jobs(jobs: object, cpu_count: int) -> int:
     """Worker processes: a positive int, or 0/None for one per CPU."""
-    if jobs is None or jobs == 0:
-        return cpu_count
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, type(None))) or (jobs or 0) < 0:
         raise InvalidOptionError(
             f"jobs must be a positive int (or 0/None for one per CPU), got {jobs!r}"
         )
-    return jobs
+    return jobs or cpu_count
 
 
 # -- the options of a run --------------------------------------------------------

@@ -44,6 +44,7 @@ def find_failing_seed(
     """
     api = "seedloop.find_failing_seed"
     check_not_in_running_loop(api)
+    check_jobs(jobs, 1)
     if jobs != 1:
         return explore(
             factory,
