@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import os
 import pickle
 import subprocess
@@ -47,6 +49,21 @@ def test_a_tape_entry_past_the_ready_list_is_refused_naming_the_step() -> None:
             loop.run_until_complete(inside_a_loop())
     finally:
         loop.close()
+
+
+def test_a_refused_tape_leaves_nothing_pending(
+    caplog: pytest.LogCaptureFixture, recwarn: pytest.WarningsRecorder
+) -> None:
+    gc.collect()  # what earlier tests left behind is not this test's
+    caplog.clear()
+    recwarn.clear()
+    caplog.set_level(logging.ERROR, logger="asyncio")
+    for tape in ([9], [0, 0, 5], [1, 0, 0, 0, 4]):
+        with pytest.raises(seedloop.InvalidOptionError):
+            seedloop.replay(two_tasks, tape)
+    gc.collect()
+    assert "destroyed but it is pending" not in caplog.text
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
 
 
 def test_generated_tapes_clamp_as_documented() -> None:

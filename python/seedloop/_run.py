@@ -100,8 +100,11 @@ def run_seed(
             except BaseException as exc:
                 exception = exc
             if loop._tape_error is not None:
-                _close_unstarted(loop)
-                raise loop._tape_error  # the tape, not the scenario, is wrong
+                # The tape, not the scenario, is wrong: unwind the tasks (the
+                # rest of the tape clamps), then say so.
+                loop._engine_clamp_tape()
+                finish(loop)
+                raise loop._tape_error
             finish(loop)
             if exception is None and world is not None and world.escapes:
                 exception = world.escapes[0]  # swallowed by the code under test
@@ -121,15 +124,6 @@ def run_seed(
     finally:
         loop.close()
     return result
-
-
-def _close_unstarted(loop: SeedLoop) -> None:
-    """A run stopped early: close the coroutines that never started (no
-    "never awaited" warnings); the ones that did start are dropped with the loop."""
-    for task in loop.pending_tasks():
-        coro = task.get_coro()
-        if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == "CORO_CREATED":
-            coro.close()
 
 
 def calibrate(factory: Factory, opts: RunOptions, api: str) -> RunOptions:

@@ -555,26 +555,29 @@ impl LoopCore {
                         .as_ref()
                         .map(|o| o.clone_ref(py));
                     for _ in 0..n {
-                        let (entry, step) = {
+                        let (entry, step, overrun) = {
                             let mut st = this.lock();
                             let Some(entry) = st.sched.step() else { break };
-                            if st.strict_tape && st.sched.tape_overrun().is_some() {
-                                // The entry is dropped: the run ends here.
-                                return Ok(TAPE_OVERRUN);
-                            }
                             st.current_owner = entry.owner;
-                            (entry, st.sched.trace().len() - 1)
+                            // A user tape named a callback that was not ready:
+                            // the clamped step still runs (nothing is lost for
+                            // the clean-up), then the run stops.
+                            let overrun = st.strict_tape && st.sched.tape_overrun().is_some();
+                            (entry, st.sched.trace().len() - 1, overrun)
                         };
                         let handle = entry.payload.bind(py);
                         let h = handle.get();
-                        if h.is_cancelled() {
-                            continue;
+                        if !h.is_cancelled() {
+                            if let Some(observer) = &observer {
+                                observer.bind(py).call1((step, entry.owner, handle))?;
+                            }
+                            if let Err(err) = h.run(py) {
+                                Self::report_callback_error(slf, err, handle)?;
+                            }
                         }
-                        if let Some(observer) = &observer {
-                            observer.bind(py).call1((step, entry.owner, handle))?;
-                        }
-                        if let Err(err) = h.run(py) {
-                            Self::report_callback_error(slf, err, handle)?;
+                        if overrun {
+                            this.lock().current_owner = 0;
+                            return Ok(TAPE_OVERRUN);
                         }
                     }
                     this.lock().current_owner = 0;
@@ -642,6 +645,12 @@ impl LoopCore {
                 (4, PyBytes::new(py, &raw))
             }
         }
+    }
+
+    /// From now on clamp tape entries past the ready list (clean-up after
+    /// TAPE_OVERRUN stopped the run).
+    fn _engine_clamp_tape(&self) {
+        self.lock().strict_tape = false;
     }
 
     /// `(step, choice, ready)` of the first tape entry past the ready list.
