@@ -40,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - the package declares both
 
 from ._html import render_report
 from ._options import DEFAULT_STRATEGY, STRATEGIES, parse_seeds, parse_shard
-from ._parallel import resolve_factory
+from ._parallel import describe_exit, resolve_factory
 from ._result import Exploration
 from ._run import execute
 from ._search import explore, find_failing_seed
@@ -345,7 +345,7 @@ def _print_crash(exc: WorkerCrashError, target: str, strategy: str, opts: dict[s
     if exc.seed is not None:
         body = Text()
         body.append(f"seed {exc.seed}", style="bold")
-        status = str(exc).partition("crashed the worker process (")[2].partition(")")[0]
+        status = describe_exit(exc.exitcode)
         body.append(f" (strategy {strategy}) crashed the worker ({status})", style="red")
         body.append("\n\nreplay it alone:  ")
         body.append(_replay_cli(target, exc.seed, strategy, opts), style="bold")
