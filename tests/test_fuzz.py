@@ -32,7 +32,7 @@ from hypothesis import strategies as st  # noqa: E402
 import seedloop  # noqa: E402
 from seedloop import net  # noqa: E402
 
-EXAMPLES = int(os.environ.get("SEEDLOOP_FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("SEEDLOOP_FUZZ_EXAMPLES", "60"))
 #: A call that takes longer than this (real seconds) counts as a hang.
 HANG = 20.0
 ALLOWED = (seedloop.SeedloopError, TypeError, ValueError)
@@ -159,7 +159,8 @@ def test_replay_and_tapes(tape: Any, seed: Any, options: dict[str, Any], clamp: 
     got = call(lambda: seedloop.replay(scenario, tape, seed=seed, **options))
     if not isinstance(got, _Refused):
         assert got == 42
-    result = call(lambda: seedloop.execute(scenario, 0, tape=tape, clamp_tape=clamp, **options))
+    extra = {} if clamp is False else {"clamp_tape": clamp}
+    result = call(lambda: seedloop.execute(scenario, 0, tape=tape, **extra, **options))
     if not isinstance(result, _Refused):
         ran_right(result)
         # A tape that was accepted is followed exactly (or clamped, if asked).
