@@ -539,6 +539,16 @@ class _Workers:
                     seed=seed,
                     exitcode=code,
                 )
+        running = sorted((index, seed) for index, seed in slots.values() if index >= 0)
+        if not dead and running:
+            # No exit status to tell which worker died (a Python without the
+            # pool's process table): name every seed that was running.
+            seeds = ", ".join(f"seed {seed} (position {index})" for index, seed in running)
+            return WorkerCrashError(
+                f"a worker process died while running one of: {seeds} (strategy "
+                f"{opts.strategy}); replay each alone with "
+                f"{replay_call(spec, running[0][1], opts)} (and the others' seeds)"
+            )
         code = dead[0][1] if dead else None
         status = f" ({describe_exit(code)})" if code is not None else ""
         return WorkerCrashError(
