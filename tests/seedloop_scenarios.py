@@ -64,7 +64,6 @@ async def leaks_state_between_runs() -> None:
     await asyncio.sleep(1)
 
 
-
 async def lost_update() -> int:
     """Staggered workers increment a shared counter with a read-await-write
     window, among tasks that only make noise. In asyncio's order the windows
@@ -101,3 +100,35 @@ async def missed() -> str:
 
     _, seen = await asyncio.gather(producer(), consumer())
     return seen
+
+
+CRASHING_SEED = 5
+
+
+async def segfaults_at_seed_5() -> int:
+    """Crashes the interpreter (SIGSEGV) at seed 5, in a worker process only."""
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0)
+    if seed == CRASHING_SEED and multiprocessing.parent_process() is not None:
+        import ctypes
+
+        ctypes.string_at(0)
+    return seed
+
+
+async def exits_at_seed_5() -> int:
+    """Ends its process with os._exit(3) at seed 5, in a worker process only."""
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0)
+    if seed == CRASHING_SEED and multiprocessing.parent_process() is not None:
+        import os
+
+        os._exit(3)
+    return seed
+
+
+async def slow() -> int:
+    """About a millisecond per seed: explorations of it last long enough to interrupt."""
+    for _ in range(300):
+        await asyncio.sleep(0)
+    return 1

@@ -19,10 +19,12 @@ from .errors import (
     InvalidOptionError,
     InvalidSeedError,
     InvalidStrategyError,
+    InvalidWorldOptionError,
     NondeterminismError,
     SeedloopError,
     SimulationEscapeError,
     StuckError,
+    WorkerCrashError,
 )
 
 __version__ = "0.1.0"
@@ -45,6 +47,7 @@ __all__ = [
     "InvalidOptionError",
     "InvalidSeedError",
     "InvalidStrategyError",
+    "InvalidWorldOptionError",
     "NondeterminismError",
     "RunResult",
     "SeedLoop",
@@ -52,6 +55,7 @@ __all__ = [
     "SimulationEscapeError",
     "SimulationFailure",
     "StuckError",
+    "WorkerCrashError",
     "execute",
     "explore",
     "find_failing_seed",

@@ -41,11 +41,11 @@ except ImportError as exc:  # pragma: no cover - the package declares both
 
 from ._html import render_report
 from ._options import DEFAULT_STRATEGY, STRATEGIES, parse_seeds, parse_shard
-from ._parallel import resolve_factory
+from ._parallel import describe_exit, resolve_factory
 from ._result import Exploration
 from ._run import execute
 from ._search import explore, find_failing_seed
-from .errors import SeedloopError
+from .errors import SeedloopError, WorkerCrashError
 
 console = Console(highlight=False, emoji=False)
 err_console = Console(stderr=True, highlight=False, emoji=False)
@@ -218,18 +218,35 @@ def explore_cmd(
             rate = f"{done / elapsed:,.0f} seeds/s" if elapsed > 0 else ""
             progress.update(task, completed=done, total=total or None, failed=failed, rate=rate)
 
-        summary = explore(
-            target,
-            seed_list,
-            strategy=strategy,
-            jobs=jobs,
-            stop_on_failure=stop_on_failure,
-            check_determinism=check_determinism,
-            shard=shard_pair,
-            progress=update,
-            **opts,
-        )
+        try:
+            summary = explore(
+                target,
+                seed_list,
+                strategy=strategy,
+                jobs=jobs,
+                stop_on_failure=stop_on_failure,
+                check_determinism=check_determinism,
+                shard=shard_pair,
+                progress=update,
+                # Even one job runs in a worker process: a seed that ends its
+                # interpreter is then reported with its seed, not as a silent exit.
+                isolate=True,
+                **opts,
+            )
+        except KeyboardInterrupt as exc:
+            summary = getattr(exc, "exploration", None)
+            if summary is None:
+                raise
+        except WorkerCrashError as exc:
+            crashed = exc
+            summary = None
+    if summary is None:
+        _print_crash(crashed, target, strategy, opts)
+        sys.exit(1)
     _print_summary(summary)
+    if summary.interrupted:
+        _print_interrupted(summary, target)
+        sys.exit(130)
     replay = None
     result = None
     if summary.failure is not None:
@@ -348,6 +365,28 @@ def _print_summary(summary: Exploration) -> None:
     if len(summary.outcomes) > 10:
         outcomes.add_row("…", f"{len(summary.outcomes) - 10} more")
     console.print(outcomes)
+
+
+def _print_crash(exc: WorkerCrashError, target: str, strategy: str, opts: dict[str, Any]) -> None:
+    body = Text(str(exc))
+    if exc.seed is not None:
+        body = Text()
+        body.append(f"seed {exc.seed}", style="bold")
+        status = describe_exit(exc.exitcode)
+        body.append(f" (strategy {strategy}) crashed the worker ({status})", style="red")
+        body.append("\n\nreplay it alone:  ")
+        body.append(_replay_cli(target, exc.seed, strategy, opts), style="bold")
+        body.append("\n(python -X faulthandler -m seedloop replay ... shows where it crashes)")
+    console.print(Panel(body, title="crash", title_align="left", border_style="red"))
+
+
+def _print_interrupted(summary: Exploration, target: str) -> None:
+    body = Text(f"interrupted: the summary covers the {summary.seeds_run} seed(s) that finished")
+    if summary.failing_seeds:
+        seed = summary.failing_seeds[0][1]
+        body.append(f"\nfirst failing seed found: {seed}; replay:  ")
+        body.append(_replay_cli(target, seed, summary.strategy, summary.options), style="bold")
+    console.print(body)
 
 
 def _print_failure(failure: Any, replay_cli: str) -> None:

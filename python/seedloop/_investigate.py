@@ -56,7 +56,9 @@ def shrink_failure(
     wanted = signature(exception)
     shrinker = _engine.Shrinker(tape, budget)
     while (candidate := shrinker.next_candidate()) is not None:
-        result = run_seed(factory, seed, opts, tape=candidate)
+        # Candidates are edits of a tape: an entry may outgrow its step's
+        # ready list, and then picks the newest callback.
+        result = run_seed(factory, seed, opts, tape=candidate, clamp_tape=True)
         same = signature(result.exception) == wanted
         shrinker.report(same, result.tape if same else None)
     return shrinker.best()
@@ -152,7 +154,13 @@ def record_timeline(
 ) -> tuple[RunResult, list[Row], dict[int, TaskInfo]]:
     recorder = _Recorder()
     result = run_seed(
-        factory, seed, opts, tape=tape, instrument=recorder.install, keep_steps=True
+        factory,
+        seed,
+        opts,
+        tape=tape,
+        instrument=recorder.install,
+        keep_steps=True,
+        clamp_tape=True,
     )
     choices = {i: step[2] for i, step in enumerate(result.step_log or [])}
     for row in recorder.rows:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime as _real_datetime
 from datetime import timezone as _timezone
@@ -97,10 +97,22 @@ def check_duration(name: str, value: object) -> float:
 
 
 def check_tape(tape: object) -> list[int]:
-    """A decision tape as a fresh list (an iterator is read once, here)."""
-    if isinstance(tape, (str, bytes)) or not hasattr(tape, "__iter__"):
-        raise InvalidOptionError(f"a tape is a list of non-negative ints, got {tape!r}")
-    items = list(tape)  # type: ignore[call-overload]
+    """A decision tape (a list, tuple or other sequence of ints) as a fresh list.
+
+    Iterators are refused: one passed to two runs would be used up by the
+    first, and the second would silently replay asyncio's own order.
+    """
+    if isinstance(tape, (str, bytes, bytearray)) or not isinstance(tape, Sequence):
+        kind = type(tape).__name__
+        raise InvalidOptionError(
+            f"a tape is a list (or tuple) of non-negative ints, got {kind} {tape!r}"
+            + (
+                "; an iterator would be used up by its first run: pass list(...)"
+                if isinstance(tape, Iterator)
+                else ""
+            )
+        )
+    items = list(tape)
     for choice in items:
         if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < 2**32:
             raise InvalidOptionError(
@@ -281,13 +293,11 @@ def check_shard(shard: object) -> tuple[int, int]:
 
 def check_jobs(jobs: object, cpu_count: int) -> int:
     """Worker processes: a positive int, or 0/None for one per CPU."""
-    if jobs is None or jobs == 0:
-        return cpu_count
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, type(None))) or (jobs or 0) < 0:
         raise InvalidOptionError(
             f"jobs must be a positive int (or 0/None for one per CPU), got {jobs!r}"
         )
-    return jobs
+    return jobs or cpu_count
 
 
 def check_fail_if(expression: object) -> Any:

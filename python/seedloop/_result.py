@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._options import DEFAULT_STRATEGY, factory_name
+from ._tape import Tape
 
 
 @dataclass
@@ -18,7 +19,8 @@ class RunResult:
     value: Any
     exception: BaseException | None
     fingerprint: str
-    tape: list[int] = field(repr=False)
+    #: The decision tape (a compact sequence of ints; equal to its list).
+    tape: Tape = field(repr=False)
     steps: int
     virtual_time: float
     options: dict[str, Any] = field(default_factory=dict)
@@ -40,7 +42,7 @@ class Failure:
     exception: BaseException
     strategy: str = DEFAULT_STRATEGY
     fingerprint: str = ""
-    tape: list[int] = field(default_factory=list, repr=False)
+    tape: Tape | list[int] = field(default_factory=list, repr=False)
     steps: int = 0
     virtual_time: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +148,8 @@ class Exploration:
     jobs: int = 1
     shard: tuple[int, int] | None = None
     stopped_early: bool = False
+    #: Ctrl-C stopped the exploration: the counts cover the seeds that finished.
+    interrupted: bool = False
 
     @property
     def seeds_per_second(self) -> float:

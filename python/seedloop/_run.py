@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from . import _world
@@ -18,6 +18,7 @@ from ._options import (
     needs_arguments,
 )
 from ._result import Failure, RunResult, annotate, failure_from
+from ._tape import Tape
 from .errors import (
     InvalidFactoryError,
     InvalidOptionError,
@@ -88,19 +89,22 @@ def run_seed(
     seed: int,
     opts: RunOptions,
     *,
-    tape: list[int] | None = None,
+    tape: Sequence[int] | None = None,
     api: str = "seedloop.run",
     instrument: Callable[[SeedLoop], None] | None = None,
     keep_steps: bool = False,
+    clamp_tape: bool = False,
 ) -> RunResult:
     """Run ``factory()`` once under ``seed`` with already validated options.
 
     ``instrument(loop)`` is called before the scenario starts (observers,
     creation hooks); ``keep_steps`` keeps the full step log in the result.
+    A ``tape`` entry past the ready list raises InvalidOptionError, or with
+    ``clamp_tape`` picks the newest ready callback (generated tapes).
     """
     check_not_in_running_loop(api)
     # The loop first: a bad seed or tape fails before a coroutine exists.
-    loop = SeedLoop._for_run(seed, opts, tape)
+    loop = SeedLoop._for_run(seed, opts, tape, keep_steps=keep_steps, clamp_tape=clamp_tape)
     try:
         coro = make_coroutine(factory, api)
         if instrument is not None:
@@ -115,6 +119,12 @@ def run_seed(
                 raise
             except BaseException as exc:
                 exception = exc
+            if loop._tape_error is not None:
+                # The tape, not the scenario, is wrong: unwind the tasks (the
+                # rest of the tape clamps), then say so.
+                loop._engine_clamp_tape()
+                finish(loop)
+                raise loop._tape_error
             finish(loop)
             if exception is None and world is not None and world.escapes:
                 exception = world.escapes[0]  # swallowed by the code under test
@@ -156,10 +166,11 @@ def execute(
     seed: int,
     strategy: str = DEFAULT_STRATEGY,
     *,
-    tape: list[int] | None = None,
+    tape: Sequence[int] | None = None,
     api: str = "seedloop.run",
     instrument: Callable[[SeedLoop], None] | None = None,
     keep_steps: bool = False,
+    clamp_tape: bool = False,
     **options: Any,
 ) -> RunResult:
     """Run ``factory()`` once on a fresh SeedLoop and report everything about it.
@@ -167,13 +178,26 @@ def execute(
     Takes the same options as :func:`seedloop.run` (PCT's ``steps`` is measured
     the same way, so a seed behaves here as in a search). ``instrument(loop)``
     is called before the scenario starts; ``keep_steps`` keeps the step log.
+    ``tape`` replays a decision tape (a list or tuple of ints): an entry past
+    the callbacks ready at its step raises InvalidOptionError naming the
+    step, unless ``clamp_tape`` (as for the tapes ``seedloop.hypothesis``
+    draws), which picks the newest ready callback instead.
     """
     check_factory(factory, api, call_signature=False)
     opts = RunOptions.build(api, strategy, options)
     if tape is None:
         opts = calibrate(factory, opts, api)
+    if not isinstance(clamp_tape, bool):
+        raise InvalidOptionError(f"{api}(): clamp_tape must be True or False, got {clamp_tape!r}")
     return run_seed(
-        factory, seed, opts, tape=tape, api=api, instrument=instrument, keep_steps=keep_steps
+        factory,
+        seed,
+        opts,
+        tape=tape,
+        api=api,
+        instrument=instrument,
+        keep_steps=keep_steps,
+        clamp_tape=clamp_tape,
     )
 
 
@@ -201,11 +225,15 @@ def run(
     return result.value
 
 
-def replay(factory: Factory, tape: list[int] | Failure, *, seed: int = 0, **options: Any) -> Any:
+def replay(
+    factory: Factory, tape: Sequence[int] | Failure, *, seed: int = 0, **options: Any
+) -> Any:
     """Rerun a recorded decision tape exactly; return the result or raise.
 
-    ``tape`` is a list of choices (``Failure.tape`` / ``Failure.shrunk_tape``)
-    or a :class:`Failure` (its shrunk tape and seed are used).
+    ``tape`` is a list (or tuple) of choices (``Failure.tape`` /
+    ``Failure.shrunk_tape``) or a :class:`Failure` (its shrunk tape and seed
+    are used). An entry that names a callback that was not ready at its step
+    raises InvalidOptionError: the tape does not belong to this scenario.
     """
     api = "seedloop.replay"
     check_factory(factory, api)
@@ -213,7 +241,7 @@ def replay(factory: Factory, tape: list[int] | Failure, *, seed: int = 0, **opti
         seed = tape.seed
         options = {**tape.options, **options}
         tape = tape.shrunk_tape if tape.shrunk_tape is not None else tape.tape
-    if not isinstance(tape, (list, tuple)) or not all(
+    if not isinstance(tape, (list, tuple, Tape)) or not all(
         isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in tape
     ):
         raise InvalidSeedError("seedloop.replay() needs a tape: a list of non-negative ints")

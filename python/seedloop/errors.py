@@ -63,3 +63,18 @@ class SimulationEscapeError(SeedloopError, NotImplementedError):
     It subclasses NotImplementedError so libraries that fall back on it
     (aiohttp's sendfile, for instance) do so instead of failing.
     """
+
+
+class WorkerCrashError(SeedloopError):
+    """A seed's run ended the worker process (a segfault, ``os._exit``, a signal).
+
+    ``seed`` is the seed that was running (None if the worker died before
+    running any), ``exitcode`` the process status: negative for a signal.
+    """
+
+    def __init__(
+        self, message: str, seed: int | None = None, exitcode: int | None = None
+    ) -> None:
+        self.seed = seed
+        self.exitcode = exitcode
+        super().__init__(message)

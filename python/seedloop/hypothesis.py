@@ -93,11 +93,16 @@ class Schedule:
 
     def execute(self, factory: Factory, **options: Any) -> RunResult:
         """Run ``factory`` under this schedule; the :class:`seedloop.RunResult`."""
-        return execute(factory, 0, tape=list(self.tape), **options)
+        # Drawn tapes are clamped, as documented above: that is what lets
+        # Hypothesis draw (and shrink) tapes without knowing the scenario.
+        return execute(factory, 0, tape=list(self.tape), clamp_tape=True, **options)
 
     def run(self, factory: Factory, **options: Any) -> Any:
         """Run ``factory`` under this schedule: its result, or its exception raised."""
-        note(f"seedloop replay: seedloop.execute({_name(factory)}, 0, tape={list(self.tape)!r})")
+        note(
+            f"seedloop replay: seedloop.execute({_name(factory)}, 0, tape={list(self.tape)!r}, "
+            "clamp_tape=True)"
+        )
         result = self.execute(factory, **options)
         if result.exception is not None:
             raise result.exception

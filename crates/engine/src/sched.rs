@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use crate::clock::{TimerHeap, NEVER};
 use crate::rng::Rng;
-use crate::strategy::{Candidate, Strategy, StrategySpec};
+use crate::strategy::{Candidate, Strategy, StrategySpec, TapeOverrun};
 use crate::trace::{StepRecord, Trace};
 
 pub struct Entry<T> {
@@ -67,6 +67,16 @@ impl<T> Scheduler<T> {
 
     pub fn trace(&self) -> &Trace {
         &self.trace
+    }
+
+    /// Keep the full step log (32 bytes a step) as well as the compact tape.
+    pub fn keep_steps(&mut self, keep: bool) {
+        self.trace.keep_steps(keep);
+    }
+
+    /// The first replayed tape entry that was past the ready list (and clamped).
+    pub fn tape_overrun(&self) -> Option<TapeOverrun> {
+        self.strategy.tape_overrun()
     }
 
     pub fn ready_len(&self) -> usize {
@@ -288,6 +298,27 @@ mod tests {
             let (again, _) = simulate(StrategySpec::Replay { tape }, 999, 4, 5);
             assert_eq!(order, again, "{spec:?}");
         }
+    }
+
+    #[test]
+    fn a_tape_entry_past_the_ready_list_is_clamped_and_reported() {
+        let mut s: Scheduler<u32> = Scheduler::new(0, StrategySpec::Replay { tape: vec![1, 5] });
+        for i in 0..2 {
+            s.push_ready(1, i);
+        }
+        assert_eq!(s.begin_iteration(true, |_| true), Begin::Ready(2));
+        assert_eq!(s.step().map(|e| e.payload), Some(1));
+        assert_eq!(s.tape_overrun(), None);
+        assert_eq!(s.step().map(|e| e.payload), Some(0)); // 5 of 1 ready: clamped
+        assert_eq!(
+            s.tape_overrun(),
+            Some(TapeOverrun {
+                step: 1,
+                choice: 5,
+                ready: 1
+            })
+        );
+        assert_eq!(s.trace().tape(), vec![1, 0]);
     }
 
     #[test]

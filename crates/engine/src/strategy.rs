@@ -147,7 +147,17 @@ pub(crate) enum Strategy {
     Strict,
     Replay {
         tape: Vec<u32>,
+        /// The first step whose entry was past the ready list (clamped).
+        overrun: Option<TapeOverrun>,
     },
+}
+
+/// A tape entry that named a ready callback that did not exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TapeOverrun {
+    pub step: u64,
+    pub choice: u32,
+    pub ready: usize,
 }
 
 impl Strategy {
@@ -174,7 +184,18 @@ impl Strategy {
                 prios: Priorities::default(),
             },
             StrategySpec::Strict => Strategy::Strict,
-            StrategySpec::Replay { tape } => Strategy::Replay { tape: tape.clone() },
+            StrategySpec::Replay { tape } => Strategy::Replay {
+                tape: tape.clone(),
+                overrun: None,
+            },
+        }
+    }
+
+    /// The first clamped tape entry, when replaying a tape.
+    pub(crate) fn tape_overrun(&self) -> Option<TapeOverrun> {
+        match self {
+            Strategy::Replay { overrun, .. } => *overrun,
+            _ => None,
         }
     }
 
@@ -252,9 +273,16 @@ impl Strategy {
                 let tied = ready.iter().take_while(|c| c.timer_group == group).count();
                 rng.below(tied as u64) as usize
             }
-            Strategy::Replay { tape } => {
-                let want = tape.get(step as usize).copied().unwrap_or(0) as usize;
-                want.min(n - 1)
+            Strategy::Replay { tape, overrun } => {
+                let want = tape.get(step as usize).copied().unwrap_or(0);
+                if want as usize >= n && overrun.is_none() {
+                    *overrun = Some(TapeOverrun {
+                        step,
+                        choice: want,
+                        ready: n,
+                    });
+                }
+                (want as usize).min(n - 1)
             }
         }
     }

@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 use pyo3::{intern, PyTypeInfo};
 use seedloop_engine::clock::{ns_to_secs, secs_to_ns_ceil};
+use seedloop_engine::trace::TapeBuf;
 use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
 use crate::errors::{self, Raised};
@@ -30,6 +31,7 @@ pub const RAN: u8 = 0;
 pub const IDLE: u8 = 1;
 pub const STEP_BUDGET: u8 = 2;
 pub const TIME_BUDGET: u8 = 3;
+pub const TAPE_OVERRUN: u8 = 4;
 
 struct State {
     sched: Scheduler<Py<Handle>>,
@@ -43,6 +45,9 @@ struct State {
     closed: bool,
     max_steps: u64,
     max_time_ns: u64,
+    /// A tape entry past the ready list stops the run (user tapes) instead
+    /// of being clamped (the shrinker's and Hypothesis's candidate tapes).
+    strict_tape: bool,
 }
 
 /// Callbacks handed over by other threads.
@@ -356,6 +361,7 @@ impl LoopCore {
                 closed: false,
                 max_steps: 0,
                 max_time_ns: 0,
+                strict_tape: false,
             }),
             inbox: Inbox::default(),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
@@ -381,7 +387,10 @@ impl LoopCore {
 
     /// Configure the engine (called once by `SeedLoop.__init__`).
     /// `strategy` is a name; `tape` selects replay; budgets of 0 mean none.
-    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None))]
+    /// `strict_tape`: a tape entry past the ready list stops the run
+    /// (TAPE_OVERRUN) instead of choosing the newest entry. `keep_steps`
+    /// keeps the full step log (32 bytes a step) besides the compact tape.
+    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false))]
     #[allow(clippy::too_many_arguments)]
     fn _engine_setup(
         &self,
@@ -393,6 +402,8 @@ impl LoopCore {
         tape: Option<Vec<u32>>,
         max_steps: u64,
         max_time: Option<f64>,
+        strict_tape: bool,
+        keep_steps: bool,
     ) -> PyResult<()> {
         let spec = match (tape, strategy) {
             (Some(tape), _) => StrategySpec::Replay { tape },
@@ -403,6 +414,8 @@ impl LoopCore {
         let old = {
             let mut st = self.lock();
             let old = std::mem::replace(&mut st.sched, Scheduler::new(seed, spec));
+            st.sched.keep_steps(keep_steps);
+            st.strict_tape = strict_tape;
             st.max_steps = max_steps;
             st.max_time_ns = max_time.map(secs_to_ns_ceil).unwrap_or(0);
             old
@@ -542,22 +555,29 @@ impl LoopCore {
                         .as_ref()
                         .map(|o| o.clone_ref(py));
                     for _ in 0..n {
-                        let (entry, step) = {
+                        let (entry, step, overrun) = {
                             let mut st = this.lock();
                             let Some(entry) = st.sched.step() else { break };
                             st.current_owner = entry.owner;
-                            (entry, st.sched.trace().len() - 1)
+                            // A user tape named a callback that was not ready:
+                            // the clamped step still runs (nothing is lost for
+                            // the clean-up), then the run stops.
+                            let overrun = st.strict_tape && st.sched.tape_overrun().is_some();
+                            (entry, st.sched.trace().len() - 1, overrun)
                         };
                         let handle = entry.payload.bind(py);
                         let h = handle.get();
-                        if h.is_cancelled() {
-                            continue;
+                        if !h.is_cancelled() {
+                            if let Some(observer) = &observer {
+                                observer.bind(py).call1((step, entry.owner, handle))?;
+                            }
+                            if let Err(err) = h.run(py) {
+                                Self::report_callback_error(slf, err, handle)?;
+                            }
                         }
-                        if let Some(observer) = &observer {
-                            observer.bind(py).call1((step, entry.owner, handle))?;
-                        }
-                        if let Err(err) = h.run(py) {
-                            Self::report_callback_error(slf, err, handle)?;
+                        if overrun {
+                            this.lock().current_owner = 0;
+                            return Ok(TAPE_OVERRUN);
                         }
                     }
                     this.lock().current_owner = 0;
@@ -615,6 +635,32 @@ impl LoopCore {
         self.lock().sched.trace().tape()
     }
 
+    /// The decision tape as stored: `(bytes per choice, little-endian bytes)`.
+    fn _engine_tape_bytes<'py>(&self, py: Python<'py>) -> (u8, Bound<'py, PyBytes>) {
+        let st = self.lock();
+        match st.sched.trace().tape_buf() {
+            TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
+            TapeBuf::Wide(words) => {
+                let raw: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                (4, PyBytes::new(py, &raw))
+            }
+        }
+    }
+
+    /// From now on clamp tape entries past the ready list (clean-up after
+    /// TAPE_OVERRUN stopped the run).
+    fn _engine_clamp_tape(&self) {
+        self.lock().strict_tape = false;
+    }
+
+    /// `(step, choice, ready)` of the first tape entry past the ready list.
+    fn _engine_tape_overrun(&self) -> Option<(u64, u32, usize)> {
+        self.lock()
+            .sched
+            .tape_overrun()
+            .map(|o| (o.step, o.choice, o.ready))
+    }
+
     /// The step log as `(seq, task_ordinal, choice, now_seconds)` tuples.
     fn _engine_steps(&self) -> Vec<(u64, u32, u32, f64)> {
         self.lock()
@@ -653,6 +699,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("IDLE", IDLE)?;
     m.add("STEP_BUDGET", STEP_BUDGET)?;
     m.add("TIME_BUDGET", TIME_BUDGET)?;
+    m.add("TAPE_OVERRUN", TAPE_OVERRUN)?;
     // The one list of strategy names (engine/src/strategy.rs), as a tuple.
     m.add("STRATEGIES", PyTuple::new(m.py(), STRATEGIES)?)?;
     let _ = Handle::type_object(m.py());

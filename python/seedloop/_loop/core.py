@@ -14,14 +14,15 @@ import concurrent.futures
 import itertools
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import _engine
 from .._describe import describe_task
 from .._options import DEFAULT_STRATEGY, RunOptions, check_seed, check_tape
+from .._tape import Tape
 from .._world import inline_work
-from ..errors import DeadlockError, HangError
+from ..errors import DeadlockError, HangError, InvalidOptionError
 from .net_methods import NetLoopMixin
 from .tasks import _BaseEventLoop, _SeedTasks
 
@@ -90,17 +91,48 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         self._setup(seed, opts, check_tape(tape) if tape is not None else None)
 
     @classmethod
-    def _for_run(cls, seed: int, opts: RunOptions, tape: list[int] | None) -> SeedLoop:
-        """A loop for one run, from options already validated (skips ``__init__``'s checks)."""
+    def _for_run(
+        cls,
+        seed: int,
+        opts: RunOptions,
+        tape: Sequence[int] | None,
+        *,
+        keep_steps: bool = False,
+        clamp_tape: bool = False,
+    ) -> SeedLoop:
+        """A loop for one run, from options already validated (skips ``__init__``'s checks).
+
+        ``keep_steps`` keeps the full step log (32 bytes a step; the compact
+        tape is always kept). ``clamp_tape``: a tape entry past the ready list
+        picks the newest entry instead of stopping the run with
+        InvalidOptionError (for generated tapes: the shrinker's, Hypothesis's).
+        """
         loop = cls.__new__(cls)
         loop._closed = True
         loop.seed, loop.strategy = seed, opts.strategy
         check_seed(seed)
-        loop._setup(seed, opts, check_tape(tape) if tape is not None else None)
+        loop._setup(
+            seed,
+            opts,
+            check_tape(tape) if tape is not None else None,
+            keep_steps=keep_steps,
+            clamp_tape=clamp_tape,
+        )
         return loop
 
-    def _setup(self, seed: int, opts: RunOptions, tape: list[int] | None) -> None:
+    def _setup(
+        self,
+        seed: int,
+        opts: RunOptions,
+        tape: list[int] | None,
+        *,
+        keep_steps: bool = False,
+        clamp_tape: bool = False,
+    ) -> None:
         _BaseEventLoop.__init__(self)
+        #: The InvalidOptionError that stopped a run whose tape named a
+        #: callback that was not ready (None if none did).
+        self._tape_error: InvalidOptionError | None = None
         self._engine_setup(
             seed,
             opts.strategy,
@@ -109,6 +141,8 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             tape=tape,
             max_steps=opts.max_steps or 0,
             max_time=opts.max_time,
+            strict_tape=not clamp_tape,
+            keep_steps=keep_steps,
         )
         self.seed = seed
         self.strategy = "replay" if tape is not None else opts.strategy
@@ -197,6 +231,18 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
                 f"deadlock: nothing is ready, {why}, and the run is not done",
                 self.waiting_tasks(),
             )
+        if status == _engine.TAPE_OVERRUN:
+            overrun = self._engine_tape_overrun()
+            assert overrun is not None
+            step, choice, ready = overrun
+            self._tape_error = InvalidOptionError(
+                f"the tape's entry at step {step} is {choice}, but only {ready} callback(s) "
+                f"were ready (choices 0..{ready - 1}): the tape was not recorded from this "
+                "scenario and seed (or the code changed since); replay Failure.tape or "
+                "Failure.shrunk_tape of the same scenario, or RunResult.tape"
+            )
+            self.stop()
+            raise self._tape_error
         if status == _engine.STEP_BUDGET:
             raise HangError(
                 f"hang: the run exceeded max_steps={self._max_steps} steps "
@@ -234,9 +280,9 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         """Hex fingerprint of every scheduling decision made so far."""
         return self._engine_fingerprint()
 
-    def decision_tape(self) -> list[int]:
+    def decision_tape(self) -> Tape:
         """The index chosen among ready callbacks at each step (replayable)."""
-        return self._engine_tape()
+        return Tape.from_engine(*self._engine_tape_bytes())
 
     def step_count(self) -> int:
         return self._engine_step_count()

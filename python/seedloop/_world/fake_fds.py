@@ -7,6 +7,8 @@ import select
 import weakref
 from typing import Any, Protocol
 
+from .guards import guarded_select
+
 # Above every C int: no kernel descriptor can have such a number, and a real
 # syscall given one fails in Python's argument parsing (OverflowError), before
 # the kernel is asked. Libraries that only poll a socket's fileno() to learn
@@ -128,7 +130,7 @@ def sim_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None) -> tuple
         if is_fake(_fd_of(obj))
     ]
     if not fake:
-        return _real_select(rlist, wlist, xlist, timeout)
+        return guarded_select(rlist, wlist, xlist, timeout)
     ready: tuple[list, list, list] = ([], [], [])
     for obj, kind in fake:
         state = _state(_fd_of(obj))
@@ -138,13 +140,15 @@ def sim_select(rlist: Any, wlist: Any, xlist: Any, timeout: Any = None) -> tuple
             ready[kind].append(obj)
     real = [[o for o in group if not is_fake(_fd_of(o))] for group in (rlist, wlist, xlist)]
     if any(real):
-        got = _real_select(*real, 0 if any(ready) else timeout)
+        got = guarded_select(*real, 0 if any(ready) else timeout)
         for mine, theirs in zip(ready, got, strict=True):
             mine.extend(theirs)
     return ready
 
 
-# (real object, stand-in), applied by patching.py during runs.
+# (real object, stand-in), applied by patching.py during runs. select.select is
+# swapped here only: descriptors that are not simulated sockets go on to the
+# guard's select (a sleep without descriptors, an escape with real ones).
 _SWAPS: list[tuple[object, object]] = [(_real_select, sim_select)]
 if hasattr(select, "poll"):
     _SWAPS.append((_real_poll, SimPoll))

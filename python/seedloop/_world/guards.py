@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import contextvars
 import os
+import select
 import socket
 import subprocess
 import threading
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import BlockingCallError, SimulationEscapeError
+from .standins import _sim_sleep
 from .state import _get_ident, _worlds
 
 _allow_real_io: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -146,6 +148,44 @@ def _thread_guard(real: Callable[..., Any], what: str) -> Callable[..., Any]:
     return guard
 
 
+_real_select = select.select
+
+
+def guarded_select(
+    rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None, /
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """``select.select``: real descriptors are an escape; with none it is a sleep.
+
+    ``select.select([], [], [], t)`` is a common way to sleep: it moves
+    virtual time like ``time.sleep(t)`` (or raises under ``sleep="error"``).
+    """
+    if _get_ident() not in _worlds or _allow_real_io.get():
+        return _real_select(rlist, wlist, xlist, timeout)
+    if list(rlist) or list(wlist) or list(xlist):
+        raise _escape(
+            "select.select() on real file descriptors",
+            "wait for sockets through asyncio (streams, loop.sock_recv) on seedloop's "
+            "simulated network",
+        )
+    if timeout is None:
+        raise BlockingCallError(
+            "select.select([], [], [], None) inside a seedloop simulation blocks the event "
+            "loop forever: nothing can wake it; use 'await asyncio.sleep(...)' or an asyncio "
+            "primitive"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be a float or None")
+    if timeout < 0:
+        raise ValueError("timeout must be non-negative")
+    _sim_sleep(timeout)
+    return [], [], []
+
+
+guarded_select.__name__ = guarded_select.__qualname__ = "select"
+guarded_select.__doc__ = _real_select.__doc__
+guarded_select.__wrapped__ = _real_select  # type: ignore[attr-defined]
+
+
 _SUBPROCESS_HINT = (
     "start processes outside the simulation, or simulate the process with asyncio tasks"
 )
@@ -234,6 +274,21 @@ for _name, _hint in (
     _fn = getattr(os, _name, None)
     if _fn is not None:
         _SWAPS.append((_fn, _guard(_fn, f"os.{_name}()", _hint)))
+try:  # how multiprocessing's spawn and forkserver start a process (POSIX)
+    import _posixsubprocess
+except ImportError:  # pragma: no cover - Windows
+    pass
+else:
+    _SWAPS.append(
+        (
+            _posixsubprocess.fork_exec,
+            _guard(
+                _posixsubprocess.fork_exec,
+                "starting a process (multiprocessing, subprocess)",
+                _SUBPROCESS_HINT,
+            ),
+        )
+    )
 for _name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo"):
     _fn = getattr(socket, _name, None)
     if _fn is not None:
