@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import concurrent.futures.thread
 import contextvars
 import os
 import socket
@@ -136,7 +137,9 @@ def _thread_guard(real: Callable[..., Any], what: str) -> Callable[..., Any]:
                 what,
                 "threads run outside the seeded schedule; use asyncio tasks, or "
                 "loop.run_in_executor/asyncio.to_thread, which run inline and "
-                "deterministically",
+                'deterministically; or pass executor="thread" to allow real threads '
+                "(call_soon_threadsafe, run_coroutine_threadsafe, sync/async bridge "
+                "queues) at the cost of determinism",
             )
         return real(*args, **kwargs)
 
@@ -144,6 +147,48 @@ def _thread_guard(real: Callable[..., Any], what: str) -> Callable[..., Any]:
     guard.__doc__ = getattr(real, "__doc__", None)
     guard.__wrapped__ = real  # type: ignore[attr-defined]
     return guard
+
+
+def _thread_start_guard(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``Thread.start`` in a run: refused, or with ``executor="thread"`` counted as outside work.
+
+    While a thread started in the run is alive, an idle loop waits in real
+    time for what the thread hands over (``call_soon_threadsafe``,
+    ``run_coroutine_threadsafe``, sync/async bridge queues) instead of
+    reporting a deadlock. Executor pool workers are not counted: they idle
+    between jobs, and ``run_in_executor`` counts each job itself.
+    """
+    refuse = _thread_guard(real, "threading.Thread.start()")
+
+    def start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
+        w = _worlds.get(_get_ident())
+        if (
+            w is None
+            or not w.allow_threads
+            or getattr(self, "_target", None) is concurrent.futures.thread._worker
+        ):
+            return refuse(self, *args, **kwargs)
+        external = w.loop._engine_external
+        run = self.run
+
+        def counted_run() -> None:
+            try:
+                run()
+            finally:
+                external(-1)
+
+        external(1)
+        self.run = counted_run  # type: ignore[method-assign]
+        try:
+            return real(self, *args, **kwargs)
+        except BaseException:
+            external(-1)
+            raise
+
+    start.__name__ = start.__qualname__ = "start"
+    start.__doc__ = getattr(real, "__doc__", None)
+    start.__wrapped__ = real  # type: ignore[attr-defined]
+    return start
 
 
 _SUBPROCESS_HINT = (
@@ -248,7 +293,7 @@ _CLASS_PATCHES: list[tuple[type, str, object]] = [
     (
         threading.Thread,
         "start",
-        _thread_guard(threading.Thread.start, "threading.Thread.start()"),
+        _thread_start_guard(threading.Thread.start),
     ),
     (
         subprocess.Popen,
