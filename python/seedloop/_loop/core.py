@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .. import _engine
+from .. import _engine, _world
 from .._describe import describe_task
 from .._options import DEFAULT_STRATEGY, RunOptions, check_seed, check_tape
 from .._world import inline_work
@@ -280,7 +280,11 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             was_inline = getattr(inline_work, "active", False)
             inline_work.active = True  # blocking waits refuse (see _world)
             try:
-                result = func(*args)
+                if _world.current() is None:
+                    with _world.inline_waits_refused():  # runs refuse them already
+                        result = func(*args)
+                else:
+                    result = func(*args)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:  # delivered to the awaiting task

@@ -236,11 +236,7 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
     worker started before the run), one of them may be the waker, so the wait
     gets a bounded grace period of real time first.
     """
-    if not (
-        (timeout is None or timeout > 0)
-        and getattr(inline_work, "active", False)
-        and _get_ident() in _worlds
-    ):
+    if not ((timeout is None or timeout > 0) and getattr(inline_work, "active", False)):
         return _real_condition_wait(self, timeout)
     if threading.active_count() > 1:
         # Another real thread (a worker started before the run) may be the
@@ -252,11 +248,13 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
             return False  # an honest timeout, as the real wait would report
     raise BlockingCallError(
         f"a blocking wait (threading.Condition.wait(timeout={timeout!r}), as used by "
-        "queue.Queue.get, threading.Event.wait, Semaphore.acquire) in run_in_executor/"
-        "asyncio.to_thread work: inside a seedloop simulation that work runs inline on "
-        "the loop's thread, so nothing else can run while it blocks and it would hang; "
-        "use asyncio primitives (asyncio.Queue, asyncio.Event) instead, or "
-        'SeedLoop(executor="thread") outside simulations'
+        "queue.Queue.get, threading.Event.wait, Semaphore.acquire, "
+        "concurrent.futures.Future.result) in run_in_executor/asyncio.to_thread work: "
+        "with executor='inline' (the default) that work runs on the loop's thread, so "
+        "nothing else can run while it blocks and it would hang; use asyncio primitives "
+        "(asyncio.Queue, asyncio.Event) instead, or pass executor='thread' "
+        "(seedloop.run(..., executor='thread'), SeedLoop(executor='thread')) to run it "
+        "on real threads, at the cost of determinism"
     )
 
 
