@@ -355,7 +355,7 @@ class RunOptions:
     #: Real seconds a run may take before HangError (None: unbounded).
     max_wall: float | None = DEFAULT_MAX_WALL
     #: Virtual seconds each step costs; None: the automatic rule (nothing,
-    #: except 10 us per step in a busy streak of over 10,000 steps).
+    #: except 10 us per step in a busy streak of over 10,000 iterations).
     step_time: float | None = None
     executor: str = "inline"
     world: WorldOptions = _DEFAULT_WORLD

@@ -32,12 +32,14 @@ pub const STEP_BUDGET: u8 = 2;
 pub const TIME_BUDGET: u8 = 3;
 pub const WALL_BUDGET: u8 = 4;
 
-/// With the automatic step time, a busy streak (steps since the ready list
-/// was last empty) longer than this starts charging `SPIN_STEP_NS` per step.
-/// While anything is ready the clock otherwise never moves, so code polling
-/// with `sleep(0)` for a timer's effect would spin forever; ordinary runs
-/// never reach this streak and keep their exact virtual times.
-pub const SPIN_AFTER_STEPS: u64 = 10_000;
+/// With the automatic step time, a busy streak (loop iterations since the
+/// ready list was last empty) longer than this charges `SPIN_STEP_NS` per
+/// step. While anything is ready the clock otherwise never moves, so code
+/// polling with `sleep(0)` for a timer's effect would spin forever. Counted
+/// in iterations, not steps: a burst of many tasks is one iteration per round
+/// however many tasks take part, so ordinary runs never reach the streak and
+/// keep their exact virtual times.
+pub const SPIN_AFTER_ITERATIONS: u64 = 10_000;
 /// Simulated CPU time of one step in a busy streak: 10 us, in the range a
 /// stock event loop spends per callback.
 pub const SPIN_STEP_NS: u64 = 10_000;
@@ -61,8 +63,8 @@ struct State {
     /// Virtual time charged per step: Some(ns) for every step, None for the
     /// automatic rule (nothing, except in a long busy streak).
     step_time_ns: Option<u64>,
-    /// Steps run since the ready list was last empty at an iteration's start.
-    busy_steps: u64,
+    /// Iterations run since the ready list was last empty at an iteration's start.
+    busy_iterations: u64,
 }
 
 /// Callbacks handed over by other threads.
@@ -410,7 +412,7 @@ impl LoopCore {
                 max_wall: None,
                 wall_start: None,
                 step_time_ns: None,
-                busy_steps: 0,
+                busy_iterations: 0,
             }),
             inbox: Inbox::default(),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
@@ -472,7 +474,7 @@ impl LoopCore {
             st.max_wall = max_wall.and_then(|s| Duration::try_from_secs_f64(s).ok());
             st.wall_start = None;
             st.step_time_ns = step_time.map(secs_to_ns_ceil);
-            st.busy_steps = 0;
+            st.busy_iterations = 0;
             old
         };
         drop(old);
@@ -600,7 +602,7 @@ impl LoopCore {
             let begin = {
                 let mut st = this.lock();
                 if st.sched.ready_len() == 0 {
-                    st.busy_steps = 0;
+                    st.busy_iterations = 0;
                 }
                 if let Some(at) = due_at {
                     st.sched.release_due_at(at, &|h| !h.get().is_cancelled());
@@ -614,10 +616,16 @@ impl LoopCore {
                 if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
                     return Ok(TIME_BUDGET);
                 }
-                begin
+                st.busy_iterations += 1;
+                let charge = match st.step_time_ns {
+                    Some(ns) => ns,
+                    None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
+                    None => 0,
+                };
+                (begin, charge)
             };
             match begin {
-                Begin::Ready(n) => {
+                (Begin::Ready(n), charge) => {
                     let observer = this
                         .observer
                         .lock()
@@ -625,17 +633,11 @@ impl LoopCore {
                         .as_ref()
                         .map(|o| o.clone_ref(py));
                     for _ in 0..n {
-                        let (entry, step, charge) = {
+                        let (entry, step) = {
                             let mut st = this.lock();
                             let Some(entry) = st.sched.step() else { break };
                             st.current_owner = entry.owner;
-                            st.busy_steps += 1;
-                            let charge = match st.step_time_ns {
-                                Some(ns) => ns,
-                                None if st.busy_steps > SPIN_AFTER_STEPS => SPIN_STEP_NS,
-                                None => 0,
-                            };
-                            (entry, st.sched.trace().len() - 1, charge)
+                            (entry, st.sched.trace().len() - 1)
                         };
                         let handle = entry.payload.bind(py);
                         let h = handle.get();
@@ -657,7 +659,7 @@ impl LoopCore {
                     this.lock().current_owner = 0;
                     return Ok(RAN);
                 }
-                Begin::Idle => {
+                (Begin::Idle, _) => {
                     if stopping {
                         return Ok(IDLE);
                     }

@@ -64,7 +64,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
     (real seconds, counted from the first iteration) bound a run: past them the
     loop raises :class:`HangError`; a loop built by hand has none unless given.
     ``step_time`` is the virtual time each step costs (None: nothing, except
-    10 us per step once over 10,000 steps ran without the ready list ever
+    10 us per step once over 10,000 loop iterations ran without the ready list ever
     being empty, so polling loops see time pass). ``executor="inline"`` runs
     ``run_in_executor`` work synchronously (deterministic); ``"thread"`` uses
     real threads, for code that needs them outside simulations.
