@@ -360,7 +360,9 @@ impl LoopCore {
                 return Ok(None);
             }
         }
-        Ok(Some(slf.call_method0(intern!(py, "time"))?.extract::<f64>()?))
+        Ok(Some(
+            slf.call_method0(intern!(py, "time"))?.extract::<f64>()?,
+        ))
     }
 
     /// Has the run used up its real-time budget? (Starts the clock on first use.)

@@ -58,6 +58,9 @@ class SeedFuture(asyncio.Future):  # type: ignore[type-arg]
 # stock's, so tests and log filters matching asyncio's wording still match.
 SeedTask.__name__ = SeedTask.__qualname__ = "Task"
 SeedFuture.__name__ = SeedFuture.__qualname__ = "Future"
+# So the classes are found under the names they show (introspection, pickle's lookup).
+Task = SeedTask
+Future = SeedFuture
 
 
 class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
