@@ -27,6 +27,12 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+# Public classes live in private modules; show them where users import them from
+# (tracebacks, reprs, pickles say seedloop.SimulationFailure, not seedloop._simulate...).
+for _cls in (SeedLoop, Exploration, Failure, RunResult, SimulationFailure):
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
     "STRATEGIES",
     "BlockingCallError",

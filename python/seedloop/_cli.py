@@ -1,7 +1,8 @@
 """The ``seedloop`` command line: explore a seed range, replay one seed.
 
-    seedloop explore examples.demo:scenario --seeds 0:100000 --strategy pct --jobs 4
-    seedloop replay examples.demo:scenario --seed 17 --strategy pct --html report.html
+    seedloop explore examples/lost_update.py:buggy --seeds 0:100000 --strategy pct --jobs 4
+    seedloop explore examples/demo.py:scenario --fail-if 'result == "MISSED"'
+    seedloop replay examples/lost_update.py:buggy --seed 49 --html report.html
 
 Exit status: 0 when every seed passed, 1 when a failing seed was found (or
 the replayed seed fails), 2 for a usage error.
@@ -74,9 +75,19 @@ def _import_target(target: str) -> Any:
 
 def _replay_cli(target: str, seed: int, strategy: str, options: dict[str, Any]) -> str:
     opts = "".join(
-        f" -o {shlex.quote(f'{k}={v!r}')}" for k, v in sorted(options.items()) if k != "steps"
+        f" -o {shlex.quote(f'{k}={v!r}')}"
+        for k, v in sorted(options.items())
+        if k not in ("steps", "fail_if")
     )
+    if options.get("fail_if") is not None:
+        opts += f" --fail-if {shlex.quote(options['fail_if'])}"
     return f"seedloop replay {shlex.quote(target)} --seed {seed} --strategy {strategy}{opts}"
+
+
+def _with_fail_if(options: dict[str, Any], fail_if: str | None) -> dict[str, Any]:
+    if fail_if is not None:
+        options["fail_if"] = fail_if
+    return options
 
 
 class _SeedloopCommand(click.Command):
@@ -104,6 +115,13 @@ _strategy_option = click.option(
     default=DEFAULT_STRATEGY,
     show_default=True,
     help="how each seed orders ready callbacks",
+)
+_fail_if_option = click.option(
+    "--fail-if",
+    metavar="EXPR",
+    default=None,
+    help="a Python expression over the scenario's return value `result`; a seed whose "
+    "result makes it true fails, e.g. --fail-if 'result == \"MISSED\"'",
 )
 _option_option = click.option(
     "-o",
@@ -144,6 +162,7 @@ _option_option = click.option(
     default=None,
     help="run only shard I of N (seeds at positions p % N == I): one per machine",
 )
+@_fail_if_option
 @_option_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report")
 @click.option(
@@ -158,6 +177,7 @@ def explore_cmd(
     stop_on_failure: bool,
     check_determinism: bool,
     shard: str | None,
+    fail_if: str | None,
     options: tuple[str, ...],
     html_path: str | None,
     json_path: str | None,
@@ -170,7 +190,7 @@ def explore_cmd(
     """
     seed_list = parse_seeds(seeds)
     shard_pair = parse_shard(shard) if shard else None
-    opts = _parse_options(options)
+    opts = _with_fail_if(_parse_options(options), fail_if)
     _import_target(target)
     jobs = jobs or os.cpu_count() or 1
 
@@ -240,14 +260,21 @@ def explore_cmd(
 @click.argument("target", metavar="MODULE:SCENARIO")
 @click.option("--seed", type=int, required=True, help="the seed to run")
 @_strategy_option
+@_fail_if_option
 @_option_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report")
 def replay(
-    target: str, seed: int, strategy: str, options: tuple[str, ...], html_path: str | None
+    target: str,
+    seed: int,
+    strategy: str,
+    fail_if: str | None,
+    options: tuple[str, ...],
+    html_path: str | None,
 ) -> None:
     """Run MODULE:SCENARIO under one seed and show exactly what happened."""
     factory = _import_target(target)
-    result = execute(factory, seed, strategy, keep_steps=True, **_parse_options(options))
+    opts = _with_fail_if(_parse_options(options), fail_if)
+    result = execute(factory, seed, strategy, keep_steps=True, **opts)
     opts = result.options  # with PCT's measured steps
     failure = None
     table = Table(show_header=False, box=None)

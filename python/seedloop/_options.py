@@ -7,6 +7,7 @@ receives that object unchanged and trusts it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -43,6 +44,8 @@ EXECUTORS = ("inline", "thread")
 WORLD_OPTIONS = ("world", "sleep", "wall_epoch")
 #: Keyword arguments that configure the loop itself.
 LOOP_OPTIONS = ("depth", "steps", "max_steps", "max_time", "max_wall", "step_time", "executor")
+#: Keyword arguments that judge the run's result.
+CHECK_OPTIONS = ("fail_if",)
 
 _MAX_SEED = 2**64
 # datetime's range: year 1 to year 9999 (a wall clock outside it cannot be shown).
@@ -306,6 +309,27 @@ def check_jobs(jobs: object, cpu_count: int) -> int:
     return jobs
 
 
+def check_fail_if(expression: object) -> Any:
+    """``fail_if``'s expression compiled (and cached), or InvalidOptionError saying why not."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise InvalidOptionError(
+            "fail_if must be a Python expression over the scenario's return value `result`, "
+            f"e.g. fail_if='result == \"MISSED\"', got {expression!r}"
+        )
+    return _compile_fail_if(expression)
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_fail_if(expression: str) -> Any:
+    try:
+        return compile(expression.strip(), "<fail_if>", "eval")
+    except SyntaxError as exc:
+        raise InvalidOptionError(
+            f"fail_if={expression!r} is not a Python expression ({exc.msg}); write one over "
+            "`result`, e.g. 'result == \"MISSED\"' or 'result is None or result < 0'"
+        ) from None
+
+
 # -- the options of a run --------------------------------------------------------
 
 
@@ -359,6 +383,8 @@ class RunOptions:
     step_time: float | None = None
     executor: str = "inline"
     world: WorldOptions = _DEFAULT_WORLD
+    #: A Python expression over ``result``: when it is true the run counts as failed.
+    fail_if: str | None = None
     given: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
     @classmethod
@@ -369,9 +395,9 @@ class RunOptions:
         check_strategy(strategy)
         if not options:
             return _default_for(strategy)  # type: ignore[arg-type]
-        unknown = sorted(set(options) - set(LOOP_OPTIONS) - set(WORLD_OPTIONS))
+        unknown = sorted(set(options) - {*LOOP_OPTIONS, *WORLD_OPTIONS, *CHECK_OPTIONS})
         if unknown:
-            known = sorted({*LOOP_OPTIONS, *WORLD_OPTIONS, "strategy"})
+            known = sorted({*LOOP_OPTIONS, *WORLD_OPTIONS, *CHECK_OPTIONS, "strategy"})
             raise InvalidOptionError(
                 f"{api}(): unknown option(s) {', '.join(unknown)}; run options are "
                 f"{', '.join(known)}"
@@ -397,6 +423,9 @@ class RunOptions:
         if executor not in EXECUTORS:
             raise InvalidOptionError(f"executor must be 'inline' or 'thread', got {executor!r}")
         world = WorldOptions.build(options) if set(options) & set(WORLD_OPTIONS) else _DEFAULT_WORLD
+        fail_if = options.get("fail_if")
+        if fail_if is not None:
+            check_fail_if(fail_if)
         return cls(
             strategy,  # type: ignore[arg-type]
             depth,
@@ -407,6 +436,7 @@ class RunOptions:
             step_time,
             executor,
             world,
+            fail_if,
             tuple(sorted(options.items())),
         )
 

@@ -58,7 +58,11 @@ class Failure:
         """A one-line call replaying the shrunk schedule."""
         if self.shrunk_tape is None:
             return None
-        return f"seedloop.replay({self.factory_name}, {self.shrunk_tape!r}, seed={self.seed})"
+        # A tape fixes every choice: the strategy's own settings no longer matter.
+        extra = "".join(
+            f", {k}={v!r}" for k, v in sorted(self.options.items()) if k not in ("depth", "steps")
+        )
+        return f"seedloop.replay({self.factory_name}, {self.shrunk_tape!r}, seed={self.seed}{extra})"
 
     def report(self) -> str:
         """The full failure report: what failed, how to replay it, and the timeline."""

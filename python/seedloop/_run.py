@@ -13,11 +13,18 @@ from ._options import (
     DEFAULT_STRATEGY,
     RunOptions,
     check_factory,
+    check_fail_if,
     factory_name,
     needs_arguments,
 )
 from ._result import Failure, RunResult, annotate, failure_from
-from .errors import InvalidFactoryError, InvalidSeedError, SeedloopError, StuckError
+from .errors import (
+    InvalidFactoryError,
+    InvalidOptionError,
+    InvalidSeedError,
+    SeedloopError,
+    StuckError,
+)
 
 Factory = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -55,6 +62,25 @@ def make_coroutine(factory: Factory, api: str) -> Coroutine[Any, Any, Any]:
             "not a coroutine; it must be an 'async def' function (or return a coroutine)"
         )
     return coro
+
+
+def judge_result(expression: str, value: Any) -> AssertionError | None:
+    """``fail_if``: an AssertionError when ``expression`` holds for the result ``value``.
+
+    A returned value that is wrong is a failure like a raised one, so every
+    search, shrink, timeline and replay treats it the same way.
+    """
+    code = check_fail_if(expression)
+    try:
+        verdict = eval(code, {"result": value})
+    except Exception as exc:
+        raise InvalidOptionError(
+            f"fail_if={expression!r} raised {type(exc).__name__}: {exc} for the result "
+            f"{value!r}; make the expression handle every value the scenario returns"
+        ) from exc
+    if not verdict:
+        return None
+    return AssertionError(f"fail_if {expression!r} holds: the scenario returned {value!r}")
 
 
 def run_seed(
@@ -96,6 +122,8 @@ def run_seed(
             finish(loop)
             if exception is None and world is not None and world.escapes:
                 exception = world.escapes[0]  # swallowed by the code under test
+            if exception is None and opts.fail_if is not None:
+                exception = judge_result(opts.fail_if, value)
             result = RunResult(
                 seed=seed,
                 strategy=loop.strategy,
@@ -162,7 +190,9 @@ def run(
     same virtual times. Inside the run the world is deterministic too (see
     ``seedloop._world``): ``world=False`` turns that off, ``sleep="advance"``
     (default) or ``"error"`` chooses what ``time.sleep`` does, and
-    ``wall_epoch`` sets the wall clock at virtual time 0.
+    ``wall_epoch`` sets the wall clock at virtual time 0. ``fail_if`` (a
+    Python expression over the returned ``result``, e.g. ``"result is None"``)
+    makes a wrong return value fail like a raised AssertionError.
     """
     api = "seedloop.run"
     check_factory(factory, api, call_signature=False)
