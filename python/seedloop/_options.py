@@ -31,6 +31,11 @@ STRATEGIES: tuple[str, ...] = tuple(_engine.STRATEGIES)
 DEFAULT_STRATEGY = "shuffle"
 #: A run longer than this raises HangError (a livelock, not a slow test).
 DEFAULT_MAX_STEPS = 2_000_000
+#: A run taking more real seconds than this raises HangError. Unlike max_steps
+#: the verdict depends on the machine's speed, so the error says so.
+DEFAULT_MAX_WALL = 10.0
+#: The largest step_time accepted (seconds of virtual time per step).
+_MAX_STEP_TIME = 1.0
 #: The wall clock at virtual time 0: 2025-01-01T00:00:00Z (POSIX seconds).
 DEFAULT_WALL_EPOCH = 1_735_689_600
 SLEEP_MODES = ("advance", "error")
@@ -38,7 +43,7 @@ EXECUTORS = ("inline", "thread")
 #: Keyword arguments of ``seedloop.run`` (and friends) that configure the world.
 WORLD_OPTIONS = ("world", "sleep", "wall_epoch")
 #: Keyword arguments that configure the loop itself.
-LOOP_OPTIONS = ("depth", "steps", "max_steps", "max_time", "executor")
+LOOP_OPTIONS = ("depth", "steps", "max_steps", "max_time", "max_wall", "step_time", "executor")
 #: Keyword arguments that judge the run's result.
 CHECK_OPTIONS = ("fail_if",)
 
@@ -93,6 +98,20 @@ def check_duration(name: str, value: object) -> float:
         raise InvalidOptionError(f"{name} must be a number of seconds, got {value!r}")
     if math.isnan(value) or value <= 0:
         raise InvalidOptionError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def check_step_time(value: object) -> float:
+    """Virtual seconds per step: a number in 0..1 (0: time moves only by timers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidOptionError(
+            f"step_time must be a number of seconds per step (e.g. 1e-6), got {value!r}"
+        )
+    if math.isnan(value) or not 0 <= value <= _MAX_STEP_TIME:
+        raise InvalidOptionError(
+            f"step_time must be between 0 and {_MAX_STEP_TIME} seconds per step "
+            f"(a stock loop spends about 1e-6 to 1e-5 per callback), got {value!r}"
+        )
     return float(value)
 
 
@@ -367,6 +386,11 @@ class RunOptions:
     steps: int | None = None
     max_steps: int | None = DEFAULT_MAX_STEPS
     max_time: float | None = None
+    #: Real seconds a run may take before HangError (None: unbounded).
+    max_wall: float | None = DEFAULT_MAX_WALL
+    #: Virtual seconds each step costs; None: the automatic rule (nothing,
+    #: except 10 us per step in a busy streak of over 10,000 iterations).
+    step_time: float | None = None
     executor: str = "inline"
     world: WorldOptions = _DEFAULT_WORLD
     #: A Python expression over ``result``: when it is true the run counts as failed.
@@ -399,6 +423,12 @@ class RunOptions:
         max_time = options.get("max_time")
         if max_time is not None:
             max_time = check_duration("max_time", max_time)
+        max_wall = options.get("max_wall", DEFAULT_MAX_WALL)
+        if max_wall is not None:
+            max_wall = check_duration("max_wall", max_wall)
+        step_time = options.get("step_time")
+        if step_time is not None:
+            step_time = check_step_time(step_time)
         executor = options.get("executor", "inline")
         if executor not in EXECUTORS:
             raise InvalidOptionError(f"executor must be 'inline' or 'thread', got {executor!r}")
@@ -412,6 +442,8 @@ class RunOptions:
             steps,
             max_steps,
             max_time,
+            max_wall,
+            step_time,
             executor,
             world,
             fail_if,

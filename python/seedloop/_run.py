@@ -116,6 +116,10 @@ def run_seed(
             try:
                 value = loop.run_until_complete(main)
             except (KeyboardInterrupt, SystemExit):
+                if main.done() and not main.cancelled():
+                    # The scenario raised it: consume it as asyncio.run does, or
+                    # the task logs "exception was never retrieved" on top.
+                    main.exception()
                 raise
             except BaseException as exc:
                 exception = exc
@@ -280,7 +284,7 @@ def finish(loop: SeedLoop) -> None:
     pending = loop.pending_tasks()
     if not pending and not loop._asyncgens:
         return  # the common case: nothing to unwind
-    loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None)
+    loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None, loop._max_wall)
     loop.set_exception_handler(_quiet_cancellations(loop.get_exception_handler()))
     try:
         if pending:

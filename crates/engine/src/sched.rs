@@ -151,8 +151,16 @@ impl<T> Scheduler<T> {
     }
 
     fn release_due(&mut self, is_live: &impl Fn(&T) -> bool) {
+        self.release_due_at(self.now_ns, is_live);
+    }
+
+    /// Release every live timer due by `at_ns` into the ready list without
+    /// moving the clock: a loop whose `time()` is patched (tests freezing or
+    /// moving the clock by hand) decides which timers are due by that time,
+    /// as the stock loop does. Call before `begin_iteration`.
+    pub fn release_due_at(&mut self, at_ns: u64, is_live: &impl Fn(&T) -> bool) {
         let mut group = 0;
-        while let Some((_, _, mut e)) = self.timers.pop_due(self.now_ns) {
+        while let Some((_, _, mut e)) = self.timers.pop_due(at_ns) {
             if !is_live(&e.payload) {
                 continue;
             }
@@ -259,6 +267,20 @@ mod tests {
             }
         }
         (order, s.trace().tape())
+    }
+
+    #[test]
+    fn release_due_at_a_later_time_keeps_the_clock() {
+        let mut s: Scheduler<&str> = Scheduler::new(0, StrategySpec::Fifo);
+        s.push_timer(5_000, 1, "at5");
+        s.push_timer(9_000, 1, "at9");
+        s.push_ready(2, "busy");
+        s.release_due_at(6_000, &|_| true);
+        assert_eq!(s.begin_iteration(true, |_| true), Begin::Ready(2));
+        assert_eq!(s.now_ns(), 0);
+        assert_eq!(s.step().unwrap().payload, "busy");
+        assert_eq!(s.step().unwrap().payload, "at5");
+        assert_eq!(s.timers_len(), 1);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! may schedule more callbacks), and payloads are dropped outside it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,19 @@ pub const IDLE: u8 = 1;
 pub const STEP_BUDGET: u8 = 2;
 pub const TIME_BUDGET: u8 = 3;
 pub const TAPE_OVERRUN: u8 = 4;
+pub const WALL_BUDGET: u8 = 5;
+
+/// With the automatic step time, a busy streak (loop iterations since the
+/// ready list was last empty) longer than this charges `SPIN_STEP_NS` per
+/// step. While anything is ready the clock otherwise never moves, so code
+/// polling with `sleep(0)` for a timer's effect would spin forever. Counted
+/// in iterations, not steps: a burst of many tasks is one iteration per round
+/// however many tasks take part, so ordinary runs never reach the streak and
+/// keep their exact virtual times.
+pub const SPIN_AFTER_ITERATIONS: u64 = 10_000;
+/// Simulated CPU time of one step in a busy streak: 10 us, in the range a
+/// stock event loop spends per callback.
+pub const SPIN_STEP_NS: u64 = 10_000;
 
 struct State {
     sched: Scheduler<Py<Handle>>,
@@ -48,6 +61,15 @@ struct State {
     /// A tape entry past the ready list stops the run (user tapes) instead
     /// of being clamped (the shrinker's and Hypothesis's candidate tapes).
     strict_tape: bool,
+    /// Real-time budget of a run (None = unbounded) and when it started
+    /// (the first iteration after setup or a budget change).
+    max_wall: Option<Duration>,
+    wall_start: Option<Instant>,
+    /// Virtual time charged per step: Some(ns) for every step, None for the
+    /// automatic rule (nothing, except in a long busy streak).
+    step_time_ns: Option<u64>,
+    /// Iterations run since the ready list was last empty at an iteration's start.
+    busy_iterations: u64,
 }
 
 /// Callbacks handed over by other threads.
@@ -67,6 +89,8 @@ pub struct LoopCore {
     /// Called as `observer(step, task_ordinal, handle)` before each step
     /// (timelines); None on the fast path.
     observer: Mutex<Option<PyObject>>,
+    /// The class overrides `time()`: always ask it (see `patched_time`).
+    own_time: AtomicBool,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -324,6 +348,37 @@ impl LoopCore {
         Ok(true)
     }
 
+    /// The loop's `time()` when a test or subclass replaced it
+    /// (`mock.patch.object(loop, "time", ...)`), else None. The stock loop
+    /// reads `self.time()` to compute `call_later` deadlines and to decide
+    /// which timers are due; the unpatched fast path costs one dict lookup.
+    fn patched_time(slf: &Bound<'_, Self>) -> PyResult<Option<f64>> {
+        let py = slf.py();
+        if !slf.get().own_time.load(Ordering::Relaxed) {
+            let Ok(dict) = slf.getattr(intern!(py, "__dict__")) else {
+                return Ok(None);
+            };
+            let Ok(dict) = dict.downcast::<PyDict>() else {
+                return Ok(None);
+            };
+            if !dict.contains(intern!(py, "time"))? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            slf.call_method0(intern!(py, "time"))?.extract::<f64>()?,
+        ))
+    }
+
+    /// Has the run used up its real-time budget? (Starts the clock on first use.)
+    fn wall_exceeded(&self) -> bool {
+        let mut st = self.lock();
+        let Some(budget) = st.max_wall else {
+            return false;
+        };
+        st.wall_start.get_or_insert_with(Instant::now).elapsed() > budget
+    }
+
     /// Route a callback's exception the way the stock loop does.
     fn report_callback_error(
         slf: &Bound<'_, Self>,
@@ -362,11 +417,16 @@ impl LoopCore {
                 max_steps: 0,
                 max_time_ns: 0,
                 strict_tape: false,
+                max_wall: None,
+                wall_start: None,
+                step_time_ns: None,
+                busy_iterations: 0,
             }),
             inbox: Inbox::default(),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             external_pending: AtomicUsize::new(0),
             observer: Mutex::new(None),
+            own_time: AtomicBool::new(false),
         }
     }
 
@@ -386,15 +446,15 @@ impl LoopCore {
     }
 
     /// Configure the engine (called once by `SeedLoop.__init__`).
-    /// `strategy` is a name; `tape` selects replay; budgets of 0 mean none.
+    /// `strategy` is a name; `tape` selects replay; budgets of 0 / None mean
+    /// none; `step_time` is virtual seconds per step (None: the automatic rule).
     /// `strict_tape`: a tape entry past the ready list stops the run
     /// (TAPE_OVERRUN) instead of choosing the newest entry. `keep_steps`
     /// keeps the full step log (32 bytes a step) besides the compact tape.
-    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false))]
+    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None))]
     #[allow(clippy::too_many_arguments)]
     fn _engine_setup(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         seed: u64,
         strategy: &str,
         depth: u32,
@@ -404,7 +464,15 @@ impl LoopCore {
         max_time: Option<f64>,
         strict_tape: bool,
         keep_steps: bool,
+        max_wall: Option<f64>,
+        step_time: Option<f64>,
     ) -> PyResult<()> {
+        let py = slf.py();
+        let own_time = !slf
+            .get_type()
+            .getattr(intern!(py, "time"))?
+            .is(&LoopCore::type_object(py).getattr(intern!(py, "time"))?);
+        slf.get().own_time.store(own_time, Ordering::Relaxed);
         let spec = match (tape, strategy) {
             (Some(tape), _) => StrategySpec::Replay { tape },
             (None, "pct") => StrategySpec::Pct { depth, steps },
@@ -412,12 +480,16 @@ impl LoopCore {
                 .map_err(|message| errors::new(py, Raised::InvalidStrategy, message))?,
         };
         let old = {
-            let mut st = self.lock();
+            let mut st = slf.get().lock();
             let old = std::mem::replace(&mut st.sched, Scheduler::new(seed, spec));
             st.sched.keep_steps(keep_steps);
             st.strict_tape = strict_tape;
             st.max_steps = max_steps;
             st.max_time_ns = max_time.map(secs_to_ns_ceil).unwrap_or(0);
+            st.max_wall = max_wall.and_then(|s| Duration::try_from_secs_f64(s).ok());
+            st.wall_start = None;
+            st.step_time_ns = step_time.map(secs_to_ns_ceil);
+            st.busy_iterations = 0;
             old
         };
         drop(old);
@@ -457,13 +529,13 @@ impl LoopCore {
 
     #[pyo3(signature = (delay, callback, *args, context=None))]
     fn call_later(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         delay: &Bound<'_, PyAny>,
         callback: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
         context: Option<PyObject>,
     ) -> PyResult<Py<Handle>> {
+        let py = slf.py();
         let delay = errors::finite_or_inf(py, delay, "call_later", "delay")?;
         if delay < 0.0 {
             return Err(errors::new(
@@ -474,8 +546,13 @@ impl LoopCore {
                 ),
             ));
         }
-        let when = self.time() + delay;
-        self.schedule_timer(py, "call_later", when, callback, args, context)
+        // As stock: `self.time() + delay`, through a patched time() if any.
+        let now = match Self::patched_time(slf)? {
+            Some(t) => t,
+            None => slf.get().time(),
+        };
+        slf.get()
+            .schedule_timer(py, "call_later", now + delay, callback, args, context)
     }
 
     #[pyo3(signature = (when, callback, *args, context=None))]
@@ -529,12 +606,22 @@ impl LoopCore {
         let py = slf.py();
         let this = slf.get();
         loop {
+            if this.wall_exceeded() {
+                return Ok(WALL_BUDGET);
+            }
             this.drain_inbox();
             if !stopping && this.wait_for_outside_work(py)? {
                 continue;
             }
+            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
             let begin = {
                 let mut st = this.lock();
+                if st.sched.ready_len() == 0 {
+                    st.busy_iterations = 0;
+                }
+                if let Some(at) = due_at {
+                    st.sched.release_due_at(at, &|h| !h.get().is_cancelled());
+                }
                 if st.max_steps > 0 && st.sched.trace().len() as u64 >= st.max_steps {
                     return Ok(STEP_BUDGET);
                 }
@@ -544,10 +631,16 @@ impl LoopCore {
                 if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
                     return Ok(TIME_BUDGET);
                 }
-                begin
+                st.busy_iterations += 1;
+                let charge = match st.step_time_ns {
+                    Some(ns) => ns,
+                    None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
+                    None => 0,
+                };
+                (begin, charge)
             };
             match begin {
-                Begin::Ready(n) => {
+                (Begin::Ready(n), charge) => {
                     let observer = this
                         .observer
                         .lock()
@@ -571,7 +664,12 @@ impl LoopCore {
                             if let Some(observer) = &observer {
                                 observer.bind(py).call1((step, entry.owner, handle))?;
                             }
-                            if let Err(err) = h.run(py) {
+                            let outcome = h.run(py);
+                            if charge > 0 {
+                                // The step's simulated CPU time passes after it ran.
+                                this.lock().sched.advance(charge);
+                            }
+                            if let Err(err) = outcome {
                                 Self::report_callback_error(slf, err, handle)?;
                             }
                         }
@@ -583,7 +681,7 @@ impl LoopCore {
                     this.lock().current_owner = 0;
                     return Ok(RAN);
                 }
-                Begin::Idle => {
+                (Begin::Idle, _) => {
                     if stopping {
                         return Ok(IDLE);
                     }
@@ -617,12 +715,15 @@ impl LoopCore {
         drop(inbox);
     }
 
-    /// Replace the step/virtual-time budgets (0 / None = unbounded).
-    #[pyo3(signature = (max_steps, max_time=None))]
-    fn _engine_set_budget(&self, max_steps: u64, max_time: Option<f64>) {
+    /// Replace the step/virtual-time/real-time budgets (0 / None = unbounded);
+    /// the real-time budget starts again.
+    #[pyo3(signature = (max_steps, max_time=None, max_wall=None))]
+    fn _engine_set_budget(&self, max_steps: u64, max_time: Option<f64>, max_wall: Option<f64>) {
         let mut st = self.lock();
         st.max_steps = max_steps;
         st.max_time_ns = max_time.map(secs_to_ns_ceil).unwrap_or(0);
+        st.max_wall = max_wall.and_then(|s| Duration::try_from_secs_f64(s).ok());
+        st.wall_start = None;
     }
 
     /// Fingerprint of the decisions so far (hex string, stable across processes).
@@ -700,6 +801,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STEP_BUDGET", STEP_BUDGET)?;
     m.add("TIME_BUDGET", TIME_BUDGET)?;
     m.add("TAPE_OVERRUN", TAPE_OVERRUN)?;
+    m.add("WALL_BUDGET", WALL_BUDGET)?;
     // The one list of strategy names (engine/src/strategy.rs), as a tuple.
     m.add("STRATEGIES", PyTuple::new(m.py(), STRATEGIES)?)?;
     let _ = Handle::type_object(m.py());

@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import _engine
+from .. import _engine, _world
 from .._describe import describe_task
 from .._options import DEFAULT_STRATEGY, RunOptions, check_seed, check_tape
 from .._tape import Tape
@@ -61,8 +61,12 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
 
     ``strategy`` picks how ready callbacks are ordered (``shuffle`` by default,
     the seed's per-iteration permutation; see ``STRATEGIES``). ``tape`` replays
-    a recorded decision tape instead. ``max_steps``/``max_time`` bound a run:
-    past them the loop raises :class:`HangError`. ``executor="inline"`` runs
+    a recorded decision tape instead. ``max_steps``/``max_time``/``max_wall``
+    (real seconds, counted from the first iteration) bound a run: past them the
+    loop raises :class:`HangError`; a loop built by hand has none unless given.
+    ``step_time`` is the virtual time each step costs (None: nothing, except
+    10 us per step once over 10,000 loop iterations ran without the ready list ever
+    being empty, so polling loops see time pass). ``executor="inline"`` runs
     ``run_in_executor`` work synchronously (deterministic); ``"thread"`` uses
     real threads, for code that needs them outside simulations.
     """
@@ -77,6 +81,8 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         tape: list[int] | None = None,
         max_steps: int | None = None,
         max_time: float | None = None,
+        max_wall: float | None = None,
+        step_time: float | None = None,
         executor: str = "inline",
     ) -> None:
         # Set first: if validation raises, BaseEventLoop.__del__ and __repr__
@@ -84,7 +90,14 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         self._closed = True
         self.seed, self.strategy = seed, strategy
         check_seed(seed)
-        options = {"depth": depth, "steps": steps, "max_steps": max_steps, "max_time": max_time}
+        options = {
+            "depth": depth,
+            "steps": steps,
+            "max_steps": max_steps,
+            "max_time": max_time,
+            "max_wall": max_wall,
+            "step_time": step_time,
+        }
         if executor != "inline":
             options["executor"] = executor
         opts = RunOptions.build("seedloop.SeedLoop", strategy, options)
@@ -143,11 +156,14 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             max_time=opts.max_time,
             strict_tape=not clamp_tape,
             keep_steps=keep_steps,
+            max_wall=opts.max_wall,
+            step_time=opts.step_time,
         )
         self.seed = seed
         self.strategy = "replay" if tape is not None else opts.strategy
         self._max_steps = opts.max_steps
         self._max_time = opts.max_time
+        self._max_wall = opts.max_wall
         self._executor_mode = opts.executor
         # Async generators in first-iteration order: shutdown closes them in
         # this order instead of the WeakSet's address order.
@@ -249,6 +265,15 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
                 "(raise max_steps if it is legitimately long)",
                 self.waiting_tasks(),
             )
+        if status == _engine.WALL_BUDGET:
+            raise HangError(
+                f"hang: the run took more than max_wall={self._max_wall}s of real time "
+                f"({self.step_count()} steps, virtual time {self.time():.6g}s). This limit "
+                "depends on the machine's speed, so another machine may not reproduce it; "
+                "raise max_wall (or max_wall=None) if the run is legitimately long, or use "
+                "max_steps for a verdict every machine repeats",
+                self.waiting_tasks(),
+            )
         raise HangError(
             f"hang: virtual time passed max_time={self._max_time}s "
             "(raise max_time if it is legitimately long)",
@@ -301,7 +326,11 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             was_inline = getattr(inline_work, "active", False)
             inline_work.active = True  # blocking waits refuse (see _world)
             try:
-                result = func(*args)
+                if _world.current() is None:
+                    with _world.inline_waits_refused():  # runs refuse them already
+                        result = func(*args)
+                else:
+                    result = func(*args)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:  # delivered to the awaiting task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import concurrent.futures.thread
 import contextvars
 import os
 import select
@@ -138,7 +139,9 @@ def _thread_guard(real: Callable[..., Any], what: str) -> Callable[..., Any]:
                 what,
                 "threads run outside the seeded schedule; use asyncio tasks, or "
                 "loop.run_in_executor/asyncio.to_thread, which run inline and "
-                "deterministically",
+                'deterministically; or pass executor="thread" to allow real threads '
+                "(call_soon_threadsafe, run_coroutine_threadsafe, sync/async bridge "
+                "queues) at the cost of determinism",
             )
         return real(*args, **kwargs)
 
@@ -186,6 +189,48 @@ guarded_select.__doc__ = _real_select.__doc__
 guarded_select.__wrapped__ = _real_select  # type: ignore[attr-defined]
 
 
+def _thread_start_guard(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``Thread.start`` in a run: refused, or with ``executor="thread"`` counted as outside work.
+
+    While a thread started in the run is alive, an idle loop waits in real
+    time for what the thread hands over (``call_soon_threadsafe``,
+    ``run_coroutine_threadsafe``, sync/async bridge queues) instead of
+    reporting a deadlock. Executor pool workers are not counted: they idle
+    between jobs, and ``run_in_executor`` counts each job itself.
+    """
+    refuse = _thread_guard(real, "threading.Thread.start()")
+
+    def start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
+        w = _worlds.get(_get_ident())
+        if (
+            w is None
+            or not w.allow_threads
+            or getattr(self, "_target", None) is concurrent.futures.thread._worker
+        ):
+            return refuse(self, *args, **kwargs)
+        external = w.loop._engine_external
+        run = self.run
+
+        def counted_run() -> None:
+            try:
+                run()
+            finally:
+                external(-1)
+
+        external(1)
+        self.run = counted_run  # type: ignore[method-assign]
+        try:
+            return real(self, *args, **kwargs)
+        except BaseException:
+            external(-1)
+            raise
+
+    start.__name__ = start.__qualname__ = "start"
+    start.__doc__ = getattr(real, "__doc__", None)
+    start.__wrapped__ = real  # type: ignore[attr-defined]
+    return start
+
+
 _SUBPROCESS_HINT = (
     "start processes outside the simulation, or simulate the process with asyncio tasks"
 )
@@ -231,11 +276,7 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
     worker started before the run), one of them may be the waker, so the wait
     gets a bounded grace period of real time first.
     """
-    if not (
-        (timeout is None or timeout > 0)
-        and getattr(inline_work, "active", False)
-        and _get_ident() in _worlds
-    ):
+    if not ((timeout is None or timeout > 0) and getattr(inline_work, "active", False)):
         return _real_condition_wait(self, timeout)
     if threading.active_count() > 1:
         # Another real thread (a worker started before the run) may be the
@@ -247,11 +288,13 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
             return False  # an honest timeout, as the real wait would report
     raise BlockingCallError(
         f"a blocking wait (threading.Condition.wait(timeout={timeout!r}), as used by "
-        "queue.Queue.get, threading.Event.wait, Semaphore.acquire) in run_in_executor/"
-        "asyncio.to_thread work: inside a seedloop simulation that work runs inline on "
-        "the loop's thread, so nothing else can run while it blocks and it would hang; "
-        "use asyncio primitives (asyncio.Queue, asyncio.Event) instead, or "
-        'SeedLoop(executor="thread") outside simulations'
+        "queue.Queue.get, threading.Event.wait, Semaphore.acquire, "
+        "concurrent.futures.Future.result) in run_in_executor/asyncio.to_thread work: "
+        "with executor='inline' (the default) that work runs on the loop's thread, so "
+        "nothing else can run while it blocks and it would hang; use asyncio primitives "
+        "(asyncio.Queue, asyncio.Event) instead, or pass executor='thread' "
+        "(seedloop.run(..., executor='thread'), SeedLoop(executor='thread')) to run it "
+        "on real threads, at the cost of determinism"
     )
 
 
@@ -303,7 +346,7 @@ _CLASS_PATCHES: list[tuple[type, str, object]] = [
     (
         threading.Thread,
         "start",
-        _thread_guard(threading.Thread.start, "threading.Thread.start()"),
+        _thread_start_guard(threading.Thread.start),
     ),
     (
         subprocess.Popen,
