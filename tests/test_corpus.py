@@ -5,6 +5,7 @@ whole corpus; this only guards it. Nothing here is timed.)"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -50,6 +51,16 @@ def test_corpus_is_complete():
     assert len(modules) >= (20 if sys.version_info >= (3, 11) else 18)
     for m in modules:
         assert m.__doc__ and m.KIND and m.DEPTH >= 1 and m.TASKS >= 2, m.__name__
+
+
+ALL = [m.__name__.rsplit(".", 1)[-1] for m in corpus.load()]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_bug_passes_under_asyncio_run_and_fifo(name):
+    module = _scenario(name)
+    asyncio.run(module.scenario())
+    assert seedloop.find_failing_seed(module.scenario, range(1), strategy="fifo") is None
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
