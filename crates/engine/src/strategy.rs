@@ -25,14 +25,19 @@ pub enum StrategySpec {
     Shuffle,
     /// Per step, a uniformly chosen ready entry.
     Random,
-    /// Probabilistic concurrency testing with bug depth `depth`; `steps` is
-    /// the estimated run length used to place the `depth - 1` change points.
+    /// Probabilistic concurrency testing with bug depth `depth`: random task
+    /// priorities and `depth - 1` change points, each placed at a step of one
+    /// task (a uniformly chosen task, at a task-local step drawn
+    /// log-uniformly up to `steps`, the estimated run length).
     Pct { depth: u32, steps: u64 },
     /// Partial-order sampling: the task that just ran draws a fresh priority.
     Pos,
     /// asyncio's documented FIFO order for call_soon; only timers that become
     /// due together are reordered (schedules a real loop can also produce).
     Strict,
+    /// The default portfolio: the seed alone selects one of pos, random or
+    /// pct (depth 2 to 4) for the whole run, so a seed reproduces by itself.
+    Auto,
     /// Follow a recorded decision tape; past its end, index 0 (FIFO).
     Replay { tape: Vec<u32> },
 }
@@ -49,6 +54,7 @@ impl StrategySpec {
             },
             "pos" => StrategySpec::Pos,
             "strict" => StrategySpec::Strict,
+            "auto" => StrategySpec::Auto,
             _ => return None,
         })
     }
@@ -61,6 +67,7 @@ impl StrategySpec {
             StrategySpec::Pct { .. } => "pct",
             StrategySpec::Pos => "pos",
             StrategySpec::Strict => "strict",
+            StrategySpec::Auto => "auto",
             StrategySpec::Replay { .. } => "replay",
         }
     }
@@ -73,6 +80,10 @@ pub(crate) struct Priorities {
 }
 
 impl Priorities {
+    fn is_known(&self, owner: u32) -> bool {
+        self.values.get(owner as usize).is_some_and(|&v| v != 0)
+    }
+
     fn get_or_draw(&mut self, owner: u32, rng: &mut Rng, floor: u64) -> u64 {
         let i = owner as usize;
         if i >= self.values.len() {
@@ -109,6 +120,45 @@ impl Priorities {
     }
 }
 
+/// One PCT change point: demote `target` when it is about to run its
+/// `at`-th step (1-based). Targets are chosen by reservoir sampling over the
+/// tasks as they appear, so each task is equally likely without knowing in
+/// advance how many there will be.
+#[derive(Debug, Clone)]
+pub(crate) struct ChangePoint {
+    target: Option<u32>,
+    at: u64,
+    fired: bool,
+}
+
+/// Task-local step for a change point: log-uniform on `1..=k`, so early
+/// steps of short tasks (most bugs) and late windows of long ones are both
+/// reachable without knowing each task's length.
+fn log_uniform(rng: &mut Rng, k: u64) -> u64 {
+    let k = k.max(1) as f64;
+    let v = (rng.unit_f64() * (k + 1.0).ln()).exp().floor() as u64;
+    v.clamp(1, k as u64)
+}
+
+/// Portfolio of `auto`: (weight, strategy). Chosen by measurement on
+/// bench/corpus (see bench/RESULTS.md).
+const AUTO_PORTFOLIO: &[(u64, AutoPart)] = &[
+    (2, AutoPart::Pos),
+    (1, AutoPart::Random),
+    (1, AutoPart::Pct(2)),
+    (1, AutoPart::Pct(3)),
+];
+
+#[derive(Clone, Copy, Debug)]
+enum AutoPart {
+    Pos,
+    Random,
+    Pct(u32),
+}
+
+/// The run length `auto` assumes for its PCT runs (it has no pilot run).
+const AUTO_PCT_STEPS: u64 = 1_000;
+
 #[derive(Debug)]
 pub(crate) enum Strategy {
     Fifo,
@@ -118,7 +168,11 @@ pub(crate) enum Strategy {
     Random,
     Pct {
         depth: u32,
-        change_points: Vec<u64>,
+        change_points: Vec<ChangePoint>,
+        /// Steps run so far by each task (by ordinal).
+        local_steps: Vec<u64>,
+        /// Tasks seen so far (reservoir sampling of change-point targets).
+        tasks_seen: u64,
         fallback_after: u64,
         prios: Priorities,
     },
@@ -137,18 +191,24 @@ impl Strategy {
             StrategySpec::Fifo => Strategy::Fifo,
             StrategySpec::Shuffle => Strategy::Shuffle { batch_left: 0 },
             StrategySpec::Random => Strategy::Random,
-            StrategySpec::Pct { depth, steps } => {
-                let k = (*steps).max(1);
-                let mut change_points: Vec<u64> =
-                    (1..(*depth).max(1)).map(|_| 1 + rng.below(k)).collect();
-                change_points.sort_unstable();
-                Strategy::Pct {
-                    depth: (*depth).max(1),
-                    change_points,
-                    // Past this many steps PCT's strict priorities could starve
-                    // a polling loop forever: switch to random choices.
-                    fallback_after: k.saturating_mul(4).max(10_000),
-                    prios: Priorities::default(),
+            StrategySpec::Pct { depth, steps } => Strategy::pct(*depth, *steps, rng),
+            StrategySpec::Auto => {
+                let total: u64 = AUTO_PORTFOLIO.iter().map(|(w, _)| w).sum();
+                let mut draw = rng.below(total);
+                let mut part = AUTO_PORTFOLIO[0].1;
+                for (w, p) in AUTO_PORTFOLIO {
+                    if draw < *w {
+                        part = *p;
+                        break;
+                    }
+                    draw -= w;
+                }
+                match part {
+                    AutoPart::Pos => Strategy::Pos {
+                        prios: Priorities::default(),
+                    },
+                    AutoPart::Random => Strategy::Random,
+                    AutoPart::Pct(d) => Strategy::pct(d, AUTO_PCT_STEPS, rng),
                 }
             }
             StrategySpec::Pos => Strategy::Pos {
@@ -156,6 +216,28 @@ impl Strategy {
             },
             StrategySpec::Strict => Strategy::Strict,
             StrategySpec::Replay { tape } => Strategy::Replay { tape: tape.clone() },
+        }
+    }
+
+    fn pct(depth: u32, steps: u64, rng: &mut Rng) -> Strategy {
+        let k = steps.max(1);
+        let depth = depth.max(1);
+        let change_points = (1..depth)
+            .map(|_| ChangePoint {
+                target: None,
+                at: log_uniform(rng, k),
+                fired: false,
+            })
+            .collect();
+        Strategy::Pct {
+            depth,
+            change_points,
+            local_steps: Vec::new(),
+            tasks_seen: 0,
+            // Past this many steps PCT's strict priorities could starve
+            // a polling loop forever: switch to random choices.
+            fallback_after: k.saturating_mul(4).max(10_000),
+            prios: Priorities::default(),
         }
     }
 
@@ -202,6 +284,8 @@ impl Strategy {
             Strategy::Pct {
                 depth,
                 change_points,
+                local_steps,
+                tasks_seen,
                 fallback_after,
                 prios,
             } => {
@@ -209,13 +293,44 @@ impl Strategy {
                     return rng.below(n as u64) as usize;
                 }
                 let floor = u64::from(*depth);
+                // New tasks enter every change point's reservoir (in ready
+                // order, which is deterministic), before any priority draw.
+                for c in ready {
+                    if c.owner != 0 && !prios.is_known(c.owner) {
+                        *tasks_seen += 1;
+                        for cp in change_points.iter_mut() {
+                            if !cp.fired && rng.below(*tasks_seen) == 0 {
+                                cp.target = Some(c.owner);
+                            }
+                        }
+                        prios.get_or_draw(c.owner, rng, floor);
+                    }
+                }
                 let mut pick = prios.pick(ready, rng, floor);
-                if let Some(pos) = change_points.iter().position(|&c| c == step) {
-                    // The i-th change point demotes the running task below
-                    // every initial priority (and below earlier demotions).
-                    change_points[pos] = u64::MAX;
-                    let demoted = floor - 1 - pos as u64;
-                    prios.set(ready[pick].owner, demoted.max(1));
+                // A task may hit several change points at once: each demotes
+                // it further, and the next pick sees every demotion.
+                loop {
+                    let owner = ready[pick].owner;
+                    let i = owner as usize;
+                    if i >= local_steps.len() {
+                        local_steps.resize(i + 1, 0);
+                    }
+                    let next_local = local_steps[i] + 1;
+                    let hit = change_points.iter().position(|cp| {
+                        !cp.fired && cp.target == Some(owner) && cp.at == next_local
+                    });
+                    let Some(pos) = hit else {
+                        local_steps[i] = next_local;
+                        break;
+                    };
+                    // The i-th change point to fire demotes the task below
+                    // every initial priority (and below earlier demotions),
+                    // whichever change point it is: any assignment of the
+                    // change points to the tasks a bug needs then works.
+                    let fired = change_points.iter().filter(|cp| cp.fired).count();
+                    change_points[pos].fired = true;
+                    let demoted = floor - 1 - fired as u64;
+                    prios.set(owner, demoted.max(1));
                     pick = prios.pick(ready, rng, floor);
                 }
                 pick

@@ -402,7 +402,7 @@ impl LoopCore {
                     py,
                     "InvalidStrategyError",
                     format!(
-                        "unknown strategy {name:?}; choose one of: shuffle, random, pct, pos, strict, fifo"
+                        "unknown strategy {name:?}; choose one of: shuffle, random, pct, pos, strict, auto, fifo"
                     ),
                 )
             })?,
