@@ -40,7 +40,7 @@ _PY310 = sys.version_info < (3, 11)
 _DEFAULT_NAME = re.compile(r"Task-\d+")
 # 3.12+: tasks started eagerly that have not been scheduled yet (usually empty).
 _EAGER_TASKS: Any = getattr(asyncio.tasks, "_eager_tasks", ())
-STRATEGIES = ("shuffle", "random", "pct", "pos", "strict", "auto", "fifo")
+STRATEGIES = ("shuffle", "random", "pct", "pos", "strict", "auto", "feasible", "fifo")
 _MAX_SEED = 2**64
 
 

@@ -35,6 +35,17 @@ pub enum StrategySpec {
     /// asyncio's documented FIFO order for call_soon; only timers that become
     /// due together are reordered (schedules a real loop can also produce).
     Strict,
+    /// Feasible: stock asyncio order (every decision is index 0); only
+    /// timing varies, as on a real machine: each callback spends a seeded CPU
+    /// time of up to `cpu_ns`, each timer fires up to `jitter_ns` late (its
+    /// own amount), and a loop waiting for its next timer wakes up to
+    /// `oversleep_ns` late. The timing draws are recorded and replay the run
+    /// under `fifo` (see `Scheduler::timing_tape`).
+    Feasible {
+        cpu_ns: u64,
+        jitter_ns: u64,
+        oversleep_ns: u64,
+    },
     /// The default portfolio: the seed alone selects one of pos, random or
     /// pct (depth 2 to 4) for the whole run, so a seed reproduces by itself.
     Auto,
@@ -55,6 +66,11 @@ impl StrategySpec {
             "pos" => StrategySpec::Pos,
             "strict" => StrategySpec::Strict,
             "auto" => StrategySpec::Auto,
+            "feasible" => StrategySpec::Feasible {
+                cpu_ns: FEASIBLE_CPU_NS,
+                jitter_ns: FEASIBLE_JITTER_NS,
+                oversleep_ns: FEASIBLE_OVERSLEEP_NS,
+            },
             _ => return None,
         })
     }
@@ -68,10 +84,18 @@ impl StrategySpec {
             StrategySpec::Pos => "pos",
             StrategySpec::Strict => "strict",
             StrategySpec::Auto => "auto",
+            StrategySpec::Feasible { .. } => "feasible",
             StrategySpec::Replay { .. } => "replay",
         }
     }
 }
+
+/// `feasible`'s default CPU time per callback: at most 200 us.
+pub const FEASIBLE_CPU_NS: u64 = 200_000;
+/// `feasible`'s default per-timer lateness: at most 1 ms.
+pub const FEASIBLE_JITTER_NS: u64 = 1_000_000;
+/// `feasible`'s default loop wake-up lateness: at most 1 ms.
+pub const FEASIBLE_OVERSLEEP_NS: u64 = 1_000_000;
 
 /// Priority table keyed by task ordinal (ordinals are dense, by creation).
 #[derive(Default, Debug)]
@@ -188,7 +212,7 @@ pub(crate) enum Strategy {
 impl Strategy {
     pub(crate) fn new(spec: &StrategySpec, rng: &mut Rng) -> Strategy {
         match spec {
-            StrategySpec::Fifo => Strategy::Fifo,
+            StrategySpec::Fifo | StrategySpec::Feasible { .. } => Strategy::Fifo,
             StrategySpec::Shuffle => Strategy::Shuffle { batch_left: 0 },
             StrategySpec::Random => Strategy::Random,
             StrategySpec::Pct { depth, steps } => Strategy::pct(*depth, *steps, rng),

@@ -43,7 +43,10 @@ fn measure(lens: &[u64], d: usize, c: usize, runs: u64) -> (u64, u64, f64) {
         depth: d as u32,
         steps: k,
     };
-    assert!(!hit(&run(StrategySpec::Fifo, 0, lens), d, c), "fifo must miss");
+    assert!(
+        !hit(&run(StrategySpec::Fifo, 0, lens), d, c),
+        "fifo must miss"
+    );
     let hits = (0..runs)
         .filter(|&seed| hit(&run(spec.clone(), seed, lens), d, c))
         .count() as u64;
@@ -60,7 +63,10 @@ fn check(name: &str, lens: &[u64], d: usize, c: usize, runs: u64) {
         lens.iter().sum::<u64>(),
         rate / bound
     );
-    assert!(rate >= bound, "{name}: hit rate {rate:.2e} below the PCT bound {bound:.2e}");
+    assert!(
+        rate >= bound,
+        "{name}: hit rate {rate:.2e} below the PCT bound {bound:.2e}"
+    );
 }
 
 #[test]
