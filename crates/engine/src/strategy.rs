@@ -27,8 +27,8 @@ pub enum StrategySpec {
     Random,
     /// Probabilistic concurrency testing with bug depth `depth`: random task
     /// priorities and `depth - 1` change points, each placed at a step of one
-    /// task (a uniformly chosen task, at a task-local step drawn
-    /// log-uniformly up to `steps`, the estimated run length).
+    /// task (a uniformly chosen task, at a task-local step drawn up to
+    /// `steps / tasks`, `steps` being the estimated run length).
     Pct { depth: u32, steps: u64 },
     /// Partial-order sampling: the task that just ran draws a fresh priority.
     Pos,
@@ -155,13 +155,16 @@ pub(crate) struct ChangePoint {
     fired: bool,
 }
 
-/// Task-local step for a change point: log-uniform on `1..=k`, so early
-/// steps of short tasks (most bugs) and late windows of long ones are both
-/// reachable without knowing each task's length.
-fn log_uniform(rng: &mut Rng, k: u64) -> u64 {
-    let k = k.max(1) as f64;
-    let v = (rng.unit_f64() * (k + 1.0).ln()).exp().floor() as u64;
-    v.clamp(1, k as u64)
+/// Task-local step for a change point, in `1..=k`: half the time uniform (a
+/// late window in a long task is as likely as any), half log-uniform (early
+/// steps, where most windows of short tasks are, are more likely).
+fn local_step(rng: &mut Rng, k: u64) -> u64 {
+    let k = k.max(1);
+    if rng.below(2) == 0 {
+        return 1 + rng.below(k);
+    }
+    let v = (rng.unit_f64() * (k as f64 + 1.0).ln()).exp().floor() as u64;
+    v.clamp(1, k)
 }
 
 /// Portfolio of `auto`: (weight, strategy). Chosen by measurement on
@@ -193,6 +196,8 @@ pub(crate) enum Strategy {
     Pct {
         depth: u32,
         change_points: Vec<ChangePoint>,
+        /// The estimated run length k.
+        k: u64,
         /// Steps run so far by each task (by ordinal).
         local_steps: Vec<u64>,
         /// Tasks seen so far (reservoir sampling of change-point targets).
@@ -249,13 +254,14 @@ impl Strategy {
         let change_points = (1..depth)
             .map(|_| ChangePoint {
                 target: None,
-                at: log_uniform(rng, k),
+                at: 0,
                 fired: false,
             })
             .collect();
         Strategy::Pct {
             depth,
             change_points,
+            k,
             local_steps: Vec::new(),
             tasks_seen: 0,
             // Past this many steps PCT's strict priorities could starve
@@ -308,6 +314,7 @@ impl Strategy {
             Strategy::Pct {
                 depth,
                 change_points,
+                k,
                 local_steps,
                 tasks_seen,
                 fallback_after,
@@ -325,6 +332,7 @@ impl Strategy {
                         for cp in change_points.iter_mut() {
                             if !cp.fired && rng.below(*tasks_seen) == 0 {
                                 cp.target = Some(c.owner);
+                                cp.at = 0; // drawn when the target first runs
                             }
                         }
                         prios.get_or_draw(c.owner, rng, floor);
@@ -340,6 +348,13 @@ impl Strategy {
                         local_steps.resize(i + 1, 0);
                     }
                     let next_local = local_steps[i] + 1;
+                    for cp in change_points.iter_mut() {
+                        if !cp.fired && cp.at == 0 && cp.target == Some(owner) {
+                            // A task's expected length is k / (tasks seen by
+                            // its first step): the local step is drawn in it.
+                            cp.at = local_step(rng, (*k / (*tasks_seen).max(1)).max(2));
+                        }
+                    }
                     let hit = change_points.iter().position(|cp| {
                         !cp.fired && cp.target == Some(owner) && cp.at == next_local
                     });

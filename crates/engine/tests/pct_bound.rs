@@ -55,6 +55,12 @@ fn measure(lens: &[u64], d: usize, c: usize, runs: u64) -> (u64, u64, f64) {
 }
 
 fn check(name: &str, lens: &[u64], d: usize, c: usize, runs: u64) {
+    check_within(name, lens, d, c, runs, 1.0);
+}
+
+/// As `check`, accepting `slack` times the bound (for a case whose expected
+/// rate sits right at the bound, so sampling noise can put it under).
+fn check_within(name: &str, lens: &[u64], d: usize, c: usize, runs: u64, slack: f64) {
     let (hits, runs, bound) = measure(lens, d, c, runs);
     let rate = hits as f64 / runs as f64;
     eprintln!(
@@ -87,4 +93,13 @@ fn depth_3_among_4_equal_tasks() {
 #[test]
 fn depth_3_among_6_tasks_with_long_noise() {
     check("d3 n6 noisy", &[4, 4, 4, 24, 24, 24], 3, 1, 100_000);
+}
+
+/// The weakest case for per-task change points: a late window in one of a
+/// few equally long tasks. Expected rate 1/(2n) * (1/(2m) + P_log(62)/2) =
+/// 1.12e-3 against the bound 1.11e-3 (classic PCT: 1/(2k) = 1.67e-3), so
+/// the measured rate sits at the bound up to sampling noise.
+#[test]
+fn depth_2_late_window_in_long_tasks() {
+    check_within("d2 n3 late", &[100, 100, 100], 2, 60, 100_000, 0.9);
 }
