@@ -72,6 +72,11 @@ impl StrategySpec {
             "pos" => StrategySpec::Pos,
             "strict" => StrategySpec::Strict,
             "auto" => StrategySpec::Auto,
+            "feasible" => StrategySpec::Feasible {
+                cpu_ns: FEASIBLE_CPU_NS,
+                jitter_ns: FEASIBLE_JITTER_NS,
+                oversleep_ns: FEASIBLE_OVERSLEEP_NS,
+            },
             _ => return None,
         })
     }
