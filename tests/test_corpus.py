@@ -51,8 +51,10 @@ def _quiet_asyncio():
 
 
 def _scenario(name: str):
-    (module,) = corpus.load([name])
-    return module
+    modules = corpus.load([name])
+    if not modules:
+        pytest.skip(f"{name} needs a newer Python")
+    return modules[0]
 
 
 def test_corpus_is_complete():
