@@ -132,3 +132,14 @@ async def slow() -> int:
     for _ in range(300):
         await asyncio.sleep(0)
     return 1
+
+
+async def tight_deadline() -> str:
+    """A reply due 0.5 ms before its deadline: asyncio's order always meets it,
+    but on a real machine CPU time and a late timer can push it past."""
+
+    async def reply() -> str:
+        await asyncio.sleep(0.010)
+        return "ok"
+
+    return await asyncio.wait_for(reply(), timeout=0.0105)

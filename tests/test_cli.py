@@ -18,6 +18,7 @@ pytest.importorskip("rich")
 
 from click.testing import CliRunner  # noqa: E402
 
+from seedloop import DEFAULT_STRATEGY  # noqa: E402
 from seedloop._cli import cli  # noqa: E402
 
 TESTS = Path(__file__).parent
@@ -54,7 +55,7 @@ def test_explore_summarises_and_names_the_first_failure(runner: CliRunner, tmp_p
     assert "distinct outcomes" in out and "distinct interleavings" in out
     assert "seeds/s" in out
     match = re.search(
-        r"seedloop replay seedloop_scenarios:race --seed (\d+) --strategy shuffle", out
+        r"seedloop replay seedloop_scenarios:race --seed (\d+) --strategy " + DEFAULT_STRATEGY, out
     )
     assert match, out
     seed = int(match.group(1))
@@ -63,7 +64,7 @@ def test_explore_summarises_and_names_the_first_failure(runner: CliRunner, tmp_p
     import seedloop
 
     assert seedloop.find_failing_seed(seedloop_scenarios.race, range(300)).seed == seed
-    assert f"seedloop.run(race, seed={seed}, strategy='shuffle')" in out
+    assert f"seedloop.run(race, seed={seed}, strategy={DEFAULT_STRATEGY!r})" in out
     assert "minimal schedule" in out and "timeline of the failing interleaving" in out
 
     data = json.loads(summary_json.read_text())

@@ -132,10 +132,10 @@ def test_a_seed_that_kills_its_worker_is_named(jobs: int, scenario: object, stat
         seedloop.explore(scenario, range(40), jobs=jobs, isolate=True)
     assert info.value.seed == sc.CRASHING_SEED
     message = str(info.value)
-    assert f"seed 5 (position 5, strategy shuffle) crashed the worker process ({status})" in (
+    assert f"seed 5 (position 5, strategy {seedloop.DEFAULT_STRATEGY}) crashed the worker process ({status})" in (
         message
     )
-    assert f"seedloop.run({scenario.__name__}, seed=5, strategy='shuffle')" in message
+    assert f"seedloop.run({scenario.__name__}, seed=5, strategy={seedloop.DEFAULT_STRATEGY!r})" in message
 
 
 @pytest.mark.extra
@@ -151,7 +151,7 @@ def test_the_cli_names_the_seed_that_crashed(jobs: int) -> None:
     )
     text = done.stdout.decode() + done.stderr.decode()
     assert done.returncode == 1, text
-    assert "seed 5 (strategy shuffle) crashed the worker (signal SIGSEGV)" in text, text
+    assert f"seed 5 (strategy {seedloop.DEFAULT_STRATEGY}) crashed the worker (signal SIGSEGV)" in text, text
     assert "seedloop replay seedloop_scenarios:segfaults_at_seed_5 --seed 5 --strategy" in text
 
 

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from seedloop import DEFAULT_STRATEGY
+
 pytest_plugins = ["pytester"]
 
 RACE = """
@@ -58,10 +60,10 @@ async def test_race():
     out = result.stdout.str()
     assert "SimulationFailure" in out
     assert "consumer ran before producer was ready" in out
-    assert "seedloop" in out and "seed:" in out and "strategy:    shuffle" in out
+    assert "seedloop" in out and "seed:" in out and f"strategy:    {DEFAULT_STRATEGY}" in out
     seed = _seed_from(out)
     assert "pytest test_race.py::test_race --seedloop-replay" in out
-    assert f"seedloop.run(test_race, seed={seed}, strategy='shuffle')" in out
+    assert f"seedloop.run(test_race, seed={seed}, strategy={DEFAULT_STRATEGY!r})" in out
     # The failing interleaving, step by step, and the minimal schedule.
     assert "timeline:" in out and "consumer()" in out
     assert "schedule:    seedloop.replay(test_race, [" in out
@@ -156,7 +158,7 @@ async def test_sim():
     # The report's python line reruns the one failing seed, not the decorated seed list.
     seed = _seed_from(out)
     python_line = re.search(r"python: +(.*)", out).group(1)
-    assert python_line == f"seedloop.run(test_sim.__wrapped__, seed={seed}, strategy='shuffle')"
+    assert python_line == f"seedloop.run(test_sim.__wrapped__, seed={seed}, strategy={DEFAULT_STRATEGY!r})"
     namespace: dict = {}
     exec(compile((pytester.path / "test_sim.py").read_text(), "test_sim.py", "exec"), namespace)
     with pytest.raises(AssertionError, match="consumer ran before producer"):
@@ -189,7 +191,7 @@ async def test_value():
     out = result.stdout.str()
     assert "the scenario returned 'MISSED'" in out
     seed = _seed_from(out)
-    assert f"seedloop.run(test_value, seed={seed}, strategy='shuffle', fail_if=" in out
+    assert f"seedloop.run(test_value, seed={seed}, strategy={DEFAULT_STRATEGY!r}, fail_if=" in out
     run(pytester, "--seedloop-replay", str(seed)).assert_outcomes(failed=1)
 
 

@@ -5,7 +5,7 @@ instant, and the same seed replays the same run exactly.
 """
 
 from ._loop import SeedLoop
-from ._options import STRATEGIES
+from ._options import DEFAULT_STRATEGY, STRATEGIES
 from ._result import Exploration, Failure, RunResult
 from ._run import execute, replay, run
 from ._search import explore, find_failing_seed, find_seed_where
@@ -36,6 +36,7 @@ for _cls in (SeedLoop, Exploration, Failure, RunResult, SimulationFailure):
 del _cls
 
 __all__ = [
+    "DEFAULT_STRATEGY",
     "STRATEGIES",
     "BlockingCallError",
     "DeadlockError",

@@ -27,8 +27,12 @@ from .errors import (
 
 #: Strategy names, as the engine knows them (one list, exported by the extension).
 STRATEGIES: tuple[str, ...] = tuple(_engine.STRATEGIES)
-#: What every entry point uses when no strategy is named.
-DEFAULT_STRATEGY = "shuffle"
+#: What every entry point uses when no strategy is named: the strongest on
+#: bench/corpus (bench/RESULTS.md section 7). ``shuffle`` keeps the seed
+#: README's per-iteration permutation under its own name.
+DEFAULT_STRATEGY = "auto"
+#: PCT's default bug depth (depth - 1 change points): measured best on bench/corpus.
+DEFAULT_PCT_DEPTH = 6
 #: A run longer than this raises HangError (a livelock, not a slow test).
 DEFAULT_MAX_STEPS = 2_000_000
 #: A run taking more real seconds than this raises HangError. Unlike max_steps
@@ -137,6 +141,22 @@ def check_tape(tape: object) -> list[int]:
             raise InvalidOptionError(
                 f"a tape is a list of ints in 0..2**32-1 (Failure.tape / Failure.shrunk_tape), "
                 f"found {choice!r}"
+            )
+    return items
+
+
+def check_timing(timing: object) -> list[int]:
+    """A timing tape (a ``feasible`` run's recorded nanoseconds) as a fresh list."""
+    if isinstance(timing, (str, bytes)) or not isinstance(timing, Sequence):
+        raise InvalidOptionError(
+            f"timing is a list of non-negative ints (Failure.timing / RunResult.timing), "
+            f"got {timing!r}"
+        )
+    items = list(timing)
+    for value in items:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+            raise InvalidOptionError(
+                f"timing is a list of ints in 0..2**64-1 (nanoseconds), found {value!r}"
             )
     return items
 
@@ -381,7 +401,7 @@ class RunOptions:
 
     strategy: str = DEFAULT_STRATEGY
     #: PCT's bug depth.
-    depth: int = 3
+    depth: int = DEFAULT_PCT_DEPTH
     #: PCT's expected run length k; None until measured (``_run.calibrate``).
     steps: int | None = None
     max_steps: int | None = DEFAULT_MAX_STEPS
@@ -412,7 +432,7 @@ class RunOptions:
                 f"{api}(): unknown option(s) {', '.join(unknown)}; run options are "
                 f"{', '.join(known)}"
             )
-        depth = options.get("depth", 3)
+        depth = options.get("depth", DEFAULT_PCT_DEPTH)
         check_int("depth", depth, 1, 10_000, error=InvalidStrategyError)
         steps = options.get("steps")
         if steps is not None:
@@ -458,7 +478,7 @@ class RunOptions:
     def with_strategy(self, strategy: str) -> RunOptions:
         """The same run under another (already valid) strategy, without PCT's settings."""
         given = tuple((k, v) for k, v in self.given if k not in ("steps", "depth"))
-        return replace(self, strategy=strategy, steps=None, depth=3, given=given)
+        return replace(self, strategy=strategy, steps=None, depth=DEFAULT_PCT_DEPTH, given=given)
 
     @property
     def kwargs(self) -> dict[str, Any]:

@@ -28,6 +28,10 @@ class RunResult:
     strict_order: bool = True
     #: ``(seq, task_ordinal, choice, virtual_time)`` per step, when requested.
     step_log: list[tuple[int, int, int, float]] | None = field(default=None, repr=False)
+    #: A ``feasible`` run's timing, in nanoseconds and in the order used (CPU
+    #: time per callback, timer lateness); empty for other strategies.
+    #: ``replay(factory, [], timing=...)`` reruns it in asyncio's own order.
+    timing: list[int] = field(default_factory=list, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -49,6 +53,9 @@ class Failure:
     factory_name: str = "scenario"
     #: The simplest decision tape that still fails the same way (None if not shrunk).
     shrunk_tape: list[int] | None = field(default=None, repr=False)
+    #: A ``feasible`` failure's timing (see :attr:`RunResult.timing`): with it,
+    #: the failure replays in asyncio's own order.
+    timing: list[int] = field(default_factory=list, repr=False)
     #: The failing interleaving, step by step (virtual time, task, line resumed at).
     timeline: str | None = field(default=None, repr=False)
     #: Can a stock event loop produce this failure? (None if not checked.)
@@ -122,6 +129,7 @@ def failure_from(result: RunResult, factory: object) -> Failure:
         virtual_time=result.virtual_time,
         options=result.options,
         factory_name=factory_name(factory),
+        timing=result.timing,
     )
 
 

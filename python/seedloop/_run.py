@@ -14,6 +14,7 @@ from ._options import (
     RunOptions,
     check_factory,
     check_fail_if,
+    check_timing,
     factory_name,
     needs_arguments,
 )
@@ -94,17 +95,21 @@ def run_seed(
     instrument: Callable[[SeedLoop], None] | None = None,
     keep_steps: bool = False,
     clamp_tape: bool = False,
+    timing: Sequence[int] | None = None,
 ) -> RunResult:
     """Run ``factory()`` once under ``seed`` with already validated options.
 
     ``instrument(loop)`` is called before the scenario starts (observers,
-    creation hooks); ``keep_steps`` keeps the full step log in the result.
+    creation hooks); ``keep_steps`` keeps the full step log in the result;
+    ``timing`` replays a ``feasible`` run's recorded timing.
     A ``tape`` entry past the ready list raises InvalidOptionError, or with
     ``clamp_tape`` picks the newest ready callback (generated tapes).
     """
     check_not_in_running_loop(api)
     # The loop first: a bad seed or tape fails before a coroutine exists.
     loop = SeedLoop._for_run(seed, opts, tape, keep_steps=keep_steps, clamp_tape=clamp_tape)
+    if timing is not None:
+        loop._engine_set_timing_tape(list(timing))
     try:
         coro = make_coroutine(factory, api)
         if instrument is not None:
@@ -146,6 +151,7 @@ def run_seed(
                 options=opts.kwargs,
                 strict_order=loop._engine_all_strict(),
                 step_log=loop._engine_steps() if keep_steps else None,
+                timing=loop._engine_timing_tape(),
             )
     finally:
         loop.close()
@@ -230,21 +236,32 @@ def run(
 
 
 def replay(
-    factory: Factory, tape: Sequence[int] | Failure, *, seed: int = 0, **options: Any
+    factory: Factory,
+    tape: Sequence[int] | Failure,
+    *,
+    seed: int = 0,
+    timing: Sequence[int] | None = None,
+    **options: Any,
 ) -> Any:
     """Rerun a recorded decision tape exactly; return the result or raise.
 
     ``tape`` is a list (or tuple) of choices (``Failure.tape`` /
-    ``Failure.shrunk_tape``) or a :class:`Failure` (its shrunk tape and seed
-    are used). An entry that names a callback that was not ready at its step
-    raises InvalidOptionError: the tape does not belong to this scenario.
+    ``Failure.shrunk_tape``) or a :class:`Failure` (its shrunk tape, seed and
+    timing are used). An entry that names a callback that was not ready at its
+    step raises InvalidOptionError: the tape does not belong to this scenario.
+    ``timing`` (``Failure.timing`` of a ``feasible`` failure) replays recorded
+    timing in asyncio's own order: pass an empty tape with it.
     """
     api = "seedloop.replay"
     check_factory(factory, api)
     if isinstance(tape, Failure):
         seed = tape.seed
         options = {**tape.options, **options}
+        if timing is None and tape.timing:
+            timing = tape.timing
         tape = tape.shrunk_tape if tape.shrunk_tape is not None else tape.tape
+    if timing is not None:
+        timing = check_timing(timing)
     if not isinstance(tape, (list, tuple, Tape)) or not all(
         isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in tape
     ):
@@ -252,8 +269,13 @@ def replay(
     # The tape decides every step: PCT's settings play no part.
     options.pop("steps", None)
     options.pop("depth", None)
-    opts = RunOptions.build(api, DEFAULT_STRATEGY, options)
-    result = run_seed(factory, seed, opts, tape=list(tape), api=api)
+    if timing is not None:
+        # Recorded timing decides what a feasible run varied; the order is stock.
+        opts = RunOptions.build(api, "fifo", options)
+        result = run_seed(factory, seed, opts, api=api, timing=timing)
+    else:
+        opts = RunOptions.build(api, DEFAULT_STRATEGY, options)
+        result = run_seed(factory, seed, opts, tape=list(tape), api=api)
     if result.exception is not None:
         annotate(failure_from(result, factory))
         raise result.exception

@@ -445,6 +445,18 @@ impl LoopCore {
         self.lock().sched.trace().all_strict()
     }
 
+    /// The timing values a `feasible` run used (CPU time per callback and
+    /// timer lateness, in ns, in order): with `_engine_set_timing_tape` under
+    /// `fifo` they replay the run.
+    fn _engine_timing_tape(&self) -> Vec<u64> {
+        self.lock().sched.timing_tape().to_vec()
+    }
+
+    /// Replay recorded timing (see `_engine_timing_tape`); before the run starts.
+    fn _engine_set_timing_tape(&self, tape: Vec<u64>) {
+        self.lock().sched.set_timing_tape(tape);
+    }
+
     /// Configure the engine (called once by `SeedLoop.__init__`).
     /// `strategy` is a name; `tape` selects replay; budgets of 0 / None mean
     /// none; `step_time` is virtual seconds per step (None: the automatic rule).

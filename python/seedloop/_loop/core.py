@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import _engine, _world
 from .._describe import describe_task
-from .._options import DEFAULT_STRATEGY, RunOptions, check_seed, check_tape
+from .._options import DEFAULT_PCT_DEPTH, DEFAULT_STRATEGY, RunOptions, check_seed, check_tape
 from .._tape import Tape
 from .._world import inline_work
 from ..errors import DeadlockError, HangError, InvalidOptionError
@@ -59,8 +59,8 @@ class _ReadyView:
 class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc]
     """An asyncio event loop driven by a seed.
 
-    ``strategy`` picks how ready callbacks are ordered (``shuffle`` by default,
-    the seed's per-iteration permutation; see ``STRATEGIES``). ``tape`` replays
+    ``strategy`` picks how ready callbacks are ordered (``auto`` by default;
+    ``shuffle`` is the seed's per-iteration permutation; see ``STRATEGIES``). ``tape`` replays
     a recorded decision tape instead. ``max_steps``/``max_time``/``max_wall``
     (real seconds, counted from the first iteration) bound a run: past them the
     loop raises :class:`HangError`; a loop built by hand has none unless given.
@@ -76,7 +76,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         seed: int = 0,
         strategy: str = DEFAULT_STRATEGY,
         *,
-        depth: int = 3,
+        depth: int = DEFAULT_PCT_DEPTH,
         steps: int = 1000,
         tape: list[int] | None = None,
         max_steps: int | None = None,
