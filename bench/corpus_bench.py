@@ -12,6 +12,12 @@ bounds. Nothing is timed.
     python bench/corpus_bench.py --offsets 3 --bugs lost_update lock_order_deadlock
     python bench/corpus_bench.py --strategies pct --pct-depth 2   # one PCT variant
     python bench/corpus_bench.py --strategies pct --pct-steps auto  # k = true run length
+    python bench/corpus_bench.py --offsets 1 --strategies auto random pos pct:2 pct:4
+
+A strategy written ``pct:D`` is pct with ``depth=D``. The last table gives,
+per strategy, the bugs found and the total seeds to failure over all bugs
+(a bug not found counts as budget + 1, so totals with misses are lower
+bounds), and each total as a fraction of random's.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import corpus  # noqa: E402
 
 import seedloop  # noqa: E402
 
-STRATEGIES = ("shuffle", "random", "pct", "pos", "strict")
+STRATEGIES = ("auto", "shuffle", "random", "pct", "pos", "strict")
 
 
 def _quiet() -> None:
@@ -47,8 +53,11 @@ def search(job: tuple[str, str, int, int, dict[str, object]]) -> tuple[str, str,
     _quiet()
     name, strategy, start, budget, options = job
     (module,) = corpus.load([name])
+    base, _, depth = strategy.partition(":")
+    if depth:
+        options = {**options, "depth": int(depth)}
     failure = seedloop.find_failing_seed(
-        module.scenario, range(start, start + budget), strategy=strategy, **options
+        module.scenario, range(start, start + budget), strategy=base, **options
     )
     return name, strategy, start, None if failure is None else failure.seed - start + 1
 
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         for strategy in args.strategies:
             options: dict[str, object] = {}
-            if strategy == "pct":
+            if strategy.partition(":")[0] == "pct":
                 if args.pct_depth is not None:
                     options["depth"] = args.pct_depth
                 if args.pct_steps == "auto":
@@ -163,6 +172,22 @@ def main(argv: list[str] | None = None) -> int:
             f"| {strategy} | {any_found}/{len(names)} | {all_found}/{len(names)} "
             f"| {fmt(med, cens, budget)} | {fmt(med_d, cens_d, budget)} "
             f"| {deep_found}/{len(deep)} |"
+        )
+    # Per strategy: total seeds to first failure over every bug and search.
+    print()
+    print("| strategy | bugs found (every search) | total seeds to failure | vs random |")
+    print("|---|---:|---:|---:|")
+    totals = {
+        st: sum(budget + 1 if s is None else s for n in names for s in results[(n, st)])
+        for st in args.strategies
+    }
+    for strategy in args.strategies:
+        all_found = sum(all(s is not None for s in results[(n, strategy)]) for n in names)
+        missed = all_found < len(names)
+        ratio = f"{totals[strategy] / totals['random']:.2f}" if "random" in totals else "-"
+        print(
+            f"| {strategy} | {all_found}/{len(names)} | {'>=' if missed else ''}"
+            f"{totals[strategy]} | {ratio} |"
         )
     covered = sum(
         any(s is not None for st in args.strategies for s in results[(n, st)]) for n in names

@@ -62,3 +62,84 @@ async def leaks_state_between_runs() -> None:
     if _runs[0] % 2:
         await asyncio.sleep(0)
     await asyncio.sleep(1)
+
+
+async def lost_update() -> int:
+    """Staggered workers increment a shared counter with a read-await-write
+    window, among tasks that only make noise. In asyncio's order the windows
+    never overlap; a lost update needs one worker to run ahead of another."""
+    state = {"count": 0}
+
+    async def worker(stagger: int) -> None:
+        for _ in range(stagger):
+            await asyncio.sleep(0)
+        seen = state["count"]
+        await asyncio.sleep(0)
+        state["count"] = seen + 1
+
+    async def noise() -> None:
+        for _ in range(4):
+            await asyncio.sleep(0)
+
+    await asyncio.gather(worker(0), noise(), worker(2), noise(), worker(4))
+    assert state["count"] == 3, f"lost update: count is {state['count']}, not 3"
+    return state["count"]
+
+
+async def missed() -> str:
+    """Returns 'MISSED' (instead of raising) when the consumer runs first."""
+    state = {"ready": False}
+
+    async def producer() -> None:
+        await asyncio.sleep(0)
+        state["ready"] = True
+
+    async def consumer() -> str:
+        await asyncio.sleep(0)
+        return "ok" if state["ready"] else "MISSED"
+
+    _, seen = await asyncio.gather(producer(), consumer())
+    return seen
+
+
+CRASHING_SEED = 5
+
+
+async def segfaults_at_seed_5() -> int:
+    """Crashes the interpreter (SIGSEGV) at seed 5, in a worker process only."""
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0)
+    if seed == CRASHING_SEED and multiprocessing.parent_process() is not None:
+        import ctypes
+
+        ctypes.string_at(0)
+    return seed
+
+
+async def exits_at_seed_5() -> int:
+    """Ends its process with os._exit(3) at seed 5, in a worker process only."""
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0)
+    if seed == CRASHING_SEED and multiprocessing.parent_process() is not None:
+        import os
+
+        os._exit(3)
+    return seed
+
+
+async def slow() -> int:
+    """About a millisecond per seed: explorations of it last long enough to interrupt."""
+    for _ in range(300):
+        await asyncio.sleep(0)
+    return 1
+
+
+async def tight_deadline() -> str:
+    """A reply due 0.5 ms before its deadline: asyncio's order always meets it,
+    but on a real machine CPU time and a late timer can push it past."""
+
+    async def reply() -> str:
+        await asyncio.sleep(0.010)
+        return "ok"
+
+    return await asyncio.wait_for(reply(), timeout=0.0105)

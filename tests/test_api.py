@@ -139,3 +139,35 @@ def test_fifo_matches_stock_asyncio_order():
         return log
 
     assert seedloop.run(ordered, seed=5, strategy="fifo") == asyncio.run(ordered())
+
+
+def test_fail_if_turns_a_bad_return_value_into_a_failure() -> None:
+    """fail_if= judges the result, so every search, shrink and replay sees a failure."""
+    import seedloop_scenarios
+
+    missed = seedloop_scenarios.missed
+    seed, _ = seedloop.find_seed_where(missed, lambda r: r == "MISSED", range(100))
+    failure = seedloop.find_failing_seed(missed, range(100), fail_if="result == 'MISSED'")
+    assert failure is not None and failure.seed == seed
+    assert "fail_if=\"result == 'MISSED'\"" in failure.replay_command
+    assert "fail_if=" in (failure.replay_tape_command or "")
+    with pytest.raises(AssertionError, match="the scenario returned 'MISSED'"):
+        seedloop.run(missed, seed=seed, fail_if="result == 'MISSED'")
+    with pytest.raises(AssertionError, match="the scenario returned 'MISSED'"):
+        seedloop.replay(missed, failure)
+    assert seedloop.run(missed, seed=seed) == "MISSED"
+    with pytest.raises(seedloop.InvalidOptionError, match="not a Python expression"):
+        seedloop.run(missed, fail_if="result ==")
+    with pytest.raises(seedloop.InvalidOptionError, match="Python expression"):
+        seedloop.run(missed, fail_if=lambda r: r)
+
+
+def test_public_classes_show_as_seedloop_names() -> None:
+    import pickle
+
+    for cls in (seedloop.SimulationFailure, seedloop.Failure, seedloop.RunResult,
+                seedloop.Exploration, seedloop.SeedLoop):
+        assert f"{cls.__module__}.{cls.__qualname__}" == f"seedloop.{cls.__name__}"
+    result = seedloop.execute(lambda: asyncio.sleep(0), 3)
+    assert repr(result).startswith("RunResult(")
+    assert pickle.loads(pickle.dumps(seedloop.RunResult)) is seedloop.RunResult

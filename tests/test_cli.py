@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ pytest.importorskip("rich")
 
 from click.testing import CliRunner  # noqa: E402
 
+from seedloop import DEFAULT_STRATEGY  # noqa: E402
 from seedloop._cli import cli  # noqa: E402
 
 TESTS = Path(__file__).parent
@@ -53,7 +55,7 @@ def test_explore_summarises_and_names_the_first_failure(runner: CliRunner, tmp_p
     assert "distinct outcomes" in out and "distinct interleavings" in out
     assert "seeds/s" in out
     match = re.search(
-        r"seedloop replay seedloop_scenarios:race --seed (\d+) --strategy shuffle", out
+        r"seedloop replay seedloop_scenarios:race --seed (\d+) --strategy " + DEFAULT_STRATEGY, out
     )
     assert match, out
     seed = int(match.group(1))
@@ -62,7 +64,7 @@ def test_explore_summarises_and_names_the_first_failure(runner: CliRunner, tmp_p
     import seedloop
 
     assert seedloop.find_failing_seed(seedloop_scenarios.race, range(300)).seed == seed
-    assert f"seedloop.run(race, seed={seed}, strategy='shuffle')" in out
+    assert f"seedloop.run(race, seed={seed}, strategy={DEFAULT_STRATEGY!r})" in out
     assert "minimal schedule" in out and "timeline of the failing interleaving" in out
 
     data = json.loads(summary_json.read_text())
@@ -186,6 +188,60 @@ def test_all_passing_exits_zero(runner: CliRunner) -> None:
 def test_usage_errors_say_what_to_do(runner: CliRunner, args: list[str], message: str) -> None:
     result = runner.invoke(cli, args)
     assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_fail_if_searches_for_a_bad_return_value(runner: CliRunner, tmp_path: Path) -> None:
+    """A race that corrupts a value instead of raising is found from the shell too."""
+    import seedloop_scenarios
+
+    import seedloop
+
+    plain = runner.invoke(cli, ["explore", "seedloop_scenarios:missed", "--seeds", "200", "-j", "1"])
+    assert plain.exit_code == 0, plain.output  # returning 'MISSED' is not a failure by itself
+    summary_json = tmp_path / "summary.json"
+    found = runner.invoke(
+        cli,
+        [
+            "explore",
+            "seedloop_scenarios:missed",
+            "--seeds",
+            "200",
+            "-j",
+            "2",
+            "--fail-if",
+            'result == "MISSED"',
+            "--json",
+            str(summary_json),
+        ],
+    )
+    assert found.exit_code == 1, found.output
+    data = json.loads(summary_json.read_text())
+    expected = seedloop.find_seed_where(
+        seedloop_scenarios.missed, lambda r: r == "MISSED", range(200)
+    )
+    assert expected is not None and data["failure_seed"] == expected[0]
+    assert data["failures"] > 0
+    assert "--fail-if 'result == \"MISSED\"'" in data["replay"]
+    assert "the scenario returned 'MISSED'" in found.output
+    # The printed replay command reproduces the seed alone, with the same verdict.
+    argv = shlex.split(data["replay"])[1:]
+    again = runner.invoke(cli, argv)
+    assert again.exit_code == 1, again.output
+    assert "holds: the scenario returned 'MISSED'" in again.output
+    ok = runner.invoke(cli, [*argv[:-2], "--fail-if", "result == 'never'"])
+    assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [("result ==", "is not a Python expression"), ("result.nope", "raised AttributeError")],
+)
+def test_a_bad_fail_if_says_what_to_do(runner: CliRunner, expression: str, message: str) -> None:
+    result = runner.invoke(
+        cli, ["explore", "seedloop_scenarios:missed", "--seeds", "5", "-j", "1", "--fail-if", expression]
+    )
+    assert result.exit_code == 2, result.output
     assert message in result.output
 
 

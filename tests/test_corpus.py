@@ -5,6 +5,7 @@ whole corpus; this only guards it. Nothing here is timed.)"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -27,7 +28,16 @@ EXPECTED = {
     "lease_expiry_tie": ["strict", "shuffle"],
     "reconnect_stale_conn": ["pct", "pos"],
     "late_subscriber": ["random", "pct"],
+    "on_call_write_skew": ["auto", "pct"],
+    "recycle_after_uses": ["auto", "random"],
+    "ring_overrun": ["auto", "random", "pos"],
+    "legacy_semaphore_cancel": ["auto"],
+    "timeout_tie_abandoned_charge": ["auto", "feasible"],
 }
+
+# Bugs whose failing schedules a real loop can produce by timing alone:
+# `feasible` (stock order, seeded CPU time and timer lateness) must find them.
+TIMING_BUGS = ["lease_expiry_tie", "timeout_tie_abandoned_charge", "wait_for_tie_double_charge"]
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +51,10 @@ def _quiet_asyncio():
 
 
 def _scenario(name: str):
-    (module,) = corpus.load([name])
-    return module
+    modules = corpus.load([name])
+    if not modules:
+        pytest.skip(f"{name} needs a newer Python")
+    return modules[0]
 
 
 def test_corpus_is_complete():
@@ -50,6 +62,16 @@ def test_corpus_is_complete():
     assert len(modules) >= (20 if sys.version_info >= (3, 11) else 18)
     for m in modules:
         assert m.__doc__ and m.KIND and m.DEPTH >= 1 and m.TASKS >= 2, m.__name__
+
+
+ALL = [m.__name__.rsplit(".", 1)[-1] for m in corpus.load()]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_bug_passes_under_asyncio_run_and_fifo(name):
+    module = _scenario(name)
+    asyncio.run(module.scenario())
+    assert seedloop.find_failing_seed(module.scenario, range(1), strategy="fifo") is None
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -69,3 +91,40 @@ def test_found_within_budget(name, strategy):
     # and the seed reproduces it
     again = seedloop.execute(module.scenario, failure.seed, strategy, **failure.options)
     assert type(again.exception) is type(failure.exception)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_feasible_failure_replays_under_fifo_from_its_timing(name):
+    module = _scenario(name)
+    budget = 150 if name in TIMING_BUGS else 20
+    failures = 0
+    for seed in range(budget):
+        loops = []
+        run = seedloop.execute(module.scenario, seed, "feasible", instrument=loops.append)
+        if run.exception is None:
+            continue
+        failures += 1
+        assert run.strict_order, "feasible keeps asyncio's order in every decision"
+        timing = loops[0]._engine_timing_tape()
+        again = seedloop.execute(
+            module.scenario,
+            0,
+            "fifo",
+            instrument=lambda loop, timing=timing: loop._engine_set_timing_tape(timing),
+        )
+        assert type(again.exception) is type(run.exception)
+        assert again.fingerprint == run.fingerprint
+        if failures >= 3:
+            break
+    if name in TIMING_BUGS:
+        assert failures, f"feasible no longer finds {name} within {budget} seeds"
+
+
+def test_auto_seed_reproduces_through_run_and_execute():
+    module = _scenario("on_call_write_skew")
+    failure = seedloop.find_failing_seed(module.scenario, range(BUDGET), strategy="auto")
+    assert failure is not None and failure.options == {}
+    with pytest.raises(type(failure.exception)):
+        seedloop.run(module.scenario, seed=failure.seed, strategy="auto")
+    again = seedloop.execute(module.scenario, failure.seed, "auto")
+    assert again.fingerprint == failure.fingerprint

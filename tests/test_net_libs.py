@@ -1,4 +1,4 @@
-"""Real, unmodified libraries on seedloop.net: aiohttp, websockets, redis-py."""
+"""Real, unmodified libraries on seedloop.net: aiohttp, websockets, redis-py, httpx."""
 
 from __future__ import annotations
 
@@ -319,3 +319,88 @@ def test_library_runs_are_freed():
         seedloop.run(scenario, seed=seed)
     gc.collect()
     assert [r() for r in refs] == [None, None]
+
+
+# -- connection reuse (keep-alive) -------------------------------------------------
+
+
+async def keep_alive_scenario(client_lib: str, requests: int = 5, close_after: int = 0):
+    """``requests`` GETs from one client to a plain asyncio HTTP/1.1 server.
+
+    Returns (responses, connections the server accepted). With ``close_after``
+    the server closes each connection after that many responses (while the
+    client keeps it pooled), so the client must notice and reconnect.
+    """
+    n = net.current()
+    api, client = n.host("api"), n.host("client")
+    accepted = []
+
+    async def handle(reader, writer):
+        accepted.append(writer.get_extra_info("peername"))
+        served = 0
+        while True:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break  # the client closed (or reset) the connection
+            body = b"ok %d" % len(accepted)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n%s"
+                % (len(body), body)
+            )
+            await writer.drain()
+            served += 1
+            if served == close_after:
+                break
+        writer.close()
+
+    async def serve():
+        server = await asyncio.start_server(handle, None, 8080)
+        await server.serve_forever()
+
+    api.spawn(serve())
+    await asyncio.sleep(0.01)
+
+    async def use_httpx():
+        import httpx
+
+        got = []
+        async with httpx.AsyncClient() as c:
+            for _ in range(requests):
+                got.append((await c.get("http://api:8080/")).text)
+                await asyncio.sleep(0.1)
+        return got
+
+    async def use_aiohttp():
+        import aiohttp
+
+        got = []
+        async with aiohttp.ClientSession() as s:
+            for _ in range(requests):
+                async with s.get("http://api:8080/") as r:
+                    got.append(await r.text())
+                await asyncio.sleep(0.1)
+        return got
+
+    got = await client.spawn(use_httpx() if client_lib == "httpx" else use_aiohttp())
+    return got, len(accepted)
+
+
+@pytest.mark.parametrize("lib", ["httpx", "aiohttp"])
+def test_http_clients_reuse_connections_as_on_stock(lib):
+    # Issue 9: the simulated socket's fileno() was -1, which httpcore reads as
+    # a dead connection, so every request opened a new one (stock: one).
+    pytest.importorskip(lib)
+    got, connections = seedloop.run(lambda: keep_alive_scenario(lib), seed=1)
+    assert got == ["ok 1"] * 5
+    assert connections == 1
+
+
+@pytest.mark.parametrize("lib", ["httpx", "aiohttp"])
+def test_http_clients_notice_a_server_closed_pooled_connection(lib):
+    # The other half of the liveness check: a pooled connection the server
+    # closed must be seen as dead, and the client reconnects without an error.
+    pytest.importorskip(lib)
+    got, connections = seedloop.run(lambda: keep_alive_scenario(lib, 4, close_after=2), seed=1)
+    assert got == ["ok 1", "ok 1", "ok 2", "ok 2"]
+    assert connections == 2

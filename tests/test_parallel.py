@@ -122,7 +122,10 @@ def test_check_determinism_names_the_seed_whose_runs_differ() -> None:
 
 
 def test_a_dying_worker_is_reported() -> None:
-    with pytest.raises(seedloop.SeedloopError, match="worker process died.*jobs=1"):
+    with pytest.raises(
+        seedloop.WorkerCrashError,
+        match=r"seed \d+ .*crashed the worker process .exit code 3.*run.kills_its_process, seed=",
+    ):
         seedloop.explore(sc.kills_its_process, range(4), jobs=2)
 
 

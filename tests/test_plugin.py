@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from seedloop import DEFAULT_STRATEGY
+
 pytest_plugins = ["pytester"]
 
 RACE = """
@@ -58,10 +60,10 @@ async def test_race():
     out = result.stdout.str()
     assert "SimulationFailure" in out
     assert "consumer ran before producer was ready" in out
-    assert "seedloop" in out and "seed:" in out and "strategy:    shuffle" in out
+    assert "seedloop" in out and "seed:" in out and f"strategy:    {DEFAULT_STRATEGY}" in out
     seed = _seed_from(out)
     assert "pytest test_race.py::test_race --seedloop-replay" in out
-    assert f"seedloop.run(test_race, seed={seed}, strategy='shuffle')" in out
+    assert f"seedloop.run(test_race, seed={seed}, strategy={DEFAULT_STRATEGY!r})" in out
     # The failing interleaving, step by step, and the minimal schedule.
     assert "timeline:" in out and "consumer()" in out
     assert "schedule:    seedloop.replay(test_race, [" in out
@@ -153,6 +155,62 @@ async def test_sim():
     wide.assert_outcomes(failed=1)
     out = wide.stdout.str()
     assert "--seedloop-replay" in out and "consumer ran before producer" in out
+    # The report's python line reruns the one failing seed, not the decorated seed list.
+    seed = _seed_from(out)
+    python_line = re.search(r"python: +(.*)", out).group(1)
+    assert python_line == f"seedloop.run(test_sim.__wrapped__, seed={seed}, strategy={DEFAULT_STRATEGY!r})"
+    namespace: dict = {}
+    exec(compile((pytester.path / "test_sim.py").read_text(), "test_sim.py", "exec"), namespace)
+    with pytest.raises(AssertionError, match="consumer ran before producer"):
+        eval(python_line, namespace)
+
+
+def test_marker_fail_if_fails_a_test_on_its_return_value(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_value="""
+import asyncio
+import pytest
+
+@pytest.mark.seedloop(seeds=range(100), fail_if="result == 'MISSED'")
+async def test_value():
+    state = {"ready": False}
+
+    async def producer():
+        await asyncio.sleep(0)
+        state["ready"] = True
+
+    async def consumer():
+        await asyncio.sleep(0)
+        return "ok" if state["ready"] else "MISSED"
+
+    return (await asyncio.gather(producer(), consumer()))[1]
+"""
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "the scenario returned 'MISSED'" in out
+    seed = _seed_from(out)
+    assert f"seedloop.run(test_value, seed={seed}, strategy={DEFAULT_STRATEGY!r}, fail_if=" in out
+    run(pytester, "--seedloop-replay", str(seed)).assert_outcomes(failed=1)
+
+
+def test_simulate_outside_pytest_names_a_replay_that_runs_one_seed() -> None:
+    import seedloop
+
+    namespace: dict = {"seedloop": seedloop}
+    exec(compile(RACE, "race", "exec"), namespace)
+
+    @seedloop.simulate(seeds=range(200))
+    async def test_sim():
+        await namespace["race"]()
+
+    with pytest.raises(seedloop.SimulationFailure) as info:
+        test_sim()
+    command = info.value.failure.replay_command
+    assert command.startswith("seedloop.run(test_simulate_outside_pytest_names_a_replay_that_runs_one_seed.<locals>.test_sim.__wrapped__, seed=")
+    with pytest.raises(AssertionError, match="consumer ran before producer"):
+        seedloop.run(test_sim.__wrapped__, seed=info.value.failure.seed)
 
 
 def test_pct_failure_replays_with_the_same_seed(pytester: pytest.Pytester) -> None:

@@ -14,6 +14,7 @@ import pickle
 import queue
 import random
 import secrets
+import select
 import socket
 import subprocess
 import sys
@@ -54,6 +55,8 @@ REAL = {
     "fork": os.fork,
     "uuid.getnode": uuid.getnode,
     "imported_monotonic": imported_monotonic,
+    "select": select.select,
+    "times": os.times,
 }
 
 
@@ -80,6 +83,8 @@ def assert_world_restored() -> None:
     assert os.fork is REAL["fork"]
     assert uuid.getnode is REAL["uuid.getnode"]
     assert imported_monotonic is REAL["imported_monotonic"]
+    assert select.select is REAL["select"]
+    assert os.times is REAL["times"]
     assert _world.current() is None
     # Outside a run the clocks are real again.
     assert abs(time.time() - REAL["time"]()) < 60
@@ -214,6 +219,9 @@ def test_wall_epoch_option():
         {"wall_epoch": "2025"},
         {"wall_epoch": datetime.datetime(2030, 1, 1)},  # naive
         {"wall_epoch": float("nan")},
+        {"wall_epoch": 1e300},  # once a bare OverflowError
+        {"wall_epoch": -1e12},  # once accepted, breaking datetime.now() later
+        {"wall_epoch": 2**80},
         {"world": "yes"},
     ],
 )
@@ -379,6 +387,82 @@ def test_time_sleep_is_deterministic_and_part_of_the_trace():
     assert a.value == b.value == 0.25
     assert a.fingerprint == b.fingerprint
     assert a.virtual_time == 0.25
+
+
+def test_select_without_descriptors_is_a_virtual_sleep():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        ready = select.select([], [], [], 3)
+        return ready, loop.time(), time.perf_counter() - started
+
+    real_start = REAL["perf_counter"]()
+    ready, now, elapsed = seedloop.run(scenario, seed=0)
+    assert REAL["perf_counter"]() - real_start < 1.0  # not 3 real seconds
+    assert ready == ([], [], []) and now == 3.0 and elapsed == 3.0
+    assert_world_restored()
+
+    async def forever():
+        select.select([], [], [], None)
+
+    with pytest.raises(seedloop.BlockingCallError, match="blocks the event loop forever"):
+        seedloop.run(forever)
+
+    async def bad_timeout():
+        select.select([], [], [], -1)
+
+    with pytest.raises(ValueError, match="non-negative"):
+        seedloop.run(bad_timeout)
+
+    async def error_mode():
+        select.select([], [], [], 0.5)
+
+    with pytest.raises(seedloop.BlockingCallError):
+        seedloop.run(error_mode, sleep="error")
+    assert_world_restored()
+
+
+def test_select_on_real_descriptors_is_an_escape():
+    r, w = os.pipe()
+    try:
+
+        async def scenario():
+            select.select([r], [], [], 0)
+
+        with pytest.raises(seedloop.SimulationEscapeError, match="select.select"):
+            seedloop.run(scenario)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert_world_restored()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX process start")
+def test_multiprocessing_spawn_is_an_escape():
+    import multiprocessing
+
+    async def scenario():
+        process = multiprocessing.get_context("spawn").Process(target=print)
+        process.start()
+        process.join()
+
+    with pytest.raises(seedloop.SimulationEscapeError, match="starting a process"):
+        seedloop.run(scenario)
+    assert_world_restored()
+
+
+def test_os_times_reads_the_virtual_clock():
+    async def scenario():
+        before = os.times()
+        await asyncio.sleep(7)
+        return before, os.times(), time.process_time()
+
+    before, after, cpu = seedloop.run(scenario, seed=0)
+    assert tuple(before) == (0.0, 0.0, 0.0, 0.0, 0.0)
+    assert after.user == after.elapsed == cpu == 7.0
+    assert after.system == after.children_user == after.children_system == 0.0
+    assert_world_restored()
+    assert os.times().elapsed > 0
 
 
 def test_time_sleep_error_mode():

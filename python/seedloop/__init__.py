@@ -5,7 +5,7 @@ instant, and the same seed replays the same run exactly.
 """
 
 from ._loop import SeedLoop
-from ._options import STRATEGIES
+from ._options import DEFAULT_STRATEGY, STRATEGIES
 from ._result import Exploration, Failure, RunResult
 from ._run import execute, replay, run
 from ._search import explore, find_failing_seed, find_seed_where
@@ -19,16 +19,25 @@ from .errors import (
     InvalidOptionError,
     InvalidSeedError,
     InvalidStrategyError,
+    InvalidWorldOptionError,
     NondeterminismError,
     SeedloopError,
     SimulationEscapeError,
     StuckError,
     UnsupportedTestError,
+    WorkerCrashError,
 )
 
 __version__ = "0.1.0"
 
+# Public classes live in private modules; show them where users import them from
+# (tracebacks, reprs, pickles say seedloop.SimulationFailure, not seedloop._simulate...).
+for _cls in (SeedLoop, Exploration, Failure, RunResult, SimulationFailure):
+    _cls.__module__ = __name__
+del _cls
+
 __all__ = [
+    "DEFAULT_STRATEGY",
     "STRATEGIES",
     "BlockingCallError",
     "DeadlockError",
@@ -40,6 +49,7 @@ __all__ = [
     "InvalidOptionError",
     "InvalidSeedError",
     "InvalidStrategyError",
+    "InvalidWorldOptionError",
     "NondeterminismError",
     "RunResult",
     "SeedLoop",
@@ -48,6 +58,7 @@ __all__ = [
     "SimulationFailure",
     "StuckError",
     "UnsupportedTestError",
+    "WorkerCrashError",
     "execute",
     "explore",
     "find_failing_seed",

@@ -1,7 +1,8 @@
 """The ``seedloop`` command line: explore a seed range, replay one seed.
 
-    seedloop explore examples.demo:scenario --seeds 0:100000 --strategy pct --jobs 4
-    seedloop replay examples.demo:scenario --seed 17 --strategy pct --html report.html
+    seedloop explore examples/lost_update.py:buggy --seeds 0:100000 --strategy pct --jobs 4
+    seedloop explore examples/demo.py:scenario --fail-if 'result == "MISSED"'
+    seedloop replay examples/lost_update.py:buggy --seed 49 --html report.html
 
 Exit status: 0 when every seed passed, 1 when a failing seed was found (or
 the replayed seed fails), 2 for a usage error.
@@ -40,11 +41,11 @@ except ImportError as exc:  # pragma: no cover - the package declares both
 
 from ._html import render_report
 from ._options import DEFAULT_STRATEGY, STRATEGIES, parse_seeds, parse_shard
-from ._parallel import resolve_factory
+from ._parallel import describe_exit, resolve_factory
 from ._result import Exploration
 from ._run import execute
 from ._search import explore, find_failing_seed
-from .errors import SeedloopError
+from .errors import SeedloopError, WorkerCrashError
 
 console = Console(highlight=False, emoji=False)
 err_console = Console(stderr=True, highlight=False, emoji=False)
@@ -74,9 +75,19 @@ def _import_target(target: str) -> Any:
 
 def _replay_cli(target: str, seed: int, strategy: str, options: dict[str, Any]) -> str:
     opts = "".join(
-        f" -o {shlex.quote(f'{k}={v!r}')}" for k, v in sorted(options.items()) if k != "steps"
+        f" -o {shlex.quote(f'{k}={v!r}')}"
+        for k, v in sorted(options.items())
+        if k not in ("steps", "fail_if")
     )
+    if options.get("fail_if") is not None:
+        opts += f" --fail-if {shlex.quote(options['fail_if'])}"
     return f"seedloop replay {shlex.quote(target)} --seed {seed} --strategy {strategy}{opts}"
+
+
+def _with_fail_if(options: dict[str, Any], fail_if: str | None) -> dict[str, Any]:
+    if fail_if is not None:
+        options["fail_if"] = fail_if
+    return options
 
 
 class _SeedloopCommand(click.Command):
@@ -104,6 +115,13 @@ _strategy_option = click.option(
     default=DEFAULT_STRATEGY,
     show_default=True,
     help="how each seed orders ready callbacks",
+)
+_fail_if_option = click.option(
+    "--fail-if",
+    metavar="EXPR",
+    default=None,
+    help="a Python expression over the scenario's return value `result`; a seed whose "
+    "result makes it true fails, e.g. --fail-if 'result == \"MISSED\"'",
 )
 _option_option = click.option(
     "-o",
@@ -144,6 +162,7 @@ _option_option = click.option(
     default=None,
     help="run only shard I of N (seeds at positions p % N == I): one per machine",
 )
+@_fail_if_option
 @_option_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report")
 @click.option(
@@ -158,6 +177,7 @@ def explore_cmd(
     stop_on_failure: bool,
     check_determinism: bool,
     shard: str | None,
+    fail_if: str | None,
     options: tuple[str, ...],
     html_path: str | None,
     json_path: str | None,
@@ -170,7 +190,7 @@ def explore_cmd(
     """
     seed_list = parse_seeds(seeds)
     shard_pair = parse_shard(shard) if shard else None
-    opts = _parse_options(options)
+    opts = _with_fail_if(_parse_options(options), fail_if)
     _import_target(target)
     jobs = jobs or os.cpu_count() or 1
 
@@ -198,18 +218,35 @@ def explore_cmd(
             rate = f"{done / elapsed:,.0f} seeds/s" if elapsed > 0 else ""
             progress.update(task, completed=done, total=total or None, failed=failed, rate=rate)
 
-        summary = explore(
-            target,
-            seed_list,
-            strategy=strategy,
-            jobs=jobs,
-            stop_on_failure=stop_on_failure,
-            check_determinism=check_determinism,
-            shard=shard_pair,
-            progress=update,
-            **opts,
-        )
+        try:
+            summary = explore(
+                target,
+                seed_list,
+                strategy=strategy,
+                jobs=jobs,
+                stop_on_failure=stop_on_failure,
+                check_determinism=check_determinism,
+                shard=shard_pair,
+                progress=update,
+                # Even one job runs in a worker process: a seed that ends its
+                # interpreter is then reported with its seed, not as a silent exit.
+                isolate=True,
+                **opts,
+            )
+        except KeyboardInterrupt as exc:
+            summary = getattr(exc, "exploration", None)
+            if summary is None:
+                raise
+        except WorkerCrashError as exc:
+            crashed = exc
+            summary = None
+    if summary is None:
+        _print_crash(crashed, target, strategy, opts)
+        sys.exit(1)
     _print_summary(summary)
+    if summary.interrupted:
+        _print_interrupted(summary, target)
+        sys.exit(130)
     replay = None
     result = None
     if summary.failure is not None:
@@ -240,14 +277,21 @@ def explore_cmd(
 @click.argument("target", metavar="MODULE:SCENARIO")
 @click.option("--seed", type=int, required=True, help="the seed to run")
 @_strategy_option
+@_fail_if_option
 @_option_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report")
 def replay(
-    target: str, seed: int, strategy: str, options: tuple[str, ...], html_path: str | None
+    target: str,
+    seed: int,
+    strategy: str,
+    fail_if: str | None,
+    options: tuple[str, ...],
+    html_path: str | None,
 ) -> None:
     """Run MODULE:SCENARIO under one seed and show exactly what happened."""
     factory = _import_target(target)
-    result = execute(factory, seed, strategy, keep_steps=True, **_parse_options(options))
+    opts = _with_fail_if(_parse_options(options), fail_if)
+    result = execute(factory, seed, strategy, keep_steps=True, **opts)
     opts = result.options  # with PCT's measured steps
     failure = None
     table = Table(show_header=False, box=None)
@@ -321,6 +365,28 @@ def _print_summary(summary: Exploration) -> None:
     if len(summary.outcomes) > 10:
         outcomes.add_row("…", f"{len(summary.outcomes) - 10} more")
     console.print(outcomes)
+
+
+def _print_crash(exc: WorkerCrashError, target: str, strategy: str, opts: dict[str, Any]) -> None:
+    body = Text(str(exc))
+    if exc.seed is not None:
+        body = Text()
+        body.append(f"seed {exc.seed}", style="bold")
+        status = describe_exit(exc.exitcode)
+        body.append(f" (strategy {strategy}) crashed the worker ({status})", style="red")
+        body.append("\n\nreplay it alone:  ")
+        body.append(_replay_cli(target, exc.seed, strategy, opts), style="bold")
+        body.append("\n(python -X faulthandler -m seedloop replay ... shows where it crashes)")
+    console.print(Panel(body, title="crash", title_align="left", border_style="red"))
+
+
+def _print_interrupted(summary: Exploration, target: str) -> None:
+    body = Text(f"interrupted: the summary covers the {summary.seeds_run} seed(s) that finished")
+    if summary.failing_seeds:
+        seed = summary.failing_seeds[0][1]
+        body.append(f"\nfirst failing seed found: {seed}; replay:  ")
+        body.append(_replay_cli(target, seed, summary.strategy, summary.options), style="bold")
+    console.print(body)
 
 
 def _print_failure(failure: Any, replay_cli: str) -> None:

@@ -56,7 +56,9 @@ def shrink_failure(
     wanted = signature(exception)
     shrinker = _engine.Shrinker(tape, budget)
     while (candidate := shrinker.next_candidate()) is not None:
-        result = run_seed(factory, seed, opts, tape=candidate)
+        # Candidates are edits of a tape: an entry may outgrow its step's
+        # ready list, and then picks the newest callback.
+        result = run_seed(factory, seed, opts, tape=candidate, clamp_tape=True)
         same = signature(result.exception) == wanted
         shrinker.report(same, result.tape if same else None)
     return shrinker.best()
@@ -148,11 +150,23 @@ class _Recorder:
 
 
 def record_timeline(
-    factory: Factory, seed: int, tape: list[int], opts: RunOptions
+    factory: Factory,
+    seed: int,
+    tape: list[int] | None,
+    opts: RunOptions,
+    timing: list[int] | None = None,
 ) -> tuple[RunResult, list[Row], dict[int, TaskInfo]]:
+    """Replay ``tape`` (or, with ``timing``, a feasible run in stock order) with a recorder."""
     recorder = _Recorder()
     result = run_seed(
-        factory, seed, opts, tape=tape, instrument=recorder.install, keep_steps=True
+        factory,
+        seed,
+        opts.with_strategy("fifo") if timing is not None else opts,
+        tape=tape,
+        instrument=recorder.install,
+        keep_steps=True,
+        clamp_tape=True,
+        timing=timing,
     )
     choices = {i: step[2] for i, step in enumerate(result.step_log or [])}
     for row in recorder.rows:
@@ -279,10 +293,31 @@ def check_determinism(
     )
 
 
+#: What a feasible failure's report says: nothing but timing differed from stock.
+FEASIBLE_TIMING_VERDICT = (
+    "reproducible on a real loop: every decision kept asyncio's order (call_soon FIFO, "
+    "timers by deadline, FIFO wake-ups); only timing varied, within what a real machine "
+    "varies (CPU time per callback, timers firing late); "
+    "seedloop.replay(scenario, failure) reruns it from its recorded timing"
+)
+
+
 def investigate(
     factory: Factory, failure: Failure, opts: RunOptions, *, shrink: bool, explain: bool
 ) -> None:
     """Fill ``failure`` in: its shrunk tape, its timeline, and whether a real loop can fail so."""
+    if failure.timing:
+        # A feasible failure: every decision was stock order, so there is no
+        # schedule to shrink; its timing replays it in asyncio's own order.
+        if explain:
+            replayed, rows, tasks = record_timeline(
+                factory, failure.seed, None, opts, timing=failure.timing
+            )
+            shown = replayed.exception if replayed.exception is not None else failure.exception
+            failure.timeline = render_timeline(rows, tasks, shown)
+            failure.feasible_on_real_loop = True
+            failure.feasibility = FEASIBLE_TIMING_VERDICT
+        return
     tape = failure.tape
     if shrink:
         tape = shrink_failure(factory, failure.seed, failure.tape, failure.exception, opts)

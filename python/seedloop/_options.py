@@ -7,9 +7,10 @@ receives that object unchanged and trusts it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime as _real_datetime
 from datetime import timezone as _timezone
@@ -26,8 +27,12 @@ from .errors import (
 
 #: Strategy names, as the engine knows them (one list, exported by the extension).
 STRATEGIES: tuple[str, ...] = tuple(_engine.STRATEGIES)
-#: What every entry point uses when no strategy is named.
-DEFAULT_STRATEGY = "shuffle"
+#: What every entry point uses when no strategy is named: the strongest on
+#: bench/corpus (bench/RESULTS.md section 7). ``shuffle`` keeps the seed
+#: README's per-iteration permutation under its own name.
+DEFAULT_STRATEGY = "auto"
+#: PCT's default bug depth (depth - 1 change points): measured best on bench/corpus.
+DEFAULT_PCT_DEPTH = 6
 #: What ``pytest --seedloop-all`` uses for tests it takes over without a seedloop
 #: marker: a suite that is correct on a real loop must give no failure, so only
 #: schedules a real loop can produce (``--seedloop-strategy`` widens it).
@@ -36,6 +41,11 @@ SUITE_STRATEGY = "strict"
 SUITE_SEEDS = range(30)
 #: A run longer than this raises HangError (a livelock, not a slow test).
 DEFAULT_MAX_STEPS = 2_000_000
+#: A run taking more real seconds than this raises HangError. Unlike max_steps
+#: the verdict depends on the machine's speed, so the error says so.
+DEFAULT_MAX_WALL = 10.0
+#: The largest step_time accepted (seconds of virtual time per step).
+_MAX_STEP_TIME = 1.0
 #: The wall clock at virtual time 0: 2025-01-01T00:00:00Z (POSIX seconds).
 DEFAULT_WALL_EPOCH = 1_735_689_600
 SLEEP_MODES = ("advance", "error")
@@ -43,7 +53,9 @@ EXECUTORS = ("inline", "thread")
 #: Keyword arguments of ``seedloop.run`` (and friends) that configure the world.
 WORLD_OPTIONS = ("world", "sleep", "wall_epoch")
 #: Keyword arguments that configure the loop itself.
-LOOP_OPTIONS = ("depth", "steps", "max_steps", "max_time", "executor")
+LOOP_OPTIONS = ("depth", "steps", "max_steps", "max_time", "max_wall", "step_time", "executor")
+#: Keyword arguments that judge the run's result.
+CHECK_OPTIONS = ("fail_if",)
 
 _MAX_SEED = 2**64
 # datetime's range: year 1 to year 9999 (a wall clock outside it cannot be shown).
@@ -99,16 +111,58 @@ def check_duration(name: str, value: object) -> float:
     return float(value)
 
 
+def check_step_time(value: object) -> float:
+    """Virtual seconds per step: a number in 0..1 (0: time moves only by timers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidOptionError(
+            f"step_time must be a number of seconds per step (e.g. 1e-6), got {value!r}"
+        )
+    if math.isnan(value) or not 0 <= value <= _MAX_STEP_TIME:
+        raise InvalidOptionError(
+            f"step_time must be between 0 and {_MAX_STEP_TIME} seconds per step "
+            f"(a stock loop spends about 1e-6 to 1e-5 per callback), got {value!r}"
+        )
+    return float(value)
+
+
 def check_tape(tape: object) -> list[int]:
-    """A decision tape as a fresh list (an iterator is read once, here)."""
-    if isinstance(tape, (str, bytes)) or not hasattr(tape, "__iter__"):
-        raise InvalidOptionError(f"a tape is a list of non-negative ints, got {tape!r}")
-    items = list(tape)  # type: ignore[call-overload]
+    """A decision tape (a list, tuple or other sequence of ints) as a fresh list.
+
+    Iterators are refused: one passed to two runs would be used up by the
+    first, and the second would silently replay asyncio's own order.
+    """
+    if isinstance(tape, (str, bytes, bytearray)) or not isinstance(tape, Sequence):
+        kind = type(tape).__name__
+        raise InvalidOptionError(
+            f"a tape is a list (or tuple) of non-negative ints, got {kind} {tape!r}"
+            + (
+                "; an iterator would be used up by its first run: pass list(...)"
+                if isinstance(tape, Iterator)
+                else ""
+            )
+        )
+    items = list(tape)
     for choice in items:
         if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < 2**32:
             raise InvalidOptionError(
                 f"a tape is a list of ints in 0..2**32-1 (Failure.tape / Failure.shrunk_tape), "
                 f"found {choice!r}"
+            )
+    return items
+
+
+def check_timing(timing: object) -> list[int]:
+    """A timing tape (a ``feasible`` run's recorded nanoseconds) as a fresh list."""
+    if isinstance(timing, (str, bytes)) or not isinstance(timing, Sequence):
+        raise InvalidOptionError(
+            f"timing is a list of non-negative ints (Failure.timing / RunResult.timing), "
+            f"got {timing!r}"
+        )
+    items = list(timing)
+    for value in items:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+            raise InvalidOptionError(
+                f"timing is a list of ints in 0..2**64-1 (nanoseconds), found {value!r}"
             )
     return items
 
@@ -284,13 +338,32 @@ def check_shard(shard: object) -> tuple[int, int]:
 
 def check_jobs(jobs: object, cpu_count: int) -> int:
     """Worker processes: a positive int, or 0/None for one per CPU."""
-    if jobs is None or jobs == 0:
-        return cpu_count
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 0:
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, type(None))) or (jobs or 0) < 0:
         raise InvalidOptionError(
             f"jobs must be a positive int (or 0/None for one per CPU), got {jobs!r}"
         )
-    return jobs
+    return jobs or cpu_count
+
+
+def check_fail_if(expression: object) -> Any:
+    """``fail_if``'s expression compiled (and cached), or InvalidOptionError saying why not."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise InvalidOptionError(
+            "fail_if must be a Python expression over the scenario's return value `result`, "
+            f"e.g. fail_if='result == \"MISSED\"', got {expression!r}"
+        )
+    return _compile_fail_if(expression)
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_fail_if(expression: str) -> Any:
+    try:
+        return compile(expression.strip(), "<fail_if>", "eval")
+    except SyntaxError as exc:
+        raise InvalidOptionError(
+            f"fail_if={expression!r} is not a Python expression ({exc.msg}); write one over "
+            "`result`, e.g. 'result == \"MISSED\"' or 'result is None or result < 0'"
+        ) from None
 
 
 # -- the options of a run --------------------------------------------------------
@@ -334,13 +407,20 @@ class RunOptions:
 
     strategy: str = DEFAULT_STRATEGY
     #: PCT's bug depth.
-    depth: int = 3
+    depth: int = DEFAULT_PCT_DEPTH
     #: PCT's expected run length k; None until measured (``_run.calibrate``).
     steps: int | None = None
     max_steps: int | None = DEFAULT_MAX_STEPS
     max_time: float | None = None
+    #: Real seconds a run may take before HangError (None: unbounded).
+    max_wall: float | None = DEFAULT_MAX_WALL
+    #: Virtual seconds each step costs; None: the automatic rule (nothing,
+    #: except 10 us per step in a busy streak of over 10,000 iterations).
+    step_time: float | None = None
     executor: str = "inline"
     world: WorldOptions = _DEFAULT_WORLD
+    #: A Python expression over ``result``: when it is true the run counts as failed.
+    fail_if: str | None = None
     given: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
     @classmethod
@@ -351,14 +431,14 @@ class RunOptions:
         check_strategy(strategy)
         if not options:
             return _default_for(strategy)  # type: ignore[arg-type]
-        unknown = sorted(set(options) - set(LOOP_OPTIONS) - set(WORLD_OPTIONS))
+        unknown = sorted(set(options) - {*LOOP_OPTIONS, *WORLD_OPTIONS, *CHECK_OPTIONS})
         if unknown:
-            known = sorted({*LOOP_OPTIONS, *WORLD_OPTIONS, "strategy"})
+            known = sorted({*LOOP_OPTIONS, *WORLD_OPTIONS, *CHECK_OPTIONS, "strategy"})
             raise InvalidOptionError(
                 f"{api}(): unknown option(s) {', '.join(unknown)}; run options are "
                 f"{', '.join(known)}"
             )
-        depth = options.get("depth", 3)
+        depth = options.get("depth", DEFAULT_PCT_DEPTH)
         check_int("depth", depth, 1, 10_000, error=InvalidStrategyError)
         steps = options.get("steps")
         if steps is not None:
@@ -369,18 +449,30 @@ class RunOptions:
         max_time = options.get("max_time")
         if max_time is not None:
             max_time = check_duration("max_time", max_time)
+        max_wall = options.get("max_wall", DEFAULT_MAX_WALL)
+        if max_wall is not None:
+            max_wall = check_duration("max_wall", max_wall)
+        step_time = options.get("step_time")
+        if step_time is not None:
+            step_time = check_step_time(step_time)
         executor = options.get("executor", "inline")
         if executor not in EXECUTORS:
             raise InvalidOptionError(f"executor must be 'inline' or 'thread', got {executor!r}")
         world = WorldOptions.build(options) if set(options) & set(WORLD_OPTIONS) else _DEFAULT_WORLD
+        fail_if = options.get("fail_if")
+        if fail_if is not None:
+            check_fail_if(fail_if)
         return cls(
             strategy,  # type: ignore[arg-type]
             depth,
             steps,
             max_steps,
             max_time,
+            max_wall,
+            step_time,
             executor,
             world,
+            fail_if,
             tuple(sorted(options.items())),
         )
 
@@ -392,7 +484,7 @@ class RunOptions:
     def with_strategy(self, strategy: str) -> RunOptions:
         """The same run under another (already valid) strategy, without PCT's settings."""
         given = tuple((k, v) for k, v in self.given if k not in ("steps", "depth"))
-        return replace(self, strategy=strategy, steps=None, depth=3, given=given)
+        return replace(self, strategy=strategy, steps=None, depth=DEFAULT_PCT_DEPTH, given=given)
 
     @property
     def kwargs(self) -> dict[str, Any]:

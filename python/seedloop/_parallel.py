@@ -25,7 +25,9 @@ import importlib.util
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -37,7 +39,12 @@ from . import _world
 from ._options import RunOptions, check_seed
 from ._result import Exploration, RunResult
 from ._run import Factory, run_seed
-from .errors import InvalidFactoryError, InvalidSeedError, NondeterminismError, SeedloopError
+from .errors import (
+    InvalidFactoryError,
+    InvalidSeedError,
+    NondeterminismError,
+    WorkerCrashError,
+)
 
 #: How many distinct outcomes are counted one by one; the rest go to "(other)".
 MAX_OUTCOMES = 1000
@@ -48,6 +55,9 @@ _OUTCOME_WIDTH = 200
 
 ProgressCallback = Callable[[int, int, int], None]
 _API = "seedloop.explore"
+#: After Ctrl-C, how long running chunks may take to hand back the seeds they
+#: finished before their workers are killed (the whole stop stays under 1 s).
+INTERRUPT_GRACE = 0.4
 
 
 # -- naming factories so other processes can import them --------------------
@@ -177,6 +187,29 @@ class _ChunkResult:
     fingerprints: set[str] = field(default_factory=set)
     #: ``(position, seed, fingerprint, fingerprint of the second run)`` that differed.
     diverged: list[tuple[int, int, str, str]] = field(default_factory=list)
+    #: Ctrl-C stopped the chunk: ``ran`` counts the seeds finished before it.
+    interrupted: bool = False
+
+
+class _Slot:
+    """This worker's cell in the parent's shared array: ``pid, position, seed``.
+
+    The worker writes the seed it is about to run, so when the process dies
+    (a segfault, ``os._exit``) the parent still knows which seed killed it.
+    """
+
+    def __init__(self, cells: Any, number: int) -> None:
+        self.cells = cells
+        self.base = 3 * number
+        cells[self.base] = os.getpid()
+        cells[self.base + 1] = -1
+
+    def running(self, index: int, seed: int) -> None:
+        self.cells[self.base + 2] = seed
+        self.cells[self.base + 1] = index
+
+    def idle(self) -> None:
+        self.cells[self.base + 1] = -1
 
 
 def _run_chunk(
@@ -185,50 +218,91 @@ def _run_chunk(
     opts: RunOptions,
     mode: _Mode,
     cutoff: Any = None,
+    slot: _Slot | None = None,
 ) -> _ChunkResult:
     out = _ChunkResult(chunk.number)
     # Keep the deterministic world's patches across the chunk: each run then
     # only swaps its own world in and out.
-    with _world.held(opts.world.world):
-        for offset, seed in enumerate(chunk.seeds):
-            index = chunk.start + offset * chunk.stride
-            if cutoff is not None and index > cutoff.value:
-                break  # another worker already failed at a smaller position
-            result = run_seed(factory, seed, opts, api=_API)
-            if mode.check_determinism:
-                again = run_seed(factory, seed, opts, api=_API)
-                if again.fingerprint != result.fingerprint:
-                    out.diverged.append((index, seed, result.fingerprint, again.fingerprint))
-                    break
-            out.ran += 1
-            out.outcomes[outcome_of(result)] += 1
-            out.fingerprints.add(result.fingerprint)
-            if result.exception is not None:
-                out.failures += 1
-                if len(out.failing) < MAX_FAILING_SEEDS:
-                    out.failing.append((index, seed))
-                if mode.stop_on_failure:
-                    if cutoff is not None:
-                        with cutoff.get_lock():
-                            cutoff.value = min(cutoff.value, index)
-                    break
+    try:
+        with _world.held(opts.world.world):
+            _run_chunk_seeds(factory, chunk, opts, mode, cutoff, slot, out)
+    except KeyboardInterrupt:
+        # Ctrl-C in this process: hand back the seeds that finished.
+        out.interrupted = True
     return out
+
+
+def _run_chunk_seeds(
+    factory: Factory,
+    chunk: _Chunk,
+    opts: RunOptions,
+    mode: _Mode,
+    cutoff: Any,
+    slot: _Slot | None,
+    out: _ChunkResult,
+) -> None:
+    for offset, seed in enumerate(chunk.seeds):
+        index = chunk.start + offset * chunk.stride
+        if _interrupted:
+            out.interrupted = True  # Ctrl-C reached this worker: stop between seeds
+            return
+        if cutoff is not None and index > cutoff.value:
+            return  # another worker already failed at a smaller position
+        if slot is not None:
+            slot.running(index, seed)
+        result = run_seed(factory, seed, opts, api=_API)
+        if mode.check_determinism:
+            again = run_seed(factory, seed, opts, api=_API)
+            if again.fingerprint != result.fingerprint:
+                out.diverged.append((index, seed, result.fingerprint, again.fingerprint))
+                return
+        if slot is not None:
+            slot.idle()
+        out.ran += 1
+        out.outcomes[outcome_of(result)] += 1
+        out.fingerprints.add(result.fingerprint)
+        if result.exception is not None:
+            out.failures += 1
+            if len(out.failing) < MAX_FAILING_SEEDS:
+                out.failing.append((index, seed))
+            if mode.stop_on_failure:
+                if cutoff is not None:
+                    with cutoff.get_lock():
+                        cutoff.value = min(cutoff.value, index)
+                return
 
 
 # Worker-process state, set once by the pool initializer.
 _worker_factory: Factory | None = None
 _worker_cutoff: Any = None
+_worker_slot: _Slot | None = None
+#: Set by SIGINT in a worker: finish the current seed, then hand back the chunk.
+_interrupted = False
 
 
-def _worker_init(spec: str, cutoff: Any) -> None:
-    global _worker_factory, _worker_cutoff
+def _on_sigint(signum: int, frame: Any) -> None:
+    global _interrupted
+    _interrupted = True
+
+
+def _worker_init(spec: str, cutoff: Any, cells: Any, counter: Any) -> None:
+    global _worker_factory, _worker_cutoff, _worker_slot
+    # Ctrl-C must not raise inside a scenario (user code may swallow it, and
+    # the chunk's finished seeds would be lost): a flag checked between seeds.
+    signal.signal(signal.SIGINT, _on_sigint)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    with counter.get_lock():
+        number = counter.value
+        counter.value += 1
+    _worker_slot = _Slot(cells, number)
     _worker_factory = resolve_factory(spec)
     _worker_cutoff = cutoff
 
 
 def _worker_run_chunk(chunk: _Chunk, opts: RunOptions, mode: _Mode) -> _ChunkResult:
     assert _worker_factory is not None
-    return _run_chunk(_worker_factory, chunk, opts, mode, _worker_cutoff)
+    return _run_chunk(_worker_factory, chunk, opts, mode, _worker_cutoff, _worker_slot)
 
 
 # -- the exploration ---------------------------------------------------------
@@ -300,6 +374,14 @@ class _Merger:
             self._fold(self.pending.pop(self.next_number))
             self.next_number += 1
 
+    def flush(self) -> None:
+        """Interrupted: fold every chunk that came back, gaps or not."""
+        for number in sorted(self.pending):
+            if self.done:
+                break
+            self._fold(self.pending.pop(number))
+        self.summary.interrupted = True
+
     def _fold(self, r: _ChunkResult) -> None:
         s = self.summary
         if r.diverged:
@@ -341,12 +423,16 @@ def run_seeds(
     stop_on_failure: bool,
     check_determinism: bool,
     progress: ProgressCallback | None,
+    isolate: bool = False,
 ) -> Exploration:
     """Run every seed (of the shard) with ``opts``; the summary, without a Failure.
 
-    ``jobs > 1`` needs ``spec``, the importable name of ``factory``.
+    ``jobs > 1`` (or ``isolate``: worker processes even for one job, so a
+    seed that kills its process is reported) needs ``spec``, the importable
+    name of ``factory``. Ctrl-C stops the runs within a second: the summary
+    then covers the seeds that finished and has ``interrupted`` set.
     """
-    if jobs > 1:
+    if jobs > 1 or isolate:
         try:
             pickle.dumps(opts)
         except Exception as exc:
@@ -360,21 +446,165 @@ def run_seeds(
     total = _total(seeds, shard)
     positions = _positions(seeds, shard)
     chunks = _chunks(positions, _chunk_size(seeds, jobs, shard), shard[1] if shard else 1)
-    if jobs == 1:
+    if jobs == 1 and not isolate:
         done = failed = 0
-        for chunk in chunks:
-            result = _run_chunk(factory, chunk, opts, mode)
-            merger.add(result)
-            done += result.ran
-            failed += result.failures
-            if progress is not None:
-                progress(done, total, failed)
-            if merger.done:
-                break
+        try:
+            for chunk in chunks:
+                result = _run_chunk(factory, chunk, opts, mode)
+                merger.add(result)
+                done += result.ran
+                failed += result.failures
+                if result.interrupted:
+                    raise KeyboardInterrupt
+                if progress is not None:
+                    progress(done, total, failed)
+                if merger.done:
+                    break
+        except KeyboardInterrupt:
+            merger.flush()
     else:
         assert spec is not None
         _run_parallel(spec, chunks, opts, mode, jobs, merger, progress, total)
     return summary
+
+
+class _Workers:
+    """The pool's processes and their shared cells: who runs which seed."""
+
+    def __init__(self, ctx: Any, jobs: int) -> None:
+        self.cells = ctx.Array("q", 3 * jobs, lock=False)
+        self.counter = ctx.Value("i", 0)
+        for number in range(jobs):
+            self.cells[3 * number] = 0
+            self.cells[3 * number + 1] = -1
+        #: pid -> multiprocessing.Process, every worker ever started.
+        self.processes: dict[int, Any] = {}
+
+    def submit(self, pool: ProcessPoolExecutor, *args: Any) -> Future[_ChunkResult]:
+        # Workers start with Ctrl-C blocked (the mask is inherited) and
+        # unblock it once their handler is in place: a Ctrl-C while one boots
+        # reaches it as the flag, never as a traceback from its start-up.
+        blocked = hasattr(signal, "pthread_sigmask")
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            fut = pool.submit(*args)
+            self.processes.update(getattr(pool, "_processes", None) or {})
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        return fut
+
+    def interrupt(self) -> None:
+        """Pass Ctrl-C on (a terminal sends it to them too; a ``kill`` does not)."""
+        for pid, process in self.processes.items():
+            if process.exitcode is None:
+                try:
+                    os.kill(pid, signal.SIGINT)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        """Kill every worker still alive and reap it: none is left behind."""
+        for process in self.processes.values():
+            if process.exitcode is None:
+                process.kill()
+        for process in self.processes.values():
+            process.join(timeout=2)
+
+    def crash_report(self, spec: str, opts: RunOptions) -> WorkerCrashError:
+        """Which seed ended which worker, once the pool broke."""
+        slots = {
+            self.cells[3 * n]: (self.cells[3 * n + 1], self.cells[3 * n + 2])
+            for n in range(len(self.cells) // 3)
+        }
+        deadline = time.monotonic() + 2
+        dead: list[tuple[int, int]] = []
+        while not dead and time.monotonic() < deadline:
+            dead = [
+                (pid, p.exitcode)
+                for pid, p in self.processes.items()
+                if p.exitcode not in (None, 0, -signal.SIGTERM, -signal.SIGKILL)
+            ]
+            if not dead:
+                time.sleep(0.01)
+        for pid, code in dead:
+            index, seed = slots.get(pid, (-1, 0))
+            if index >= 0:
+                return WorkerCrashError(
+                    f"seed {seed} (position {index}, strategy {opts.strategy}) crashed the worker "
+                    f"process ({describe_exit(code)}); a run that ends its interpreter cannot "
+                    f"report an exception: replay it alone with {replay_call(spec, seed, opts)} "
+                    "(under a debugger, or python -X faulthandler, to see where)",
+                    seed=seed,
+                    exitcode=code,
+                )
+        running = sorted((index, seed) for index, seed in slots.values() if index >= 0)
+        if not dead and running:
+            # No exit status to tell which worker died (a Python without the
+            # pool's process table): name every seed that was running.
+            seeds = ", ".join(f"seed {seed} (position {index})" for index, seed in running)
+            return WorkerCrashError(
+                f"a worker process died while running one of: {seeds} (strategy "
+                f"{opts.strategy}); replay each alone with "
+                f"{replay_call(spec, running[0][1], opts)} (and the others' seeds)"
+            )
+        code = dead[0][1] if dead else None
+        status = f" ({describe_exit(code)})" if code is not None else ""
+        return WorkerCrashError(
+            f"a worker process died{status} before running any seed: "
+            + _startup_hint(spec),
+            exitcode=code,
+        )
+
+
+def describe_exit(code: int | None) -> str:
+    """``signal SIGSEGV`` or ``exit code 3``."""
+    if code is None:
+        return "unknown status"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+def replay_call(spec: str, seed: int, opts: RunOptions) -> str:
+    """The Python call that runs ``seed`` alone, in this process."""
+    extra = "".join(f", {k}={v!r}" for k, v in sorted(opts.kwargs.items()))
+    name = spec.rpartition(":")[2]
+    return f"seedloop.run({name}, seed={seed}, strategy={opts.strategy!r}{extra})"
+
+
+def _startup_hint(spec: str) -> str:
+    module = spec.partition(":")[0]
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if module == "__main__" and path and not _has_main_guard(path):
+        return (
+            f"{path} has no 'if __name__ == \"__main__\":' guard: worker processes import it "
+            "and run its top-level code again, which starts the exploration again; put the "
+            "call to seedloop.explore(...) under that guard (or use jobs=1)"
+        )
+    return (
+        f"the scenario's module ({module}) fails to import or crashes in a fresh process "
+        "(see the error printed above); run with jobs=1 to see it here"
+    )
+
+
+def _has_main_guard(path: str) -> bool:
+    import ast
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return True  # cannot tell: do not accuse the script
+    for node in tree.body:
+        if isinstance(node, ast.If) and "__name__" in ast.dump(node.test):
+            return True
+    return False
 
 
 def _run_parallel(
@@ -391,6 +621,7 @@ def _run_parallel(
     # threads), on every platform.
     ctx = multiprocessing.get_context("spawn")
     cutoff = ctx.Value("q", 2**62)
+    workers = _Workers(ctx, jobs)
     window = jobs * 3  # chunks queued or running at once
     # How far submission may run ahead of the in-order merge: bounds the
     # results held back while one slow chunk is still running.
@@ -398,51 +629,81 @@ def _run_parallel(
     held: _Chunk | None = None
     done = failed = 0
     in_flight: dict[Future[_ChunkResult], _Chunk] = {}
-    with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(spec, cutoff)
-    ) as pool:
-        try:
-            exhausted = False
-            while True:
-                while not exhausted and len(in_flight) < window:
-                    chunk = held if held is not None else next(chunks, None)
-                    held = None
-                    if chunk is None:
-                        exhausted = True
-                        break
-                    if chunk.start > cutoff.value:
-                        exhausted = True  # every later chunk starts later still
-                        break
-                    if chunk.number >= merger.next_number + lookahead:
-                        held = chunk
-                        break
-                    fut = pool.submit(_worker_run_chunk, chunk, opts, mode)
-                    in_flight[fut] = chunk
-                if not in_flight:
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(spec, cutoff, workers.cells, workers.counter),
+    )
+    try:
+        exhausted = False
+        while True:
+            while not exhausted and len(in_flight) < window:
+                chunk = held if held is not None else next(chunks, None)
+                held = None
+                if chunk is None:
+                    exhausted = True
                     break
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    in_flight.pop(fut)
-                    try:
-                        result = fut.result()
-                    except BrokenProcessPool as exc:
-                        raise SeedloopError(
-                            f"a worker process died ({exc}); the scenario may crash the "
-                            "interpreter or fail to import in a fresh process: run with jobs=1 "
-                            "to see the error here"
-                        ) from exc
-                    merger.add(result)
-                    done += result.ran
-                    failed += result.failures
-                if progress is not None:
-                    progress(done, total, failed)
-                if merger.done:
+                if chunk.start > cutoff.value:
+                    exhausted = True  # every later chunk starts later still
                     break
-                if mode.stop_on_failure:
-                    for fut, chunk in list(in_flight.items()):
-                        if chunk.start > cutoff.value and fut.cancel():
-                            in_flight.pop(fut)
-        finally:
-            for fut in in_flight:
-                fut.cancel()
+                if chunk.number >= merger.next_number + lookahead:
+                    held = chunk
+                    break
+                fut = workers.submit(pool, _worker_run_chunk, chunk, opts, mode)
+                in_flight[fut] = chunk
+            if not in_flight:
+                break
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                in_flight.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    raise workers.crash_report(spec, opts) from None
+                merger.add(result)
+                done += result.ran
+                failed += result.failures
+            if progress is not None:
+                progress(done, total, failed)
+            if merger.done:
+                break
+            if mode.stop_on_failure:
+                for fut, chunk in list(in_flight.items()):
+                    if chunk.start > cutoff.value and fut.cancel():
+                        in_flight.pop(fut)
+    except KeyboardInterrupt:
+        done += _collect_interrupted(workers, in_flight, merger)
+    except BaseException:
+        workers.stop()  # a crash report or a bug: do not wait for the others' chunks
+        raise
+    finally:
+        for fut in in_flight:
+            fut.cancel()
+        if merger.summary.interrupted:
+            workers.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        workers.stop()  # reaped, whatever happened: no worker is left behind
+    return done
+
+
+def _collect_interrupted(
+    workers: _Workers, in_flight: dict[Future[_ChunkResult], _Chunk], merger: _Merger
+) -> int:
+    """Ctrl-C: let running chunks hand back their finished seeds, briefly."""
+    done = 0
+    try:
+        for fut in in_flight:
+            fut.cancel()
+        workers.interrupt()
+        finished, _ = wait(in_flight, timeout=INTERRUPT_GRACE)
+        for fut in finished:
+            if fut.cancelled() or fut.exception() is not None:
+                continue
+            result = fut.result()
+            merger.pending[result.number] = result
+            done += result.ran
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C: stop now with what came back
+    merger.flush()
     return done

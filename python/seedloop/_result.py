@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._options import DEFAULT_STRATEGY, factory_name
+from ._tape import Tape
 
 
 @dataclass
@@ -18,7 +19,8 @@ class RunResult:
     value: Any
     exception: BaseException | None
     fingerprint: str
-    tape: list[int] = field(repr=False)
+    #: The decision tape (a compact sequence of ints; equal to its list).
+    tape: Tape = field(repr=False)
     steps: int
     virtual_time: float
     options: dict[str, Any] = field(default_factory=dict)
@@ -26,6 +28,10 @@ class RunResult:
     strict_order: bool = True
     #: ``(seq, task_ordinal, choice, virtual_time)`` per step, when requested.
     step_log: list[tuple[int, int, int, float]] | None = field(default=None, repr=False)
+    #: A ``feasible`` run's timing, in nanoseconds and in the order used (CPU
+    #: time per callback, timer lateness); empty for other strategies.
+    #: ``replay(factory, [], timing=...)`` reruns it in asyncio's own order.
+    timing: list[int] = field(default_factory=list, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -40,13 +46,16 @@ class Failure:
     exception: BaseException
     strategy: str = DEFAULT_STRATEGY
     fingerprint: str = ""
-    tape: list[int] = field(default_factory=list, repr=False)
+    tape: Tape | list[int] = field(default_factory=list, repr=False)
     steps: int = 0
     virtual_time: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
     factory_name: str = "scenario"
     #: The simplest decision tape that still fails the same way (None if not shrunk).
     shrunk_tape: list[int] | None = field(default=None, repr=False)
+    #: A ``feasible`` failure's timing (see :attr:`RunResult.timing`): with it,
+    #: the failure replays in asyncio's own order.
+    timing: list[int] = field(default_factory=list, repr=False)
     #: The failing interleaving, step by step (virtual time, task, line resumed at).
     timeline: str | None = field(default=None, repr=False)
     #: Can a stock event loop produce this failure? (None if not checked.)
@@ -58,7 +67,11 @@ class Failure:
         """A one-line call replaying the shrunk schedule."""
         if self.shrunk_tape is None:
             return None
-        return f"seedloop.replay({self.factory_name}, {self.shrunk_tape!r}, seed={self.seed})"
+        # A tape fixes every choice: the strategy's own settings no longer matter.
+        extra = "".join(
+            f", {k}={v!r}" for k, v in sorted(self.options.items()) if k not in ("depth", "steps")
+        )
+        return f"seedloop.replay({self.factory_name}, {self.shrunk_tape!r}, seed={self.seed}{extra})"
 
     def report(self) -> str:
         """The full failure report: what failed, how to replay it, and the timeline."""
@@ -116,6 +129,7 @@ def failure_from(result: RunResult, factory: object) -> Failure:
         virtual_time=result.virtual_time,
         options=result.options,
         factory_name=factory_name(factory),
+        timing=result.timing,
     )
 
 
@@ -142,6 +156,8 @@ class Exploration:
     jobs: int = 1
     shard: tuple[int, int] | None = None
     stopped_early: bool = False
+    #: Ctrl-C stopped the exploration: the counts cover the seeds that finished.
+    interrupted: bool = False
 
     @property
     def seeds_per_second(self) -> float:

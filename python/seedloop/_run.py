@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from . import _world
@@ -13,11 +13,20 @@ from ._options import (
     DEFAULT_STRATEGY,
     RunOptions,
     check_factory,
+    check_fail_if,
+    check_timing,
     factory_name,
     needs_arguments,
 )
 from ._result import Failure, RunResult, annotate, failure_from
-from .errors import InvalidFactoryError, InvalidSeedError, SeedloopError, StuckError
+from ._tape import Tape
+from .errors import (
+    InvalidFactoryError,
+    InvalidOptionError,
+    InvalidSeedError,
+    SeedloopError,
+    StuckError,
+)
 
 Factory = Callable[[], Coroutine[Any, Any, Any]]
 
@@ -57,24 +66,50 @@ def make_coroutine(factory: Factory, api: str) -> Coroutine[Any, Any, Any]:
     return coro
 
 
+def judge_result(expression: str, value: Any) -> AssertionError | None:
+    """``fail_if``: an AssertionError when ``expression`` holds for the result ``value``.
+
+    A returned value that is wrong is a failure like a raised one, so every
+    search, shrink, timeline and replay treats it the same way.
+    """
+    code = check_fail_if(expression)
+    try:
+        verdict = eval(code, {"result": value})
+    except Exception as exc:
+        raise InvalidOptionError(
+            f"fail_if={expression!r} raised {type(exc).__name__}: {exc} for the result "
+            f"{value!r}; make the expression handle every value the scenario returns"
+        ) from exc
+    if not verdict:
+        return None
+    return AssertionError(f"fail_if {expression!r} holds: the scenario returned {value!r}")
+
+
 def run_seed(
     factory: Factory,
     seed: int,
     opts: RunOptions,
     *,
-    tape: list[int] | None = None,
+    tape: Sequence[int] | None = None,
     api: str = "seedloop.run",
     instrument: Callable[[SeedLoop], None] | None = None,
     keep_steps: bool = False,
+    clamp_tape: bool = False,
+    timing: Sequence[int] | None = None,
 ) -> RunResult:
     """Run ``factory()`` once under ``seed`` with already validated options.
 
     ``instrument(loop)`` is called before the scenario starts (observers,
-    creation hooks); ``keep_steps`` keeps the full step log in the result.
+    creation hooks); ``keep_steps`` keeps the full step log in the result;
+    ``timing`` replays a ``feasible`` run's recorded timing.
+    A ``tape`` entry past the ready list raises InvalidOptionError, or with
+    ``clamp_tape`` picks the newest ready callback (generated tapes).
     """
     check_not_in_running_loop(api)
     # The loop first: a bad seed or tape fails before a coroutine exists.
-    loop = SeedLoop._for_run(seed, opts, tape)
+    loop = SeedLoop._for_run(seed, opts, tape, keep_steps=keep_steps, clamp_tape=clamp_tape)
+    if timing is not None:
+        loop._engine_set_timing_tape(list(timing))
     try:
         coro = make_coroutine(factory, api)
         if instrument is not None:
@@ -86,12 +121,24 @@ def run_seed(
             try:
                 value = loop.run_until_complete(main)
             except (KeyboardInterrupt, SystemExit):
+                if main.done() and not main.cancelled():
+                    # The scenario raised it: consume it as asyncio.run does, or
+                    # the task logs "exception was never retrieved" on top.
+                    main.exception()
                 raise
             except BaseException as exc:
                 exception = exc
+            if loop._tape_error is not None:
+                # The tape, not the scenario, is wrong: unwind the tasks (the
+                # rest of the tape clamps), then say so.
+                loop._engine_clamp_tape()
+                finish(loop)
+                raise loop._tape_error
             finish(loop)
             if exception is None and world is not None and world.escapes:
                 exception = world.escapes[0]  # swallowed by the code under test
+            if exception is None and opts.fail_if is not None:
+                exception = judge_result(opts.fail_if, value)
             result = RunResult(
                 seed=seed,
                 strategy=loop.strategy,
@@ -104,6 +151,7 @@ def run_seed(
                 options=opts.kwargs,
                 strict_order=loop._engine_all_strict(),
                 step_log=loop._engine_steps() if keep_steps else None,
+                timing=loop._engine_timing_tape(),
             )
     finally:
         loop.close()
@@ -128,10 +176,11 @@ def execute(
     seed: int,
     strategy: str = DEFAULT_STRATEGY,
     *,
-    tape: list[int] | None = None,
+    tape: Sequence[int] | None = None,
     api: str = "seedloop.run",
     instrument: Callable[[SeedLoop], None] | None = None,
     keep_steps: bool = False,
+    clamp_tape: bool = False,
     **options: Any,
 ) -> RunResult:
     """Run ``factory()`` once on a fresh SeedLoop and report everything about it.
@@ -139,13 +188,26 @@ def execute(
     Takes the same options as :func:`seedloop.run` (PCT's ``steps`` is measured
     the same way, so a seed behaves here as in a search). ``instrument(loop)``
     is called before the scenario starts; ``keep_steps`` keeps the step log.
+    ``tape`` replays a decision tape (a list or tuple of ints): an entry past
+    the callbacks ready at its step raises InvalidOptionError naming the
+    step, unless ``clamp_tape`` (as for the tapes ``seedloop.hypothesis``
+    draws), which picks the newest ready callback instead.
     """
     check_factory(factory, api, call_signature=False)
     opts = RunOptions.build(api, strategy, options)
     if tape is None:
         opts = calibrate(factory, opts, api)
+    if not isinstance(clamp_tape, bool):
+        raise InvalidOptionError(f"{api}(): clamp_tape must be True or False, got {clamp_tape!r}")
     return run_seed(
-        factory, seed, opts, tape=tape, api=api, instrument=instrument, keep_steps=keep_steps
+        factory,
+        seed,
+        opts,
+        tape=tape,
+        api=api,
+        instrument=instrument,
+        keep_steps=keep_steps,
+        clamp_tape=clamp_tape,
     )
 
 
@@ -158,7 +220,9 @@ def run(
     same virtual times. Inside the run the world is deterministic too (see
     ``seedloop._world``): ``world=False`` turns that off, ``sleep="advance"``
     (default) or ``"error"`` chooses what ``time.sleep`` does, and
-    ``wall_epoch`` sets the wall clock at virtual time 0.
+    ``wall_epoch`` sets the wall clock at virtual time 0. ``fail_if`` (a
+    Python expression over the returned ``result``, e.g. ``"result is None"``)
+    makes a wrong return value fail like a raised AssertionError.
     """
     api = "seedloop.run"
     check_factory(factory, api, call_signature=False)
@@ -171,27 +235,47 @@ def run(
     return result.value
 
 
-def replay(factory: Factory, tape: list[int] | Failure, *, seed: int = 0, **options: Any) -> Any:
+def replay(
+    factory: Factory,
+    tape: Sequence[int] | Failure,
+    *,
+    seed: int = 0,
+    timing: Sequence[int] | None = None,
+    **options: Any,
+) -> Any:
     """Rerun a recorded decision tape exactly; return the result or raise.
 
-    ``tape`` is a list of choices (``Failure.tape`` / ``Failure.shrunk_tape``)
-    or a :class:`Failure` (its shrunk tape and seed are used).
+    ``tape`` is a list (or tuple) of choices (``Failure.tape`` /
+    ``Failure.shrunk_tape``) or a :class:`Failure` (its shrunk tape, seed and
+    timing are used). An entry that names a callback that was not ready at its
+    step raises InvalidOptionError: the tape does not belong to this scenario.
+    ``timing`` (``Failure.timing`` of a ``feasible`` failure) replays recorded
+    timing in asyncio's own order: pass an empty tape with it.
     """
     api = "seedloop.replay"
     check_factory(factory, api)
     if isinstance(tape, Failure):
         seed = tape.seed
         options = {**tape.options, **options}
+        if timing is None and tape.timing:
+            timing = tape.timing
         tape = tape.shrunk_tape if tape.shrunk_tape is not None else tape.tape
-    if not isinstance(tape, (list, tuple)) or not all(
+    if timing is not None:
+        timing = check_timing(timing)
+    if not isinstance(tape, (list, tuple, Tape)) or not all(
         isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in tape
     ):
         raise InvalidSeedError("seedloop.replay() needs a tape: a list of non-negative ints")
     # The tape decides every step: PCT's settings play no part.
     options.pop("steps", None)
     options.pop("depth", None)
-    opts = RunOptions.build(api, DEFAULT_STRATEGY, options)
-    result = run_seed(factory, seed, opts, tape=list(tape), api=api)
+    if timing is not None:
+        # Recorded timing decides what a feasible run varied; the order is stock.
+        opts = RunOptions.build(api, "fifo", options)
+        result = run_seed(factory, seed, opts, api=api, timing=timing)
+    else:
+        opts = RunOptions.build(api, DEFAULT_STRATEGY, options)
+        result = run_seed(factory, seed, opts, tape=list(tape), api=api)
     if result.exception is not None:
         annotate(failure_from(result, factory))
         raise result.exception
@@ -222,7 +306,7 @@ def finish(loop: SeedLoop) -> None:
     pending = loop.pending_tasks()
     if not pending and not loop._asyncgens:
         return  # the common case: nothing to unwind
-    loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None)
+    loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None, loop._max_wall)
     loop.set_exception_handler(_quiet_cancellations(loop.get_exception_handler()))
     try:
         if pending:

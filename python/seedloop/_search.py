@@ -44,6 +44,7 @@ def find_failing_seed(
     """
     api = "seedloop.find_failing_seed"
     check_not_in_running_loop(api)
+    check_jobs(jobs, 1)
     if jobs != 1:
         return explore(
             factory,
@@ -129,6 +130,7 @@ def explore(
     progress: _parallel.ProgressCallback | None = None,
     shrink: bool = True,
     explain: bool = True,
+    isolate: bool = False,
     **options: Any,
 ) -> Exploration:
     """Run ``factory`` under every seed and summarise what happened.
@@ -144,6 +146,14 @@ def explore(
     :func:`find_failing_seed`). ``progress(done, total, failed)`` is called as
     seeds finish (``total`` is 0 when ``seeds`` has no length). Remaining
     keyword arguments go to every run (``depth=`` for pct, ``max_steps=`` ...).
+    ``isolate`` runs the seeds in a worker process even with ``jobs=1`` (as
+    the command line does): a seed that ends its process (a segfault,
+    ``os._exit``) is then reported as :class:`WorkerCrashError` naming the
+    seed, instead of ending the caller.
+
+    Ctrl-C stops the exploration within a second, workers included; the
+    KeyboardInterrupt raised carries the summary of the seeds that finished
+    as its ``exploration`` attribute.
 
     The result is the same for every ``jobs``: ``failure`` is the failing seed
     at the smallest position, as a :class:`Failure` built like
@@ -157,11 +167,13 @@ def explore(
     check_seeds_arg(seeds, api)
     shard = check_shard(shard) if shard is not None else None
     jobs = check_jobs(jobs, os.cpu_count() or 1)
+    if not isinstance(isolate, bool):
+        raise InvalidOptionError(f"{api}(): isolate must be True or False, got {isolate!r}")
     spec = None
     if isinstance(factory, str):
         spec = factory
         factory = _parallel.resolve_factory(factory)
-    elif jobs > 1:
+    elif jobs > 1 or isolate:
         spec = _parallel.factory_spec(factory)
     check_factory(factory, api)
     opts = calibrate(factory, opts, api)
@@ -175,7 +187,18 @@ def explore(
         stop_on_failure=stop_on_failure,
         check_determinism=check_determinism,
         progress=progress,
+        isolate=isolate,
     )
+    if summary.interrupted:
+        # Stop now: investigating a failure could take long; the failing
+        # seeds found so far are in the summary.
+        summary.elapsed = time.perf_counter() - started
+        interrupt = KeyboardInterrupt(
+            f"{api}() interrupted after {summary.seeds_run} seed(s), "
+            f"{summary.failures} failing"
+        )
+        interrupt.exploration = summary  # type: ignore[attr-defined]
+        raise interrupt
     if summary.failure_index is not None:
         seed = dict(summary.failing_seeds)[summary.failure_index]
         failure = _first_failure(factory, [seed], opts, api, shrink, explain, False)

@@ -66,8 +66,18 @@ def simulate(
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> None:
             settings = getattr(wrapper, "_seedloop_settings", {})
+
+            def factory() -> Any:
+                return fn(*args, **kwargs)
+
+            # Replay commands name the async function itself: the decorated
+            # name runs every seed, `.__wrapped__` runs one.
+            factory.__name__ = fn.__name__
+            factory.__qualname__ = f"{fn.__qualname__}.__wrapped__"
+            if args or kwargs:
+                factory.__qualname__ = f"(lambda: {fn.__qualname__}.__wrapped__(...))"
             failure = find_failing_seed(
-                functools.wraps(fn)(lambda: fn(*args, **kwargs)),
+                factory,
                 settings.get("seeds", seed_list),
                 strategy=settings.get("strategy", strategy),
                 **options,

@@ -65,6 +65,21 @@ class SimulationEscapeError(SeedloopError, NotImplementedError):
     """
 
 
+class WorkerCrashError(SeedloopError):
+    """A seed's run ended the worker process (a segfault, ``os._exit``, a signal).
+
+    ``seed`` is the seed that was running (None if the worker died before
+    running any), ``exitcode`` the process status: negative for a signal.
+    """
+
+    def __init__(
+        self, message: str, seed: int | None = None, exitcode: int | None = None
+    ) -> None:
+        self.seed = seed
+        self.exitcode = exitcode
+        super().__init__(message)
+
+
 class UnsupportedTestError(SeedloopError):
     """A test marked for seedloop that it cannot run (it picks its own loop, or needs an
     async fixture wider than one seed); the message names the reason and the fix."""

@@ -1,7 +1,7 @@
 """Hypothesis drives seedloop: it picks the seed (or the schedule itself).
 
-Two ways in, both keeping Hypothesis's shrinking and its example database
-(a failing seed is saved and tried first on the next run):
+Two ways in, both keeping Hypothesis's example database (a failing seed or
+schedule is saved and tried first on the next run):
 
 * the seed as an argument::
 
@@ -52,7 +52,13 @@ MAX_SEED = 2**64 - 1
 
 
 def seeds(min_value: int = 0, max_value: int = MAX_SEED) -> st.SearchStrategy[int]:
-    """Seeds for :func:`seedloop.run`; failing ones shrink towards ``min_value``."""
+    """Seeds for :func:`seedloop.run`, from ``min_value`` to ``max_value``.
+
+    Hypothesis shrinks a failing seed towards ``min_value``, but neighbouring
+    seeds are unrelated runs: a smaller seed is not a simpler interleaving
+    (use :func:`schedules` for that). The example database still saves a
+    failing seed and tries it first on the next run.
+    """
     if not 0 <= min_value <= max_value <= MAX_SEED:
         raise ValueError(
             f"seeds() needs 0 <= min_value <= max_value <= 2**64-1, got {min_value}..{max_value}"
@@ -87,11 +93,16 @@ class Schedule:
 
     def execute(self, factory: Factory, **options: Any) -> RunResult:
         """Run ``factory`` under this schedule; the :class:`seedloop.RunResult`."""
-        return execute(factory, 0, tape=list(self.tape), **options)
+        # Drawn tapes are clamped, as documented above: that is what lets
+        # Hypothesis draw (and shrink) tapes without knowing the scenario.
+        return execute(factory, 0, tape=list(self.tape), clamp_tape=True, **options)
 
     def run(self, factory: Factory, **options: Any) -> Any:
         """Run ``factory`` under this schedule: its result, or its exception raised."""
-        note(f"seedloop replay: seedloop.execute({_name(factory)}, 0, tape={list(self.tape)!r})")
+        note(
+            f"seedloop replay: seedloop.execute({_name(factory)}, 0, tape={list(self.tape)!r}, "
+            "clamp_tape=True)"
+        )
         result = self.execute(factory, **options)
         if result.exception is not None:
             raise result.exception

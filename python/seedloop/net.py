@@ -298,6 +298,7 @@ class Network:
             weakref.WeakKeyDictionary()
         )
         self._serial = 0
+        self._fds = 0  # simulated sockets' fake descriptors, numbered per run
         self._link_cfg: dict[tuple[int | None, int | None], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
@@ -309,6 +310,11 @@ class Network:
         """The host called ``name``, created (with the next 10.0.0.N address) if new."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"a host name must be a non-empty str, got {name!r}")
+        if address is not None and not isinstance(address, str):
+            raise TypeError(
+                f"host address must be an IPv4 literal str such as '10.0.0.9' or None, "
+                f"got {address!r}"
+            )
         key = name.lower().rstrip(".")
         existing = self._hosts.get(key)
         if existing is not None:
@@ -593,6 +599,12 @@ class Network:
         if port is None:
             portnum = 0
         elif isinstance(port, int):
+            # As the C getaddrinfo: a port must fit a C long, and a negative
+            # one is no service (a too-large one passes; bind/connect refuse it).
+            if not -(2**63) <= port < 2**63:
+                raise OverflowError("Python int too large to convert to C long")
+            if port < 0:
+                raise socket.gaierror(socket.EAI_SERVICE, "Servname not supported for ai_socktype")
             portnum = port
         elif isinstance(port, str) and port.isdigit():
             portnum = int(port)
@@ -665,6 +677,10 @@ class Network:
     def _next_serial(self) -> int:
         self._serial += 1
         return self._serial
+
+    def _new_fd(self) -> int:
+        self._fds += 1
+        return self._fds
 
 
 def current() -> Network:

@@ -512,6 +512,8 @@ def replay_command_line(item: pytest.Item, seed: int, strategy: str) -> str:
 
 def python_replay_call(item: pytest.Function, failure: Any, argnames: list[str]) -> str:
     name = getattr(item, "originalname", item.name)
+    if isinstance(getattr(item.obj, "seedloop", None), dict) and hasattr(item.obj, "__wrapped__"):
+        name += ".__wrapped__"  # @simulate: the decorated name would rerun every seed
     if argnames:
         name = f"lambda: {name}({', '.join(f'{a}={a}' for a in argnames)})"
     options = "".join(f", {k}={v!r}" for k, v in sorted(failure.options.items()))

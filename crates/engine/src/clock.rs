@@ -48,6 +48,13 @@ pub fn secs_to_ns_ceil(secs: f64) -> u64 {
     while ns_to_secs(ns) < secs {
         ns += 1;
     }
+    // The product can round up past the exact value, and `ceil` then lands one
+    // nanosecond late: `ns_to_secs(x)` would come back as `x + 1`, the same
+    // deadline as a timer at `x + 1`, and the two could run in either order.
+    // Take the smallest deadline that is still not early.
+    while ns > 0 && ns_to_secs(ns - 1) >= secs {
+        ns -= 1;
+    }
     ns
 }
 
@@ -144,5 +151,23 @@ mod tests {
         }
         assert_eq!(secs_to_ns_ceil(-1.0), 0);
         assert_eq!(secs_to_ns_ceil(f64::INFINITY), NEVER);
+    }
+
+    #[test]
+    fn nanosecond_deadlines_survive_the_round_trip_through_seconds() {
+        // Issue 9: datagrams one nanosecond apart came back with one deadline
+        // and could swap. Every deadline handed out as seconds must map back.
+        let mut x: u64 = 1;
+        for i in 0..200_000u64 {
+            for ns in [
+                i,
+                1_000_000_000 + i * 7_919,
+                86_400_000_000_000 + i * 104_729,
+                x,
+            ] {
+                assert_eq!(secs_to_ns_ceil(ns_to_secs(ns)), ns, "{ns}");
+            }
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1) % (1u64 << 52);
+        }
     }
 }

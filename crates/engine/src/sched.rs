@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use crate::clock::{TimerHeap, NEVER};
 use crate::rng::Rng;
-use crate::strategy::{Candidate, Strategy, StrategySpec};
+use crate::strategy::{Candidate, Strategy, StrategySpec, TapeOverrun};
 use crate::trace::{StepRecord, Trace};
 
 pub struct Entry<T> {
@@ -26,8 +26,67 @@ pub enum Begin {
     Idle,
 }
 
+/// Where `feasible`'s timing comes from: seeded draws, or a recorded tape.
+enum TimingSource {
+    Draw {
+        rng: Rng,
+        cpu_ns: u64,
+        jitter_ns: u64,
+        oversleep_ns: u64,
+    },
+    Tape {
+        tape: Vec<u64>,
+        pos: usize,
+    },
+}
+
+/// Simulated CPU time per callback and timer lateness, with every value
+/// used recorded in order (the timing tape).
+struct Timing {
+    source: TimingSource,
+    used: Vec<u64>,
+}
+
+#[derive(Clone, Copy)]
+enum TimingKind {
+    Cpu,
+    Jitter,
+    Oversleep,
+}
+
+impl Timing {
+    fn next(&mut self, kind: TimingKind) -> u64 {
+        let v = match &mut self.source {
+            TimingSource::Draw {
+                rng,
+                cpu_ns,
+                jitter_ns,
+                oversleep_ns,
+            } => {
+                let max = match kind {
+                    TimingKind::Cpu => *cpu_ns,
+                    TimingKind::Jitter => *jitter_ns,
+                    TimingKind::Oversleep => *oversleep_ns,
+                };
+                rng.below(max.saturating_add(1))
+            }
+            TimingSource::Tape { tape, pos } => {
+                // Past the tape's end no more time is added (stock timing).
+                let v = tape.get(*pos).copied().unwrap_or(0);
+                *pos += 1;
+                v
+            }
+        };
+        self.used.push(v);
+        v
+    }
+}
+
 pub struct Scheduler<T> {
     now_ns: u64,
+    timing: Option<Timing>,
+    /// A callback has run since the last CPU-time charge.
+    ran_since_charge: bool,
     next_seq: u64,
     next_group: u64,
     ready: VecDeque<Entry<T>>,
@@ -43,8 +102,27 @@ impl<T> Scheduler<T> {
     pub fn new(seed: u64, spec: StrategySpec) -> Self {
         let mut rng = Rng::stream(seed, "schedule");
         let strategy = Strategy::new(&spec, &mut rng);
+        let timing = match spec {
+            StrategySpec::Feasible {
+                cpu_ns,
+                jitter_ns,
+                oversleep_ns,
+            } => Some(Timing {
+                // Its own stream: timing draws never perturb other choices.
+                source: TimingSource::Draw {
+                    rng: Rng::stream(seed, "timing"),
+                    cpu_ns,
+                    jitter_ns,
+                    oversleep_ns,
+                },
+                used: Vec::new(),
+            }),
+            _ => None,
+        };
         Scheduler {
             now_ns: 0,
+            timing,
+            ran_since_charge: false,
             next_seq: 0,
             next_group: 0,
             ready: VecDeque::new(),
@@ -54,6 +132,33 @@ impl<T> Scheduler<T> {
             spec,
             rng,
             trace: Trace::new(),
+        }
+    }
+
+    /// Replay recorded timing (a `feasible` run's `timing_tape`) under this
+    /// scheduler's strategy, normally `fifo`. Call before the first step.
+    pub fn set_timing_tape(&mut self, tape: Vec<u64>) {
+        self.timing = Some(Timing {
+            source: TimingSource::Tape { tape, pos: 0 },
+            used: Vec::new(),
+        });
+    }
+
+    /// Every timing value used so far, in order (empty without timing).
+    /// Given to `set_timing_tape` under `fifo`, it replays the run.
+    pub fn timing_tape(&self) -> &[u64] {
+        self.timing.as_ref().map_or(&[], |t| &t.used)
+    }
+
+    /// Charge the CPU time of the callback that just ran (timing only).
+    fn charge_cpu(&mut self) {
+        if !self.ran_since_charge {
+            return;
+        }
+        self.ran_since_charge = false;
+        if let Some(t) = self.timing.as_mut() {
+            let ns = t.next(TimingKind::Cpu);
+            self.now_ns = self.now_ns.saturating_add(ns).min(NEVER - 1);
         }
     }
 
@@ -67,6 +172,16 @@ impl<T> Scheduler<T> {
 
     pub fn trace(&self) -> &Trace {
         &self.trace
+    }
+
+    /// Keep the full step log (32 bytes a step) as well as the compact tape.
+    pub fn keep_steps(&mut self, keep: bool) {
+        self.trace.keep_steps(keep);
+    }
+
+    /// The first replayed tape entry that was past the ready list (and clamped).
+    pub fn tape_overrun(&self) -> Option<TapeOverrun> {
+        self.strategy.tape_overrun()
     }
 
     pub fn ready_len(&self) -> usize {
@@ -98,7 +213,16 @@ impl<T> Scheduler<T> {
     /// Schedule `payload` at virtual time `deadline_ns` (clamped to now).
     pub fn push_timer(&mut self, deadline_ns: u64, owner: u32, payload: T) -> u64 {
         let seq = self.seq();
-        let deadline = deadline_ns.max(self.now_ns);
+        let mut deadline = deadline_ns.max(self.now_ns);
+        if deadline != NEVER {
+            if let Some(t) = self.timing.as_mut() {
+                // Each timer fires up to the tolerance late (a sleep lasts a
+                // little longer, by its own amount): near-ties break either way.
+                deadline = deadline
+                    .saturating_add(t.next(TimingKind::Jitter))
+                    .min(NEVER - 1);
+            }
+        }
         self.timers.push(
             deadline,
             seq,
@@ -117,6 +241,7 @@ impl<T> Scheduler<T> {
     /// `is_live` lets the caller drop cancelled timers without running them.
     /// With `may_advance == false` the clock stays put (the loop is stopping).
     pub fn begin_iteration(&mut self, may_advance: bool, is_live: impl Fn(&T) -> bool) -> Begin {
+        self.charge_cpu();
         // Cancelled timers at the top must not drag the clock forward.
         while let Some(top) = self.timers.peek() {
             if is_live(&top.payload) {
@@ -126,8 +251,14 @@ impl<T> Scheduler<T> {
         }
         if self.ready.is_empty() && may_advance {
             if let Some(deadline) = self.timers.peek_deadline() {
-                if deadline != NEVER {
-                    self.now_ns = self.now_ns.max(deadline);
+                if deadline != NEVER && deadline > self.now_ns {
+                    // A real loop's wait for its next timer returns late by
+                    // a varying amount; timers still run in deadline order.
+                    let late = match self.timing.as_mut() {
+                        Some(t) => t.next(TimingKind::Oversleep),
+                        None => 0,
+                    };
+                    self.now_ns = deadline.saturating_add(late).min(NEVER - 1);
                 }
             }
         }
@@ -141,14 +272,26 @@ impl<T> Scheduler<T> {
     }
 
     fn release_due(&mut self, is_live: &impl Fn(&T) -> bool) {
+        self.release_due_at(self.now_ns, is_live);
+    }
+
+    /// Release every live timer due by `at_ns` into the ready list without
+    /// moving the clock: a loop whose `time()` is patched (tests freezing or
+    /// moving the clock by hand) decides which timers are due by that time,
+    /// as the stock loop does. Call before `begin_iteration`.
+    pub fn release_due_at(&mut self, at_ns: u64, is_live: &impl Fn(&T) -> bool) {
+        // Only timers with the same deadline share a group: timers released
+        // together but due at different instants keep their deadline order.
         let mut group = 0;
-        while let Some((_, _, mut e)) = self.timers.pop_due(self.now_ns) {
+        let mut group_deadline = NEVER;
+        while let Some((deadline, _, mut e)) = self.timers.pop_due(at_ns) {
             if !is_live(&e.payload) {
                 continue;
             }
-            if group == 0 {
+            if group == 0 || deadline != group_deadline {
                 self.next_group += 1;
                 group = self.next_group;
+                group_deadline = deadline;
             }
             e.timer_group = group;
             self.ready.push_back(e);
@@ -160,6 +303,9 @@ impl<T> Scheduler<T> {
         if self.ready.is_empty() {
             return None;
         }
+        // The previous callback's CPU time has passed before this one starts.
+        self.charge_cpu();
+        self.ran_since_charge = self.timing.is_some();
         let index = if self.ready.len() == 1 && self.strategy.stateless_when_single() {
             0
         } else {
@@ -252,6 +398,20 @@ mod tests {
     }
 
     #[test]
+    fn release_due_at_a_later_time_keeps_the_clock() {
+        let mut s: Scheduler<&str> = Scheduler::new(0, StrategySpec::Fifo);
+        s.push_timer(5_000, 1, "at5");
+        s.push_timer(9_000, 1, "at9");
+        s.push_ready(2, "busy");
+        s.release_due_at(6_000, &|_| true);
+        assert_eq!(s.begin_iteration(true, |_| true), Begin::Ready(2));
+        assert_eq!(s.now_ns(), 0);
+        assert_eq!(s.step().unwrap().payload, "busy");
+        assert_eq!(s.step().unwrap().payload, "at5");
+        assert_eq!(s.timers_len(), 1);
+    }
+
+    #[test]
     fn fifo_is_round_robin_like_asyncio() {
         let (order, tape) = simulate(StrategySpec::Fifo, 1, 3, 2);
         assert_eq!(order, vec![(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1)]);
@@ -283,11 +443,37 @@ mod tests {
                 depth: 3,
                 steps: 20,
             },
+            StrategySpec::Auto,
+            StrategySpec::Weighted {
+                spread: 100,
+                redraw: 8,
+            },
         ] {
             let (order, tape) = simulate(spec.clone(), 3, 4, 5);
             let (again, _) = simulate(StrategySpec::Replay { tape }, 999, 4, 5);
             assert_eq!(order, again, "{spec:?}");
         }
+    }
+
+    #[test]
+    fn a_tape_entry_past_the_ready_list_is_clamped_and_reported() {
+        let mut s: Scheduler<u32> = Scheduler::new(0, StrategySpec::Replay { tape: vec![1, 5] });
+        for i in 0..2 {
+            s.push_ready(1, i);
+        }
+        assert_eq!(s.begin_iteration(true, |_| true), Begin::Ready(2));
+        assert_eq!(s.step().map(|e| e.payload), Some(1));
+        assert_eq!(s.tape_overrun(), None);
+        assert_eq!(s.step().map(|e| e.payload), Some(0)); // 5 of 1 ready: clamped
+        assert_eq!(
+            s.tape_overrun(),
+            Some(TapeOverrun {
+                step: 1,
+                choice: 5,
+                ready: 1
+            })
+        );
+        assert_eq!(s.trace().tape(), vec![1, 0]);
     }
 
     #[test]
@@ -385,5 +571,109 @@ mod tests {
         assert_eq!(s.step().map(|e| e.payload), Some(7));
         s.advance(u64::MAX);
         assert_eq!(s.now_ns(), NEVER - 1);
+    }
+
+    /// Tasks that alternate a timer sleep and a few ready steps; returns the
+    /// (task, round, now) of every step and the scheduler's timing tape.
+    fn timed(
+        spec: StrategySpec,
+        seed: u64,
+        tape: Option<Vec<u64>>,
+    ) -> (Vec<(u32, u32, u64)>, Vec<u64>) {
+        let mut s: Scheduler<(u32, u32)> = Scheduler::new(seed, spec);
+        if let Some(tape) = tape {
+            s.set_timing_tape(tape);
+        }
+        for t in 1..=3 {
+            s.push_ready(t, (t, 0));
+        }
+        let mut out = Vec::new();
+        while let Begin::Ready(n) = s.begin_iteration(true, |_| true) {
+            for _ in 0..n {
+                let (t, r) = s.step().unwrap().payload;
+                out.push((t, r, s.now_ns()));
+                if r < 12 {
+                    if r % 3 == 2 {
+                        let at = s.now_ns() + 1_000_000 * u64::from(t);
+                        s.push_timer(at, t, (t, r + 1));
+                    } else {
+                        s.push_ready(t, (t, r + 1));
+                    }
+                }
+            }
+        }
+        (out, s.timing_tape().to_vec())
+    }
+
+    #[test]
+    fn feasible_keeps_stock_order_and_varies_only_time() {
+        let spec = StrategySpec::parse("feasible").unwrap();
+        let (fifo, _) = timed(StrategySpec::Fifo, 0, None);
+        let mut orders = std::collections::BTreeSet::new();
+        for seed in 0..30 {
+            let mut s: Scheduler<u32> = Scheduler::new(seed, spec.clone());
+            s.push_ready(1, 1);
+            s.push_ready(2, 2);
+            // Deadlines further apart than the jitter tolerance.
+            s.push_timer(10_000_000, 3, 3);
+            s.push_timer(20_000_000, 4, 4);
+            let mut ran = Vec::new();
+            while let Begin::Ready(n) = s.begin_iteration(true, |_| true) {
+                for _ in 0..n {
+                    ran.push(s.step().unwrap().payload);
+                }
+            }
+            // call_soon FIFO, timers in deadline order, whatever the timing.
+            assert_eq!(ran, vec![1, 2, 3, 4]);
+            assert!(s.trace().all_strict());
+            let (run, _) = timed(spec.clone(), seed, None);
+            assert!(
+                run.iter().zip(&fifo).all(|(a, b)| a.2 >= b.2),
+                "time only moves later"
+            );
+            orders.insert(run.iter().map(|&(t, r, _)| (t, r)).collect::<Vec<_>>());
+        }
+        // CPU time and lateness shift later deadlines: interleavings vary.
+        assert!(orders.len() > 1, "{}", orders.len());
+    }
+
+    #[test]
+    fn a_feasible_run_replays_under_fifo_from_its_timing_tape() {
+        let spec = StrategySpec::parse("feasible").unwrap();
+        for seed in 0..20 {
+            let (run, tape) = timed(spec.clone(), seed, None);
+            assert!(!tape.is_empty());
+            let (again, used) = timed(StrategySpec::Fifo, 12_345, Some(tape.clone()));
+            assert_eq!(run, again, "seed {seed}");
+            assert_eq!(used, tape);
+        }
+    }
+
+    #[test]
+    fn timers_released_together_keep_deadline_order_under_strict() {
+        for seed in 0..20 {
+            let mut s: Scheduler<&str> = Scheduler::new(seed, StrategySpec::Strict);
+            s.push_timer(100, 1, "early");
+            s.push_timer(200, 2, "late");
+            s.advance(500);
+            assert_eq!(s.begin_iteration(true, |_| true), Begin::Ready(2));
+            assert_eq!(s.step().unwrap().payload, "early");
+        }
+    }
+
+    #[test]
+    fn auto_is_a_function_of_the_seed_and_lets_tasks_run_ahead() {
+        for seed in 0..20 {
+            assert_eq!(
+                simulate(StrategySpec::Auto, seed, 4, 6),
+                simulate(StrategySpec::Auto, seed, 4, 6)
+            );
+        }
+        // Some seed runs one task two steps ahead of another (lockstep never does).
+        let ahead = (0..50).any(|seed| {
+            let (order, _) = simulate(StrategySpec::Auto, seed, 3, 6);
+            order.windows(2).any(|w| w[0].0 == w[1].0)
+        });
+        assert!(ahead);
     }
 }

@@ -10,16 +10,17 @@
 //! may schedule more callbacks), and payloads are dropped outside it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 use pyo3::{intern, PyTypeInfo};
 use seedloop_engine::clock::{ns_to_secs, secs_to_ns_ceil};
+use seedloop_engine::trace::TapeBuf;
 use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
 use crate::errors::{self, Raised};
@@ -30,6 +31,20 @@ pub const RAN: u8 = 0;
 pub const IDLE: u8 = 1;
 pub const STEP_BUDGET: u8 = 2;
 pub const TIME_BUDGET: u8 = 3;
+pub const TAPE_OVERRUN: u8 = 4;
+pub const WALL_BUDGET: u8 = 5;
+
+/// With the automatic step time, a busy streak (loop iterations since the
+/// ready list was last empty) longer than this charges `SPIN_STEP_NS` per
+/// step. While anything is ready the clock otherwise never moves, so code
+/// polling with `sleep(0)` for a timer's effect would spin forever. Counted
+/// in iterations, not steps: a burst of many tasks is one iteration per round
+/// however many tasks take part, so ordinary runs never reach the streak and
+/// keep their exact virtual times.
+pub const SPIN_AFTER_ITERATIONS: u64 = 10_000;
+/// Simulated CPU time of one step in a busy streak: 10 us, in the range a
+/// stock event loop spends per callback.
+pub const SPIN_STEP_NS: u64 = 10_000;
 
 struct State {
     sched: Scheduler<Py<Handle>>,
@@ -43,6 +58,18 @@ struct State {
     closed: bool,
     max_steps: u64,
     max_time_ns: u64,
+    /// A tape entry past the ready list stops the run (user tapes) instead
+    /// of being clamped (the shrinker's and Hypothesis's candidate tapes).
+    strict_tape: bool,
+    /// Real-time budget of a run (None = unbounded) and when it started
+    /// (the first iteration after setup or a budget change).
+    max_wall: Option<Duration>,
+    wall_start: Option<Instant>,
+    /// Virtual time charged per step: Some(ns) for every step, None for the
+    /// automatic rule (nothing, except in a long busy streak).
+    step_time_ns: Option<u64>,
+    /// Iterations run since the ready list was last empty at an iteration's start.
+    busy_iterations: u64,
 }
 
 /// Callbacks handed over by other threads.
@@ -62,6 +89,8 @@ pub struct LoopCore {
     /// Called as `observer(step, task_ordinal, handle)` before each step
     /// (timelines); None on the fast path.
     observer: Mutex<Option<PyObject>>,
+    /// The class overrides `time()`: always ask it (see `patched_time`).
+    own_time: AtomicBool,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -319,6 +348,37 @@ impl LoopCore {
         Ok(true)
     }
 
+    /// The loop's `time()` when a test or subclass replaced it
+    /// (`mock.patch.object(loop, "time", ...)`), else None. The stock loop
+    /// reads `self.time()` to compute `call_later` deadlines and to decide
+    /// which timers are due; the unpatched fast path costs one dict lookup.
+    fn patched_time(slf: &Bound<'_, Self>) -> PyResult<Option<f64>> {
+        let py = slf.py();
+        if !slf.get().own_time.load(Ordering::Relaxed) {
+            let Ok(dict) = slf.getattr(intern!(py, "__dict__")) else {
+                return Ok(None);
+            };
+            let Ok(dict) = dict.downcast::<PyDict>() else {
+                return Ok(None);
+            };
+            if !dict.contains(intern!(py, "time"))? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            slf.call_method0(intern!(py, "time"))?.extract::<f64>()?,
+        ))
+    }
+
+    /// Has the run used up its real-time budget? (Starts the clock on first use.)
+    fn wall_exceeded(&self) -> bool {
+        let mut st = self.lock();
+        let Some(budget) = st.max_wall else {
+            return false;
+        };
+        st.wall_start.get_or_insert_with(Instant::now).elapsed() > budget
+    }
+
     /// Route a callback's exception the way the stock loop does.
     fn report_callback_error(
         slf: &Bound<'_, Self>,
@@ -356,11 +416,17 @@ impl LoopCore {
                 closed: false,
                 max_steps: 0,
                 max_time_ns: 0,
+                strict_tape: false,
+                max_wall: None,
+                wall_start: None,
+                step_time_ns: None,
+                busy_iterations: 0,
             }),
             inbox: Inbox::default(),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             external_pending: AtomicUsize::new(0),
             observer: Mutex::new(None),
+            own_time: AtomicBool::new(false),
         }
     }
 
@@ -379,13 +445,28 @@ impl LoopCore {
         self.lock().sched.trace().all_strict()
     }
 
+    /// The timing values a `feasible` run used (CPU time per callback and
+    /// timer lateness, in ns, in order): with `_engine_set_timing_tape` under
+    /// `fifo` they replay the run.
+    fn _engine_timing_tape(&self) -> Vec<u64> {
+        self.lock().sched.timing_tape().to_vec()
+    }
+
+    /// Replay recorded timing (see `_engine_timing_tape`); before the run starts.
+    fn _engine_set_timing_tape(&self, tape: Vec<u64>) {
+        self.lock().sched.set_timing_tape(tape);
+    }
+
     /// Configure the engine (called once by `SeedLoop.__init__`).
-    /// `strategy` is a name; `tape` selects replay; budgets of 0 mean none.
-    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None))]
+    /// `strategy` is a name; `tape` selects replay; budgets of 0 / None mean
+    /// none; `step_time` is virtual seconds per step (None: the automatic rule).
+    /// `strict_tape`: a tape entry past the ready list stops the run
+    /// (TAPE_OVERRUN) instead of choosing the newest entry. `keep_steps`
+    /// keeps the full step log (32 bytes a step) besides the compact tape.
+    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None))]
     #[allow(clippy::too_many_arguments)]
     fn _engine_setup(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         seed: u64,
         strategy: &str,
         depth: u32,
@@ -393,7 +474,17 @@ impl LoopCore {
         tape: Option<Vec<u32>>,
         max_steps: u64,
         max_time: Option<f64>,
+        strict_tape: bool,
+        keep_steps: bool,
+        max_wall: Option<f64>,
+        step_time: Option<f64>,
     ) -> PyResult<()> {
+        let py = slf.py();
+        let own_time = !slf
+            .get_type()
+            .getattr(intern!(py, "time"))?
+            .is(&LoopCore::type_object(py).getattr(intern!(py, "time"))?);
+        slf.get().own_time.store(own_time, Ordering::Relaxed);
         let spec = match (tape, strategy) {
             (Some(tape), _) => StrategySpec::Replay { tape },
             (None, "pct") => StrategySpec::Pct { depth, steps },
@@ -401,10 +492,16 @@ impl LoopCore {
                 .map_err(|message| errors::new(py, Raised::InvalidStrategy, message))?,
         };
         let old = {
-            let mut st = self.lock();
+            let mut st = slf.get().lock();
             let old = std::mem::replace(&mut st.sched, Scheduler::new(seed, spec));
+            st.sched.keep_steps(keep_steps);
+            st.strict_tape = strict_tape;
             st.max_steps = max_steps;
             st.max_time_ns = max_time.map(secs_to_ns_ceil).unwrap_or(0);
+            st.max_wall = max_wall.and_then(|s| Duration::try_from_secs_f64(s).ok());
+            st.wall_start = None;
+            st.step_time_ns = step_time.map(secs_to_ns_ceil);
+            st.busy_iterations = 0;
             old
         };
         drop(old);
@@ -444,13 +541,13 @@ impl LoopCore {
 
     #[pyo3(signature = (delay, callback, *args, context=None))]
     fn call_later(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         delay: &Bound<'_, PyAny>,
         callback: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
         context: Option<PyObject>,
     ) -> PyResult<Py<Handle>> {
+        let py = slf.py();
         let delay = errors::finite_or_inf(py, delay, "call_later", "delay")?;
         if delay < 0.0 {
             return Err(errors::new(
@@ -461,8 +558,13 @@ impl LoopCore {
                 ),
             ));
         }
-        let when = self.time() + delay;
-        self.schedule_timer(py, "call_later", when, callback, args, context)
+        // As stock: `self.time() + delay`, through a patched time() if any.
+        let now = match Self::patched_time(slf)? {
+            Some(t) => t,
+            None => slf.get().time(),
+        };
+        slf.get()
+            .schedule_timer(py, "call_later", now + delay, callback, args, context)
     }
 
     #[pyo3(signature = (when, callback, *args, context=None))]
@@ -516,12 +618,22 @@ impl LoopCore {
         let py = slf.py();
         let this = slf.get();
         loop {
+            if this.wall_exceeded() {
+                return Ok(WALL_BUDGET);
+            }
             this.drain_inbox();
             if !stopping && this.wait_for_outside_work(py)? {
                 continue;
             }
+            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
             let begin = {
                 let mut st = this.lock();
+                if st.sched.ready_len() == 0 {
+                    st.busy_iterations = 0;
+                }
+                if let Some(at) = due_at {
+                    st.sched.release_due_at(at, &|h| !h.get().is_cancelled());
+                }
                 if st.max_steps > 0 && st.sched.trace().len() as u64 >= st.max_steps {
                     return Ok(STEP_BUDGET);
                 }
@@ -531,10 +643,16 @@ impl LoopCore {
                 if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
                     return Ok(TIME_BUDGET);
                 }
-                begin
+                st.busy_iterations += 1;
+                let charge = match st.step_time_ns {
+                    Some(ns) => ns,
+                    None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
+                    None => 0,
+                };
+                (begin, charge)
             };
             match begin {
-                Begin::Ready(n) => {
+                (Begin::Ready(n), charge) => {
                     let observer = this
                         .observer
                         .lock()
@@ -542,28 +660,40 @@ impl LoopCore {
                         .as_ref()
                         .map(|o| o.clone_ref(py));
                     for _ in 0..n {
-                        let (entry, step) = {
+                        let (entry, step, overrun) = {
                             let mut st = this.lock();
                             let Some(entry) = st.sched.step() else { break };
                             st.current_owner = entry.owner;
-                            (entry, st.sched.trace().len() - 1)
+                            // A user tape named a callback that was not ready:
+                            // the clamped step still runs (nothing is lost for
+                            // the clean-up), then the run stops.
+                            let overrun = st.strict_tape && st.sched.tape_overrun().is_some();
+                            (entry, st.sched.trace().len() - 1, overrun)
                         };
                         let handle = entry.payload.bind(py);
                         let h = handle.get();
-                        if h.is_cancelled() {
-                            continue;
+                        if !h.is_cancelled() {
+                            if let Some(observer) = &observer {
+                                observer.bind(py).call1((step, entry.owner, handle))?;
+                            }
+                            let outcome = h.run(py);
+                            if charge > 0 {
+                                // The step's simulated CPU time passes after it ran.
+                                this.lock().sched.advance(charge);
+                            }
+                            if let Err(err) = outcome {
+                                Self::report_callback_error(slf, err, handle)?;
+                            }
                         }
-                        if let Some(observer) = &observer {
-                            observer.bind(py).call1((step, entry.owner, handle))?;
-                        }
-                        if let Err(err) = h.run(py) {
-                            Self::report_callback_error(slf, err, handle)?;
+                        if overrun {
+                            this.lock().current_owner = 0;
+                            return Ok(TAPE_OVERRUN);
                         }
                     }
                     this.lock().current_owner = 0;
                     return Ok(RAN);
                 }
-                Begin::Idle => {
+                (Begin::Idle, _) => {
                     if stopping {
                         return Ok(IDLE);
                     }
@@ -597,12 +727,15 @@ impl LoopCore {
         drop(inbox);
     }
 
-    /// Replace the step/virtual-time budgets (0 / None = unbounded).
-    #[pyo3(signature = (max_steps, max_time=None))]
-    fn _engine_set_budget(&self, max_steps: u64, max_time: Option<f64>) {
+    /// Replace the step/virtual-time/real-time budgets (0 / None = unbounded);
+    /// the real-time budget starts again.
+    #[pyo3(signature = (max_steps, max_time=None, max_wall=None))]
+    fn _engine_set_budget(&self, max_steps: u64, max_time: Option<f64>, max_wall: Option<f64>) {
         let mut st = self.lock();
         st.max_steps = max_steps;
         st.max_time_ns = max_time.map(secs_to_ns_ceil).unwrap_or(0);
+        st.max_wall = max_wall.and_then(|s| Duration::try_from_secs_f64(s).ok());
+        st.wall_start = None;
     }
 
     /// Fingerprint of the decisions so far (hex string, stable across processes).
@@ -613,6 +746,32 @@ impl LoopCore {
     /// The decision tape: index chosen among ready entries at each step.
     fn _engine_tape(&self) -> Vec<u32> {
         self.lock().sched.trace().tape()
+    }
+
+    /// The decision tape as stored: `(bytes per choice, little-endian bytes)`.
+    fn _engine_tape_bytes<'py>(&self, py: Python<'py>) -> (u8, Bound<'py, PyBytes>) {
+        let st = self.lock();
+        match st.sched.trace().tape_buf() {
+            TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
+            TapeBuf::Wide(words) => {
+                let raw: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                (4, PyBytes::new(py, &raw))
+            }
+        }
+    }
+
+    /// From now on clamp tape entries past the ready list (clean-up after
+    /// TAPE_OVERRUN stopped the run).
+    fn _engine_clamp_tape(&self) {
+        self.lock().strict_tape = false;
+    }
+
+    /// `(step, choice, ready)` of the first tape entry past the ready list.
+    fn _engine_tape_overrun(&self) -> Option<(u64, u32, usize)> {
+        self.lock()
+            .sched
+            .tape_overrun()
+            .map(|o| (o.step, o.choice, o.ready))
     }
 
     /// The step log as `(seq, task_ordinal, choice, now_seconds)` tuples.
@@ -653,6 +812,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("IDLE", IDLE)?;
     m.add("STEP_BUDGET", STEP_BUDGET)?;
     m.add("TIME_BUDGET", TIME_BUDGET)?;
+    m.add("TAPE_OVERRUN", TAPE_OVERRUN)?;
+    m.add("WALL_BUDGET", WALL_BUDGET)?;
     // The one list of strategy names (engine/src/strategy.rs), as a tuple.
     m.add("STRATEGIES", PyTuple::new(m.py(), STRATEGIES)?)?;
     let _ = Handle::type_object(m.py());

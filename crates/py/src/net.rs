@@ -215,6 +215,10 @@ impl NetCore {
         ))
     }
 
+    fn has_pipe(&self, pipe: u64) -> bool {
+        self.net.has_pipe(pipe)
+    }
+
     fn pending_bytes(&self, pipe: u64) -> usize {
         self.net.pending_bytes(pipe)
     }

@@ -14,14 +14,15 @@ import concurrent.futures
 import itertools
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import _engine
+from .. import _engine, _world
 from .._describe import describe_task
-from .._options import DEFAULT_STRATEGY, RunOptions, check_seed, check_tape
+from .._options import DEFAULT_PCT_DEPTH, DEFAULT_STRATEGY, RunOptions, check_seed, check_tape
+from .._tape import Tape
 from .._world import inline_work
-from ..errors import DeadlockError, HangError
+from ..errors import DeadlockError, HangError, InvalidOptionError
 from .net_methods import NetLoopMixin
 from .tasks import _BaseEventLoop, _SeedTasks
 
@@ -58,10 +59,14 @@ class _ReadyView:
 class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc]
     """An asyncio event loop driven by a seed.
 
-    ``strategy`` picks how ready callbacks are ordered (``shuffle`` by default,
-    the seed's per-iteration permutation; see ``STRATEGIES``). ``tape`` replays
-    a recorded decision tape instead. ``max_steps``/``max_time`` bound a run:
-    past them the loop raises :class:`HangError`. ``executor="inline"`` runs
+    ``strategy`` picks how ready callbacks are ordered (``auto`` by default;
+    ``shuffle`` is the seed's per-iteration permutation; see ``STRATEGIES``). ``tape`` replays
+    a recorded decision tape instead. ``max_steps``/``max_time``/``max_wall``
+    (real seconds, counted from the first iteration) bound a run: past them the
+    loop raises :class:`HangError`; a loop built by hand has none unless given.
+    ``step_time`` is the virtual time each step costs (None: nothing, except
+    10 us per step once over 10,000 loop iterations ran without the ready list ever
+    being empty, so polling loops see time pass). ``executor="inline"`` runs
     ``run_in_executor`` work synchronously (deterministic); ``"thread"`` uses
     real threads, for code that needs them outside simulations.
     """
@@ -71,11 +76,13 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         seed: int = 0,
         strategy: str = DEFAULT_STRATEGY,
         *,
-        depth: int = 3,
+        depth: int = DEFAULT_PCT_DEPTH,
         steps: int = 1000,
         tape: list[int] | None = None,
         max_steps: int | None = None,
         max_time: float | None = None,
+        max_wall: float | None = None,
+        step_time: float | None = None,
         executor: str = "inline",
     ) -> None:
         # Set first: if validation raises, BaseEventLoop.__del__ and __repr__
@@ -83,24 +90,62 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         self._closed = True
         self.seed, self.strategy = seed, strategy
         check_seed(seed)
-        options = {"depth": depth, "steps": steps, "max_steps": max_steps, "max_time": max_time}
+        options = {
+            "depth": depth,
+            "steps": steps,
+            "max_steps": max_steps,
+            "max_time": max_time,
+            "max_wall": max_wall,
+            "step_time": step_time,
+        }
         if executor != "inline":
             options["executor"] = executor
         opts = RunOptions.build("seedloop.SeedLoop", strategy, options)
         self._setup(seed, opts, check_tape(tape) if tape is not None else None)
 
     @classmethod
-    def _for_run(cls, seed: int, opts: RunOptions, tape: list[int] | None) -> SeedLoop:
-        """A loop for one run, from options already validated (skips ``__init__``'s checks)."""
+    def _for_run(
+        cls,
+        seed: int,
+        opts: RunOptions,
+        tape: Sequence[int] | None,
+        *,
+        keep_steps: bool = False,
+        clamp_tape: bool = False,
+    ) -> SeedLoop:
+        """A loop for one run, from options already validated (skips ``__init__``'s checks).
+
+        ``keep_steps`` keeps the full step log (32 bytes a step; the compact
+        tape is always kept). ``clamp_tape``: a tape entry past the ready list
+        picks the newest entry instead of stopping the run with
+        InvalidOptionError (for generated tapes: the shrinker's, Hypothesis's).
+        """
         loop = cls.__new__(cls)
         loop._closed = True
         loop.seed, loop.strategy = seed, opts.strategy
         check_seed(seed)
-        loop._setup(seed, opts, check_tape(tape) if tape is not None else None)
+        loop._setup(
+            seed,
+            opts,
+            check_tape(tape) if tape is not None else None,
+            keep_steps=keep_steps,
+            clamp_tape=clamp_tape,
+        )
         return loop
 
-    def _setup(self, seed: int, opts: RunOptions, tape: list[int] | None) -> None:
+    def _setup(
+        self,
+        seed: int,
+        opts: RunOptions,
+        tape: list[int] | None,
+        *,
+        keep_steps: bool = False,
+        clamp_tape: bool = False,
+    ) -> None:
         _BaseEventLoop.__init__(self)
+        #: The InvalidOptionError that stopped a run whose tape named a
+        #: callback that was not ready (None if none did).
+        self._tape_error: InvalidOptionError | None = None
         self._engine_setup(
             seed,
             opts.strategy,
@@ -109,11 +154,16 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             tape=tape,
             max_steps=opts.max_steps or 0,
             max_time=opts.max_time,
+            strict_tape=not clamp_tape,
+            keep_steps=keep_steps,
+            max_wall=opts.max_wall,
+            step_time=opts.step_time,
         )
         self.seed = seed
         self.strategy = "replay" if tape is not None else opts.strategy
         self._max_steps = opts.max_steps
         self._max_time = opts.max_time
+        self._max_wall = opts.max_wall
         self._executor_mode = opts.executor
         # Async generators in first-iteration order: shutdown closes them in
         # this order instead of the WeakSet's address order.
@@ -197,10 +247,31 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
                 f"deadlock: nothing is ready, {why}, and the run is not done",
                 self.waiting_tasks(),
             )
+        if status == _engine.TAPE_OVERRUN:
+            overrun = self._engine_tape_overrun()
+            assert overrun is not None
+            step, choice, ready = overrun
+            self._tape_error = InvalidOptionError(
+                f"the tape's entry at step {step} is {choice}, but only {ready} callback(s) "
+                f"were ready (choices 0..{ready - 1}): the tape was not recorded from this "
+                "scenario and seed (or the code changed since); replay Failure.tape or "
+                "Failure.shrunk_tape of the same scenario, or RunResult.tape"
+            )
+            self.stop()
+            raise self._tape_error
         if status == _engine.STEP_BUDGET:
             raise HangError(
                 f"hang: the run exceeded max_steps={self._max_steps} steps "
                 "(raise max_steps if it is legitimately long)",
+                self.waiting_tasks(),
+            )
+        if status == _engine.WALL_BUDGET:
+            raise HangError(
+                f"hang: the run took more than max_wall={self._max_wall}s of real time "
+                f"({self.step_count()} steps, virtual time {self.time():.6g}s). This limit "
+                "depends on the machine's speed, so another machine may not reproduce it; "
+                "raise max_wall (or max_wall=None) if the run is legitimately long, or use "
+                "max_steps for a verdict every machine repeats",
                 self.waiting_tasks(),
             )
         raise HangError(
@@ -234,9 +305,9 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         """Hex fingerprint of every scheduling decision made so far."""
         return self._engine_fingerprint()
 
-    def decision_tape(self) -> list[int]:
+    def decision_tape(self) -> Tape:
         """The index chosen among ready callbacks at each step (replayable)."""
-        return self._engine_tape()
+        return Tape.from_engine(*self._engine_tape_bytes())
 
     def step_count(self) -> int:
         return self._engine_step_count()
@@ -255,7 +326,11 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             was_inline = getattr(inline_work, "active", False)
             inline_work.active = True  # blocking waits refuse (see _world)
             try:
-                result = func(*args)
+                if _world.current() is None:
+                    with _world.inline_waits_refused():  # runs refuse them already
+                        result = func(*args)
+                else:
+                    result = func(*args)
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:  # delivered to the awaiting task

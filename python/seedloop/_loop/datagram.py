@@ -18,7 +18,7 @@ class _DatagramTransport(asyncio.DatagramTransport):
     def __init__(
         self, net: Network, host: Host, sockname: tuple[str, int], remote: tuple[str, int] | None
     ) -> None:
-        self._simsock = SimSocket(socket.SOCK_DGRAM, sockname, remote)
+        self._simsock = SimSocket(socket.SOCK_DGRAM, sockname, remote, fd=net._new_fd())
         super().__init__(
             {
                 "sockname": sockname,
@@ -96,6 +96,7 @@ class _DatagramTransport(asyncio.DatagramTransport):
             self._protocol.connection_lost(exc)
 
     def _unbind(self) -> None:
+        self._simsock._closed = True  # fileno() is -1 from now on
         if self._net._udp.get((self._host.id, self._port)) is self:
             del self._net._udp[(self._host.id, self._port)]
             self._host._release_port(self._port)

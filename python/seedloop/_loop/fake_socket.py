@@ -6,6 +6,8 @@ import errno
 import socket
 from typing import TYPE_CHECKING, Any
 
+from .._world import fake_fds
+
 if TYPE_CHECKING:
     from .stream import _Listener
 
@@ -14,8 +16,10 @@ class SimSocket:
     """The socket of a simulated transport or server (never a real socket).
 
     Accepts ``setsockopt`` (remembered, returned by ``getsockopt``), answers
-    ``getsockname``/``getpeername``/``family``/``type``, and reports
-    ``fileno() == -1``.
+    ``getsockname``/``getpeername``/``family``/``type``. ``fileno()`` is a
+    fake descriptor (above any real one; -1 once closed) that ``select.poll``
+    and ``select.select`` answer for inside a run from ``owner._poll_state()``:
+    readable once data waits unread or the peer closed, as a kernel socket.
     """
 
     def __init__(
@@ -24,6 +28,9 @@ class SimSocket:
         sockname: tuple[str, int],
         peername: tuple[str, int] | None = None,
         listener: _Listener | None = None,
+        *,
+        fd: int = -1,
+        owner: Any = None,
     ) -> None:
         self.family = socket.AF_INET
         self.type = socket.SocketKind(type_)
@@ -33,6 +40,11 @@ class SimSocket:
         self._listener = listener
         self._opts: dict[tuple[int, int], Any] = {}
         self._closed = False
+        self._owner = owner if owner is not None else listener
+        self._fd = -1
+        if fd >= 0:
+            self._fd = fake_fds.FAKE_FD_BASE + fd
+            fake_fds.register(self._fd, self)
 
     def __repr__(self) -> str:
         peer = f", raddr={self._peername}" if self._peername else ""
@@ -56,7 +68,13 @@ class SimSocket:
         return value
 
     def fileno(self) -> int:
-        return -1
+        return -1 if self._closed else self._fd
+
+    def _poll_state(self) -> tuple[bool, bool] | None:
+        if self._closed:
+            return None
+        state = getattr(self._owner, "_poll_state", None)
+        return (False, True) if state is None else state()
 
     def setblocking(self, flag: bool) -> None:
         pass

@@ -182,7 +182,7 @@ class NetLoopMixin:
         else:
             if host is None and port is None:
                 raise ValueError("host and port was not specified and no sock specified")
-            ip, p = net._resolve(host, port)
+            ip, p = _resolve_port(net, host, port, "connect")
             src = net.current_host()
             local_port = None
             if local_addr is not None:
@@ -219,7 +219,7 @@ class NetLoopMixin:
         if getattr(sock, "type", None) != socket.SOCK_STREAM:
             raise _not_supported("sock_connect() on a non-TCP socket")
         net = self._sim_net()
-        ip, port = net._resolve(address[0], address[1])
+        ip, port = _resolve_port(net, address[0], address[1], "connect")
         transport = await _open(net, net.current_host(), ip, port)
         net._connected_socks[sock] = transport
 
@@ -243,6 +243,7 @@ class NetLoopMixin:
     ) -> base_events.Server:
         if sock is not None:
             raise _not_supported("create_server(sock=...)")
+        _check_port(port, "bind")  # before the address, as bind() parses its arguments
         net = self._sim_net()
         me = net.current_host()
         if not me.up:
@@ -255,10 +256,10 @@ class NetLoopMixin:
                 ips.append(ip)
         if "0.0.0.0" in ips:
             ips = ["0.0.0.0"]
-        if port is None or port == 0:
+        portnum = _resolve_port(net, None, port, "bind")[1] if port is not None else 0
+        if portnum == 0:
             portnum = me._alloc_port()
         else:
-            portnum = int(net._resolve(None, port)[1])
             for ip in ips:
                 if _port_taken(net, me, ip, portnum):
                     raise OSError(
@@ -325,8 +326,9 @@ class NetLoopMixin:
             raise OSError(errno.ENETDOWN, f"host {me.name} is down")
         ip, port = "0.0.0.0", 0
         if local_addr is not None:
+            _check_port(local_addr[1], "bind")
             ip = _bind_address(net, me, local_addr[0])
-            port = int(net._resolve(None, local_addr[1])[1])
+            port = _resolve_port(net, None, local_addr[1], "bind")[1]
         if port == 0:
             port = me._alloc_port()
             while (me.id, port) in net._udp:
@@ -338,7 +340,7 @@ class NetLoopMixin:
             )
         remote = None
         if remote_addr is not None:
-            remote = net._resolve(remote_addr[0], remote_addr[1])
+            remote = _resolve_port(net, remote_addr[0], remote_addr[1], "connect")
         transport = _DatagramTransport(net, me, (ip, port), remote)
         try:
             protocol = protocol_factory()
@@ -462,8 +464,26 @@ def _port_taken(net: Network, me: Host, ip: str, port: int) -> bool:
     return False
 
 
+def _check_port(port: Any, op: str) -> None:
+    # The stock loop's bind()/connect() on an out-of-range port number
+    # (a numeric string counts: asyncio turns it into an int first).
+    if isinstance(port, (str, bytes)) and port.isdigit():
+        port = int(port)
+    if isinstance(port, int) and not 0 <= port <= 65535:
+        raise OverflowError(f"{op}(): port must be 0-65535.")
+
+
+def _resolve_port(net: Network, host: Any, port: Any, op: str) -> tuple[str, int]:
+    """``net._resolve`` for a bind or connect: out-of-range ports raise like stock."""
+    _check_port(port, op)
+    ip, p = net._resolve(host, port)
+    _check_port(p, op)  # a numeric string ("70000") resolves to it
+    return ip, int(p)
+
+
 def _bind_local(net: Network, me: Host, local_addr: Any) -> int | None:
     _bind_address(net, me, local_addr[0])
+    _check_port(local_addr[1], "bind")
     port = int(local_addr[1] or 0)
     if port == 0:
         return None

@@ -35,7 +35,7 @@ class _Listener:
         self.factory: Callable[[], asyncio.BaseProtocol] | None = None
         self.server: base_events.Server | None = None
         self.backlog: list[_StreamTransport] = []
-        self.sock = SimSocket(socket.SOCK_STREAM, (ip, port), listener=self)
+        self.sock = SimSocket(socket.SOCK_STREAM, (ip, port), listener=self, fd=net._new_fd())
         self.ssl: Any = None
         self.ssl_timeouts: tuple[Any, Any] = (None, None)
 
@@ -77,6 +77,9 @@ class _Listener:
         self.closed = True
         self.accepting = False
         self.backlog = []
+
+    def _poll_state(self) -> tuple[bool, bool]:
+        return bool(self.backlog), False  # readable: a connection waits to be accepted
 
 
 def _find_listener(net: Network, host: Host, ip: str, port: int) -> _Listener | None:
@@ -164,10 +167,12 @@ class _Connect:
             self.net, src, ab, ba, (local_ip, self.local_port), (peer_ip, self.port)
         )
         client._local_port = self.local_port
+        client._peer_host_id = dst.id
         server = _StreamTransport(
             self.net, dst, ba, ab, (peer_ip, self.port), (local_ip, self.local_port)
         )
         server._listener = listener
+        server._peer_host_id = src.id
         server._awaiting_open = True
         self.net._arm(ab, established + ack)
         self.loop.call_at(established, self._established, client)
@@ -227,7 +232,9 @@ class _StreamTransport(asyncio.Transport):
         sockname: tuple[str, int],
         peername: tuple[str, int],
     ) -> None:
-        self._simsock = SimSocket(socket.SOCK_STREAM, sockname, peername)
+        self._simsock = SimSocket(
+            socket.SOCK_STREAM, sockname, peername, fd=net._new_fd(), owner=self
+        )
         super().__init__(
             {
                 "peername": peername,
@@ -259,6 +266,10 @@ class _StreamTransport(asyncio.Transport):
         self._paused = False
         self._deferred = False
         self._write_paused = False
+        self._eof_received = False  # FIN or RST seen: a kernel socket polls readable
+        self._refused = False  # wrote to a closed peer: a reset is on its way
+        self._unacked = 0  # bytes written to a closed peer
+        self._peer_host_id = host.id  # set by the handshake
         self._high = 64 * 1024
         self._low = 16 * 1024
 
@@ -284,6 +295,8 @@ class _StreamTransport(asyncio.Transport):
             self._awaiting_open = False
             self._accept()
             return
+        if fin or rst:
+            self._eof_received = True
         if data:
             self._feed(data)
         if fin:
@@ -386,7 +399,7 @@ class _StreamTransport(asyncio.Transport):
             return
         if self._deferred:
             self._deferred = False
-            self._loop.call_soon(self._on_due, context=self._ctx)
+            self._loop.call_soon(self._net._due, self._in, context=self._ctx)
 
     # -- sending ----------------------------------------------------------
 
@@ -401,7 +414,32 @@ class _StreamTransport(asyncio.Transport):
             return
         at = self._core.send(self._out, bytes(data), self._loop.time())
         self._net._arm(self._out, at)
+        if self._out not in self._net._receivers:
+            # The peer's socket is closed: these bytes are never acknowledged
+            # (they count against the write buffer) and are answered with a
+            # reset, as a kernel does, instead of vanishing without a word.
+            self._unacked += len(data)
+            if not self._refused:
+                self._refused = True
+                self._reset_after_round_trip()
         self._maybe_pause_protocol()
+
+    def _reset_after_round_trip(self, rto: float = 0.0) -> None:
+        if self._closing:
+            return
+        core, me, peer = self._core, self._host.id, self._peer_host_id
+        if core.path_open(me, peer) and core.path_open(peer, me):
+            delay = core.draw_latency(me, peer) + core.draw_latency(peer, me)
+            self._loop.call_later(delay, self._refused_by_peer, context=self._ctx)
+            return
+        # Cut off: the bytes are retransmitted (backing off as TCP's RTO does,
+        # up to 120 s) until the path is back; partitions never give up.
+        rto = min(max(rto * 2, self._net.initial_rto), 120.0)
+        self._loop.call_later(rto, self._reset_after_round_trip, rto, context=self._ctx)
+
+    def _refused_by_peer(self) -> None:
+        if not self._closing:
+            self._on_reset()
 
     def writelines(self, list_of_data: Any) -> None:
         self.write(b"".join(list_of_data))
@@ -416,7 +454,7 @@ class _StreamTransport(asyncio.Transport):
         return True
 
     def get_write_buffer_size(self) -> int:
-        return 0 if self._lost else int(self._core.pending_bytes(self._out))
+        return 0 if self._lost else int(self._core.pending_bytes(self._out)) + self._unacked
 
     def get_write_buffer_limits(self) -> tuple[int, int]:
         return (self._low, self._high)
@@ -489,10 +527,21 @@ class _StreamTransport(asyncio.Transport):
         self._paused = False
         if self._deferred:
             self._deferred = False
-            self._loop.call_soon(self._on_due, context=self._ctx)
+            # Through the network's delivery step, not _on_due directly: what
+            # this delivery takes may let the sender resume writing.
+            self._loop.call_soon(self._net._due, self._in, context=self._ctx)
 
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
+
+    def _poll_state(self) -> tuple[bool, bool] | None:
+        """What poll() on this connection's socket would say: (readable, writable)."""
+        if self._lost:
+            return None
+        # Readable: the peer's FIN/RST arrived, or due bytes wait while reading
+        # is paused (they sit in the kernel buffer on a real socket).
+        readable = self._eof_received or self._closing or self._deferred
+        return readable, not self._closing and not self._write_paused
 
     # -- protocol ---------------------------------------------------------
 
@@ -512,6 +561,11 @@ class _StreamTransport(asyncio.Transport):
         """Send everything written so far, then a FIN; connection_lost(None) follows."""
         if self._closing:
             return
+        if self._core.pending_bytes(self._in) and self._protocol is not None:
+            # As Linux: closing with bytes unread (or still arriving) resets
+            # the connection, so a peer still writing learns its bytes are lost.
+            self._force_close(None, send_rst=True)
+            return
         if not self._eof_sent:
             self._eof_sent = True
             self._net._arm(self._out, self._core.send_fin(self._out, self._loop.time()))
@@ -525,7 +579,15 @@ class _StreamTransport(asyncio.Transport):
         if self._closing:
             return
         if send_rst:
-            self._net._arm(self._out, self._core.send_rst(self._out, self._loop.time()))
+            if self._core.has_pipe(self._out):
+                self._net._arm(self._out, self._core.send_rst(self._out, self._loop.time()))
+            else:
+                # Our FIN was delivered and the direction forgotten: the reset
+                # still reaches a peer that may be writing (or waiting in drain()).
+                peer = self._net._senders.get(self._in)
+                if peer is not None and not peer._refused:
+                    peer._refused = True
+                    peer._reset_after_round_trip()
         self._shutdown(exc)
 
     def _shutdown(self, exc: BaseException | None) -> None:
@@ -563,6 +625,7 @@ class _StreamTransport(asyncio.Transport):
             self._detach_server()
 
     def _forget(self) -> None:
+        self._simsock._closed = True  # fileno() is -1 from now on, as a closed socket's
         self._net._senders.pop(self._out, None)
         self._net._receivers.pop(self._in, None)
         self._host._transports.pop(self._serial, None)

@@ -8,6 +8,7 @@ import asyncio.tasks
 import contextlib
 import re
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -52,11 +53,21 @@ class SeedFuture(asyncio.Future):  # type: ignore[type-arg]
     __hash__ = _creation_hash
 
 
+# Reprs and asyncio's own messages ("Task exception was never retrieved",
+# "Task was destroyed but it is pending!") print the class's name: read as
+# stock's, so tests and log filters matching asyncio's wording still match.
+SeedTask.__name__ = SeedTask.__qualname__ = "Task"
+SeedFuture.__name__ = SeedFuture.__qualname__ = "Future"
+# So the classes are found under the names they show (introspection, pickle's lookup).
+Task = SeedTask
+Future = SeedFuture
+
+
 class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     """Tasks the loop creates are :class:`SeedTask`s (below the network mixin in the MRO)."""
 
     _task_hashes: Iterator[int]
-    _created_tasks: list[asyncio.Task[Any]]
+    _created_tasks: list[weakref.ref[asyncio.Task[Any]]]
     _prune_tasks_at: int
     _tasks_created: int
     _seed_tasks_created: int
@@ -101,11 +112,14 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
             self._seed_tasks_created += 1
             if task._source_traceback:
                 del task._source_traceback[-1]
+            # Weak, like asyncio's own task registry: a finished task (and its
+            # result or exception) is freed as soon as the code drops it, and a
+            # "Task exception was never retrieved" is logged when stock logs it.
             created = self._created_tasks
-            created.append(task)
+            created.append(weakref.ref(task))
             if len(created) > self._prune_tasks_at:
                 # Forget finished tasks so a long-lived loop stays in bounded memory.
-                created[:] = [t for t in created if not t.done()]
+                created[:] = [r for r in created if (t := r()) is not None and not t.done()]
                 self._prune_tasks_at = 2 * len(created) + 1024
             if hook is not None:
                 hook(task, parent)
@@ -125,7 +139,7 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
 
     def pending_tasks(self) -> list[asyncio.Task[Any]]:
         """Unfinished tasks of this loop, oldest first (by creation ordinal)."""
-        own = [t for t in self._created_tasks if not t.done()]
+        own = [t for r in self._created_tasks if (t := r()) is not None and not t.done()]
         if (
             self._engine_tasks_seen() <= self._seed_tasks_created
             and not self._factory_tasks_created

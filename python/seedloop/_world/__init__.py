@@ -116,9 +116,11 @@ from .._options import DEFAULT_WALL_EPOCH, SLEEP_MODES, WORLD_OPTIONS, WorldOpti
 from ..errors import InvalidWorldOptionError
 from .guards import _is_ip_literal as _is_ip_literal
 from .guards import (
+    _real_condition_wait,
     _refuse_read_pipe_transport,
     _refuse_subprocess_transport,
     _refuse_write_pipe_transport,
+    _sim_condition_wait,
     mark_simulated,
     real_io_allowed,
 )
@@ -168,6 +170,36 @@ def _release() -> None:
         _depth -= 1
         if _depth == 0:
             _restore_process()
+
+
+_inline_guards = 0  # inline executor jobs outside runs, over all threads
+
+
+@contextmanager
+def inline_waits_refused() -> Iterator[None]:
+    """Outside runs: refuse blocking waits in inline executor work, as runs do.
+
+    A SeedLoop built by hand with ``executor="inline"`` runs executor work on
+    the loop's thread, so work that waits for the loop (``run_coroutine_threadsafe(...).result()``)
+    would hang forever; while such work runs, ``threading.Condition.wait``
+    raises BlockingCallError on that thread instead (other threads are untouched).
+    """
+    global _inline_guards
+    with _lock:
+        if _inline_guards == 0 and threading.Condition.__dict__.get("wait") is _real_condition_wait:
+            threading.Condition.wait = _sim_condition_wait  # type: ignore[method-assign]
+        _inline_guards += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _inline_guards -= 1
+            if (
+                _inline_guards == 0
+                and _depth == 0
+                and threading.Condition.__dict__.get("wait") is _sim_condition_wait
+            ):
+                threading.Condition.wait = _real_condition_wait  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import _thread
+import concurrent.futures.thread
 import contextvars
 import os
+import select
 import socket
 import subprocess
 import threading
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import BlockingCallError, SimulationEscapeError
+from .standins import _sim_sleep
 from .state import _get_ident, _worlds
 
 _allow_real_io: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -136,7 +139,9 @@ def _thread_guard(real: Callable[..., Any], what: str) -> Callable[..., Any]:
                 what,
                 "threads run outside the seeded schedule; use asyncio tasks, or "
                 "loop.run_in_executor/asyncio.to_thread, which run inline and "
-                "deterministically",
+                'deterministically; or pass executor="thread" to allow real threads '
+                "(call_soon_threadsafe, run_coroutine_threadsafe, sync/async bridge "
+                "queues) at the cost of determinism",
             )
         return real(*args, **kwargs)
 
@@ -144,6 +149,86 @@ def _thread_guard(real: Callable[..., Any], what: str) -> Callable[..., Any]:
     guard.__doc__ = getattr(real, "__doc__", None)
     guard.__wrapped__ = real  # type: ignore[attr-defined]
     return guard
+
+
+_real_select = select.select
+
+
+def guarded_select(
+    rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None, /
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """``select.select``: real descriptors are an escape; with none it is a sleep.
+
+    ``select.select([], [], [], t)`` is a common way to sleep: it moves
+    virtual time like ``time.sleep(t)`` (or raises under ``sleep="error"``).
+    """
+    if _get_ident() not in _worlds or _allow_real_io.get():
+        return _real_select(rlist, wlist, xlist, timeout)
+    if list(rlist) or list(wlist) or list(xlist):
+        raise _escape(
+            "select.select() on real file descriptors",
+            "wait for sockets through asyncio (streams, loop.sock_recv) on seedloop's "
+            "simulated network",
+        )
+    if timeout is None:
+        raise BlockingCallError(
+            "select.select([], [], [], None) inside a seedloop simulation blocks the event "
+            "loop forever: nothing can wake it; use 'await asyncio.sleep(...)' or an asyncio "
+            "primitive"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be a float or None")
+    if timeout < 0:
+        raise ValueError("timeout must be non-negative")
+    _sim_sleep(timeout)
+    return [], [], []
+
+
+guarded_select.__name__ = guarded_select.__qualname__ = "select"
+guarded_select.__doc__ = _real_select.__doc__
+guarded_select.__wrapped__ = _real_select  # type: ignore[attr-defined]
+
+
+def _thread_start_guard(real: Callable[..., Any]) -> Callable[..., Any]:
+    """``Thread.start`` in a run: refused, or with ``executor="thread"`` counted as outside work.
+
+    While a thread started in the run is alive, an idle loop waits in real
+    time for what the thread hands over (``call_soon_threadsafe``,
+    ``run_coroutine_threadsafe``, sync/async bridge queues) instead of
+    reporting a deadlock. Executor pool workers are not counted: they idle
+    between jobs, and ``run_in_executor`` counts each job itself.
+    """
+    refuse = _thread_guard(real, "threading.Thread.start()")
+
+    def start(self: threading.Thread, *args: Any, **kwargs: Any) -> Any:
+        w = _worlds.get(_get_ident())
+        if (
+            w is None
+            or not w.allow_threads
+            or getattr(self, "_target", None) is concurrent.futures.thread._worker
+        ):
+            return refuse(self, *args, **kwargs)
+        external = w.loop._engine_external
+        run = self.run
+
+        def counted_run() -> None:
+            try:
+                run()
+            finally:
+                external(-1)
+
+        external(1)
+        self.run = counted_run  # type: ignore[method-assign]
+        try:
+            return real(self, *args, **kwargs)
+        except BaseException:
+            external(-1)
+            raise
+
+    start.__name__ = start.__qualname__ = "start"
+    start.__doc__ = getattr(real, "__doc__", None)
+    start.__wrapped__ = real  # type: ignore[attr-defined]
+    return start
 
 
 _SUBPROCESS_HINT = (
@@ -191,11 +276,7 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
     worker started before the run), one of them may be the waker, so the wait
     gets a bounded grace period of real time first.
     """
-    if not (
-        (timeout is None or timeout > 0)
-        and getattr(inline_work, "active", False)
-        and _get_ident() in _worlds
-    ):
+    if not ((timeout is None or timeout > 0) and getattr(inline_work, "active", False)):
         return _real_condition_wait(self, timeout)
     if threading.active_count() > 1:
         # Another real thread (a worker started before the run) may be the
@@ -207,11 +288,13 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
             return False  # an honest timeout, as the real wait would report
     raise BlockingCallError(
         f"a blocking wait (threading.Condition.wait(timeout={timeout!r}), as used by "
-        "queue.Queue.get, threading.Event.wait, Semaphore.acquire) in run_in_executor/"
-        "asyncio.to_thread work: inside a seedloop simulation that work runs inline on "
-        "the loop's thread, so nothing else can run while it blocks and it would hang; "
-        "use asyncio primitives (asyncio.Queue, asyncio.Event) instead, or "
-        'SeedLoop(executor="thread") outside simulations'
+        "queue.Queue.get, threading.Event.wait, Semaphore.acquire, "
+        "concurrent.futures.Future.result) in run_in_executor/asyncio.to_thread work: "
+        "with executor='inline' (the default) that work runs on the loop's thread, so "
+        "nothing else can run while it blocks and it would hang; use asyncio primitives "
+        "(asyncio.Queue, asyncio.Event) instead, or pass executor='thread' "
+        "(seedloop.run(..., executor='thread'), SeedLoop(executor='thread')) to run it "
+        "on real threads, at the cost of determinism"
     )
 
 
@@ -234,6 +317,21 @@ for _name, _hint in (
     _fn = getattr(os, _name, None)
     if _fn is not None:
         _SWAPS.append((_fn, _guard(_fn, f"os.{_name}()", _hint)))
+try:  # how multiprocessing's spawn and forkserver start a process (POSIX)
+    import _posixsubprocess
+except ImportError:  # pragma: no cover - Windows
+    pass
+else:
+    _SWAPS.append(
+        (
+            _posixsubprocess.fork_exec,
+            _guard(
+                _posixsubprocess.fork_exec,
+                "starting a process (multiprocessing, subprocess)",
+                _SUBPROCESS_HINT,
+            ),
+        )
+    )
 for _name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo"):
     _fn = getattr(socket, _name, None)
     if _fn is not None:
@@ -248,7 +346,7 @@ _CLASS_PATCHES: list[tuple[type, str, object]] = [
     (
         threading.Thread,
         "start",
-        _thread_guard(threading.Thread.start, "threading.Thread.start()"),
+        _thread_start_guard(threading.Thread.start),
     ),
     (
         subprocess.Popen,

@@ -34,6 +34,7 @@ _real_datetime = _datetime_mod.datetime
 _real_date = _datetime_mod.date
 _real_random_seed_method = random.Random.seed
 _real_uuid_getnode = uuid.getnode
+_real_times = os.times
 _utc = _datetime_mod.timezone.utc
 
 
@@ -95,6 +96,15 @@ def _sim_sleep(secs: float, /) -> None:
         )
     w.loop._engine_advance(secs)
     return None
+
+
+def _sim_times() -> Any:
+    """``os.times()``: CPU time as ``process_time`` counts it (virtual), no children."""
+    w = _worlds.get(_get_ident())
+    if w is None:
+        return _real_times()
+    now = w.monotonic()
+    return os.times_result((now, 0.0, 0.0, 0.0, now))
 
 
 def _with_wall_default(real: Callable[..., Any]) -> Callable[..., Any]:
@@ -396,6 +406,7 @@ _SWAPS: list[tuple[object, object]] = [
     (_real_datetime, _SimDatetime),
     (_real_date, _SimDate),
     (uuid.getnode, _sim_uuid_getnode),
+    (os.times, _sim_times),
     (asyncio.tasks.as_completed, _sim_as_completed(asyncio.tasks.as_completed)),
     (asyncio.tasks.wait, _sim_wait(asyncio.tasks.wait)),
 ]

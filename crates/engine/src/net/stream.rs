@@ -204,6 +204,12 @@ impl Network {
         self.push(id, SegKind::Rst, now)
     }
 
+    /// Whether direction `id` still exists (it is forgotten once its sender
+    /// finished and everything queued was delivered or dropped).
+    pub fn has_pipe(&self, id: PipeId) -> bool {
+        self.pipes.contains_key(&id)
+    }
+
     /// Bytes sent on `id` and not yet handed to the receiver.
     pub fn pending_bytes(&self, id: PipeId) -> usize {
         self.pipes.get(&id).map_or(0, |p| p.pending_bytes)
