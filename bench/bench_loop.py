@@ -1,4 +1,4 @@
-"""Loop benchmarks: seedloop against stock asyncio (and uvloop when installed).
+"""Loop benchmarks: seedloop against stock asyncio (and uvloop, rloop when installed).
 
 Every ratio compares numbers measured in this one process run, each the
 minimum over ``--repeat`` repetitions; the implementations are interleaved
@@ -29,6 +29,10 @@ try:  # optional
     import uvloop
 except ImportError:  # pragma: no cover - depends on the machine
     uvloop = None
+try:  # optional: a Rust event loop (pip install rloop)
+    import rloop
+except ImportError:  # pragma: no cover - depends on the machine
+    rloop = None
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,13 +136,16 @@ def stock(factory, runs: int = 1) -> None:
         asyncio.run(factory())
 
 
-def with_uvloop(factory, runs: int = 1) -> None:
-    for _ in range(runs):
-        if sys.version_info >= (3, 12):
-            asyncio.run(factory(), loop_factory=uvloop.new_event_loop)
-        else:
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                runner.run(factory())
+def _with_loop(new_event_loop):
+    def run(factory, runs: int = 1) -> None:
+        for _ in range(runs):
+            if sys.version_info >= (3, 12):
+                asyncio.run(factory(), loop_factory=new_event_loop)
+            else:
+                with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                    runner.run(factory())
+
+    return run
 
 
 def seeded(strategy: str):
@@ -211,15 +218,17 @@ def main(argv: list[str] | None = None) -> int:
 
     impls: dict[str, Callable] = {"asyncio.run": stock}
     if uvloop is not None:
-        impls["uvloop"] = with_uvloop
+        impls["uvloop"] = _with_loop(uvloop.new_event_loop)
+    if rloop is not None:
+        impls["rloop"] = _with_loop(rloop.new_event_loop)
 
     rows: list[list[str]] = []
 
     # 1. demo scenario: runs per second
     demo_runs = int(500 * scale)
     cases = {name: (lambda f=f: f(demo_scenario, demo_runs)) for name, f in impls.items()}
-    cases["seedloop shuffle"] = lambda: seeded("shuffle")(demo_scenario, demo_runs)
-    cases["seedloop fifo"] = lambda: seeded("fifo")(demo_scenario, demo_runs)
+    for strategy in ("auto", "shuffle", "feasible", "fifo"):
+        cases[f"seedloop {strategy}"] = lambda s=strategy: seeded(s)(demo_scenario, demo_runs)
     # The same runs as one search (the scenario returns, never raises, so
     # every seed runs): the world stays installed across the search.
     cases["seedloop find_failing_seed"] = lambda: seedloop.find_failing_seed(
@@ -232,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks, iters = 100, int(1000 * scale)
     factory = sleep0_factory(tasks, iters)
     cases = {name: (lambda f=f: f(factory)) for name, f in impls.items()}
-    for strategy in ("shuffle", "random", "pct", "pos", "fifo"):
+    for strategy in ("auto", "shuffle", "random", "pct", "pos", "feasible", "fifo"):
         cases[_label(strategy)] = lambda s=strategy: seeded(s)(factory)
     table_rows(
         f"{tasks} tasks x {iters} sleep(0)",
@@ -246,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks, sleeps = 100, int(50 * scale)
     factory = timers_factory(tasks, sleeps)
     cases = {name: (lambda f=f: f(factory)) for name, f in impls.items()}
-    for strategy in ("shuffle", "pct"):
+    for strategy in ("auto", "shuffle", "pct"):
         cases[_label(strategy)] = lambda s=strategy: seeded(s)(factory)
     table_rows(
         f"{tasks} tasks x {sleeps} random sleeps <1 ms",
@@ -263,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"Future ping-pong x{messages}", future_pingpong_factory(messages)),
     ):
         cases = {name: (lambda f=f, g=factory: f(g)) for name, f in impls.items()}
-        for strategy in ("shuffle", "pct"):
+        for strategy in ("auto", "shuffle", "pct"):
             cases[_label(strategy)] = lambda s=strategy, g=factory: seeded(s)(g)
         table_rows(label, "round trips/s", messages, measure(cases, repeat), rows)
 
@@ -272,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()} on {platform.machine()}, "
         f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
         f"min of {repeat} repetitions; uvloop "
-        f"{getattr(uvloop, '__version__', 'not installed')}\n"
+        f"{getattr(uvloop, '__version__', 'not installed')}, rloop "
+        f"{getattr(rloop, '__version__', 'installed') if rloop else 'not installed'}\n"
     )
     header = ["workload", "loop", "best time", "throughput", "vs asyncio.run"]
     print("| " + " | ".join(header) + " |")

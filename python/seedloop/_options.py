@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime as _real_datetime
 from datetime import timezone as _timezone
+from types import MappingProxyType
 from typing import Any
 
 from . import _engine
@@ -36,9 +37,13 @@ DEFAULT_PCT_DEPTH = 6
 #: What ``pytest --seedloop-all`` uses for tests it takes over without a seedloop
 #: marker: a suite that is correct on a real loop must give no failure, so only
 #: schedules a real loop can produce (``--seedloop-strategy`` widens it).
-SUITE_STRATEGY = "strict"
+SUITE_STRATEGY = "feasible"
 #: Seeds per test under ``pytest --seedloop-all`` when ``--seedloop-seeds`` is not given.
 SUITE_SEEDS = range(30)
+#: Run options of tests taken over by ``--seedloop-all``: executor work and
+#: threads the test starts are real, as on a stock loop (sync/async bridges such
+#: as janus need them); a test that uses no threads stays deterministic.
+SUITE_OPTIONS: Mapping[str, Any] = MappingProxyType({"executor": "thread"})
 #: A run longer than this raises HangError (a livelock, not a slow test).
 DEFAULT_MAX_STEPS = 2_000_000
 #: A run taking more real seconds than this raises HangError. Unlike max_steps

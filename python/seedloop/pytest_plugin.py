@@ -38,6 +38,7 @@ import pytest
 from ._options import (
     DEFAULT_STRATEGY,
     STRATEGIES,
+    SUITE_OPTIONS,
     SUITE_SEEDS,
     SUITE_STRATEGY,
     check_seed,
@@ -321,7 +322,7 @@ def _spec_for(item: pytest.Function) -> _Spec:
         return _Spec(fn, seeds, strategy, settings)
     marker = item.get_closest_marker(_MARKER)
     if marker is None:  # taken over by --seedloop-all
-        return _Spec(obj, SUITE_SEEDS, SUITE_STRATEGY, {})
+        return _Spec(obj, SUITE_SEEDS, SUITE_STRATEGY, dict(SUITE_OPTIONS))
     kwargs = dict(marker.kwargs)
     if marker.args:
         if len(marker.args) > 1 or "seeds" in kwargs:
