@@ -1019,3 +1019,30 @@ def test_inline_wait_still_refuses_to_hang_when_other_threads_exist():
         stop.set()
         bystander.join(5)
     assert time.monotonic() - started < 10  # a bounded grace period, then the error
+
+
+def test_a_blocking_wait_that_times_out_lets_virtual_time_pass() -> None:
+    # queue.Queue.put(timeout=) loops on "deadline = monotonic() + timeout" around
+    # a real Condition.wait: with a clock that never moved it never gave up
+    # (janus' sync side does the same). Run in a subprocess: before the fix it hung.
+    code = textwrap.dedent(
+        """
+        import queue, time, seedloop
+
+        async def scenario():
+            q = queue.Queue(1)
+            q.put(1)
+            start = time.monotonic()
+            try:
+                q.put(2, timeout=0.05)
+            except queue.Full:
+                return round(time.monotonic() - start, 3)
+
+        print(seedloop.run(scenario, seed=0))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0.05"

@@ -277,7 +277,16 @@ def _sim_condition_wait(self: threading.Condition, timeout: float | None = None)
     gets a bounded grace period of real time first.
     """
     if not ((timeout is None or timeout > 0) and getattr(inline_work, "active", False)):
-        return _real_condition_wait(self, timeout)
+        woken = _real_condition_wait(self, timeout)
+        if not woken and timeout is not None and timeout > 0:
+            w = _worlds.get(_get_ident())
+            if w is not None:
+                # A run's thread blocked for its whole timeout, as a blocking
+                # sleep would: let virtual time pass too, or code that loops on
+                # "deadline = monotonic() + timeout" (queue.Queue.put/get,
+                # janus) waits forever for a clock that never moves.
+                w.loop._engine_advance(float(timeout))
+        return woken
     if threading.active_count() > 1:
         # Another real thread (a worker started before the run) may be the
         # waker: give it a bounded grace period of real time, then refuse.
