@@ -404,3 +404,26 @@ if sys.version_info >= (3, 12):
             return ref() is None
 
         assert seedloop.run(main) is True
+
+
+def test_jobs_a_test_submits_to_its_own_pool_are_waited_for():
+    # janus' test_get_notifies_sync_not_full: jobs submitted straight to the
+    # test's own ThreadPoolExecutor hand results back with call_soon_threadsafe;
+    # an idle loop must wait for them, not report a deadlock.
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def job():
+            time.sleep(0.02)  # a worker thread: real time
+            loop.call_soon_threadsafe(done.set)
+
+        with ThreadPoolExecutor(2) as pool:
+            pool.submit(job)
+            await done.wait()
+        return "handed back"
+
+    for seed in range(3):
+        assert seedloop.run(scenario, seed=seed, executor="thread") == "handed back"

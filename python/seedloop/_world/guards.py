@@ -311,6 +311,32 @@ _sim_condition_wait.__name__ = "wait"
 _sim_condition_wait.__qualname__ = "Condition.wait"
 _sim_condition_wait.__wrapped__ = _real_condition_wait  # type: ignore[attr-defined]
 
+_real_pool_submit = concurrent.futures.ThreadPoolExecutor.submit
+
+
+def _counted_submit(
+    self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> concurrent.futures.Future[Any]:
+    """``ThreadPoolExecutor.submit`` in a run that allows threads: the job is outside work.
+
+    Until it finishes, an idle loop waits in real time for what the job hands
+    back (``call_soon_threadsafe``: janus-style bridges submit to their own
+    pools) instead of reporting a deadlock. ``run_in_executor`` counts its
+    jobs too; a job counted twice is released twice, so the sum stays right.
+    """
+    future = _real_pool_submit(self, fn, *args, **kwargs)
+    w = _worlds.get(_get_ident())
+    if w is not None and w.allow_threads:
+        external = w.loop._engine_external
+        external(1)
+        future.add_done_callback(lambda _: external(-1))
+    return future
+
+
+_counted_submit.__name__ = "submit"
+_counted_submit.__qualname__ = "ThreadPoolExecutor.submit"
+_counted_submit.__wrapped__ = _real_pool_submit  # type: ignore[attr-defined]
+
 # -- what the guards replace (applied by patching.py) ---------------------------
 
 # (real object, guard): every module-level binding of a real object is
@@ -363,6 +389,7 @@ _CLASS_PATCHES: list[tuple[type, str, object]] = [
         _guard(subprocess.Popen.__init__, "subprocess.Popen()", _SUBPROCESS_HINT),
     ),
     (threading.Condition, "wait", _sim_condition_wait),
+    (concurrent.futures.ThreadPoolExecutor, "submit", _counted_submit),
 ]
 for _name in (
     # Every way a socket made inside a run reaches the network (a socket must
