@@ -616,7 +616,7 @@ def _run_parallel(
     merger: _Merger,
     progress: ProgressCallback | None,
     total: int,
-) -> int:
+) -> None:
     # spawn: workers start clean (no inherited loop, patched modules or
     # threads), on every platform.
     ctx = multiprocessing.get_context("spawn")
@@ -673,7 +673,7 @@ def _run_parallel(
                     if chunk.start > cutoff.value and fut.cancel():
                         in_flight.pop(fut)
     except KeyboardInterrupt:
-        done += _collect_interrupted(workers, in_flight, merger)
+        _collect_interrupted(workers, in_flight, merger)
     except BaseException:
         workers.stop()  # a crash report or a bug: do not wait for the others' chunks
         raise
@@ -684,14 +684,12 @@ def _run_parallel(
             workers.stop()
         pool.shutdown(wait=True, cancel_futures=True)
         workers.stop()  # reaped, whatever happened: no worker is left behind
-    return done
 
 
 def _collect_interrupted(
     workers: _Workers, in_flight: dict[Future[_ChunkResult], _Chunk], merger: _Merger
-) -> int:
+) -> None:
     """Ctrl-C: let running chunks hand back their finished seeds, briefly."""
-    done = 0
     try:
         for fut in in_flight:
             fut.cancel()
@@ -702,8 +700,6 @@ def _collect_interrupted(
                 continue
             result = fut.result()
             merger.pending[result.number] = result
-            done += result.ran
     except KeyboardInterrupt:
         pass  # a second Ctrl-C: stop now with what came back
     merger.flush()
-    return done

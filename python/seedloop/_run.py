@@ -224,11 +224,8 @@ def run(
     Python expression over the returned ``result``, e.g. ``"result is None"``)
     makes a wrong return value fail like a raised AssertionError.
     """
-    api = "seedloop.run"
-    check_factory(factory, api, call_signature=False)
-    opts = RunOptions.build(api, strategy, options)
-    # PCT's k measured as the searches measure it, so their seeds reproduce here.
-    result = run_seed(factory, seed, calibrate(factory, opts, api), api=api)
+    # execute measures PCT's k as the searches do, so their seeds reproduce here.
+    result = execute(factory, seed, strategy, api="seedloop.run", **options)
     if result.exception is not None:
         annotate(failure_from(result, factory))
         raise result.exception
