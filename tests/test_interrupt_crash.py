@@ -155,13 +155,20 @@ def test_the_cli_names_the_seed_that_crashed(jobs: int) -> None:
     assert "seedloop replay seedloop_scenarios:segfaults_at_seed_5 --seed 5 --strategy" in text
 
 
-def test_a_script_without_a_main_guard_is_told_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_a_script_without_a_main_guard_is_told_so(tmp_path: Path, method: str) -> None:
+    """Spawned workers import the script again; forked ones (Linux's default) do not."""
+    if method == "fork" and not sys.platform.startswith("linux"):
+        pytest.skip("workers fork on Linux only")
     script = tmp_path / "unguarded.py"
     script.write_text(
         textwrap.dedent(
-            """
+            f"""
             import asyncio
             import seedloop
+            import seedloop._parallel
+
+            seedloop._parallel.START_METHOD = {method!r}
 
             async def scenario():
                 await asyncio.sleep(0)
@@ -174,6 +181,10 @@ def test_a_script_without_a_main_guard_is_told_so(tmp_path: Path) -> None:
         [sys.executable, str(script)], env=_env(), capture_output=True, timeout=120
     )
     err = done.stderr.decode()
+    if method == "fork":
+        assert done.returncode == 0, err
+        assert "20 seeds" in done.stdout.decode()
+        return
     assert done.returncode != 0
     assert "WorkerCrashError" in err and "no 'if __name__ == \"__main__\":' guard" in err, err
     script.write_text(script.read_text().replace("print(", "if __name__ == '__main__':\n    print("))

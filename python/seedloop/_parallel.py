@@ -27,6 +27,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -58,6 +59,16 @@ _API = "seedloop.explore"
 #: After Ctrl-C, how long running chunks may take to hand back the seeds they
 #: finished before their workers are killed (the whole stop stays under 1 s).
 INTERRUPT_GRACE = 0.4
+#: Run time a chunk should hold once the per-seed time is measured: long
+#: enough that the one message per chunk costs next to nothing, short enough
+#: that the workers finish together and Ctrl-C or a first failure stop soon.
+CHUNK_SECONDS = 0.05
+#: Seeds in the first chunks, sent before any run time is measured.
+FIRST_CHUNK = 16
+MAX_CHUNK = 1 << 16
+#: How worker processes start: None chooses (fork on Linux when this process
+#: runs no other thread, spawn elsewhere); "fork" or "spawn" forces one.
+START_METHOD: str | None = None
 
 
 # -- naming factories so other processes can import them --------------------
@@ -189,6 +200,8 @@ class _ChunkResult:
     diverged: list[tuple[int, int, str, str]] = field(default_factory=list)
     #: Ctrl-C stopped the chunk: ``ran`` counts the seeds finished before it.
     interrupted: bool = False
+    #: Seconds the chunk's runs took in the worker: sizes the next chunks.
+    elapsed: float = 0.0
 
 
 class _Slot:
@@ -221,6 +234,7 @@ def _run_chunk(
     slot: _Slot | None = None,
 ) -> _ChunkResult:
     out = _ChunkResult(chunk.number)
+    started = time.perf_counter()
     # Keep the deterministic world's patches across the chunk: each run then
     # only swaps its own world in and out.
     try:
@@ -229,6 +243,7 @@ def _run_chunk(
     except KeyboardInterrupt:
         # Ctrl-C in this process: hand back the seeds that finished.
         out.interrupted = True
+    out.elapsed = time.perf_counter() - started
     return out
 
 
@@ -272,10 +287,13 @@ def _run_chunk_seeds(
                 return
 
 
-# Worker-process state, set once by the pool initializer.
+# Worker-process state, set once by the pool initializer: a chunk's message
+# then carries only its seeds.
 _worker_factory: Factory | None = None
 _worker_cutoff: Any = None
 _worker_slot: _Slot | None = None
+_worker_opts: RunOptions | None = None
+_worker_mode = _Mode()
 #: Set by SIGINT in a worker: finish the current seed, then hand back the chunk.
 _interrupted = False
 
@@ -285,8 +303,10 @@ def _on_sigint(signum: int, frame: Any) -> None:
     _interrupted = True
 
 
-def _worker_init(spec: str, cutoff: Any, cells: Any, counter: Any) -> None:
-    global _worker_factory, _worker_cutoff, _worker_slot
+def _worker_init(
+    spec: str, cutoff: Any, cells: Any, counter: Any, opts: RunOptions, mode: _Mode
+) -> None:
+    global _worker_factory, _worker_cutoff, _worker_slot, _worker_opts, _worker_mode
     # Ctrl-C must not raise inside a scenario (user code may swallow it, and
     # the chunk's finished seeds would be lost): a flag checked between seeds.
     signal.signal(signal.SIGINT, _on_sigint)
@@ -297,12 +317,17 @@ def _worker_init(spec: str, cutoff: Any, cells: Any, counter: Any) -> None:
         counter.value += 1
     _worker_slot = _Slot(cells, number)
     _worker_factory = resolve_factory(spec)
-    _worker_cutoff = cutoff
+    # Only a search that stops at the first failure reads the shared cut-off.
+    _worker_cutoff = cutoff if mode.stop_on_failure else None
+    _worker_opts = opts
+    _worker_mode = mode
 
 
-def _worker_run_chunk(chunk: _Chunk, opts: RunOptions, mode: _Mode) -> _ChunkResult:
-    assert _worker_factory is not None
-    return _run_chunk(_worker_factory, chunk, opts, mode, _worker_cutoff, _worker_slot)
+def _worker_run_chunk(chunk: _Chunk) -> _ChunkResult:
+    assert _worker_factory is not None and _worker_opts is not None
+    return _run_chunk(
+        _worker_factory, chunk, _worker_opts, _worker_mode, _worker_cutoff, _worker_slot
+    )
 
 
 # -- the exploration ---------------------------------------------------------
@@ -319,31 +344,59 @@ def _positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[
         raise InvalidSeedError("seedloop.explore(): no seeds to run; pass e.g. range(1000)")
 
 
-def _chunks(positions: Iterator[tuple[int, int]], size: int, stride: int) -> Iterator[_Chunk]:
-    """Groups of up to ``size`` consecutive positions of the shard, in order."""
-    number = 0
-    current: list[int] = []
-    start = 0
-    for index, seed in positions:
-        if not current:
-            start = index
-        current.append(seed)
-        if len(current) >= size:
-            yield _Chunk(number, start, stride, current)
-            number += 1
-            current = []
-    if current:
-        yield _Chunk(number, start, stride, current)
+class _Feeder:
+    """Cuts the seed positions into chunks, in order, sized from the measured run time.
 
+    The first chunks hold FIRST_CHUNK seeds; once chunks come back, each new
+    one holds about CHUNK_SECONDS of runs, and near the end of a known total
+    smaller ones, so that the workers finish together. Sizes change only how
+    the work is cut, never the merged answer.
+    """
 
-def _chunk_size(seeds: Iterable[int], jobs: int, shard: tuple[int, int] | None) -> int:
-    try:
-        total = len(seeds)  # type: ignore[arg-type]
-    except TypeError:
-        return 256
-    if shard:
-        total //= shard[1]
-    return max(8, min(1024, total // (jobs * 16) or 1))
+    def __init__(
+        self, positions: Iterator[tuple[int, int]], stride: int, total: int, jobs: int
+    ) -> None:
+        self.positions = positions
+        self.stride = stride
+        self.total = total
+        self.jobs = jobs
+        self.number = 0
+        self.issued = 0
+        self.ran = 0
+        self.seconds = 0.0
+
+    def measured(self, result: _ChunkResult) -> None:
+        if result.ran and not result.interrupted:
+            self.ran += result.ran
+            self.seconds += result.elapsed
+
+    def size(self) -> int:
+        if not self.ran:
+            return FIRST_CHUNK
+        per_seed = max(self.seconds / self.ran, 1e-7)
+        size = int(CHUNK_SECONDS / per_seed)
+        if self.total:
+            # Guided: each of the last chunks takes a share of what is left.
+            left = self.total - self.issued
+            size = min(size, max(left // (2 * self.jobs), int(CHUNK_SECONDS / 10 / per_seed)))
+        return max(1, min(size, MAX_CHUNK))
+
+    def next(self) -> _Chunk | None:
+        size = self.size()
+        seeds: list[int] = []
+        start = 0
+        for index, seed in self.positions:
+            if not seeds:
+                start = index
+            seeds.append(seed)
+            if len(seeds) >= size:
+                break
+        if not seeds:
+            return None
+        chunk = _Chunk(self.number, start, self.stride, seeds)
+        self.number += 1
+        self.issued += len(seeds)
+        return chunk
 
 
 def _total(seeds: Iterable[int], shard: tuple[int, int] | None) -> int:
@@ -444,13 +497,13 @@ def run_seeds(
     merger = _Merger(summary, stop_on_failure)
     mode = _Mode(stop_on_failure, check_determinism)
     total = _total(seeds, shard)
-    positions = _positions(seeds, shard)
-    chunks = _chunks(positions, _chunk_size(seeds, jobs, shard), shard[1] if shard else 1)
+    feeder = _Feeder(_positions(seeds, shard), shard[1] if shard else 1, total, jobs)
     if jobs == 1 and not isolate:
         done = failed = 0
         try:
-            for chunk in chunks:
+            while (chunk := feeder.next()) is not None:
                 result = _run_chunk(factory, chunk, opts, mode)
+                feeder.measured(result)
                 merger.add(result)
                 done += result.ran
                 failed += result.failures
@@ -464,7 +517,7 @@ def run_seeds(
             merger.flush()
     else:
         assert spec is not None
-        _run_parallel(spec, chunks, opts, mode, jobs, merger, progress, total)
+        _run_parallel(spec, feeder, opts, mode, jobs, merger, progress, total)
     return summary
 
 
@@ -607,9 +660,30 @@ def _has_main_guard(path: str) -> bool:
     return False
 
 
+def start_method() -> str:
+    """``fork`` where it is safe and cheap, else ``spawn``.
+
+    A forked worker starts in about a millisecond with seedloop and the
+    scenario's module already imported; a spawned one pays a fresh
+    interpreter and those imports (about 0.1 CPU-s each). Fork is used on
+    Linux only (macOS system libraries break in forked children) and only
+    while this process runs no other Python thread, which could hold a lock
+    at the moment of the fork and leave it held forever in the child.
+    """
+    if START_METHOD is not None:
+        return START_METHOD
+    if (
+        sys.platform.startswith("linux")
+        and threading.active_count() == 1
+        and "fork" in multiprocessing.get_all_start_methods()
+    ):
+        return "fork"
+    return "spawn"
+
+
 def _run_parallel(
     spec: str,
-    chunks: Iterator[_Chunk],
+    feeder: _Feeder,
     opts: RunOptions,
     mode: _Mode,
     jobs: int,
@@ -617,40 +691,41 @@ def _run_parallel(
     progress: ProgressCallback | None,
     total: int,
 ) -> None:
-    # spawn: workers start clean (no inherited loop, patched modules or
-    # threads), on every platform.
-    ctx = multiprocessing.get_context("spawn")
+    # A forked or spawned worker starts with no loop running, no world held
+    # and no thread but its own: explore() refuses to run inside a loop.
+    ctx = multiprocessing.get_context(start_method())
     cutoff = ctx.Value("q", 2**62)
     workers = _Workers(ctx, jobs)
-    window = jobs * 3  # chunks queued or running at once
+    # Chunks queued or running at once: one running and one waiting per
+    # worker, so a worker never waits for the parent to send its next chunk.
+    window = jobs * 2
     # How far submission may run ahead of the in-order merge: bounds the
     # results held back while one slow chunk is still running.
     lookahead = max(jobs * 16, 64)
-    held: _Chunk | None = None
     done = failed = 0
     in_flight: dict[Future[_ChunkResult], _Chunk] = {}
     pool = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=ctx,
         initializer=_worker_init,
-        initargs=(spec, cutoff, workers.cells, workers.counter),
+        initargs=(spec, cutoff, workers.cells, workers.counter, opts, mode),
     )
     try:
         exhausted = False
         while True:
-            while not exhausted and len(in_flight) < window:
-                chunk = held if held is not None else next(chunks, None)
-                held = None
-                if chunk is None:
-                    exhausted = True
-                    break
-                if chunk.start > cutoff.value:
+            # Before any chunk came back (run time unknown), one small chunk
+            # per worker; then the full window.
+            limit = window if feeder.ran else jobs
+            while (
+                not exhausted
+                and len(in_flight) < limit
+                and feeder.number < merger.next_number + lookahead
+            ):
+                chunk = feeder.next()
+                if chunk is None or chunk.start > cutoff.value:
                     exhausted = True  # every later chunk starts later still
                     break
-                if chunk.number >= merger.next_number + lookahead:
-                    held = chunk
-                    break
-                fut = workers.submit(pool, _worker_run_chunk, chunk, opts, mode)
+                fut = workers.submit(pool, _worker_run_chunk, chunk)
                 in_flight[fut] = chunk
             if not in_flight:
                 break
@@ -661,6 +736,7 @@ def _run_parallel(
                     result = fut.result()
                 except BrokenProcessPool:
                     raise workers.crash_report(spec, opts) from None
+                feeder.measured(result)
                 merger.add(result)
                 done += result.ran
                 failed += result.failures
