@@ -205,6 +205,9 @@ def explore_cmd(
         console=err_console,
         disable=no_progress,
         transient=True,
+        # No refresh thread: with no thread but the main one, worker
+        # processes can fork (fast) instead of spawn; update() redraws.
+        auto_refresh=False,
     )
     with progress:
         total = len(seed_list)
@@ -213,10 +216,16 @@ def explore_cmd(
         task = progress.add_task(f"{strategy} ×{jobs}", total=total, failed=0, rate="")
         elapsed_start = progress.get_time()
 
+        drawn = [elapsed_start]
+
         def update(done: int, total: int, failed: int) -> None:
-            elapsed = progress.get_time() - elapsed_start
+            now = progress.get_time()
+            elapsed = now - elapsed_start
             rate = f"{done / elapsed:,.0f} seeds/s" if elapsed > 0 else ""
             progress.update(task, completed=done, total=total or None, failed=failed, rate=rate)
+            if now - drawn[0] >= 0.1:  # ten frames a second, as rich's own thread draws
+                drawn[0] = now
+                progress.refresh()
 
         try:
             summary = explore(
