@@ -12,6 +12,7 @@ from ._search import explore, find_failing_seed, find_seed_where
 from ._simulate import SimulationFailure, simulate
 from .errors import (
     BlockingCallError,
+    ClusterError,
     DeadlockError,
     HangError,
     InvalidDelayError,
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_STRATEGY",
     "STRATEGIES",
     "BlockingCallError",
+    "ClusterError",
     "DeadlockError",
     "Exploration",
     "Failure",

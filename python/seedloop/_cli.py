@@ -168,6 +168,13 @@ _option_option = click.option(
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="write the summary as JSON"
 )
+@click.option(
+    "--cluster",
+    metavar="ADDRESS",
+    default=None,
+    help="run the seeds on a Dask cluster: its scheduler's address (tcp://HOST:8786), "
+    "or 'local' for -j worker processes on this machine (pip install 'seedloop[cluster]')",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def explore_cmd(
     target: str,
@@ -181,6 +188,7 @@ def explore_cmd(
     options: tuple[str, ...],
     html_path: str | None,
     json_path: str | None,
+    cluster: str | None,
     no_progress: bool,
 ) -> None:
     """Run MODULE:SCENARIO under every seed; summarise and show the first failure.
@@ -239,7 +247,9 @@ def explore_cmd(
                 progress=update,
                 # Even one job runs in a worker process: a seed that ends its
                 # interpreter is then reported with its seed, not as a silent exit.
-                isolate=True,
+                isolate=cluster is None,
+                backend="dask" if cluster is not None else None,
+                address=cluster,
                 **opts,
             )
         except KeyboardInterrupt as exc:

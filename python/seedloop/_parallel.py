@@ -74,8 +74,16 @@ START_METHOD: str | None = None
 # -- naming factories so other processes can import them --------------------
 
 
-def factory_spec(factory: Factory | str) -> str:
-    """``module:qualname`` naming ``factory``; raises InvalidFactoryError if none does."""
+def factory_spec(
+    factory: Factory | str,
+    *,
+    user: str = "parallel exploration (jobs > 1) imports the scenario in worker processes",
+    instead: str = "use jobs=1",
+) -> str:
+    """``module:qualname`` naming ``factory``; raises InvalidFactoryError if none does.
+
+    ``user`` says who needs the name, ``instead`` what works without one.
+    """
     if isinstance(factory, str):
         resolve_factory(factory)  # fail here, with the reason, not in a worker
         return factory
@@ -83,18 +91,17 @@ def factory_spec(factory: Factory | str) -> str:
     qualname = getattr(factory, "__qualname__", None)
     if not module or not qualname or "<" in qualname:
         raise InvalidFactoryError(
-            f"parallel exploration (jobs > 1) imports the scenario in worker processes, "
-            f"but {qualname or factory!r} is not importable by name (a lambda or a function "
-            "defined inside another function); define it at module top level, or use jobs=1"
+            f"{user}, but {qualname or factory!r} is not importable by name (a lambda or a "
+            f"function defined inside another function); define it at module top level, "
+            f"or {instead}"
         )
     spec = f"{module}:{qualname}"
     main = sys.modules.get("__main__")
     if module == "__main__" and not getattr(main, "__file__", None):
         raise InvalidFactoryError(
-            f"parallel exploration (jobs > 1) imports the scenario in worker processes, but "
-            f"{qualname} was defined in an interactive session or with python -c, which they "
-            "cannot import; put it in a module (or a script run as python script.py), or use "
-            "jobs=1"
+            f"{user}, but {qualname} was defined in an interactive session or with python -c, "
+            "which they cannot import; put it in a module (or a script run as "
+            f"python script.py), or {instead}"
         )
     try:
         found = resolve_factory(spec)
@@ -102,9 +109,8 @@ def factory_spec(factory: Factory | str) -> str:
         found = None
     if found is not factory:
         raise InvalidFactoryError(
-            f"parallel exploration (jobs > 1) imports the scenario as {spec!r} in worker "
-            "processes, but that name does not lead back to this function; define it at "
-            "module top level under its own name, or use jobs=1"
+            f"{user} as {spec!r}, but that name does not lead back to this function; define "
+            f"it at module top level under its own name, or {instead}"
         )
     return spec
 
@@ -175,7 +181,7 @@ def outcome_of(result: RunResult) -> str:
 
 
 @dataclass
-class _Chunk:
+class Chunk:
     number: int
     start: int  # position of the first seed in the whole order
     stride: int  # distance between the positions of consecutive seeds (the shard count)
@@ -183,13 +189,13 @@ class _Chunk:
 
 
 @dataclass(frozen=True)
-class _Mode:
+class Mode:
     stop_on_failure: bool = False
     check_determinism: bool = False
 
 
 @dataclass
-class _ChunkResult:
+class ChunkResult:
     number: int
     ran: int = 0
     failing: list[tuple[int, int]] = field(default_factory=list)
@@ -225,15 +231,15 @@ class _Slot:
         self.cells[self.base + 1] = -1
 
 
-def _run_chunk(
+def run_chunk(
     factory: Factory,
-    chunk: _Chunk,
+    chunk: Chunk,
     opts: RunOptions,
-    mode: _Mode,
+    mode: Mode,
     cutoff: Any = None,
     slot: _Slot | None = None,
-) -> _ChunkResult:
-    out = _ChunkResult(chunk.number)
+) -> ChunkResult:
+    out = ChunkResult(chunk.number)
     started = time.perf_counter()
     # Keep the deterministic world's patches across the chunk: each run then
     # only swaps its own world in and out.
@@ -249,12 +255,12 @@ def _run_chunk(
 
 def _run_chunk_seeds(
     factory: Factory,
-    chunk: _Chunk,
+    chunk: Chunk,
     opts: RunOptions,
-    mode: _Mode,
+    mode: Mode,
     cutoff: Any,
     slot: _Slot | None,
-    out: _ChunkResult,
+    out: ChunkResult,
 ) -> None:
     for offset, seed in enumerate(chunk.seeds):
         index = chunk.start + offset * chunk.stride
@@ -293,7 +299,7 @@ _worker_factory: Factory | None = None
 _worker_cutoff: Any = None
 _worker_slot: _Slot | None = None
 _worker_opts: RunOptions | None = None
-_worker_mode = _Mode()
+_worker_mode = Mode()
 #: Set by SIGINT in a worker: finish the current seed, then hand back the chunk.
 _interrupted = False
 
@@ -304,7 +310,7 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 
 def _worker_init(
-    spec: str, cutoff: Any, cells: Any, counter: Any, opts: RunOptions, mode: _Mode
+    spec: str, cutoff: Any, cells: Any, counter: Any, opts: RunOptions, mode: Mode
 ) -> None:
     global _worker_factory, _worker_cutoff, _worker_slot, _worker_opts, _worker_mode
     # Ctrl-C must not raise inside a scenario (user code may swallow it, and
@@ -323,9 +329,9 @@ def _worker_init(
     _worker_mode = mode
 
 
-def _worker_run_chunk(chunk: _Chunk) -> _ChunkResult:
+def _worker_run_chunk(chunk: Chunk) -> ChunkResult:
     assert _worker_factory is not None and _worker_opts is not None
-    return _run_chunk(
+    return run_chunk(
         _worker_factory, chunk, _worker_opts, _worker_mode, _worker_cutoff, _worker_slot
     )
 
@@ -333,7 +339,8 @@ def _worker_run_chunk(chunk: _Chunk) -> _ChunkResult:
 # -- the exploration ---------------------------------------------------------
 
 
-def _positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[tuple[int, int]]:
+def positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[tuple[int, int]]:
+    """``(position, seed)`` of the shard's seeds, checked; InvalidSeedError if none."""
     any_seed = False
     for index, seed in enumerate(seeds):
         if shard is not None and index % shard[1] != shard[0]:
@@ -344,7 +351,7 @@ def _positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[
         raise InvalidSeedError("seedloop.explore(): no seeds to run; pass e.g. range(1000)")
 
 
-class _Feeder:
+class Feeder:
     """Cuts the seed positions into chunks, in order, sized from the measured run time.
 
     The first chunks hold FIRST_CHUNK seeds; once chunks come back, each new
@@ -364,8 +371,10 @@ class _Feeder:
         self.issued = 0
         self.ran = 0
         self.seconds = 0.0
+        #: Run time each chunk should hold (a cluster's tasks cost more to send).
+        self.chunk_seconds = CHUNK_SECONDS
 
-    def measured(self, result: _ChunkResult) -> None:
+    def measured(self, result: ChunkResult) -> None:
         if result.ran and not result.interrupted:
             self.ran += result.ran
             self.seconds += result.elapsed
@@ -374,14 +383,15 @@ class _Feeder:
         if not self.ran:
             return FIRST_CHUNK
         per_seed = max(self.seconds / self.ran, 1e-7)
-        size = int(CHUNK_SECONDS / per_seed)
+        size = int(self.chunk_seconds / per_seed)
         if self.total:
             # Guided: each of the last chunks takes a share of what is left.
             left = self.total - self.issued
-            size = min(size, max(left // (2 * self.jobs), int(CHUNK_SECONDS / 10 / per_seed)))
+            floor = int(self.chunk_seconds / 10 / per_seed)
+            size = min(size, max(left // (2 * self.jobs), floor))
         return max(1, min(size, MAX_CHUNK))
 
-    def next(self) -> _Chunk | None:
+    def next(self) -> Chunk | None:
         size = self.size()
         seeds: list[int] = []
         start = 0
@@ -393,13 +403,14 @@ class _Feeder:
                 break
         if not seeds:
             return None
-        chunk = _Chunk(self.number, start, self.stride, seeds)
+        chunk = Chunk(self.number, start, self.stride, seeds)
         self.number += 1
         self.issued += len(seeds)
         return chunk
 
 
-def _total(seeds: Iterable[int], shard: tuple[int, int] | None) -> int:
+def total_of(seeds: Iterable[int], shard: tuple[int, int] | None) -> int:
+    """How many seeds the shard holds; 0 when ``seeds`` has no length."""
     try:
         total = len(seeds)  # type: ignore[arg-type]
     except TypeError:
@@ -410,18 +421,18 @@ def _total(seeds: Iterable[int], shard: tuple[int, int] | None) -> int:
     return total
 
 
-class _Merger:
+class Merger:
     """Folds chunk results into the summary in seed order."""
 
     def __init__(self, summary: Exploration, stop_on_failure: bool) -> None:
         self.summary = summary
         self.stop_on_failure = stop_on_failure
         self.fingerprints: set[str] = set()
-        self.pending: dict[int, _ChunkResult] = {}
+        self.pending: dict[int, ChunkResult] = {}
         self.next_number = 0
         self.done = False
 
-    def add(self, result: _ChunkResult) -> None:
+    def add(self, result: ChunkResult) -> None:
         self.pending[result.number] = result
         while not self.done and self.next_number in self.pending:
             self._fold(self.pending.pop(self.next_number))
@@ -435,7 +446,7 @@ class _Merger:
             self._fold(self.pending.pop(number))
         self.summary.interrupted = True
 
-    def _fold(self, r: _ChunkResult) -> None:
+    def _fold(self, r: ChunkResult) -> None:
         s = self.summary
         if r.diverged:
             index, seed, first, second = r.diverged[0]
@@ -465,6 +476,17 @@ class _Merger:
             s.stopped_early = True
 
 
+def check_picklable(opts: RunOptions, user: str, instead: str) -> None:
+    """InvalidFactoryError unless ``opts`` can be sent to other processes."""
+    try:
+        pickle.dumps(opts)
+    except Exception as exc:
+        raise InvalidFactoryError(
+            f"{user} sends the run options to worker processes, but they cannot be pickled "
+            f"({exc}); {instead}"
+        ) from None
+
+
 def run_seeds(
     factory: Factory,
     spec: str | None,
@@ -486,23 +508,17 @@ def run_seeds(
     then covers the seeds that finished and has ``interrupted`` set.
     """
     if jobs > 1 or isolate:
-        try:
-            pickle.dumps(opts)
-        except Exception as exc:
-            raise InvalidFactoryError(
-                f"parallel exploration sends the run options to worker processes, but they "
-                f"cannot be pickled ({exc}); use jobs=1"
-            ) from None
+        check_picklable(opts, "parallel exploration", "use jobs=1")
     summary = Exploration(strategy=opts.strategy, options=opts.kwargs, jobs=jobs, shard=shard)
-    merger = _Merger(summary, stop_on_failure)
-    mode = _Mode(stop_on_failure, check_determinism)
-    total = _total(seeds, shard)
-    feeder = _Feeder(_positions(seeds, shard), shard[1] if shard else 1, total, jobs)
+    merger = Merger(summary, stop_on_failure)
+    mode = Mode(stop_on_failure, check_determinism)
+    total = total_of(seeds, shard)
+    feeder = Feeder(positions(seeds, shard), shard[1] if shard else 1, total, jobs)
     if jobs == 1 and not isolate:
         done = failed = 0
         try:
             while (chunk := feeder.next()) is not None:
-                result = _run_chunk(factory, chunk, opts, mode)
+                result = run_chunk(factory, chunk, opts, mode)
                 feeder.measured(result)
                 merger.add(result)
                 done += result.ran
@@ -533,7 +549,7 @@ class _Workers:
         #: pid -> multiprocessing.Process, every worker ever started.
         self.processes: dict[int, Any] = {}
 
-    def submit(self, pool: ProcessPoolExecutor, *args: Any) -> Future[_ChunkResult]:
+    def submit(self, pool: ProcessPoolExecutor, *args: Any) -> Future[ChunkResult]:
         # Workers start with Ctrl-C blocked (the mask is inherited) and
         # unblock it once their handler is in place: a Ctrl-C while one boots
         # reaches it as the flag, never as a traceback from its start-up.
@@ -683,11 +699,11 @@ def start_method() -> str:
 
 def _run_parallel(
     spec: str,
-    feeder: _Feeder,
+    feeder: Feeder,
     opts: RunOptions,
-    mode: _Mode,
+    mode: Mode,
     jobs: int,
-    merger: _Merger,
+    merger: Merger,
     progress: ProgressCallback | None,
     total: int,
 ) -> None:
@@ -703,7 +719,7 @@ def _run_parallel(
     # results held back while one slow chunk is still running.
     lookahead = max(jobs * 16, 64)
     done = failed = 0
-    in_flight: dict[Future[_ChunkResult], _Chunk] = {}
+    in_flight: dict[Future[ChunkResult], Chunk] = {}
     pool = ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=ctx,
@@ -763,7 +779,7 @@ def _run_parallel(
 
 
 def _collect_interrupted(
-    workers: _Workers, in_flight: dict[Future[_ChunkResult], _Chunk], merger: _Merger
+    workers: _Workers, in_flight: dict[Future[ChunkResult], Chunk], merger: Merger
 ) -> None:
     """Ctrl-C: let running chunks hand back their finished seeds, briefly."""
     try:

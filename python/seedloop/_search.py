@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import _investigate, _parallel, _world
+from . import _cluster, _investigate, _parallel, _world
 from ._options import (
     DEFAULT_STRATEGY,
     RunOptions,
@@ -31,6 +31,8 @@ def find_failing_seed(
     explain: bool = True,
     check_determinism: bool = False,
     jobs: int | None = 1,
+    backend: Any = None,
+    address: str | None = None,
     **options: Any,
 ) -> Failure | None:
     """The first seed whose run raises, as a :class:`Failure`; None if all pass.
@@ -41,16 +43,21 @@ def find_failing_seed(
     NondeterminismError at the first step where the two runs diverge.
     ``jobs`` > 1 (or None/0: one per CPU) shares the seeds among worker
     processes; the answer is the same seed a serial search returns.
+    ``backend="dask"`` (with ``address=`` a scheduler's) runs the seeds on a
+    Dask cluster instead, with the same answer (see :func:`explore`).
     """
     api = "seedloop.find_failing_seed"
     check_not_in_running_loop(api)
     check_jobs(jobs, 1)
-    if jobs != 1:
+    _cluster.check_backend(backend, address, api)
+    if jobs != 1 or backend is not None:
         return explore(
             factory,
             seeds,
             strategy=strategy,
             jobs=jobs,
+            backend=backend,
+            address=address,
             stop_on_failure=True,
             check_determinism=check_determinism,
             shrink=shrink,
@@ -131,6 +138,8 @@ def explore(
     shrink: bool = True,
     explain: bool = True,
     isolate: bool = False,
+    backend: Any = None,
+    address: str | None = None,
     **options: Any,
 ) -> Exploration:
     """Run ``factory`` under every seed and summarise what happened.
@@ -151,6 +160,13 @@ def explore(
     ``os._exit``) is then reported as :class:`WorkerCrashError` naming the
     seed, instead of ending the caller.
 
+    ``backend="dask"`` runs the seeds as tasks on a Dask distributed cluster
+    (``pip install seedloop[cluster]``): ``address`` is its scheduler's
+    (``"tcp://host:8786"``), or None/``"local"`` for a cluster of ``jobs``
+    worker processes on this machine; ``backend`` may also be a
+    ``distributed.Client`` (left open). The scenario must be importable on
+    the workers by ``module:function``, as for ``jobs > 1``.
+
     Ctrl-C stops the exploration within a second, workers included; the
     KeyboardInterrupt raised carries the summary of the seeds that finished
     as its ``exploration`` attribute.
@@ -169,26 +185,43 @@ def explore(
     jobs = check_jobs(jobs, os.cpu_count() or 1)
     if not isinstance(isolate, bool):
         raise InvalidOptionError(f"{api}(): isolate must be True or False, got {isolate!r}")
+    _cluster.check_backend(backend, address, api)
     spec = None
     if isinstance(factory, str):
         spec = factory
         factory = _parallel.resolve_factory(factory)
+    elif backend is not None:
+        spec = _cluster.cluster_spec(factory)
     elif jobs > 1 or isolate:
         spec = _parallel.factory_spec(factory)
     check_factory(factory, api)
     opts = calibrate(factory, opts, api)
-    summary = _parallel.run_seeds(
-        factory,
-        spec,
-        seeds,
-        opts,
-        jobs=jobs,
-        shard=shard,
-        stop_on_failure=stop_on_failure,
-        check_determinism=check_determinism,
-        progress=progress,
-        isolate=isolate,
-    )
+    if backend is not None:
+        summary = _cluster.explore_on_cluster(
+            backend,
+            address,
+            spec or factory,
+            seeds,
+            opts,
+            jobs=jobs,
+            shard=shard,
+            stop_on_failure=stop_on_failure,
+            check_determinism=check_determinism,
+            progress=progress,
+        )
+    else:
+        summary = _parallel.run_seeds(
+            factory,
+            spec,
+            seeds,
+            opts,
+            jobs=jobs,
+            shard=shard,
+            stop_on_failure=stop_on_failure,
+            check_determinism=check_determinism,
+            progress=progress,
+            isolate=isolate,
+        )
     if summary.interrupted:
         # Stop now: investigating a failure could take long; the failing
         # seeds found so far are in the summary.

@@ -80,6 +80,11 @@ class WorkerCrashError(SeedloopError):
         super().__init__(message)
 
 
+class ClusterError(SeedloopError):
+    """Exploring on a cluster is not possible: Dask distributed is not installed, or the
+    scheduler cannot be reached; the message says how to install or start it."""
+
+
 class UnsupportedTestError(SeedloopError):
     """A test marked for seedloop that it cannot run (it picks its own loop, or needs an
     async fixture wider than one seed); the message names the reason and the fix."""
