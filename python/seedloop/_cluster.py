@@ -161,7 +161,9 @@ def run_seeds(
             if not in_flight:
                 break
             fut = next(finished)
-            chunk = in_flight.pop(fut)
+            chunk = in_flight.pop(fut, None)
+            if chunk is None:
+                continue  # cancelled after a failure at a smaller position
             result = _result_of(fut, chunk, spec, opts)
             feeder.measured(result)
             merger.add(result)
