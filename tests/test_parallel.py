@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import pytest
 import seedloop_scenarios as sc
 
 import seedloop
+from seedloop import _parallel
 from seedloop._options import parse_seeds, parse_shard
-from seedloop._parallel import factory_spec
+from seedloop._parallel import ChunkResult, Feeder, factory_spec, positions
 
 
 def _counts(e: seedloop.Exploration) -> tuple:
@@ -174,3 +178,49 @@ def test_find_failing_seed_with_jobs_gives_the_serial_answer() -> None:
     parallel = seedloop.find_failing_seed(sc.race, range(400), jobs=2, shrink=False, explain=False)
     assert parallel is not None and parallel.seed == serial.seed
     assert type(parallel.exception) is type(serial.exception)
+
+
+def test_chunks_are_sized_from_the_measured_run_time() -> None:
+    feeder = Feeder(positions(range(10_000), None), 1, 10_000, jobs=2)
+    first = feeder.next()
+    assert first is not None and len(first.seeds) == _parallel.FIRST_CHUNK
+    # 1 ms a seed: a chunk holds CHUNK_SECONDS of runs.
+    feeder.measured(ChunkResult(0, ran=16, elapsed=0.016))
+    assert feeder.size() == round(_parallel.CHUNK_SECONDS / 0.001)
+    second = feeder.next()
+    assert second is not None and second.start == 16 and second.number == 1
+    # Near the end of a known total, chunks shrink so the workers finish together.
+    feeder.issued = 9_900
+    assert feeder.size() == 25
+    # A chunk that Ctrl-C cut short does not count as a measurement.
+    feeder.measured(ChunkResult(2, ran=1, elapsed=5.0, interrupted=True))
+    assert feeder.seconds == 0.016
+
+
+def test_the_answer_does_not_depend_on_chunk_sizes_or_start_method(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seeds = list(range(300))
+    serial = seedloop.explore(sc.slow_early_failure, seeds)
+    monkeypatch.setattr(_parallel, "CHUNK_SECONDS", 0.0005)  # many tiny chunks
+    monkeypatch.setattr(_parallel, "FIRST_CHUNK", 1)
+    for method in ("fork", "spawn") if sys.platform.startswith("linux") else ("spawn",):
+        monkeypatch.setattr(_parallel, "START_METHOD", method)
+        assert _counts(seedloop.explore(sc.slow_early_failure, seeds, jobs=2)) == _counts(serial)
+
+
+def test_workers_fork_only_on_linux_while_no_other_thread_runs() -> None:
+    expected = "fork" if sys.platform.startswith("linux") else "spawn"
+    assert _parallel.start_method() == expected
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        # Another thread could hold a lock at the fork: spawn instead, same answer.
+        assert _parallel.start_method() == "spawn"
+        found = seedloop.find_failing_seed(sc.race, range(200), jobs=2, shrink=False)
+        assert found is not None
+        assert found.seed == seedloop.find_failing_seed(sc.race, range(200), shrink=False).seed
+    finally:
+        stop.set()
+        thread.join()
