@@ -683,18 +683,27 @@ def start_method() -> str:
     scenario's module already imported; a spawned one pays a fresh
     interpreter and those imports (about 0.1 CPU-s each). Fork is used on
     Linux only (macOS system libraries break in forked children) and only
-    while this process runs no other Python thread, which could hold a lock
-    at the moment of the fork and leave it held forever in the child.
+    while this process runs no other thread (Python's or a C library's),
+    which could hold a lock at the moment of the fork and leave it held
+    forever in the child.
     """
     if START_METHOD is not None:
         return START_METHOD
     if (
         sys.platform.startswith("linux")
-        and threading.active_count() == 1
+        and _threads() == 1
         and "fork" in multiprocessing.get_all_start_methods()
     ):
         return "fork"
     return "spawn"
+
+
+def _threads() -> int:
+    """Threads of this process, native ones (a C library's pool) included."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def _run_parallel(
