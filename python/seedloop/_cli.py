@@ -40,12 +40,13 @@ except ImportError as exc:  # pragma: no cover - the package declares both
         f"the seedloop command needs 'click' and 'rich' ({exc}); pip install click rich"
     ) from None
 
+from ._database import DEFAULT_DIR, ENV_VAR, Key, database_at, explore_saved_first
 from ._html import render_report
 from ._options import DEFAULT_STRATEGY, STRATEGIES, RunOptions, parse_seeds, parse_shard
 from ._parallel import describe_exit, resolve_factory
 from ._result import Exploration
 from ._run import calibrate, execute
-from ._search import explore, find_failing_seed
+from ._search import find_failing_seed
 from ._timetravel import time_travel
 from .errors import SeedloopError, WorkerCrashError
 
@@ -187,6 +188,16 @@ _option_option = click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="write the summary as JSON"
 )
 @click.option("--no-progress", is_flag=True, help="no progress bar")
+@click.option(
+    "--db",
+    "db_path",
+    metavar="PATH",
+    default=None,
+    help=f"the failure database: saved failing seeds of this scenario (same strategy and "
+    f"options) run before --seeds, new failures are saved there [default: ${ENV_VAR} or "
+    f"{DEFAULT_DIR}]",
+)
+@click.option("--no-db", is_flag=True, help="neither replay nor save failures (no database)")
 def explore_cmd(
     target: str,
     seeds: str,
@@ -200,17 +211,24 @@ def explore_cmd(
     html_path: str | None,
     json_path: str | None,
     no_progress: bool,
+    db_path: str | None,
+    no_db: bool,
 ) -> None:
     """Run MODULE:SCENARIO under every seed; summarise and show the first failure.
 
     MODULE:SCENARIO names a zero-argument async function, e.g. examples.demo:scenario
-    or path/to/file.py:scenario.
+    or path/to/file.py:scenario. Failing seeds are kept in a failure database
+    (.seedloop/) and run first the next time; --shard and --no-db use none.
     """
     seed_list = parse_seeds(seeds)
     shard_pair = parse_shard(shard) if shard else None
     opts = _with_fail_if(_parse_options(options), fail_if)
     _import_target(target)
     jobs = jobs or os.cpu_count() or 1
+    # A shard's seeds are positions in the shared order: saved seeds in front
+    # would move them, so a sharded search keeps no database.
+    database = None if no_db or shard_pair else database_at(db_path, DEFAULT_DIR)
+    db_run = None
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -237,10 +255,13 @@ def explore_cmd(
             progress.update(task, completed=done, total=total or None, failed=failed, rate=rate)
 
         try:
-            summary = explore(
+            summary, db_run = explore_saved_first(
+                database,
+                Key.of(target, strategy, opts),
                 target,
                 seed_list,
                 strategy=strategy,
+                options=opts,
                 jobs=jobs,
                 stop_on_failure=stop_on_failure,
                 check_determinism=check_determinism,
@@ -249,7 +270,6 @@ def explore_cmd(
                 # Even one job runs in a worker process: a seed that ends its
                 # interpreter is then reported with its seed, not as a silent exit.
                 isolate=True,
-                **opts,
             )
         except KeyboardInterrupt as exc:
             summary = getattr(exc, "exploration", None)
@@ -262,6 +282,8 @@ def explore_cmd(
         _print_crash(crashed, target, strategy, opts)
         sys.exit(1)
     _print_summary(summary)
+    if db_run is not None and (db_run.replayed or db_run.dropped or db_run.saved):
+        console.print(Text(db_run.describe()), soft_wrap=True)
     if summary.interrupted:
         _print_interrupted(summary, target)
         sys.exit(130)
