@@ -332,3 +332,32 @@ def test_the_pytest_ini_option_and_corrupt_entries(
     result = pytester.runpytest(*QUIET)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*SeedloopWarning: skipping*not a JSON entry*"])
+
+
+def test_xdist_workers_each_save_their_tests_failures(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xdist")
+    monkeypatch.delenv("SEEDLOOP_DB")
+    pytester.makepyfile(
+        test_many="""
+import asyncio
+import pytest
+
+@pytest.mark.parametrize("bad", range(6))
+@pytest.mark.seedloop(seeds=range(100, 110))
+async def test_seed(bad):
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0)
+    assert seed != 100 + bad, f"bad seed {seed}"
+"""
+    )
+    args = ("-p", "no:asyncio", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    pytester.runpytest(*args, "-n", "2").assert_outcomes(failed=6)
+    entries = _entries(pytester.path / ".seedloop")
+    saved = sorted(
+        (json.loads(p.read_text())["key"]["test"], json.loads(p.read_text())["seed"])
+        for p in entries
+    )
+    assert saved == [(f"test_many.py::test_seed[{bad}]", 100 + bad) for bad in range(6)]
+    assert not [p for p in (pytester.path / ".seedloop").iterdir() if p.name.startswith(".tmp")]

@@ -431,7 +431,8 @@ def _simulate(item: SeedloopFunction) -> None:
     if failure is None:
         return
     in_run = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
-    item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run), db_run.describe())
+    database_line = db_run.describe() if db_run.database is not None else ""
+    item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run), database_line)
     if cmd.replay is not None:
         raise failure.exception  # the test's own exception, traceback and all
 
