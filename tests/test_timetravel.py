@@ -204,3 +204,25 @@ def test_time_travel_in_process_matches_execute(bank: Path) -> None:
     assert "(Pdb) 100" in out.getvalue()
     with pytest.raises(InvalidOptionError, match="not a Python expression"):
         time_travel(module.scenario, 7, steps, watches=["x ="])
+
+
+def test_watching_a_shared_object_outlives_the_task_that_reached_it() -> None:
+    # The guide's lost update: both withdrawals read 100; the second write wins.
+    root = PYTHON_DIR.parent
+    env = {**os.environ, "PYTHONPATH": str(PYTHON_DIR), "COLUMNS": "200"}
+    result = subprocess.run(
+        [sys.executable, "-m", "seedloop", "replay", "examples/lost_update.py:buggy"]
+        + ["--seed", "5278", "--watch", "self.balance", "--watch", "balance"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("step ")]
+    assert lines == [
+        "step 0 t=0 #1 main self.balance: <unset> -> 100",
+        "step 2 t=0 #2 withdraw balance: <unset> -> 100",
+        "step 6 t=0.003719 #2 withdraw self.balance: 100 -> 70",
+        "step 9 t=0.005987 #3 withdraw self.balance: 70 -> 50",
+    ]

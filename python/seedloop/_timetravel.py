@@ -71,6 +71,9 @@ class _Watch:
     ordinal: int | None = None
     #: repr of the last value seen (None: not evaluable yet).
     last: str | None = None
+    #: The frame it last evaluated in: once the task is done, its final
+    #: locals still reach shared objects (``self.balance``) others change.
+    frame: FrameType | None = None
 
 
 class _StepDebugger(pdb.Pdb):
@@ -229,18 +232,22 @@ class TimeTraveller(_Recorder):
             if value is None or value == watch.last:
                 continue
             old = watch.last if watch.last is not None else "<unset>"
-            self._write(f"step {step} t={now:g} {label} {watch.expression}: {old} -> {value}")
+            at = f"{now:.6f}".rstrip("0").rstrip(".")  # the timeline's t=, without its zeros
+            self._write(f"step {step} t={at} {label} {watch.expression}: {old} -> {value}")
             watch.last = value
 
     def _evaluate(self, watch: _Watch) -> str | None:
         if watch.ordinal is not None:
             info = self.tasks.get(watch.ordinal)
-            return _eval_in(watch.code, task_frames(info.task)) if info is not None else None
+            frames = task_frames(info.task) if info is not None else []
+            if not frames and watch.frame is not None:
+                frames = [watch.frame]  # the task is done
+            return _eval_in(watch, frames)
         for ordinal in sorted(self.tasks):
             info = self.tasks[ordinal]
             if self.task_name is not None and not _names(info.task, ordinal, self.task_name):
                 continue
-            value = _eval_in(watch.code, task_frames(info.task))
+            value = _eval_in(watch, task_frames(info.task))
             if value is not None:
                 watch.ordinal = ordinal  # from now on, always this task's frames
                 return value
@@ -253,13 +260,14 @@ def _names(task: asyncio.Future[Any], ordinal: int, name: str) -> bool:
     return name in (label, label.split(" ", 1)[-1], f"#{ordinal}", get_name() if get_name else None)
 
 
-def _eval_in(code: Any, frames: list[FrameType]) -> str | None:
-    """repr of ``code``'s value in the innermost frame where it evaluates; None if none."""
+def _eval_in(watch: _Watch, frames: list[FrameType]) -> str | None:
+    """repr of the watch's value in the innermost frame where it evaluates; None if none."""
     for frame in reversed(frames):
         try:
-            value = eval(code, frame.f_globals, frame.f_locals)
+            value = eval(watch.code, frame.f_globals, frame.f_locals)
         except Exception:
             continue
+        watch.frame = frame
         try:
             return _short(repr(value))
         except Exception as exc:  # a broken __repr__ is still a value
