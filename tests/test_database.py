@@ -361,3 +361,14 @@ async def test_seed(bad):
     )
     assert saved == [(f"test_many.py::test_seed[{bad}]", 100 + bad) for bad in range(6)]
     assert not [p for p in (pytester.path / ".seedloop").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_a_database_that_cannot_be_written_warns_and_the_search_still_reports(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.warns(SeedloopWarning, match="cannot save seed 777"):
+        summary, run = _search(FailureDatabase(blocker / "db"), range(770, 780))
+    assert summary.failure is not None and summary.failure.seed == BAD_SEED
+    assert run.saved is None

@@ -362,7 +362,14 @@ def explore_saved_first(
                 f"seedloop.replay(..., {entry.tape!r}, seed={entry.seed})"
             )
     if summary.failure is not None:
-        run.saved = database.save(key, summary.failure)
+        try:
+            run.saved = database.save(key, summary.failure)
+        except OSError as exc:  # a read-only checkout, a full disk: the search still reports
+            _warn(
+                f"cannot save seed {summary.failure.seed} in the failure database "
+                f"{str(database.path)!r} ({exc}); set --seedloop-db / --db / SEEDLOOP_DB to a "
+                "writable directory, or 'off'"
+            )
     return summary, run
 
 
