@@ -343,6 +343,11 @@ def time_travel(
     result.options = opts.kwargs
     if traveller.breaks:
         first = traveller.breaks[0]
+        if first <= traveller.last_step:
+            raise InvalidOptionError(
+                f"--break-at {first}: no task runs from step {first} to the run's last step "
+                f"({traveller.last_step}), only callbacks; pick a task's step from the timeline"
+            )
         raise InvalidOptionError(
             f"--break-at {first}: the run (seed {seed}, strategy {opts.strategy}) ends at step "
             f"{traveller.last_step}; pick a step from its timeline (steps 0..{traveller.last_step})"
