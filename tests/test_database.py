@@ -372,3 +372,35 @@ def test_a_database_that_cannot_be_written_warns_and_the_search_still_reports(
         summary, run = _search(FailureDatabase(blocker / "db"), range(770, 780))
     assert summary.failure is not None and summary.failure.seed == BAD_SEED
     assert run.saved is None
+
+
+@pytest.mark.extra
+def test_suite_mode_saves_and_replays_feasible_failures(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --seedloop-all takes over pytest-asyncio tests with the feasible strategy:
+    # its failures replay from recorded timing, which the entry keeps.
+    pytest.importorskip("pytest_asyncio")
+    monkeypatch.delenv("SEEDLOOP_DB")
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    body = """
+import asyncio
+
+async def test_seed():
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0.001)
+    assert seed != BAD, f"bad seed {seed}"
+"""
+    pytester.makepyfile(test_suite=body.replace("BAD", "7"))
+    args = ("--asyncio-mode=auto", "-p", "no:hypothesispytest", "-p", "no:xdist")
+    args += ("-p", "no:cacheprovider", "--seedloop-all")
+    pytester.runpytest(*args, "--seedloop-seeds", "5:10").assert_outcomes(failed=1)
+    [entry] = _entries(pytester.path / ".seedloop")
+    data = json.loads(entry.read_text())
+    assert data["key"]["strategy"] == "feasible" and data["seed"] == 7 and data["timing"]
+    again = pytester.runpytest(*args, "--seedloop-seeds", "0:3")
+    again.assert_outcomes(failed=1)
+    assert "bad seed 7" in again.stdout.str()
+    pytester.makepyfile(test_suite=body.replace("BAD", "-1"))
+    pytester.runpytest(*args, "--seedloop-seeds", "0:3").assert_outcomes(passed=1)
+    assert _entries(pytester.path / ".seedloop") == []
