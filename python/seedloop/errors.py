@@ -83,3 +83,7 @@ class WorkerCrashError(SeedloopError):
 class UnsupportedTestError(SeedloopError):
     """A test marked for seedloop that it cannot run (it picks its own loop, or needs an
     async fixture wider than one seed); the message names the reason and the fix."""
+
+
+class NoRecordingError(SeedloopError, ValueError):
+    """A failure has no recorded timeline (it was not explained) to export or draw."""
