@@ -102,7 +102,7 @@ def test_the_timeline_shows_the_cancellation_and_which_connection_each_command_u
     assert text is not None
     # The timer that decided it: wait_for's timeout, then who cancelled whom,
     # and the line of the cancelled command where the CancelledError landed.
-    assert re.search(r"timer +_release_waiter\(\) armed by #\d+ user", text), text
+    assert re.search(r"timer +wait_for\(\) timeout armed by #\d+ user", text), text
     cancel = re.search(r"- (#\d+ user) cancels (#\d+ command) at test_timeline.py:\d+", text)
     assert cancel, text
     landed = f"CancelledError lands in {cancel.group(2)} at test_timeline.py:{READLINE} command()"

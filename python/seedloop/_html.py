@@ -161,11 +161,15 @@ def timeline_svg(rec: Recording) -> str:
         out.append(f'<a href="#step-{step.step}" class="{cls}" data-step="{step.step}">'
                    f"{shape}{mark}{title}</a>")
     # Events: cancellations, network messages.
+    recvs = {(e.step, e.conn): e for e in rec.events if e.kind == "recv"}
+    landings: dict[int, list[int]] = {}
+    for e in rec.events:
+        if e.kind == "cancelled":
+            landings.setdefault(e.task, []).append(e.step)
     for event in rec.events:
         if event.kind == "cancel":
             start = xy(event.step)
-            landing = next((e.step for e in rec.events if e.kind == "cancelled"
-                            and e.task == event.target and e.step > event.step), None)
+            landing = next((at for at in landings.get(event.target, ()) if at > event.step), None)
             end = xy(landing) if landing is not None else None
             if start is not None:
                 out.append(f'<g class="cancel"><title>{_e(event.text)}</title>'
@@ -183,8 +187,7 @@ def timeline_svg(rec: Recording) -> str:
                            f'<circle cx="{at[0]}" cy="{at[1]}" r="8" fill="none" stroke="#c62828" '
                            'stroke-width="2"/></g>')
         elif event.kind == "send" and event.to_step is not None:
-            recv = next((e for e in rec.events if e.step == event.to_step and e.kind == "recv"
-                         and e.conn == event.conn), None)
+            recv = recvs.get((event.to_step, event.conn))
             target = recv.to_step if recv is not None and recv.to_step is not None else event.to_step
             start, end = xy(event.step), xy(target)
             if start is not None and end is not None:

@@ -119,6 +119,12 @@ _NET_TIMERS = {
     "_StreamTransport._reset_after_round_trip": "network: retransmission timer",
 }
 
+#: asyncio's own timers that decide runs, as the timeline names them.
+_ASYNCIO_TIMERS = {
+    "_release_waiter": "wait_for() timeout",
+    "Timeout._on_timeout": "asyncio.timeout() deadline",
+}
+
 
 class _Recorder:
     """Observer + scheduling taps that collect what a timeline shows.
@@ -291,7 +297,7 @@ class _Recorder:
         elif name in _NET_TIMERS:
             what = _NET_TIMERS[name]
         else:
-            what = f"{name}() armed by {armer}"
+            what = f"{_ASYNCIO_TIMERS.get(name, name + '()')} armed by {armer}"
         if cause is not None:
             what += f" (armed at step {cause})"
         self.rec.steps.append(Step(step, now, 0, "timer", what, cause=cause, host=self.host))

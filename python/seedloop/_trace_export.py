@@ -16,7 +16,7 @@ import json
 import os
 from typing import Any
 
-from ._timeline import Event, Recording, Step
+from ._timeline import Recording, Step
 
 #: Phases the exporter writes, and the keys each event of that phase carries.
 REQUIRED_KEYS = {
@@ -99,6 +99,7 @@ def trace_events(rec: Recording, *, title: str = "") -> dict[str, Any]:
         add(ts, {"name": name, "cat": "reordered" if step.choice else "step", "ph": "X",
                  "ts": ts, "dur": 1, "pid": pid, "tid": tid, "args": args})
     flow = 0
+    recvs = {(e.step, e.conn): e for e in rec.events if e.kind == "recv"}
     for event in rec.events:
         if event.step not in stamps:
             continue
@@ -108,7 +109,7 @@ def trace_events(rec: Recording, *, title: str = "") -> dict[str, Any]:
         ts = stamps[event.step]
         if event.kind in ("send",):
             target = event.to_step
-            recv = _recv_of(rec, event)
+            recv = recvs.get((event.to_step, event.conn)) if event.to_step is not None else None
             if recv is not None and recv.to_step is not None:
                 target = recv.to_step  # the task step that read the bytes
             if target is None or target not in stamps:
@@ -147,15 +148,6 @@ def trace_events(rec: Recording, *, title: str = "") -> dict[str, Any]:
 def _label(rec: Recording, ordinal: int) -> str:
     lane = rec.lane(ordinal)
     return lane.label if lane is not None else f"#{ordinal}"
-
-
-def _recv_of(rec: Recording, send: Event) -> Event | None:
-    if send.to_step is None:
-        return None
-    for event in rec.events:
-        if event.step == send.to_step and event.kind == "recv" and event.conn == send.conn:
-            return event
-    return None
 
 
 def write_trace(rec: Recording, path: str | os.PathLike[str], *, title: str = "") -> None:
