@@ -346,11 +346,14 @@ class _Recorder:
         if isinstance(fut, asyncio.Future) and cause is not None:
             by = self.rec.step_at(cause)
             waker = self._label(by.task) if by is not None and by.task else "a callback"
+            waiting = self._waiting_on(task, fut)
             if by is not None and by.kind == "timer":
+                if waiting == "asyncio.sleep() ended":
+                    return  # the timer's own row says whose sleep ended
                 waker = "a timer"
             self._event(
                 "wake",
-                f"woken by {waker} at step {cause}: {self._waiting_on(task, fut)}",
+                f"woken by {waker} at step {cause}: {waiting}",
                 target=ordinal,
             )
 
