@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -27,64 +28,14 @@ pytest_plugins = ["pytester"]
 
 # -- redis-py 4.5.1's cancellation race (CVE-2023-28858), on seedloop.net ------
 
-
-class Pool:
-    """A connection pool with redis-py 4.5.1's bug: a cancelled command returns its
-    connection to the pool with the reply still unread, and the next user reads it."""
-
-    def __init__(self, size: int) -> None:
-        self.free: asyncio.Queue = asyncio.Queue()
-        self.size = size
-
-    async def connect(self) -> None:
-        for _ in range(self.size):
-            self.free.put_nowait(await asyncio.open_connection("redis", 6379))
-
-    async def command(self, text: str) -> str:
-        conn = await self.free.get()
-        reader, writer = conn
-        try:
-            writer.write(text.encode() + b"\n")
-            await writer.drain()
-            return (await reader.readline()).decode().strip()  # READLINE
-        finally:
-            self.free.put_nowait(conn)  # the bug: back in the pool with its reply unread
-
-
-async def fake_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while line := await reader.readline():
-        await asyncio.sleep(0.001)
-        writer.write(b"value-of-" + line.split()[1] + b"\n")
-        await writer.drain()
-    writer.close()
-
-
-async def pool_race() -> None:
-    n = net.current()
-    server, app = n.host("redis"), n.host("app")
-
-    async def redis() -> None:
-        srv = await asyncio.start_server(fake_redis, None, 6379)
-        await srv.serve_forever()
-
-    server.spawn(redis())
-    await asyncio.sleep(0.01)
-    pool = Pool(2)
-    await app.spawn(pool.connect())
-
-    async def user(i: int) -> None:
-        await asyncio.sleep(0.003 * i)
-        try:
-            got = await asyncio.wait_for(pool.command(f"GET user{i}"), timeout=0.008)
-        except asyncio.TimeoutError:
-            return
-        assert got == f"value-of-user{i}", f"user {i} shown {got}"
-
-    await asyncio.gather(*[app.spawn(user(i)) for i in range(4)])
-
-
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cancelled_reply.py"
+_spec = importlib.util.spec_from_file_location("cancelled_reply", EXAMPLE)
+assert _spec is not None and _spec.loader is not None
+cancelled_reply = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cancelled_reply)
+pool_race = cancelled_reply.pool_race
 READLINE = next(
-    n for n, line in enumerate(Path(__file__).read_text().splitlines(), 1) if "# READLINE" in line
+    n for n, line in enumerate(EXAMPLE.read_text().splitlines(), 1) if "# READLINE" in line
 )
 
 
@@ -103,9 +54,9 @@ def test_the_timeline_shows_the_cancellation_and_which_connection_each_command_u
     # The timer that decided it: wait_for's timeout, then who cancelled whom,
     # and the line of the cancelled command where the CancelledError landed.
     assert re.search(r"timer +wait_for\(\) timeout armed by #\d+ user", text), text
-    cancel = re.search(r"- (#\d+ user) cancels (#\d+ command) at test_timeline.py:\d+", text)
+    cancel = re.search(r"- (#\d+ user) cancels (#\d+ command) at cancelled_reply.py:\d+", text)
     assert cancel, text
-    landed = f"CancelledError lands in {cancel.group(2)} at test_timeline.py:{READLINE} command()"
+    landed = f"CancelledError lands in {cancel.group(2)} at cancelled_reply.py:{READLINE} command()"
     assert landed in text
     # Connections by identity, and the pool's queue waking the next command.
     assert "conn 1: app 10.0.0.2:" in text and "conn 2: app 10.0.0.2:" in text
@@ -249,7 +200,7 @@ def test_save_trace_writes_the_trace_event_format(
     assert any(t.endswith(" command") for t in threads) and "callbacks on app" in threads
     slices = [e for e in events if e["ph"] == "X"]
     assert len(slices) == len(pool_failure.recording.steps)
-    assert any(f"test_timeline.py:{READLINE}" in e["name"] for e in slices)
+    assert any(f"cancelled_reply.py:{READLINE}" in e["name"] for e in slices)
     assert any(e["name"].startswith("cancel:") for e in events if e["ph"] == "i")
     assert any(e["name"].startswith("cancelled:") for e in events if e["ph"] == "i")
     assert any(e["name"].startswith("timer:") for e in events if e["ph"] in "iX")
@@ -363,7 +314,7 @@ def test_the_svg_has_a_lane_per_task_grouped_by_host(pool_failure: seedloop.Fail
     for step in rec.steps:
         if step.task:
             assert f'href="#step-{step.step}"' in page and f'id="step-{step.step}"' in page
-    assert f"test_timeline.py:{READLINE}" in page
+    assert f"cancelled_reply.py:{READLINE}" in page
     # Self-contained: nothing is fetched.
     assert not re.search(r"""(src|href)=["'](https?:)?//""", page)
     assert "<link" not in page and "@import" not in page
