@@ -10,6 +10,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from collections import defaultdict
 from pathlib import Path
@@ -415,3 +416,31 @@ def test_the_report_renders_in_headless_chromium(
         pixels.update(row[i : i + 3] for i in range(0, len(row), 3))
     wanted = {bytes.fromhex(c[1:]) for c in (CALLBACK_COLOUR, *LANE_COLOURS[:4])}
     assert wanted <= pixels, sorted(c.hex() for c in wanted - pixels)
+
+
+OLD_REDIS = os.environ.get("SEEDLOOP_REDIS_451")
+
+
+@pytest.mark.skipif(
+    not OLD_REDIS,
+    reason="redis-py 4.5.1 is not at hand: pip install --target DIR redis==4.5.1 and set "
+    "SEEDLOOP_REDIS_451=DIR (the suite's own redis is a fixed version)",
+)
+def test_redis_py_451_cancellation_race_is_explained() -> None:
+    # A subprocess: the suite imports a fixed redis itself.
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(OLD_REDIS), str(here.parent / "python"), os.environ.get("PYTHONPATH", "")]
+    ))
+    out = subprocess.run(
+        [sys.executable, str(here / "redis_cve_scenario.py")],
+        capture_output=True, text=True, timeout=300, env=env, cwd=here,
+    )
+    text = out.stdout
+    assert "fails with AssertionError: GET bar returned b'foo'" in text, out.stderr[-3000:]
+    # The cancellation, where it landed inside redis-py, and the one connection.
+    assert re.search(r"- #\d+ client cancels #\d+ execute_command at redis_cve_scenario.py:\d+",
+                     text), text
+    assert re.search(r"CancelledError lands in #\d+ execute_command at connection.py:\d+", text)
+    assert "conn 1: app 10.0.0.2:" in text and "conn 2" not in text
+    assert "same exception type and message" in text

@@ -83,9 +83,16 @@ class TaskInfo:
         return self.task.get_name()  # read late: create_task names it after the factory
 
 
+#: Where a loop step begins: walking out of a step's frames stops here (what
+#: lies beyond is the code that started the run, not the step's).
+_STEP_BOUNDARY = ("_run_once", "run_forever", "run_until_complete")
+
+
 def _user_site(frame: FrameType | None) -> tuple[str, int, str]:
-    """(file, line, function) of the innermost frame outside seedloop and asyncio."""
+    """(file, line, function) of the innermost frame of this step outside seedloop and asyncio."""
     while frame is not None and frame.f_code.co_filename.startswith(LIBRARY_DIRS):
+        if frame.f_code.co_name in _STEP_BOUNDARY:
+            return "", 0, ""
         frame = frame.f_back
     if frame is None:
         return "", 0, ""
@@ -94,7 +101,7 @@ def _user_site(frame: FrameType | None) -> tuple[str, int, str]:
 
 def _creation_site() -> str:
     path, line, _ = _user_site(sys._getframe(2))
-    return f"{os.path.basename(path)}:{line}" if path else "?"
+    return f"{os.path.basename(path)}:{line}" if path else ""
 
 
 def _callable_name(callback: Any) -> str:
@@ -140,6 +147,7 @@ class _Recorder:
         #: id(handle) -> (step that scheduled it, virtual time then).
         self.scheduled: dict[int, tuple[int | None, float]] = {}
         self.step: int | None = None  # the step running now
+        self.what = ""  # what it does
         self.task: int = 0  # the task it steps (0: a callback)
         self.host: str = ""
         self.pending_cancels: dict[int, Event] = {}
@@ -207,11 +215,14 @@ class _Recorder:
             return
         ordinal = loop.task_ordinal(task)
         host = _HOST.get(None)
+        site = _creation_site() if self.tasks else "the scenario factory"
+        if not site and self.step is not None and not self.task:
+            site = f"a callback at step {self.step} ({self.what})"
         self.tasks[ordinal] = TaskInfo(
             ordinal=ordinal,
             task=task,
             parent=loop.task_ordinal(parent) if parent is not None else 0,
-            created_at=_creation_site() if self.tasks else "the scenario factory",
+            created_at=site or "?",
             host=host.name if host is not None else "",
         )
 
@@ -278,8 +289,9 @@ class _Recorder:
         when = handle._when
         name = _callable_name(callback)
         if when is None:
+            self.what = f"runs {name}()"
             self.rec.steps.append(
-                Step(step, now, 0, "callback", f"runs {name}()", cause=cause, host=self.host)
+                Step(step, now, 0, "callback", self.what, cause=cause, host=self.host)
             )
             return
         by = self.rec.step_at(cause) if cause is not None else None
@@ -298,6 +310,7 @@ class _Recorder:
             what = _NET_TIMERS[name]
         else:
             what = f"{_ASYNCIO_TIMERS.get(name, name + '()')} armed by {armer}"
+        self.what = what
         if cause is not None:
             what += f" (armed at step {cause})"
         self.rec.steps.append(Step(step, now, 0, "timer", what, cause=cause, host=self.host))
@@ -362,7 +375,7 @@ class _Recorder:
             return
         ordinal = self.loop.task_ordinal(task)
         path, line, func = _user_site(caller)
-        by = self._label(self.task) if self.task else "a callback"
+        by = self._label(self.task) if self.task else f"a callback ({self.what})"
         at = f" at {_site(path, line)}" if path else ""
         self.pending_cancels[ordinal] = self._event(
             "cancel", f"{by} cancels {self._label(ordinal)}{at}", target=ordinal,
@@ -406,7 +419,7 @@ class _Recorder:
         if kind == "send":
             pipe = subject._out
             end = self.sent[pipe] = self.sent.get(pipe, 0) + nbytes
-            event = self._event(kind, f"sends {nbytes} bytes on conn {conn} ({desc})",
+            event = self._event(kind, f"sends {nbytes} bytes on conn {conn}",
                                 conn=conn, nbytes=nbytes)
             self.sends.append((pipe, end, event))
         elif kind == "recv":
@@ -519,9 +532,12 @@ def render_timeline(
     for lane in rec.lanes:
         if not lane.ordinal:
             continue
-        parent = f"#{lane.parent}" if lane.parent else "the run"
         where = lane.created_at
         on = f" on host {lane.host}" if lane.host else ""
+        if where.startswith("a callback"):
+            lines.append(f"  {lane.label} created by {where}{on}")
+            continue
+        parent = f"#{lane.parent}" if lane.parent else "the run"
         lines.append(
             f"  {lane.label} created by {parent}"
             + (f" at {where}" if ":" in where else f" ({where})") + on
