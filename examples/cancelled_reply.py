@@ -34,7 +34,7 @@ class Pool:
         try:
             writer.write(text.encode() + b"\n")
             await writer.drain()
-            return (await reader.readline()).decode().strip()  # READLINE
+            return (await reader.readline()).decode().strip()
         finally:
             self.free.put_nowait(conn)  # the bug: back in the pool with its reply unread
 

@@ -36,7 +36,7 @@ cancelled_reply = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cancelled_reply)
 pool_race = cancelled_reply.pool_race
 READLINE = next(
-    n for n, line in enumerate(EXAMPLE.read_text().splitlines(), 1) if "# READLINE" in line
+    n for n, line in enumerate(EXAMPLE.read_text().splitlines(), 1) if "return (await reader.readline())" in line
 )
 
 
