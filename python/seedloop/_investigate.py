@@ -711,11 +711,13 @@ def _explain(
     failure.timeline_outcome = compare_runs(source, failure.exception, replayed)
     failure.timeline = render_timeline(rec, shown) + "\n  " + failure.timeline_outcome
     if signature(replayed.exception) != signature(failure.exception):
+        # The shrinker kept type and raising line: a replay that lost them
+        # means the scenario is not deterministic.
         failure.timeline += (
             "\n  (the replay ended differently: "
             f"{outcome(replayed)}; this scenario is not deterministic, "
             "see find_failing_seed(..., check_determinism=True))"
-        ) if tape is None or list(tape) == list(failure.tape) else ""
+        )
     return replayed
 
 
