@@ -407,8 +407,11 @@ def test_the_report_renders_in_headless_chromium(
         [*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
     ).stdout
     lanes = len(pool_failure.recording.lanes)
-    # The inline script ran and counted the lanes the browser built.
-    assert f'data-lanes="{lanes}"' in dom
+    # The browser built every lane and step of the drawing.
+    assert dom.count('<g class="lane"') == lanes
+    assert len(re.findall(r'<a href="#step-\d+" class="step', dom)) == len(
+        pool_failure.recording.steps
+    )
     # The screenshot shows the lanes: each task colour and the callbacks' grey.
     _, _, rows = _png_pixels(shot.read_bytes())
     pixels = set()

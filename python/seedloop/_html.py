@@ -1,4 +1,4 @@
-"""A self-contained HTML report of a run: one file, inline CSS, SVG and script, no assets."""
+"""A self-contained HTML report of a run: one file, inline CSS and SVG, no scripts or assets."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ svg.lanes .tick { stroke: #d7dbe0; stroke-width: 1; }
 svg.lanes .tick-label, svg.lanes .axis-label { fill: #666; font-size: 10px; }
 svg.lanes .star { fill: #c62828; font-weight: 700; font-size: 13px; }
 svg.lanes a.reordered rect { stroke: #c62828; stroke-width: 2.5; }
-svg.lanes a.hover rect, svg.lanes a.hover circle { stroke: #000; stroke-width: 2; }
+svg.lanes a:hover rect, svg.lanes a:hover circle { stroke: #000; stroke-width: 2; }
 .legend { color: #444; }
 .swatch { display: inline-block; width: .9em; height: .9em; vertical-align: middle; }
 .reordered-swatch { background: #3b7dd8; outline: 2.5px solid #c62828; }
-table.steps tr:target td, table.steps tr.hover td { background: #fff1a8; }
+table.steps tr:target td { background: #fff1a8; }
 """
 
 
@@ -99,7 +99,7 @@ def timeline_svg(rec: Recording) -> str:
     width = _LEFT + max(len(steps), 1) * _SLOT + 20
     height = _TOP + len(lanes) * _LANE + 10
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" width="{width}" height="{height}" '
+        f'<svg class="lanes" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="timeline: one lane per task">',
         "<defs>"
         '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
@@ -247,29 +247,6 @@ def _recording_html(rec: Recording) -> str:
     )
 
 
-# Highlights the table row of the step under the pointer (and the step of a hovered row).
-_JS = """
-(function () {
-  var svg = document.querySelector("svg.lanes");
-  if (!svg) { return; }
-  document.body.dataset.lanes = String(svg.querySelectorAll("g.lane").length);
-  function mark(step, on) {
-    var row = document.getElementById("step-" + step);
-    if (row) { row.classList.toggle("hover", on); }
-    var shape = svg.querySelector('a.step[data-step="' + step + '"]');
-    if (shape) { shape.classList.toggle("hover", on); }
-  }
-  svg.querySelectorAll("a.step").forEach(function (a) {
-    a.addEventListener("mouseenter", function () { mark(a.dataset.step, true); });
-    a.addEventListener("mouseleave", function () { mark(a.dataset.step, false); });
-  });
-  document.querySelectorAll("table.steps tr[id]").forEach(function (tr) {
-    var step = tr.id.slice(5);
-    tr.addEventListener("mouseenter", function () { mark(step, true); });
-    tr.addEventListener("mouseleave", function () { mark(step, false); });
-  });
-})();
-"""
 
 
 def _kv_table(rows: Sequence[tuple[str, object]]) -> str:
@@ -460,6 +437,5 @@ def render_report(
         )
     parts.append("<h2>Step log</h2>")
     parts.append(_step_log_html(result))
-    parts.append(f'<p class="muted">Written by seedloop on {_e(now)}.</p>')
-    parts.append(f"<script>{_JS}</script></body></html>")
+    parts.append(f'<p class="muted">Written by seedloop on {_e(now)}.</p></body></html>')
     return "\n".join(parts)
