@@ -447,3 +447,43 @@ def test_redis_py_451_cancellation_race_is_explained() -> None:
     assert re.search(r"CancelledError lands in #\d+ execute_command at connection.py:\d+", text)
     assert "conn 1: app 10.0.0.2:" in text and "conn 2" not in text
     assert "same exception type and message" in text
+
+
+async def cut_off() -> None:
+    n = net.current()
+    server, client = n.host("server"), n.host("client")
+
+    async def serve() -> None:
+        async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            while data := await r.read(100):
+                w.write(data)
+        srv = await asyncio.start_server(echo, None, 7000)
+        await srv.serve_forever()
+
+    server.spawn(serve())
+
+    async def ask() -> bytes:
+        r, w = await asyncio.open_connection("server", 7000)
+        n.partition(server, client)
+        w.write(b"ping")
+        await asyncio.sleep(1)
+        n.heal()
+        reply = await r.read(4)
+        n.crash(server)
+        await r.read(4)
+        return reply
+
+    await client.spawn(ask())
+    raise AssertionError("the client should have seen the reset")
+
+
+def test_partitions_heals_crashes_and_resets_are_in_the_timeline() -> None:
+    failure = seedloop.find_failing_seed(cut_off, range(3))
+    assert failure is not None
+    text = failure.timeline
+    assert "- partition: server <-> client" in text
+    assert "- heal: every partition" in text
+    assert "- host server crashes" in text
+    assert re.search(r"conn 1: client gets a reset", text), text
+    kinds = {e.kind for e in failure.recording.events}
+    assert {"partition", "heal", "crash", "reset", "send", "recv", "accept"} <= kinds

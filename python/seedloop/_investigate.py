@@ -403,10 +403,10 @@ class _Recorder:
             return
         if kind in ("partition", "heal"):
             a, b, one_way = subject
-            names = [
-                ",".join(h.name for h in group) if isinstance(group, list) else str(group)
-                for group in (a, b)
-            ]
+            if not a and not b:
+                self._event(kind, "heal: every partition")
+                return
+            names = [",".join(h.name for h in group) for group in (a, b)]
             arrow = " -> " if one_way else " <-> "
             self._event(kind, f"{kind}: {names[0]}{arrow}{names[1]}")
             return

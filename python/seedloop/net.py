@@ -527,7 +527,9 @@ class Network:
                     if not one_way:
                         wake += self._core.unblock(y.id, x.id, now)
         if self._tap is not None:
-            self._tap("heal", (a, b, one_way))
+            everything = a is None and b is None
+            groups = ([], []) if everything else (self._hosts_of(a), self._hosts_of(b))  # type: ignore[arg-type]
+            self._tap("heal", (*groups, one_way))
         self._arm_all(wake)
 
     def is_partitioned(self, a: HostRef, b: HostRef) -> bool:
