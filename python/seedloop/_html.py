@@ -106,6 +106,8 @@ def timeline_svg(rec: Recording) -> str:
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1f5fbf"/></marker>'
         '<marker id="cut" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c62828"/></marker>'
+        '<marker id="wake" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a8f98"/></marker>'
         "</defs>",
     ]
     # Host bands and lanes.
@@ -138,7 +140,9 @@ def timeline_svg(rec: Recording) -> str:
                 out.append(f'<text x="{x + 2}" y="{_TOP - 12}" class="tick-label">t={step.time:.6g}</text>')
                 last_label_x = x
             last_time = step.time
-    out.append(f'<text x="{_LEFT}" y="14" class="axis-label">steps in order, left to right; '
+    shown = (f"the last {len(steps)} of {len(rec.steps)} steps" if len(rec.steps) > len(steps)
+             else "steps")
+    out.append(f'<text x="{_LEFT}" y="14" class="axis-label">{shown} in order, left to right; '
                "a tick where virtual time moves on</text>")
     # Steps.
     for i, step in enumerate(steps):
@@ -194,6 +198,14 @@ def timeline_svg(rec: Recording) -> str:
                 out.append(f'<g class="message"><title>{_e(event.text)}</title>'
                            f'<line x1="{start[0]}" y1="{start[1]}" x2="{end[0]}" y2="{end[1]}" '
                            'stroke="#1f5fbf" stroke-width="1.6" marker-end="url(#arrow)"/></g>')
+        elif event.kind == "wake" and event.from_step is not None:
+            waker = rec.step_at(event.from_step)
+            start, end = xy(event.from_step), xy(event.step)
+            if waker is not None and waker.task and start is not None and end is not None:
+                out.append(f'<g class="wake"><title>{_e(event.text)}</title>'
+                           f'<line x1="{start[0]}" y1="{start[1]}" x2="{end[0]}" y2="{end[1]}" '
+                           'stroke="#8a8f98" stroke-width="1.2" stroke-dasharray="2 2" '
+                           'marker-end="url(#wake)"/></g>')
         elif event.kind in ("reset", "partition", "crash"):
             at = xy(event.step)
             if at is not None:
@@ -212,8 +224,9 @@ def _legend() -> str:
         "reordering (the strategy ran another ready callback than asyncio's next); "
         "circle with hands: a timer firing; red cross and dashed arrow: a cancellation, "
         "ringed where its CancelledError landed; blue arrows: bytes sent on a connection, to "
-        "the step that read them. Hover a step for its source line; click it for its row "
-        "below.</p>"
+        "the step that read them; grey dotted arrows: a task's step that completed a future "
+        "(released a lock, put in a queue, set an event, finished) and the step it woke. "
+        "Hover a step for its source line; click it for its row below.</p>"
     )
 
 

@@ -368,6 +368,7 @@ class _Recorder:
                 "wake",
                 f"woken by {waker} at step {cause}: {waiting}",
                 target=ordinal,
+                from_step=cause,
             )
 
     def cancelled(self, task: asyncio.Task[Any], caller: FrameType | None) -> None:

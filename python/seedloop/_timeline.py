@@ -83,6 +83,8 @@ class Event:
     #: For ``send``: the step that delivered the last byte; for ``recv``: the
     #: task step that consumed the bytes (None: not seen in the run).
     to_step: int | None = None
+    #: For ``wake``: the step that completed the future the task waited on.
+    from_step: int | None = None
     file: str = ""
     line: int = 0
 

@@ -125,6 +125,16 @@ def trace_events(rec: Recording, *, title: str = "") -> dict[str, Any]:
                                  "cat": "net", "ph": "f", "bp": "e", "id": flow,
                                  "ts": stamps[target], "pid": to_pid, "tid": to_tid})
             continue
+        if event.kind == "wake" and event.from_step in stamps:
+            waker = rec.step_at(event.from_step)  # type: ignore[arg-type]
+            if waker is not None and waker.task:
+                flow += 1
+                from_pid, from_tid = where(waker)
+                add(stamps[waker.step], {"name": "wakes", "cat": "wake", "ph": "s", "id": flow,
+                                         "ts": stamps[waker.step], "pid": from_pid,
+                                         "tid": from_tid})
+                add(ts, {"name": "wakes", "cat": "wake", "ph": "f", "bp": "e", "id": flow,
+                         "ts": ts, "pid": pid, "tid": tid})
         add(ts, {"name": f"{event.kind}: {event.text}", "cat": event.kind, "ph": "i", "s": "t",
                  "ts": ts, "pid": pid, "tid": tid,
                  "args": {"step": event.step, "text": event.text}})
