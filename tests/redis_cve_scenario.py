@@ -31,7 +31,10 @@ async def fake_redis(reader, writer):
                 writer.write(b"+OK\r\n")
             else:
                 value = store.get(args[1])
-                writer.write(b"$-1\r\n" if value is None else b"$%d\r\n%s\r\n" % (len(value), value))
+                if value is None:
+                    writer.write(b"$-1\r\n")
+                else:
+                    writer.write(b"$%d\r\n%s\r\n" % (len(value), value))
             await writer.drain()
     except ConnectionResetError:
         pass

@@ -1,4 +1,4 @@
-"""What a failure's timeline shows: timers, cancellations, wake-ups, connections; its SVG and trace export."""
+"""A failure's timeline: timers, cancellations, wake-ups, connections; drawn and exported."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ cancelled_reply = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cancelled_reply)
 pool_race = cancelled_reply.pool_race
 READLINE = next(
-    n for n, line in enumerate(EXAMPLE.read_text().splitlines(), 1) if "return (await reader.readline())" in line
+    n
+    for n, line in enumerate(EXAMPLE.read_text().splitlines(), 1)
+    if "return (await reader.readline())" in line
 )
 
 

@@ -58,6 +58,10 @@ CALLBACK_COLOUR = "#9a9a9a"
 _SLOT, _LANE, _LEFT, _TOP = 16, 28, 230, 46
 
 
+def _colour(ordinal: int) -> str:
+    return LANE_COLOURS[(ordinal - 1) % len(LANE_COLOURS)] if ordinal else CALLBACK_COLOUR
+
+
 def _lane_order(rec: Recording) -> list[Lane]:
     """Lanes grouped per host (in order of appearance), tasks first, then the host's callbacks."""
     hosts: list[str] = []
@@ -75,7 +79,9 @@ def _step_title(rec: Recording, step: Step, labels: dict[tuple[int, str], str]) 
     lane = labels.get((step.task, "" if step.task else step.host), "")
     where = f"\n{step.file}:{step.line}" if step.file else ""
     code = f"\n{step.source}" if step.source else ""
-    choice = f"\nreordered: ready callback #{step.choice} ran, not asyncio's next" if step.choice else ""
+    choice = (
+        f"\nreordered: ready callback #{step.choice} ran, not asyncio's next" if step.choice else ""
+    )
     return f"step {step.step}  t={step.time:.6f}  {lane}\n{step.what}{where}{code}{choice}"
 
 
@@ -114,7 +120,7 @@ def timeline_svg(rec: Recording) -> str:
     previous_host: str | None = None
     for i, lane in enumerate(lanes):
         y = _TOP + i * _LANE
-        colour = LANE_COLOURS[(lane.ordinal - 1) % len(LANE_COLOURS)] if lane.ordinal else CALLBACK_COLOUR
+        colour = _colour(lane.ordinal)
         band = "#f6f8fb" if i % 2 else "#ffffff"
         out.append(
             f'<g class="lane" data-task="{lane.ordinal}" data-host="{_e(lane.host)}">'
@@ -137,7 +143,8 @@ def timeline_svg(rec: Recording) -> str:
         if last_time is None or step.time != last_time:
             out.append(f'<line x1="{x}" x2="{x}" y1="{_TOP - 8}" y2="{height - 10}" class="tick"/>')
             if x - last_label_x >= 70:
-                out.append(f'<text x="{x + 2}" y="{_TOP - 12}" class="tick-label">t={step.time:.6g}</text>')
+                out.append(f'<text x="{x + 2}" y="{_TOP - 12}" class="tick-label">'
+                           f"t={step.time:.6g}</text>")
                 last_label_x = x
             last_time = step.time
     shown = (f"the last {len(steps)} of {len(rec.steps)} steps" if len(rec.steps) > len(steps)
@@ -148,13 +155,14 @@ def timeline_svg(rec: Recording) -> str:
     for i, step in enumerate(steps):
         x = _LEFT + i * _SLOT
         y = _TOP + lane_of(step) * _LANE
-        colour = LANE_COLOURS[(step.task - 1) % len(LANE_COLOURS)] if step.task else CALLBACK_COLOUR
+        colour = _colour(step.task)
         cls = "step reordered" if step.choice else "step"
         title = f"<title>{_e(_step_title(rec, step, labels))}</title>"
         if step.kind == "timer":
             shape = (f'<circle cx="{x + _SLOT / 2}" cy="{y + _LANE / 2}" r="5.5" fill="#fff" '
                      f'stroke="{colour}" stroke-width="2"/>'
-                     f'<path d="M{x + _SLOT / 2},{y + _LANE / 2 - 3.5} v3.5 h2.5" stroke="{colour}" '
+                     f'<path d="M{x + _SLOT / 2},{y + _LANE / 2 - 3.5} v3.5 h2.5" '
+                     f'stroke="{colour}" '
                      'fill="none" stroke-width="1.4"/>')
             cls += " timer"
         else:
@@ -192,7 +200,9 @@ def timeline_svg(rec: Recording) -> str:
                            'stroke-width="2"/></g>')
         elif event.kind == "send" and event.to_step is not None:
             recv = recvs.get((event.to_step, event.conn))
-            target = recv.to_step if recv is not None and recv.to_step is not None else event.to_step
+            target = event.to_step
+            if recv is not None and recv.to_step is not None:
+                target = recv.to_step  # the task step that read the bytes
             start, end = xy(event.step), xy(target)
             if start is not None and end is not None:
                 out.append(f'<g class="message"><title>{_e(event.text)}</title>'

@@ -473,8 +473,9 @@ class _Recorder:
 
 def _consumer(rec: Recording, causes: dict[int, int | None], origin: int) -> int | None:
     """The first task step after ``origin`` that ``origin``'s callbacks led to."""
-    for index in range(_bisect(rec.steps, origin + 1), min(len(rec.steps), _bisect(rec.steps, origin + 1) + 400)):
-        step = rec.steps[index]
+    first = _bisect(rec.steps, origin + 1)
+    # Bounded: a delivery's reader runs within a few hundred steps, or never.
+    for step in rec.steps[first : first + 400]:
         if not step.task:
             continue
         cause, hops = step.cause, 0
