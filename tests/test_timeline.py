@@ -54,16 +54,23 @@ def test_the_timeline_shows_the_cancellation_and_which_connection_each_command_u
 ) -> None:
     text = pool_failure.timeline
     assert text is not None
-    # The timer that decided it: wait_for's timeout, then who cancelled whom,
+    # The timer that decided it: wait_for's timeout (3.12+: wait_for is
+    # asyncio.timeout, inside the user's own task), then who cancelled whom,
     # and the line of the cancelled command where the CancelledError landed.
-    assert re.search(r"timer +wait_for\(\) timeout armed by #\d+ user", text), text
-    cancel = re.search(r"- (#\d+ user) cancels (#\d+ command) at cancelled_reply.py:\d+", text)
+    timer = r"(wait_for\(\) timeout|asyncio\.timeout\(\) deadline) armed by #\d+ user"
+    assert re.search(r"timer +" + timer, text), text
+    cancel = re.search(
+        r"- (#\d+ user|a callback \(" + timer + r"\)) cancels (#\d+ (?:command|user))"
+        + r"( at cancelled_reply.py:\d+)?\n",
+        text,
+    )
     assert cancel, text
-    landed = f"CancelledError lands in {cancel.group(2)} at cancelled_reply.py:{READLINE} command()"
+    cancelled_label = cancel.group(3)
+    landed = f"CancelledError lands in {cancelled_label} at cancelled_reply.py:{READLINE} command()"
     assert landed in text
     # Connections by identity, and the pool's queue waking the next command.
     assert "conn 1: app 10.0.0.2:" in text and "conn 2: app 10.0.0.2:" in text
-    assert re.search(r"woken by #\d+ command at step \d+: Queue 1 get\(\)", text)
+    assert re.search(r"woken by #\d+ (command|user) at step \d+: Queue 1 get\(\)", text)
     rec = pool_failure.recording
     assert rec is not None
     sends = defaultdict(list)
@@ -71,9 +78,9 @@ def test_the_timeline_shows_the_cancellation_and_which_connection_each_command_u
         if event.kind == "send" and event.task:
             sends[event.task].append(event.conn)
     lanes = {lane.label: lane.ordinal for lane in rec.lanes if lane.ordinal}
-    cancelled = lanes[cancel.group(2)]
+    cancelled = lanes[cancelled_label]
     # The command that read the stale reply used the cancelled command's connection.
-    woken = re.search(rf"(#\d+) command +resumes .*\n.*woken by {cancel.group(2)}", text)
+    woken = re.search(rf"(#\d+) (command|user) +resumes .*\n.*woken by {cancelled_label} ", text)
     assert woken, text
     victim = next(o for label, o in lanes.items() if label.startswith(woken.group(1) + " "))
     assert sends[victim] == sends[cancelled] and len(sends[cancelled]) == 1
@@ -200,7 +207,7 @@ def test_save_trace_writes_the_trace_event_format(
     processes = {e["args"]["name"] for e in events if e["name"] == "process_name"}
     assert {"host redis", "host app"} <= processes
     threads = {e["args"]["name"] for e in events if e["name"] == "thread_name"}
-    assert any(t.endswith(" command") for t in threads) and "callbacks on app" in threads
+    assert any(t.endswith(" user") for t in threads) and "callbacks on app" in threads
     slices = [e for e in events if e["ph"] == "X"]
     assert len(slices) == len(pool_failure.recording.steps)
     assert any(f"cancelled_reply.py:{READLINE}" in e["name"] for e in slices)
