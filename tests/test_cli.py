@@ -296,3 +296,28 @@ def test_html_report_escapes_what_the_scenario_says() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "No timeline" in page  # a bare RunResult has none; the page says so
     assert "ValueError" in page and "seed 3" in page
+
+
+def test_trace_option_writes_chrome_trace_json(runner: CliRunner, tmp_path: Path) -> None:
+    found = tmp_path / "explore.json"
+    result = runner.invoke(
+        cli,
+        ["explore", "seedloop_scenarios:race", "--seeds", "0:300", "-j", "1", "--no-progress",
+         "--stop-on-failure", "--trace", str(found)],
+    )
+    assert result.exit_code == 1, result.output
+    assert f"trace: {found}" in result.output
+    events = json.loads(found.read_text())["traceEvents"]
+    assert {"M", "X"} <= {e["ph"] for e in events}
+    assert any(e["ph"] == "X" and e.get("cat") == "reordered" for e in events)
+    # A passing seed's run is recorded too.
+    passing = tmp_path / "pass.json"
+    result = runner.invoke(
+        cli,
+        ["replay", "seedloop_scenarios:race", "--seed", "0", "--strategy", "fifo",
+         "--trace", str(passing)],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(passing.read_text())
+    assert data["otherData"]["exception"] == ""
+    assert any(e["ph"] == "X" for e in data["traceEvents"])

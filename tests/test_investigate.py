@@ -172,10 +172,9 @@ async def done_order_race():
 def test_timeline_replays_the_failing_run_exactly():
     failure = seedloop.find_failing_seed(done_order_race, range(50), strategy="fifo")
     assert failure is not None
-    assert failure.timeline.rstrip().endswith(
-        f"=> AssertionError: {failure.exception} at test_investigate.py:"
-        + failure.timeline.rstrip().rsplit(":", 1)[1]
-    )
+    assert f"=> AssertionError: {failure.exception} at test_investigate.py:" in failure.timeline
+    assert failure.timeline.rstrip().endswith(failure.timeline_outcome)
+    assert "same exception type and message" in failure.timeline_outcome
     assert "replay ended differently" not in failure.timeline
 
 

@@ -123,7 +123,8 @@ def test_no_function_local_import_of_seedloop_modules() -> None:
 
 
 def test_layers_point_down() -> None:
-    """surface -> search -> investigate -> run -> loop/world/net -> options/errors."""
+    """surface -> search -> investigate -> run -> result -> trace export -> timeline data;
+    loop/world/net -> options/errors."""
     graph, _ = _graph()
     layers = [
         {"seedloop", "seedloop.pytest_plugin", "seedloop.hypothesis", "seedloop._cli",
@@ -132,6 +133,8 @@ def test_layers_point_down() -> None:
         {"seedloop._investigate", "seedloop._parallel"},
         {"seedloop._run"},
         {"seedloop._result"},
+        {"seedloop._trace_export"},
+        {"seedloop._timeline"},
     ]
     rank = {m: i for i, layer in enumerate(layers) for m in layer}
     wrong = [

@@ -42,12 +42,14 @@ except ImportError as exc:  # pragma: no cover - the package declares both
 
 from ._database import DEFAULT_DIR, ENV_VAR, Key, database_at, explore_saved_first
 from ._html import render_report
+from ._investigate import record_timeline
 from ._options import DEFAULT_STRATEGY, STRATEGIES, RunOptions, parse_seeds, parse_shard
 from ._parallel import describe_exit, resolve_factory
 from ._result import Exploration
 from ._run import calibrate, execute
 from ._search import find_failing_seed
 from ._timetravel import time_travel
+from ._trace_export import write_trace
 from .errors import SeedloopError, WorkerCrashError
 
 console = Console(highlight=False, emoji=False)
@@ -187,6 +189,12 @@ _option_option = click.option(
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="write the summary as JSON"
 )
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(dir_okay=False),
+    help="write the failing run as Chrome trace-event JSON (open in ui.perfetto.dev)",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 @click.option(
     "--db",
@@ -210,6 +218,7 @@ def explore_cmd(
     options: tuple[str, ...],
     html_path: str | None,
     json_path: str | None,
+    trace_path: str | None,
     no_progress: bool,
     db_path: str | None,
     no_db: bool,
@@ -310,6 +319,12 @@ def explore_cmd(
         console.print(f"report: {html_path}")
     if json_path:
         Path(json_path).write_text(json.dumps(_summary_json(target, summary, replay), indent=2))
+    if trace_path:
+        if summary.failure is not None and summary.failure.recording is not None:
+            summary.failure.save_trace(trace_path)
+            console.print(f"trace: {trace_path} (open it in ui.perfetto.dev or chrome://tracing)")
+        else:
+            console.print("no trace written: no seed failed")
     sys.exit(1 if summary.failures else 0)
 
 
@@ -354,6 +369,12 @@ def explore_cmd(
     help="evaluate --watch in this task's frames (its name, e.g. worker, or #3 as in the "
     "timeline); default: the first task whose frame evaluates EXPR",
 )
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(dir_okay=False),
+    help="write the run as Chrome trace-event JSON (open in ui.perfetto.dev)",
+)
 def replay(
     target: str,
     seed: int,
@@ -365,6 +386,7 @@ def replay(
     break_at: tuple[int, ...],
     watches: tuple[str, ...],
     watch_task: str | None,
+    trace_path: str | None,
 ) -> None:
     """Run MODULE:SCENARIO under one seed and show exactly what happened.
 
@@ -426,6 +448,17 @@ def replay(
             encoding="utf-8",
         )
         console.print(f"report: {html_path}")
+    if trace_path:
+        if failure is not None and failure.recording is not None:
+            failure.save_trace(trace_path)
+        else:
+            # A passing seed (or a failure not explained): record the run itself.
+            _, recording = record_timeline(
+                factory, seed, tape, RunOptions.build("seedloop replay", strategy, opts)
+            )
+            recording.source = "the seed's run"
+            write_trace(recording, trace_path, title=f"{target} seed {seed}")
+        console.print(f"trace: {trace_path} (open it in ui.perfetto.dev or chrome://tracing)")
     sys.exit(1 if result.exception is not None else 0)
 
 

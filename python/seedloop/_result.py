@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._options import DEFAULT_STRATEGY, factory_name
 from ._tape import Tape
+from ._timeline import Recording
+from ._trace_export import write_trace
+from .errors import NoRecordingError
 
 
 @dataclass
@@ -61,6 +65,13 @@ class Failure:
     #: Can a stock event loop produce this failure? (None if not checked.)
     feasible_on_real_loop: bool | None = None
     feasibility: str = ""
+    #: Whether the run the timeline shows (the shrunk schedule, or the seed's
+    #: own run) failed with the same exception type and message as the seed
+    #: found; when not, the seed's exception is quoted ("" if not explained).
+    timeline_outcome: str = ""
+    #: The timeline as data (steps, timers, cancellations, wake-ups, network
+    #: events), for the HTML drawing and :meth:`save_trace`.
+    recording: Recording | None = field(default=None, repr=False)
 
     @property
     def replay_tape_command(self) -> str | None:
@@ -86,6 +97,21 @@ class Failure:
         if self.timeline:
             parts.append(self.timeline)
         return "\n".join(parts)
+
+    def save_trace(self, path: str | os.PathLike[str]) -> None:
+        """Write the failing run in Chrome's trace-event JSON format (Perfetto, chrome://tracing).
+
+        Tasks are threads (one process per host), steps are slices named by
+        task and source line, timers and cancellations are instant events and
+        network sends are flow arrows to the step that received them.
+        """
+        if self.recording is None:
+            raise NoRecordingError(
+                "this failure has no recorded timeline to export: it was found with "
+                "explain=False (or by a quick search); rerun with explain=True, "
+                "or seedloop replay ... --trace FILE"
+            )
+        write_trace(self.recording, path, title=str(self).splitlines()[0])
 
     @property
     def replay_command(self) -> str:

@@ -88,3 +88,7 @@ class UnsupportedTestError(SeedloopError):
 class SeedloopWarning(UserWarning):
     """Something seedloop skipped or could not do, that does not stop the run (for example
     an unreadable entry of the failure database); the message says what to do."""
+
+
+class NoRecordingError(SeedloopError, ValueError):
+    """A failure has no recorded timeline (it was not explained) to export or draw."""

@@ -300,6 +300,9 @@ class Network:
         self._serial = 0
         self._fds = 0  # simulated sockets' fake descriptors, numbered per run
         self._link_cfg: dict[tuple[int | None, int | None], dict[str, Any]] = {}
+        #: ``tap(kind, subject, nbytes=0)`` for each connection event while a
+        #: failure's timeline is recorded (None otherwise: nothing to pay).
+        self._tap: Callable[..., None] | None = getattr(loop, "_seedloop_tap", None)
 
     def __repr__(self) -> str:
         return f"<seedloop.net.Network hosts={list(self._hosts)}>"
@@ -492,6 +495,8 @@ class Network:
                 self._core.block(x.id, y.id)
                 if not one_way:
                     self._core.block(y.id, x.id)
+        if self._tap is not None:
+            self._tap("partition", (self._hosts_of(a), self._hosts_of(b), one_way))
 
     def isolate(self, host: HostRef) -> None:
         """Cut ``host`` off from every other host (both ways)."""
@@ -521,6 +526,10 @@ class Network:
                     wake += self._core.unblock(x.id, y.id, now)
                     if not one_way:
                         wake += self._core.unblock(y.id, x.id, now)
+        if self._tap is not None:
+            everything = a is None and b is None
+            groups = ([], []) if everything else (self._hosts_of(a), self._hosts_of(b))  # type: ignore[arg-type]
+            self._tap("heal", (*groups, one_way))
         self._arm_all(wake)
 
     def is_partitioned(self, a: HostRef, b: HostRef) -> bool:
@@ -532,6 +541,8 @@ class Network:
         h = self._host(host)
         if not h.up:
             return
+        if self._tap is not None:
+            self._tap("crash", h)
         self._arm_all(self._core.crash(h.id, self.loop.time()))
         for t in list(h._transports.values()):
             t._vanish()
@@ -551,6 +562,8 @@ class Network:
     def restart(self, host: HostRef) -> None:
         """Power ``host`` back on, with nothing running and nothing listening."""
         h = self._host(host)
+        if self._tap is not None:
+            self._tap("restart", h)
         self._core.restart(h.id)
 
     def stats(self) -> dict[str, int]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -150,6 +151,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "seedloop_db",
         default="",
         help=f"the failure database's directory, relative to the rootdir ({OFF!r}: none)",
+    )
+    group.addoption(
+        "--seedloop-trace",
+        metavar="DIR",
+        default=None,
+        help="write each failing seedloop test's run to DIR as Chrome trace-event JSON "
+        "(one file per test; open it in ui.perfetto.dev)",
     )
     parser.addini(
         "seedloop_all",
@@ -433,6 +441,12 @@ def _simulate(item: SeedloopFunction) -> None:
     in_run = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
     database_line = db_run.describe() if db_run.database is not None else ""
     item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run), database_line)
+    trace_dir = item.config.getoption("seedloop_trace", None)
+    if trace_dir and failure.recording is not None:
+        os.makedirs(trace_dir, exist_ok=True)
+        path = os.path.join(trace_dir, trace_file_name(item.nodeid))
+        failure.save_trace(path)
+        item.stash[_report_key] += f"trace:       {path}\n"
     if cmd.replay is not None:
         raise failure.exception  # the test's own exception, traceback and all
 
@@ -553,6 +567,11 @@ def _report(
         lines.append("timeline:")
         lines.extend("  " + line for line in str(timeline).splitlines())
     return "\n".join(lines) + "\n"
+
+
+def trace_file_name(nodeid: str) -> str:
+    """``tests/test_x.py::test_y[3]`` -> ``tests_test_x.py__test_y_3_.trace.json``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", nodeid).strip("_") + ".trace.json"
 
 
 def _indent(text: str, prefix: str = " " * 13) -> str:
