@@ -101,10 +101,11 @@ def test_break_at_opens_pdb_in_the_tasks_frame_and_replays_exactly(bank: Path) -
     opts = RunOptions.build("test", seedloop.DEFAULT_STRATEGY, {})
     import bank as module  # type: ignore[import-not-found]
 
-    _, rows, _ = record_timeline(module.scenario, SEED, None, opts)
-    row = next(r for r in rows if r.step == 4)
-    assert row.where.strip() == "resumes  bank.py:10 withdraw()"
-    assert f"seedloop: before step 4 t={row.time:.6f} {row.label}  {row.where}" in out
+    _, recording = record_timeline(module.scenario, SEED, None, opts)
+    row = next(r for r in recording.steps if r.step == 4)
+    assert row.what.strip() == "resumes  bank.py:10 withdraw()"
+    label = recording.lane(row.task).label
+    assert f"seedloop: before step 4 t={row.time:.6f} {label}  {row.what}" in out
     prompt = out.split("(Pdb) ")
     # p current / p amount in withdraw's frame, then `where` lists the await chain.
     assert prompt[1].strip() == "100"

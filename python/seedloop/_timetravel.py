@@ -178,10 +178,11 @@ class TimeTraveller(_Recorder):
             self._done = True
             return
         self.last_step = step
-        rows = len(self.rows)
+        steps = self.rec.steps
+        count = len(steps)
         self.observe(step, owner, handle)
-        row = self.rows[-1] if len(self.rows) > rows else None
-        label = row.label if row is not None else _callback_label(handle)
+        row = steps[-1] if len(steps) > count and steps[-1].kind in ("start", "resume") else None
+        label = self._label(row.task) if row is not None else _callback_label(handle)
         self._previous = (step, loop.time(), label)
         if row is None:
             if self.breaks and self.breaks[0] == step:
@@ -209,8 +210,8 @@ class TimeTraveller(_Recorder):
         assert self.loop is not None
         self.stopped_at.append(step)
         self._write(
-            f"seedloop: before step {step} t={self.loop.time():.6f} {row.label}  "
-            f"{row.where.strip()}  (virtual time stands still at this prompt)"
+            f"seedloop: before step {step} t={self.loop.time():.6f} {self._label(row.task)}  "
+            f"{row.what.strip()}  (virtual time stands still at this prompt)"
         )
         debugger = _StepDebugger(frames, self.stdin, self.stdout)
         debugger.interaction(frames[-1], None)
