@@ -82,12 +82,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from . import _engine
+from ._disk import DATA_ROOT, Disk, DiskError
 from .errors import SeedloopError
 
 if TYPE_CHECKING:
     from ._loop import _DatagramTransport, _Listener, _StreamTransport
 
 __all__ = [
+    "DATA_ROOT",
+    "Disk",
+    "DiskError",
     "Exponential",
     "Fixed",
     "Host",
@@ -199,6 +203,7 @@ class Host:
         self._datagrams: dict[int, _DatagramTransport] = {}
         self._next_port = 49152
         self._ports: set[int] = set()
+        self._disk: Disk | None = None
 
     def __repr__(self) -> str:
         state = "up" if self.up else "down"
@@ -208,6 +213,25 @@ class Host:
     def up(self) -> bool:
         """False between :meth:`crash` and :meth:`restart`."""
         return bool(self.network._core.host_up(self.id))
+
+    @property
+    def data_dir(self) -> str:
+        """This host's data directory, ``"/seedloop/<name>"``: files under it live on :attr:`disk`.
+
+        Code running on this host that opens, reads, writes, fsyncs, renames
+        or lists paths under it uses the simulated disk, never the real one.
+        """
+        return f"{DATA_ROOT}/{self.name}"
+
+    @property
+    def disk(self) -> Disk:
+        """This host's simulated disk: faults, capacity, latency, torn writes, inspection."""
+        d = self._disk
+        if d is None:
+            if "/" in self.name:
+                raise NetError(f"host {self.name!r} has a '/' in its name: it cannot have a data directory")
+            d = self._disk = Disk(self.network._disk_core(), self.id, self.data_dir, _dist_spec)
+        return d
 
     def context(self) -> contextvars.Context:
         """A fresh copy of this host's context (runs code "on" this host)."""
@@ -300,6 +324,10 @@ class Network:
         self._serial = 0
         self._fds = 0  # simulated sockets' fake descriptors, numbered per run
         self._link_cfg: dict[tuple[int | None, int | None], dict[str, Any]] = {}
+        self._seed = seed
+        self._disks: _engine.DiskCore | None = None
+        #: Open descriptors on simulated disks: fake fd -> (disk, path relative to its root).
+        self._disk_fds: dict[int, tuple[Disk, str]] = {}
 
     def __repr__(self) -> str:
         return f"<seedloop.net.Network hosts={list(self._hosts)}>"
@@ -547,11 +575,17 @@ class Network:
             tasks.sort(key=ordinal)
         for t in tasks:
             t.cancel(f"host {h.name} crashed")
+        if self._disks is not None:
+            # Power cut: the page cache is gone; only what was synced survives.
+            self._disks.crash(h.id)
+            self._disk_fds = {fd: v for fd, v in self._disk_fds.items() if v[0]._hid != h.id}
 
     def restart(self, host: HostRef) -> None:
         """Power ``host`` back on, with nothing running and nothing listening."""
         h = self._host(host)
         self._core.restart(h.id)
+        if self._disks is not None:
+            self._disks.restart(h.id)
 
     def stats(self) -> dict[str, int]:
         """Counters: streams, bytes, held segments, resets, datagram faults."""
@@ -673,6 +707,12 @@ class Network:
         sender = self._senders.get(pipe)
         if sender is not None:
             sender._maybe_resume_protocol()
+
+    def _disk_core(self) -> _engine.DiskCore:
+        core = self._disks
+        if core is None:
+            core = self._disks = _engine.DiskCore(self._seed)
+        return core
 
     def _next_serial(self) -> int:
         self._serial += 1
