@@ -578,7 +578,6 @@ class Network:
         if self._disks is not None:
             # Power cut: the page cache is gone; only what was synced survives.
             self._disks.crash(h.id)
-            self._disk_fds = {fd: v for fd, v in self._disk_fds.items() if v[0]._hid != h.id}
 
     def restart(self, host: HostRef) -> None:
         """Power ``host`` back on, with nothing running and nothing listening."""

@@ -119,14 +119,17 @@ def _raise(e: OSError, shown: str, shown2: str | None = None) -> OSError:
     return OSError(e.errno, e.strerror, shown, None, shown2)
 
 
-def _cost(disk: Disk | None, op: str) -> None:
+def _cost(disk: Disk, op: str) -> None:
     """Let virtual time pass for a slow disk: the calling code blocks, as a real call would."""
-    if disk is not None and disk._timed:
-        secs = disk._core.latency(disk._hid, op)
-        if secs:
-            w = _worlds.get(_get_ident())
-            if w is not None:
-                w.loop._engine_advance(secs)
+    if disk._timed:
+        w = _worlds.get(_get_ident())
+        net = getattr(w.loop, "_seedloop_net", None) if w is not None else None
+        # Only this run's disks move this run's clock (not a file object of
+        # an earlier run that the garbage collector closes now).
+        if net is not None and net._disks is disk._core:
+            secs = disk._core.latency(disk._hid, op)
+            if secs:
+                w.loop._engine_advance(secs)  # type: ignore[union-attr]
 
 
 # -- descriptors ---------------------------------------------------------------
@@ -139,17 +142,16 @@ def _disk_fd(fd: Any) -> int | None:
     return None
 
 
-def _fd_owner(fd: int) -> tuple[Network, Disk | None, str]:
-    """(network, disk, path) of an open descriptor; disk None for one a crash closed."""
+def _fd_owner(fd: int) -> tuple[Network, Disk, str]:
+    """(network, disk, path) of a descriptor this run opened (and did not close)."""
     w = _worlds.get(_get_ident())
     if w is not None:
         net = _network()
         entry = net._disk_fds.get(fd)
         if entry is not None:
+            # After a crash of its host the engine makes every use a no-op:
+            # the process that held it lost power, what it does goes nowhere.
             return net, entry[0], entry[1]
-        if net._disks is not None and net._disks.is_stale(fd - DISK_FD_BASE):
-            # The process that held it lost power: what it does now goes nowhere.
-            return net, None, ""
     raise OSError(errno.EBADF, "Bad file descriptor")
 
 
@@ -315,8 +317,6 @@ def _dir_target(path: Any) -> _Target | None:
     if n is None:
         return _target(path)
     net, disk, rel = _fd_owner(path)
-    if disk is None:
-        raise OSError(errno.EBADF, "Bad file descriptor")
     return _Target(net, disk, rel, f"{disk.data_dir}/{rel}".rstrip("/"))
 
 
@@ -473,10 +473,21 @@ def sim_utime(path: Any, *args: Any, **kwargs: Any) -> None:
 
 
 class SimFileIO(io.RawIOBase):
-    """A raw file on a simulated disk: what ``io.FileIO`` is for a real file."""
+    """A raw file on a simulated disk: what ``io.FileIO`` is for a real file.
+
+    It keeps its run's disk and descriptor itself rather than looking the
+    number up: a file object of an earlier run that the garbage collector
+    closes during a later run (flushing its buffer) must reach its own run's
+    disk, not whichever file has the same number now.
+    """
 
     def __init__(self, fd: int, name: Any, mode: str, closefd: bool = True) -> None:
         super().__init__()
+        net, disk, _ = _fd_owner(fd)
+        self._core = net._disk_core()
+        self._efd = fd - DISK_FD_BASE
+        self._disk = disk
+        self._net = net
         self._fd = fd
         self.name = name
         self._mode = mode
@@ -526,7 +537,8 @@ class SimFileIO(io.RawIOBase):
         if not self._readable:
             raise io.UnsupportedOperation("File not open for reading")
         view = memoryview(b).cast("B")
-        data = sim_read(self._fd, len(view))
+        data = self._core.read(self._efd, len(view))
+        _cost(self._disk, "read")
         view[: len(data)] = data
         return len(data)
 
@@ -536,29 +548,35 @@ class SimFileIO(io.RawIOBase):
             raise io.UnsupportedOperation("File not open for reading")
         if size is None or size < 0:
             return self.readall()
-        return sim_read(self._fd, size)
+        data = self._core.read(self._efd, size)
+        _cost(self._disk, "read")
+        return data
 
     def readall(self) -> bytes:
         self._check()
         if not self._readable:
             raise io.UnsupportedOperation("File not open for reading")
-        size = sim_fstat(self._fd).st_size
-        pos = sim_lseek(self._fd, 0, os.SEEK_CUR)
-        return sim_read(self._fd, max(size - pos, 0))
+        size = self._core.fstat(self._efd)[1] if not self._core.is_stale(self._efd) else 0
+        pos = self._core.seek(self._efd, 0, os.SEEK_CUR)
+        data = self._core.read(self._efd, max(size - pos, 0))
+        _cost(self._disk, "read")
+        return data
 
     def write(self, b: Any) -> int:
         self._check()
         if not self._writable:
             raise io.UnsupportedOperation("File not open for writing")
-        return sim_write(self._fd, b)
+        n = self._core.write(self._efd, bytes(memoryview(b)))
+        _cost(self._disk, "write")
+        return n
 
     def seek(self, pos: int, whence: int = 0) -> int:
         self._check()
-        return sim_lseek(self._fd, pos, whence)
+        return self._core.seek(self._efd, pos, whence)
 
     def tell(self) -> int:
         self._check()
-        return sim_lseek(self._fd, 0, os.SEEK_CUR)
+        return self._core.seek(self._efd, 0, os.SEEK_CUR)
 
     def truncate(self, size: int | None = None) -> int:
         self._check()
@@ -566,7 +584,10 @@ class SimFileIO(io.RawIOBase):
             raise io.UnsupportedOperation("File not open for writing")
         if size is None:
             size = self.tell()
-        sim_ftruncate(self._fd, size)
+        if size < 0:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        self._core.truncate(self._efd, size)
+        _cost(self._disk, "write")
         return size
 
     def close(self) -> None:
@@ -576,7 +597,8 @@ class SimFileIO(io.RawIOBase):
             super().close()
         finally:
             if self._closefd:
-                sim_close(self._fd)
+                self._core.close(self._efd)
+                self._net._disk_fds.pop(self._fd, None)
 
 
 def _parse_mode(mode: str) -> tuple[set[str], int]:
