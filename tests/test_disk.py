@@ -625,3 +625,27 @@ def test_wal_kv_missing_fsync_is_found_and_the_fix_survives():
         assert "lost acknowledged write" in str(failure.exception)
     seeds = int(os.environ.get("SEEDLOOP_WAL_SEEDS", "300"))
     assert seedloop.find_failing_seed(wal_kv.fixed, range(seeds), explain=False) is None
+
+
+def test_c_level_opens_of_simulated_paths_are_escapes():
+    """sqlite3 and io.FileIO open files in C, on the real filesystem: refused, even if swallowed."""
+    sqlite3 = pytest.importorskip("sqlite3")
+
+    def body(h):
+        caught = []
+        for attempt in (lambda: sqlite3.connect(f"{h.data_dir}/db"), lambda: io.FileIO(f"{h.data_dir}/f", "w")):
+            try:
+                attempt()
+            except seedloop.SimulationEscapeError as e:
+                caught.append(str(e).split(",")[0])
+        sqlite3.connect(":memory:").close()  # not a file: fine
+        return caught
+
+    async def scenario():
+        h = net.host("server")
+        return await h.spawn(asyncio.to_thread(body, h))
+
+    result = seedloop.execute(scenario, 1)
+    assert isinstance(result.exception, seedloop.SimulationEscapeError)  # swallowed, still reported
+    assert "sqlite3.connect('/seedloop/server/db')" in str(result.exception)
+    assert not os.path.exists("/seedloop")

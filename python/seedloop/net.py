@@ -183,6 +183,9 @@ def _dist_spec(dist: Latency) -> tuple[str, list[float]]:
 # -- hosts -------------------------------------------------------------------
 
 _HOST: contextvars.ContextVar[Host] = contextvars.ContextVar("seedloop_net_host")
+#: Called (no arguments) when code asks for a data directory: the file layer
+#: starts watching for C-level opens of simulated paths (see _world/disk.py).
+_DATA_DIR_HOOKS: list[Callable[[], None]] = []
 
 HostRef = Union["Host", str]
 
@@ -221,6 +224,8 @@ class Host:
         Code running on this host that opens, reads, writes, fsyncs, renames
         or lists paths under it uses the simulated disk, never the real one.
         """
+        for hook in _DATA_DIR_HOOKS:
+            hook()
         return f"{DATA_ROOT}/{self.name}"
 
     @property

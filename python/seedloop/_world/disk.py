@@ -24,12 +24,14 @@ import io
 import os
 import posixpath
 import stat as stat_mod
+import sys
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 from .._disk import DATA_ROOT, Disk, DiskError
-from ..net import Network
+from ..net import _DATA_DIR_HOOKS, Network
+from .guards import _allow_real_io, _escape
 from .state import _get_ident, _worlds
 
 #: Simulated-disk descriptors start here: above every C int (and above the
@@ -99,6 +101,8 @@ def _target(path: Any) -> _Target | None:
         )
     if not p.startswith(_ROOT_SLASH):
         return None  # /seedloopx: an ordinary real path
+    if not _watching:
+        _watch_c_level()
     net = _network()
     name, _, rel = p[len(_ROOT_SLASH) :].partition("/")
     here = net.current_host()
@@ -130,6 +134,50 @@ def _cost(disk: Disk, op: str) -> None:
             secs = disk._core.latency(disk._hid, op)
             if secs:
                 w.loop._engine_advance(secs)  # type: ignore[union-attr]
+
+
+# -- C-level file users --------------------------------------------------------
+
+_watching = False
+_C_LEVEL_HINT = (
+    "it opens files in C, below Python's open(), so it would use the real filesystem "
+    "(where the path does not exist), not the host's simulated disk; keep such data in "
+    "memory (sqlite3 ':memory:') or in a real temporary directory outside data_dir "
+    "(not crash-simulated)"
+)
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """Refuse C-level opens of data-directory paths inside a run (an audit hook)."""
+    if event != "open" and event != "sqlite3.connect":
+        return
+    path = args[0] if args else None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str) or not path.startswith(_ROOT_SLASH):
+        return
+    if _get_ident() not in _worlds or _allow_real_io.get():
+        return
+    if event == "sqlite3.connect":
+        what = f"sqlite3.connect({path!r}), a simulated-disk path,"
+    else:
+        what = f"io.FileIO (or another C-level open) of the simulated-disk path {path!r}"
+    raise _escape(what, _C_LEVEL_HINT)
+
+
+def _watch_c_level() -> None:
+    """Install the audit hook, once, when a process first uses a data directory.
+
+    Audit hooks cannot be removed and see every audited event of the process,
+    so processes that never touch a simulated disk never pay for one.
+    """
+    global _watching
+    if not _watching:
+        _watching = True
+        sys.addaudithook(_audit)
+
+
+_DATA_DIR_HOOKS.append(_watch_c_level)
 
 
 # -- descriptors ---------------------------------------------------------------
