@@ -833,7 +833,11 @@ fn stat_of(h: &HostFs, ino: u64) -> Stat {
     let node = h.node(ino);
     Stat {
         is_dir: node.is_dir,
-        size: if node.is_dir { 4096 } else { node.data.len() as u64 },
+        size: if node.is_dir {
+            4096
+        } else {
+            node.data.len() as u64
+        },
         ino: ino + 1,
         nlink: if node.is_dir { 2 } else { 1 },
     }
@@ -931,7 +935,10 @@ mod tests {
         d.write(fd, b"!").unwrap();
         d.fsync(fd).unwrap();
         d.crash(0);
-        assert_eq!(files(&mut d, false), vec![("f".into(), b"\0\0\0\0!".to_vec())]);
+        assert_eq!(
+            files(&mut d, false),
+            vec![("f".into(), b"\0\0\0\0!".to_vec())]
+        );
     }
 
     #[test]
