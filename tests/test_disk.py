@@ -486,6 +486,8 @@ def test_file_objects_behave_like_real_ones():
         out["missing"] = e.value.filename
         with pytest.raises(IsADirectoryError):
             open(h.data_dir, "w")
+        with pytest.raises(IsADirectoryError):
+            open(h.data_dir)
         with pytest.raises(ValueError):
             open(p, "rw")
         with open(f"{h.data_dir}/n.txt", "w", newline="\r\n") as f:

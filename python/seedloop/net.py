@@ -64,6 +64,10 @@ Semantics (more in ``docs/net.md``):
   is dropped, and each peer of each of its connections receives a reset
   (after one latency draw, or after heal if partitioned). ``restart(host)``
   brings it back up with nothing running: spawn its services again.
+* Every host has a data directory, ``host.data_dir`` (``/seedloop/<name>``):
+  files under it live on the host's simulated disk (``host.disk``; faults,
+  capacity, latency), where a crash keeps only what was fsynced
+  (``docs/disk.md``).
 * TLS (``ssl=`` on ``create_connection``/``create_server``, ``start_tls``)
   is real TLS (asyncio's own ``SSLProtocol`` over memory BIOs) carried by the
   simulated streams, with real certificate verification.

@@ -732,6 +732,8 @@ def sim_open(
             raise ValueError("Cannot use closefd=False with file name")
         fd = _open_fd(t, flags)  # type: ignore[arg-type]
     try:
+        if stat_mod.S_ISDIR(sim_fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", os.fspath(file))
         raw = SimFileIO(fd, file, _raw_mode(letters), closefd)
         if "a" in letters:
             raw.seek(0, os.SEEK_END)
