@@ -651,3 +651,31 @@ def test_c_level_opens_of_simulated_paths_are_escapes():
     assert isinstance(result.exception, seedloop.SimulationEscapeError)  # swallowed, still reported
     assert "sqlite3.connect('/seedloop/server/db')" in str(result.exception)
     assert not os.path.exists("/seedloop")
+
+
+def test_shutil_and_the_calls_the_disk_does_not_model():
+    """rmtree (directory descriptors), copyfile/copy (sendfile refused, so read/write),
+    truncate, access, chmod and utime (no modes or times: they only check the file exists)."""
+    import shutil
+
+    def body(h):
+        d = h.data_dir
+        os.makedirs(f"{d}/a/b/c")
+        for p in ("a/x", "a/b/y", "a/b/c/z"):
+            with open(f"{d}/{p}", "w") as f:
+                f.write(p)
+        shutil.copyfile(f"{d}/a/x", f"{d}/copy")
+        shutil.copy(f"{d}/a/b/y", f"{d}/copy2")
+        os.truncate(f"{d}/copy2", 1)
+        os.chmod(f"{d}/copy", 0o600)
+        os.utime(f"{d}/copy")
+        with pytest.raises(FileNotFoundError):
+            os.chmod(f"{d}/nope", 0o600)
+        access = os.access(f"{d}/copy", os.W_OK), os.access(f"{d}/nope", os.R_OK)
+        shutil.rmtree(f"{d}/a")
+        return access, h.disk.files(), h.disk.directories()
+
+    access, files, dirs = on_host(body)
+    assert access == (True, False)
+    assert files == {"/seedloop/server/copy": b"a/x", "/seedloop/server/copy2": b"a"}
+    assert dirs == []

@@ -44,7 +44,7 @@ _R = {
     for name in (
         "open", "read", "write", "close", "fsync", "fdatasync", "lseek", "ftruncate",
         "fstat", "stat", "lstat", "listdir", "scandir", "rename", "replace", "remove",
-        "unlink", "mkdir", "rmdir", "utime",
+        "unlink", "mkdir", "rmdir", "utime", "access", "chmod", "truncate", "sendfile",
     )
     if hasattr(os, name)
 }
@@ -114,6 +114,24 @@ def _target(path: Any) -> _Target | None:
             f"net.host({name!r}).disk.files()"
         )
     return _Target(net, here.disk, rel, p)
+
+
+def _target_at(path: Any, dir_fd: Any) -> _Target | None:
+    """:func:`_target`, with ``dir_fd`` a simulated directory's descriptor (``shutil.rmtree``)."""
+    if dir_fd is None:
+        return _target(path)
+    if _disk_fd(dir_fd) is None:
+        return None  # a real directory descriptor: the real call
+    net, disk, rel = _fd_owner(dir_fd)
+    p = os.fsdecode(os.fspath(path))
+    if p.startswith("/"):
+        return _target(p)
+    rel = posixpath.normpath(posixpath.join(rel, p)) if rel else posixpath.normpath(p)
+    if rel == ".":
+        rel = ""
+    if rel == ".." or rel.startswith("../"):
+        raise DiskError(f"{p!r} relative to {disk.data_dir}/{rel} leaves the data directory")
+    return _Target(net, disk, rel, f"{disk.data_dir}/{rel}".rstrip("/"))
 
 
 def _raise(e: OSError, shown: str, shown2: str | None = None) -> OSError:
@@ -235,7 +253,7 @@ def _open_fd(t: _Target, flags: int) -> int:
 
 
 def sim_os_open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: Any = None) -> int:
-    t = _target(path) if dir_fd is None else None
+    t = _target_at(path, dir_fd)
     if t is None:
         return _R["open"](path, flags, mode, dir_fd=dir_fd)
     return _open_fd(t, flags)
@@ -332,7 +350,7 @@ def sim_fstat(fd: int) -> os.stat_result:
 def _stat_path(real: Any, path: Any, dir_fd: Any, follow_symlinks: bool) -> os.stat_result:
     if _disk_fd(path) is not None:
         return sim_fstat(path)
-    t = _target(path) if dir_fd is None else None
+    t = _target_at(path, dir_fd)
     if t is None:
         return real(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
     try:
@@ -408,7 +426,12 @@ class SimDirEntry:
         return False
 
     def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
-        return sim_stat(os.fsdecode(self.path))
+        t, name = self._t, os.fsdecode(self.name)
+        rel = f"{t.rel}/{name}" if t.rel else name
+        try:
+            return _stat_result(*t.disk._core.stat(t.disk._hid, rel))
+        except OSError as e:
+            raise _raise(e, f"{t.shown}/{name}") from None
 
     def inode(self) -> int:
         return self.stat().st_ino
@@ -454,7 +477,7 @@ def sim_scandir(path: Any = None) -> Any:
 
 
 def _namespace_op(real: Any, method: str, path: Any, *, dir_fd: Any = None, **kw: Any) -> None:
-    t = _target(path) if dir_fd is None else None
+    t = _target_at(path, dir_fd)
     if t is None:
         return real(path, dir_fd=dir_fd, **kw)
     try:
@@ -482,9 +505,8 @@ def sim_remove(path: Any, *, dir_fd: Any = None) -> None:
 
 
 def _move(real: Any, src: Any, dst: Any, src_dir_fd: Any, dst_dir_fd: Any) -> None:
-    plain = src_dir_fd is None and dst_dir_fd is None
-    ts = _target(src) if plain else None
-    td = _target(dst) if plain else None
+    ts = _target_at(src, src_dir_fd)
+    td = _target_at(dst, dst_dir_fd)
     if ts is None and td is None:
         return real(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
     if ts is None or td is None:
@@ -506,15 +528,54 @@ def sim_replace(src: Any, dst: Any, *, src_dir_fd: Any = None, dst_dir_fd: Any =
     return _move(_R["replace"], src, dst, src_dir_fd, dst_dir_fd)
 
 
-def sim_utime(path: Any, *args: Any, **kwargs: Any) -> None:
-    t = _target(path) if _disk_fd(path) is None and kwargs.get("dir_fd") is None else None
-    if t is None:
+def _exists_only(name: str) -> Any:
+    """A stand-in for a call the disk does not model (times, modes): it succeeds on
+    an existing simulated file, fails with ENOENT on a missing one."""
+    real = _R[name]
+
+    def call(path: Any, *args: Any, **kwargs: Any) -> Any:
         if _disk_fd(path) is not None:
             _fd_owner(path)
-            return None  # times are not simulated: the call only has to succeed
-        return _R["utime"](path, *args, **kwargs)
-    sim_stat(path)  # ENOENT for a missing file, as the real call
+            return True if name == "access" else None
+        t = _target_at(path, kwargs.get("dir_fd"))
+        if t is None:
+            return real(path, *args, **kwargs)
+        try:
+            t.disk._core.stat(t.disk._hid, t.rel)
+        except OSError as e:
+            if name == "access":
+                return False
+            raise _raise(e, t.shown) from None
+        return True if name == "access" else None
+
+    return call
+
+
+sim_utime = _exists_only("utime")
+sim_access = _exists_only("access")
+sim_chmod = _exists_only("chmod")
+
+
+def sim_truncate(path: Any, length: int) -> None:
+    if _disk_fd(path) is not None:
+        return sim_ftruncate(path, length)
+    t = _target(path)
+    if t is None:
+        return _R["truncate"](path, length)
+    fd = _open_fd(t, os.O_WRONLY)
+    try:
+        sim_ftruncate(fd, length)
+    finally:
+        sim_close(fd)
     return None
+
+
+def sim_sendfile(out_fd: int, in_fd: int, *args: Any, **kwargs: Any) -> int:
+    """``os.sendfile``: refused with EINVAL on simulated files, so ``shutil`` falls back to
+    reading and writing (real sockets and files go to the real call)."""
+    if _disk_fd(out_fd) is None and _disk_fd(in_fd) is None:
+        return _R["sendfile"](out_fd, in_fd, *args, **kwargs)
+    raise OSError(errno.EINVAL, "Invalid argument")
 
 
 # -- file objects --------------------------------------------------------------
@@ -792,6 +853,10 @@ for _name, _fake in (
     ("mkdir", sim_mkdir),
     ("rmdir", sim_rmdir),
     ("utime", sim_utime),
+    ("access", sim_access),
+    ("chmod", sim_chmod),
+    ("truncate", sim_truncate),
+    ("sendfile", sim_sendfile),
 ):
     _real = _R.get(_name)
     if _real is not None:
