@@ -17,7 +17,6 @@ write (``torn_writes``): replay stops at the first incomplete record.
 """
 
 import asyncio
-import functools
 import json
 import logging
 import os
@@ -157,8 +156,16 @@ async def scenario(*, fsync_before_ack=True, fsync_dir=True):
     return len(acked)
 
 
-buggy = functools.partial(scenario, fsync_before_ack=False)
-no_dir_fsync = functools.partial(scenario, fsync_dir=False)
+async def buggy():
+    """Acknowledges before the batched fsync."""
+    return await scenario(fsync_before_ack=False)
+
+
+async def no_dir_fsync():
+    """Fsyncs each record, never the directory that holds the new log."""
+    return await scenario(fsync_dir=False)
+
+
 fixed = scenario
 
 

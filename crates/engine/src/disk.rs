@@ -784,6 +784,9 @@ impl Disk {
         }
         if node.is_dir {
             node.durable_entries = node.entries.clone();
+            // Names dropped from both views may free their files now.
+            let open = self.open_inodes(f.host);
+            self.host(f.host).collect(&open);
         } else {
             let queued = std::mem::take(&mut node.queued);
             for change in &queued {
@@ -949,6 +952,32 @@ mod tests {
         assert_eq!(d.write(fd, b"abcd").unwrap(), 4);
         assert_eq!(d.write(fd, b"efgh").unwrap(), 1);
         assert_eq!(d.write(fd, b"i"), Err(DiskError::Os(ENOSPC)));
+    }
+
+    #[test]
+    fn namespace_errors_match_linux() {
+        let mut d = Disk::new(1);
+        d.mkdir(0, "a").unwrap();
+        d.mkdir(0, "a/b").unwrap();
+        assert_eq!(d.mkdir(0, "a"), Err(DiskError::Os(EEXIST)));
+        assert_eq!(d.mkdir(0, "x/y"), Err(DiskError::Os(ENOENT)));
+        assert_eq!(d.rmdir(0, "a"), Err(DiskError::Os(ENOTEMPTY)));
+        assert_eq!(d.unlink(0, "a"), Err(DiskError::Os(EISDIR)));
+        assert_eq!(d.rename(0, "a", "a/b/c"), Err(DiskError::Os(EINVAL)));
+        assert_eq!(d.rmdir(0, ""), Err(DiskError::Os(EBUSY)));
+        let fd = d.open(0, "a/f", RW).unwrap();
+        let excl = OpenFlags { excl: true, ..RW };
+        assert_eq!(d.open(0, "a/f", excl), Err(DiskError::Os(EEXIST)));
+        assert_eq!(d.rename(0, "a/f", "a/b"), Err(DiskError::Os(EISDIR)));
+        assert_eq!(d.open(0, "a/f/g", RW), Err(DiskError::Os(ENOTDIR)));
+        d.write(fd, b"still here").unwrap();
+        // An unlinked file stays readable through an open descriptor.
+        d.unlink(0, "a/f").unwrap();
+        d.seek(fd, 0, 0).unwrap();
+        assert_eq!(d.read(fd, 100).unwrap(), b"still here");
+        d.close(fd).unwrap();
+        assert_eq!(d.close(fd), Err(DiskError::Os(EBADF)));
+        assert_eq!(d.listdir(0, "a").unwrap(), vec![("b".to_string(), true)]);
     }
 
     #[test]
