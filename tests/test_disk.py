@@ -679,3 +679,13 @@ def test_shutil_and_the_calls_the_disk_does_not_model():
     assert access == (True, False)
     assert files == {"/seedloop/server/copy": b"a/x", "/seedloop/server/copy2": b"a"}
     assert dirs == []
+
+
+def test_path_resolution_walks_through_the_data_root():
+    def body(h):
+        p = pathlib.Path(h.data_dir) / "sub" / "f"
+        p.parent.mkdir()
+        p.write_text("1")
+        return str(p.resolve()), os.path.realpath(p), os.path.isdir("/seedloop")
+
+    assert on_host(body) == ("/seedloop/server/sub/f", "/seedloop/server/sub/f", True)

@@ -347,9 +347,25 @@ def sim_fstat(fd: int) -> os.stat_result:
     return _stat_result(*net._disk_core().fstat(fd - DISK_FD_BASE))
 
 
+def _is_data_root(path: Any) -> bool:
+    """Whether ``path`` is DATA_ROOT itself, inside a run."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        return False
+    p = os.fsdecode(os.fspath(path))
+    return (
+        p.startswith(DATA_ROOT)
+        and posixpath.normpath(p) == DATA_ROOT
+        and _get_ident() in _worlds
+    )
+
+
 def _stat_path(real: Any, path: Any, dir_fd: Any, follow_symlinks: bool) -> os.stat_result:
     if _disk_fd(path) is not None:
         return sim_fstat(path)
+    if dir_fd is None and _is_data_root(path):
+        # The directory that holds the data directories exists (Path.resolve
+        # and os.path.realpath walk through it); only listing it is refused.
+        return _stat_result(True, 4096, 1, 2)
     t = _target_at(path, dir_fd)
     if t is None:
         return real(path, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
