@@ -689,3 +689,81 @@ def test_path_resolution_walks_through_the_data_root():
         return str(p.resolve()), os.path.realpath(p), os.path.isdir("/seedloop")
 
     assert on_host(body) == ("/seedloop/server/sub/f", "/seedloop/server/sub/f", True)
+
+
+# -- the simulated disk answers like the real one ----------------------------------------
+
+_NAMES = ["a", "b", "d", "e", "d/a", "d/b", "e/a", "a/x"]
+
+
+def _random_ops(rng, n):
+    ops = []
+    for _ in range(n):
+        kind = rng.choice(["write", "write", "read", "mkdir", "rmdir", "unlink", "rename",
+                           "rename", "listdir", "stat", "truncate"])
+        path = rng.choice(_NAMES)
+        if kind == "write":
+            ops.append((kind, path, rng.choice(["wb", "ab", "r+b", "xb"]), bytes([rng.randrange(256)]) * rng.randrange(1, 6)))
+        elif kind == "rename":
+            ops.append((kind, path, rng.choice(_NAMES)))
+        elif kind == "truncate":
+            ops.append((kind, path, rng.randrange(0, 8)))
+        else:
+            ops.append((kind, path))
+    return ops
+
+
+def _apply(root, op):
+    kind, path = op[0], f"{root}/{op[1]}"
+    try:
+        if kind == "write":
+            with open(path, op[2]) as f:
+                return ("ok", f.write(op[3]))
+        if kind == "read":
+            with open(path, "rb") as f:
+                return ("ok", f.read())
+        if kind == "mkdir":
+            return ("ok", os.mkdir(path))
+        if kind == "rmdir":
+            return ("ok", os.rmdir(path))
+        if kind == "unlink":
+            return ("ok", os.unlink(path))
+        if kind == "rename":
+            return ("ok", os.rename(path, f"{root}/{op[2]}"))
+        if kind == "listdir":
+            return ("ok", sorted(os.listdir(path)))
+        if kind == "stat":
+            st = os.stat(path)
+            return ("ok", os.path.isdir(path), st.st_size if os.path.isfile(path) else None)
+        return ("ok", os.truncate(path, op[2]))
+    except OSError as e:
+        return ("error", type(e).__name__, e.errno)
+
+
+def _tree(root):
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for d in dirnames:
+            out[os.path.normpath(f"{rel}/{d}")] = None
+        for f in filenames:
+            with open(f"{dirpath}/{f}", "rb") as fh:
+                out[os.path.normpath(f"{rel}/{f}")] = fh.read()
+    return dict(sorted(out.items()))
+
+
+@pytest.mark.parametrize("case", range(int(os.environ.get("SEEDLOOP_DISK_CASES", "40"))))
+def test_random_file_operations_answer_as_the_real_filesystem(tmp_path, case):
+    import random
+
+    ops = _random_ops(random.Random(case), 30)
+    real = [_apply(tmp_path, op) for op in ops]
+    real_tree = _tree(tmp_path)
+
+    def body(h):
+        return [_apply(h.data_dir, op) for op in ops], _tree(h.data_dir)
+
+    sim, sim_tree = on_host(body)
+    for op, r, s in zip(ops, real, sim):
+        assert r == s, f"{op}: real {r}, simulated {s}"
+    assert sim_tree == real_tree

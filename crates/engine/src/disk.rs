@@ -638,11 +638,27 @@ impl Disk {
     pub fn rename(&mut self, host: u32, src: &str, dst: &str) -> Result<()> {
         let h = self.up(host)?;
         h.check_fault(Op::Meta, src)?;
-        let ino = h.lookup(src)?;
+        // Linux resolves both parent directories before the source entry:
+        // a bad destination path wins over a missing source.
         let (sp, sname) = h.parent(src)?;
         let (dp, dname) = h.parent(dst)?;
         let (sname, dname) = (sname.to_string(), dname.to_string());
+        let Some(&ino) = h.node(sp).entries.get(&sname) else {
+            return os(ENOENT);
+        };
         let src_dir = h.node(ino).is_dir;
+        let (s, d) = (src.trim_matches('/'), dst.trim_matches('/'));
+        let inside = |a: &str, b: &str| {
+            a.len() > b.len() && a.starts_with(b) && a.as_bytes()[b.len()] == b'/'
+        };
+        // As Linux checks them: the source may not be an ancestor of the
+        // destination, nor the destination an ancestor of the source.
+        if inside(d, s) {
+            return os(EINVAL);
+        }
+        if inside(s, d) {
+            return os(ENOTEMPTY);
+        }
         if let Some(&existing) = h.node(dp).entries.get(&dname) {
             if existing == ino {
                 return Ok(());
@@ -653,13 +669,6 @@ impl Disk {
                 (true, false) => return os(ENOTDIR),
                 (true, true) if !target.entries.is_empty() => return os(ENOTEMPTY),
                 _ => {}
-            }
-        }
-        if src_dir {
-            // A directory cannot move into its own subtree.
-            let (s, d) = (src.trim_matches('/'), dst.trim_matches('/'));
-            if d.len() > s.len() && d.starts_with(s) && d.as_bytes()[s.len()] == b'/' {
-                return os(EINVAL);
             }
         }
         h.node_mut(sp).entries.remove(&sname);
