@@ -764,6 +764,6 @@ def test_random_file_operations_answer_as_the_real_filesystem(tmp_path, case):
         return [_apply(h.data_dir, op) for op in ops], _tree(h.data_dir)
 
     sim, sim_tree = on_host(body)
-    for op, r, s in zip(ops, real, sim):
+    for op, r, s in zip(ops, real, sim, strict=True):
         assert r == s, f"{op}: real {r}, simulated {s}"
     assert sim_tree == real_tree
