@@ -499,6 +499,15 @@ def test_file_objects_behave_like_real_ones():
             open(h.data_dir)
         with pytest.raises(ValueError):
             open(p, "rw")
+        opened = []
+
+        def opener(path, flags):
+            opened.append(path)
+            return os.open(path, flags, 0o600)
+
+        with open(f"{h.data_dir}/o", "w", opener=opener) as f:
+            f.write("via opener")
+        out["opener"] = (opened, read(f"{h.data_dir}/o"))
         with open(f"{h.data_dir}/n.txt", "w", newline="\r\n") as f:
             f.write("a\nb\n")
         out["newlines"] = read(f"{h.data_dir}/n.txt")
@@ -516,6 +525,7 @@ def test_file_objects_behave_like_real_ones():
     assert out["raw"] == ("SimFileIO", b"E\xa9", "rb")
     assert out["missing"] == "/seedloop/server/missing"
     assert out["newlines"] == b"a\r\nb\r\n"
+    assert out["opener"] == (["/seedloop/server/o"], b"via opener")
 
 
 def test_flush_moves_pythons_buffer_to_the_page_cache():

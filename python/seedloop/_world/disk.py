@@ -783,7 +783,7 @@ def sim_open(
 ) -> Any:
     """``open()``: a simulated-disk file for paths under a data directory, else the real one."""
     fd_given = _disk_fd(file) is not None
-    t = None if fd_given or opener is not None else _target(file)
+    t = None if fd_given else _target(file)
     if t is None and not fd_given:
         return _real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
     letters, flags = _parse_mode(mode)
@@ -807,7 +807,20 @@ def sim_open(
     else:
         if not closefd:
             raise ValueError("Cannot use closefd=False with file name")
-        fd = _open_fd(t, flags)  # type: ignore[arg-type]
+        if opener is None:
+            fd = _open_fd(t, flags)  # type: ignore[arg-type]
+        else:
+            # The opener calls os.open (the stand-in) and hands back its descriptor.
+            fd = opener(file, flags | getattr(os, "O_CLOEXEC", 0))
+            if not isinstance(fd, int):
+                raise TypeError(f"expected integer from opener, got {type(fd).__name__}")
+            if fd < 0:
+                raise ValueError(f"opener returned {fd}")
+            if _disk_fd(fd) is None:
+                raise DiskError(
+                    f"the opener given to open({os.fspath(file)!r}) returned a real descriptor "
+                    "for a simulated-disk path; let it call os.open on the path"
+                )
     try:
         if stat_mod.S_ISDIR(sim_fstat(fd).st_mode):
             raise IsADirectoryError(errno.EISDIR, "Is a directory", os.fspath(file))
