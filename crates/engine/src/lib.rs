@@ -7,8 +7,10 @@
 //! - [`shrink`]: minimising a failing decision tape
 //! - [`trace`]: the step log, decision tape and fingerprint
 //! - [`net`]: the simulated network (links, latency, partitions, streams, datagrams)
+//! - [`disk`]: the simulated disks (page cache vs durable state, crashes, faults)
 
 pub mod clock;
+pub mod disk;
 pub mod net;
 pub mod rng;
 pub mod sched;

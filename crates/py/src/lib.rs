@@ -1,5 +1,6 @@
 //! PyO3 bindings of seedloop: glue between Python handles and the engine.
 
+mod disk;
 mod errors;
 mod handle;
 mod loop_core;
@@ -22,6 +23,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     loop_core::register(m)?;
     world::register(m)?;
     net::register(m)?;
+    disk::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;

@@ -50,6 +50,12 @@ Escapes
     (``asyncio.create_subprocess_exec``, ``connect_read_pipe``). Creating a
     socket object is not I/O and stays allowed (aiohttp's happy-eyeballs path
     makes one and hands it to ``loop.sock_connect``).
+Files
+    ``open``/``io.open`` and the ``os`` file functions on paths under a
+    host's data directory (``/seedloop/<host>``) use that host's simulated
+    disk (``disk.py``, ``docs/disk.md``); ``sqlite3.connect`` and
+    ``io.FileIO`` of such paths are escapes (they open files in C). Other
+    paths are the real filesystem, as outside a run.
 
 The switch for simulated I/O (for ``seedloop.net`` and tests)
     :func:`mark_simulated` registers a real ``socket.socket`` object as owned
@@ -100,6 +106,8 @@ The package, one job per module (imports point down this list, never up)::
     standins.py   the stand-ins for clocks, datetime, randomness, uuid, asyncio.wait/as_completed
     guards.py     the escape guards and the refusal of blocking waits in inline executor work
     state.py      the World of one run and the worlds by thread
+    fake_fds.py   fake descriptors of simulated sockets, and select/poll that answer for them
+    disk.py       open()/os file functions on data-directory paths reach the host's simulated disk
 """
 
 from __future__ import annotations

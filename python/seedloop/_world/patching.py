@@ -7,15 +7,20 @@ import sys
 import uuid
 from typing import Any
 
-from . import fake_fds, guards, standins
+from . import disk, fake_fds, guards, standins
 from .standins import _REDUCERS
 
 # -- the patch table ----------------------------------------------------------
 
 # (real object, stand-in): every module-level binding of a real object is
-# swapped for its stand-in during runs. standins.py, guards.py and
-# fake_fds.py each list what they replace; joined stand-ins first.
-_SWAPS: list[tuple[object, object]] = [*standins._SWAPS, *guards._SWAPS, *fake_fds._SWAPS]
+# swapped for its stand-in during runs. standins.py, guards.py, fake_fds.py
+# and disk.py each list what they replace; joined stand-ins first.
+_SWAPS: list[tuple[object, object]] = [
+    *standins._SWAPS,
+    *guards._SWAPS,
+    *fake_fds._SWAPS,
+    *disk._SWAPS,
+]
 # Keyed by id(): _SWAPS keeps every object alive, so an id never names another.
 _STAND_IN: dict[int, object] = {id(real): fake for real, fake in _SWAPS}
 _REAL_OF_FAKE: dict[int, object] = {id(fake): real for real, fake in _SWAPS}
