@@ -15,6 +15,7 @@ from ._options import SYSTEMATIC, RunOptions, SystematicOptions
 from ._parallel import ProgressCallback
 from ._result import Exploration, annotate, failure_from
 from ._run import Factory, run_seed
+from .errors import NondeterminismError
 
 #: Systematic runs use one world seed: the schedule is what varies.
 WORLD_SEED = 0
@@ -47,6 +48,14 @@ def explore_systematic(
                 capped = True  # a schedule is left: the exploration is not complete
                 break
             result = run_seed(factory, WORLD_SEED, opts, api=api, walk=plan)
+            if result.walk.diverged_at is not None:
+                raise NondeterminismError(
+                    f"systematic exploration: replaying a recorded schedule ran another callback "
+                    f"at step {result.walk.diverged_at} than the run that recorded it: the scenario "
+                    "depends on something outside seedloop's control (real time, threads, "
+                    "os.environ, hash order of str sets, state left by an earlier run); check "
+                    "with find_failing_seed(..., check_determinism=True)"
+                )
             explorer.report(result.walk)
             if progress is not None:
                 progress(explorer.runs, 0, summary.failures)

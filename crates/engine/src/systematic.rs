@@ -59,6 +59,9 @@ pub struct Plan {
     pub sleep: Vec<u64>,
     /// Preemptions (non-zero choices) a run may spend.
     pub bound: u32,
+    /// The sequence number each prefix choice ran when it was recorded: a
+    /// replay that runs another entry is not deterministic.
+    pub expect: Vec<u64>,
 }
 
 /// One step past the prefix, as the run saw it.
@@ -92,6 +95,9 @@ pub enum Stop {
     Asleep,
     /// Every awake choice would exceed the bound.
     Bound,
+    /// Replaying the prefix ran another entry than the run that recorded it:
+    /// the scenario depends on something outside the loop's control.
+    Diverged { step: u64 },
 }
 
 /// One run of a systematic exploration: replays a prefix, then takes the
@@ -147,6 +153,15 @@ impl Walk {
         self.step += 1;
         if k < self.plan.prefix.len() {
             let i = (self.plan.prefix[k] as usize).min(ready.len() - 1);
+            if self
+                .plan
+                .expect
+                .get(k)
+                .is_some_and(|&seq| seq != ready[i].0)
+            {
+                self.stop = Some(Stop::Diverged { step: k as u64 });
+                return i;
+            }
             self.cost += u32::from(i != 0);
             if k + 1 == self.plan.prefix.len() {
                 self.sleep = self.plan.sleep.clone();
@@ -268,6 +283,7 @@ impl Explorer {
             prefix: Vec::new(),
             sleep: Vec::new(),
             bound: self.bound,
+            expect: Vec::new(),
         }
     }
 
@@ -325,16 +341,23 @@ impl Explorer {
                 } else {
                     Vec::new()
                 };
-                let prefix = self
+                let prefix: Vec<u32> = self
                     .stack
                     .iter()
                     .map(|n| n.chosen.expect("every node on the path has a choice"))
+                    .collect();
+                let expect = self
+                    .stack
+                    .iter()
+                    .zip(&prefix)
+                    .map(|(n, &c)| n.rec.seqs[c as usize])
                     .collect();
                 self.runs += 1;
                 return Some(Plan {
                     prefix,
                     sleep,
                     bound,
+                    expect,
                 });
             }
             let node = self.stack.pop().expect("top exists");
@@ -533,6 +556,18 @@ mod tests {
             }
         }
         assert!(saved > 0);
+    }
+
+    #[test]
+    fn a_prefix_that_runs_another_entry_stops_the_walk() {
+        let mut walk = Walk::new(Plan {
+            prefix: vec![1],
+            sleep: vec![],
+            bound: 2,
+            expect: vec![7],
+        });
+        walk.choose(&[(3, Footprint::Any), (4, Footprint::Any)]);
+        assert_eq!(walk.stop(), Some(Stop::Diverged { step: 0 }));
     }
 
     #[test]

@@ -34,13 +34,24 @@ pub struct WalkRecord {
 
 #[pymethods]
 impl WalkRecord {
-    /// Did the walk stop before the scenario ended ("asleep", "bound"), or None?
+    /// Did the walk stop before the scenario ended ("asleep", "bound",
+    /// "diverged"), or None?
     #[getter]
     fn stopped(&self) -> Option<&'static str> {
         self.walk.stop().map(|s| match s {
             Stop::Asleep => "asleep",
             Stop::Bound => "bound",
+            Stop::Diverged { .. } => "diverged",
         })
+    }
+
+    /// The step at which replaying the prefix ran another entry, or None.
+    #[getter]
+    fn diverged_at(&self) -> Option<u64> {
+        match self.walk.stop() {
+            Some(Stop::Diverged { step }) => Some(step),
+            _ => None,
+        }
     }
 }
 
