@@ -1,8 +1,10 @@
-"""The ``seedloop`` command line: explore a seed range, replay one seed.
+"""The ``seedloop`` command line: explore a seed range (or every schedule within a bound), replay one.
 
     seedloop explore examples/lost_update.py:buggy --seeds 0:100000 --strategy pct --jobs 4
     seedloop explore examples/demo.py:scenario --fail-if 'result == "MISSED"'
+    seedloop explore examples/lost_update.py:buggy --strategy systematic --bound 2
     seedloop replay examples/lost_update.py:buggy --seed 49 --html report.html
+    seedloop replay examples/lost_update.py:buggy --tape 0,1,0,2
 
 Exit status: 0 when every seed passed, 1 when a failing seed was found (or
 the replayed seed fails), 2 for a usage error.
@@ -40,7 +42,15 @@ except ImportError as exc:  # pragma: no cover - the package declares both
     ) from None
 
 from ._html import render_report
-from ._options import DEFAULT_STRATEGY, STRATEGIES, parse_seeds, parse_shard
+from ._options import (
+    DEFAULT_BOUND,
+    DEFAULT_MAX_RUNS,
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    SYSTEMATIC,
+    parse_seeds,
+    parse_shard,
+)
 from ._parallel import describe_exit, resolve_factory
 from ._result import Exploration
 from ._run import execute
@@ -82,6 +92,32 @@ def _replay_cli(target: str, seed: int, strategy: str, options: dict[str, Any]) 
     if options.get("fail_if") is not None:
         opts += f" --fail-if {shlex.quote(options['fail_if'])}"
     return f"seedloop replay {shlex.quote(target)} --seed {seed} --strategy {strategy}{opts}"
+
+
+def _replay_tape_cli(target: str, tape: Any, options: dict[str, Any]) -> str:
+    opts = "".join(
+        f" -o {shlex.quote(f'{k}={v!r}')}"
+        for k, v in sorted(options.items())
+        if k not in ("steps", "depth", "fail_if")
+    )
+    if options.get("fail_if") is not None:
+        opts += f" --fail-if {shlex.quote(options['fail_if'])}"
+    choices = ",".join(str(c) for c in tape) or "''"
+    return f"seedloop replay {shlex.quote(target)} --tape {choices}{opts}"
+
+
+def _parse_bound(value: str) -> int | None:
+    if value.lower() == "none":
+        return None
+    try:
+        bound = int(value)
+    except ValueError:
+        bound = -1
+    if bound < 0:
+        raise click.BadParameter(
+            f"{value!r}: a number of preemptions >= 0, or 'none'", param_hint="--bound"
+        )
+    return bound
 
 
 def _with_fail_if(options: dict[str, Any], fail_if: str | None) -> dict[str, Any]:
@@ -137,11 +173,31 @@ _option_option = click.option(
 @click.argument("target", metavar="MODULE:SCENARIO")
 @click.option(
     "--seeds",
-    default="0:1000",
-    show_default=True,
-    help="N (0..N-1), A:B (A..B-1), A:B:STEP or a list 1,5,9",
+    default=None,
+    show_default="0:1000",
+    help="N (0..N-1), A:B (A..B-1), A:B:STEP or a list 1,5,9 (not with --strategy systematic)",
 )
-@_strategy_option
+@click.option(
+    "--strategy",
+    type=click.Choice((*STRATEGIES, SYSTEMATIC)),
+    default=DEFAULT_STRATEGY,
+    show_default=True,
+    help="how each seed orders ready callbacks; systematic: every schedule within --bound",
+)
+@click.option(
+    "--bound",
+    default=str(DEFAULT_BOUND),
+    show_default=True,
+    metavar="B",
+    help="systematic: most preemptions (non-FIFO choices) per schedule; 'none' for no bound",
+)
+@click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_RUNS,
+    show_default=True,
+    help="systematic: stop (incomplete) after this many runs",
+)
 @click.option(
     "-j",
     "--jobs",
@@ -171,8 +227,10 @@ _option_option = click.option(
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def explore_cmd(
     target: str,
-    seeds: str,
+    seeds: str | None,
     strategy: str,
+    bound: str,
+    max_runs: int,
     jobs: int,
     stop_on_failure: bool,
     check_determinism: bool,
@@ -186,9 +244,13 @@ def explore_cmd(
     """Run MODULE:SCENARIO under every seed; summarise and show the first failure.
 
     MODULE:SCENARIO names a zero-argument async function, e.g. examples.demo:scenario
-    or path/to/file.py:scenario.
+    or path/to/file.py:scenario. With --strategy systematic it runs every schedule
+    with at most --bound preemptions instead (no seeds).
     """
-    seed_list = parse_seeds(seeds)
+    if strategy == SYSTEMATIC:
+        _explore_systematic_cmd(target, seeds, bound, max_runs, fail_if, options, no_progress)
+        return
+    seed_list = parse_seeds(seeds if seeds is not None else "0:1000")
     shard_pair = parse_shard(shard) if shard else None
     opts = _with_fail_if(_parse_options(options), fail_if)
     _import_target(target)
@@ -273,24 +335,91 @@ def explore_cmd(
     sys.exit(1 if summary.failures else 0)
 
 
+def _explore_systematic_cmd(
+    target: str,
+    seeds: str | None,
+    bound: str,
+    max_runs: int,
+    fail_if: str | None,
+    options: tuple[str, ...],
+    no_progress: bool,
+) -> None:
+    if seeds is not None:
+        raise click.BadParameter(
+            "--strategy systematic enumerates schedules itself: leave --seeds out",
+            param_hint="--seeds",
+        )
+    bound_value = _parse_bound(bound)
+    opts = _with_fail_if(_parse_options(options), fail_if)
+    factory = _import_target(target)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed} runs"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=no_progress,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(f"systematic, bound {bound_value}", total=None)
+
+        def update(done: int, total: int, failed: int) -> None:
+            progress.update(task, completed=done)
+
+        summary = explore(
+            factory,
+            strategy=SYSTEMATIC,
+            bound=bound_value,
+            max_runs=max_runs,
+            progress=update,
+            **opts,
+        )
+    table = Table(title="seedloop systematic exploration", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("bound", "none" if summary.bound is None else f"{summary.bound} preemption(s)")
+    table.add_row("schedules run", str(summary.schedules))
+    table.add_row("runs", f"{summary.seeds_run} ({summary.runs_stopped} stopped early)")
+    table.add_row("distinct outcomes", str(len(summary.outcomes)))
+    table.add_row("time", f"{summary.elapsed:.2f} s")
+    console.print(table)
+    console.print(Text(str(summary).splitlines()[0]))
+    if summary.failure is not None:
+        failure = summary.failure
+        _print_failure(failure, _replay_tape_cli(target, failure.tape, summary.options))
+    sys.exit(1 if summary.failure is not None else 0)
+
+
 @cli.command(cls=_SeedloopCommand)
 @click.argument("target", metavar="MODULE:SCENARIO")
-@click.option("--seed", type=int, required=True, help="the seed to run")
+@click.option("--seed", type=int, default=None, help="the seed to run (default 0 with --tape)")
+@click.option(
+    "--tape",
+    default=None,
+    metavar="C,C,...",
+    help="replay a decision tape (Failure.tape: comma-separated choices) instead of a strategy",
+)
 @_strategy_option
 @_fail_if_option
 @_option_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report")
 def replay(
     target: str,
-    seed: int,
+    seed: int | None,
+    tape: str | None,
     strategy: str,
     fail_if: str | None,
     options: tuple[str, ...],
     html_path: str | None,
 ) -> None:
-    """Run MODULE:SCENARIO under one seed and show exactly what happened."""
+    """Run MODULE:SCENARIO under one seed (or one decision tape) and show exactly what happened."""
     factory = _import_target(target)
     opts = _with_fail_if(_parse_options(options), fail_if)
+    if tape is not None:
+        _replay_tape_cmd(target, factory, seed or 0, tape, opts)
+        return
+    if seed is None:
+        raise click.BadParameter("give the seed to run (or --tape)", param_hint="--seed")
     result = execute(factory, seed, strategy, keep_steps=True, **opts)
     opts = result.options  # with PCT's measured steps
     failure = None
@@ -316,6 +445,30 @@ def replay(
             encoding="utf-8",
         )
         console.print(f"report: {html_path}")
+    sys.exit(1 if result.exception is not None else 0)
+
+
+def _replay_tape_cmd(
+    target: str, factory: Any, seed: int, tape: str, opts: dict[str, Any]
+) -> None:
+    try:
+        choices = [int(c) for c in tape.replace(" ", "").split(",") if c not in ("", "''")]
+    except ValueError:
+        raise click.BadParameter(
+            f"{tape!r}: comma-separated non-negative ints, e.g. 0,1,0", param_hint="--tape"
+        ) from None
+    result = execute(factory, seed, tape=choices, keep_steps=True, **opts)
+    table = Table(show_header=False, box=None)
+    table.add_row("seed", str(seed))
+    table.add_row("tape", f"{len(choices)} choices, {sum(1 for c in choices if c)} departure(s) from FIFO")
+    table.add_row("steps", str(result.steps))
+    table.add_row("virtual time", f"{result.virtual_time:.6f} s")
+    table.add_row("fingerprint", result.fingerprint)
+    console.print(table)
+    if result.exception is None:
+        console.print(Text(f"the tape passes; the scenario returned {result.value!r}"))
+    else:
+        console.print(Text(format_user_traceback(result.exception)))
     sys.exit(1 if result.exception is not None else 0)
 
 
