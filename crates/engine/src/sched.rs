@@ -94,8 +94,8 @@ pub struct Scheduler<T> {
     next_group: u64,
     ready: VecDeque<Entry<T>>,
     candidates: Vec<Candidate>,
-    /// `(seq, footprint)` of the ready entries, for a systematic walk.
-    walk_view: Vec<(u64, Footprint)>,
+    /// `(seq, footprint, owner)` of the ready entries, for a systematic walk.
+    walk_view: Vec<(u64, Footprint, u32)>,
     timers: TimerHeap<Entry<T>>,
     strategy: Strategy,
     spec: StrategySpec,
@@ -333,7 +333,7 @@ impl<T> Scheduler<T> {
         let index = if let Strategy::Systematic(walk) = &mut self.strategy {
             self.walk_view.clear();
             self.walk_view
-                .extend(self.ready.iter().map(|e| (e.seq, e.fp)));
+                .extend(self.ready.iter().map(|e| (e.seq, e.fp, e.owner)));
             walk.choose(&self.walk_view)
         } else if self.ready.len() == 1 && self.strategy.stateless_when_single() {
             0

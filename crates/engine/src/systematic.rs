@@ -9,10 +9,13 @@
 //! left, that choice substituted.
 //!
 //! Bound: a preemption is a choice other than index 0 (the oldest ready
-//! entry, stock asyncio's pick); a run may spend at most `bound`. Rounds
-//! deepen the bound (0, 1, ..., `max_bound`), so the first failure found
-//! needs the fewest departures from FIFO, and a round in which the bound
-//! never stopped a choice proves the whole space explored.
+//! entry, stock asyncio's pick) that does not continue the task the previous
+//! preemption switched to: running one task ahead of the others for several
+//! steps costs one preemption, as on a preemptive scheduler (see
+//! [`step_cost`]). A run may spend at most `bound`. Rounds deepen the bound
+//! (0, 1, ..., `max_bound`), so the first failure found needs the fewest
+//! preemptions, and a round in which the bound never stopped a choice
+//! proves the whole space explored.
 //!
 //! Reduction (sleep sets, Godefroid 1996): after the subtree of choice `t`
 //! at node `s` has been explored, `t` sleeps in the subtrees of `s`'s later
@@ -50,6 +53,43 @@ impl Footprint {
     }
 }
 
+/// How many steps one preemption lets a task run ahead for free: longer
+/// run-aheads cost another preemption. Without a cap a task polling in a
+/// loop (`while not ready: await sleep(0)`) could run ahead forever at no
+/// cost, and one round would never end.
+pub const RUN_AHEAD: u32 = 8;
+
+/// The task the last preemption switched to, and how many steps it has
+/// run ahead since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Favor {
+    pub owner: u32,
+    pub ahead: u32,
+}
+
+/// The preemptions choice `i` costs (0 or 1) among ready entries owned by
+/// `owners` (task ordinals, oldest first), and the favour after it: index 0
+/// is free; so is the oldest entry of the favoured task (the one the last
+/// preemption switched to: it keeps running ahead, up to [`RUN_AHEAD`]
+/// steps); any other choice is a preemption that favours its own task
+/// (none for the loop's own callbacks, owner 0).
+pub fn step_cost(owners: &[u32], i: usize, favor: Option<Favor>) -> (u32, Option<Favor>) {
+    let owner = owners[i];
+    if i == 0 {
+        return (0, favor.filter(|f| f.owner == owner));
+    }
+    if let Some(f) = favor {
+        if owners.iter().position(|&o| o == f.owner) == Some(i) && f.ahead < RUN_AHEAD {
+            let next = Favor {
+                owner,
+                ahead: f.ahead + 1,
+            };
+            return (0, Some(next));
+        }
+    }
+    (1, (owner != 0).then_some(Favor { owner, ahead: 0 }))
+}
+
 /// What the explorer asks of one run.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Plan {
@@ -70,10 +110,14 @@ pub struct NodeRec {
     /// The ready entries, oldest first, by sequence number.
     pub seqs: Vec<u64>,
     pub fps: Vec<Footprint>,
+    /// Their task ordinals.
+    pub owners: Vec<u32>,
     /// The index run, or None where the walk stopped.
     pub chosen: Option<u32>,
     /// Preemptions spent before this step.
     pub cost_before: u32,
+    /// The task the last preemption switched to, while it keeps running.
+    pub favored_before: Option<Favor>,
     /// Entries asleep at this step (never chosen here).
     pub sleep: Vec<u64>,
 }
@@ -107,7 +151,9 @@ pub struct Walk {
     plan: Plan,
     step: usize,
     cost: u32,
+    favored: Option<Favor>,
     sleep: Vec<u64>,
+    owners: Vec<u32>,
     nodes: Vec<NodeRec>,
     stop: Option<Stop>,
 }
@@ -123,7 +169,9 @@ impl Walk {
             plan,
             step: 0,
             cost: 0,
+            favored: None,
             sleep,
+            owners: Vec::new(),
             nodes: Vec::new(),
             stop: None,
         }
@@ -141,14 +189,16 @@ impl Walk {
         self.stop
     }
 
-    /// The index to run among the ready entries `(seq, footprint)`, oldest
-    /// first (never empty). After a stop, index 0 unrecorded (the run's
-    /// clean-up, which the exploration ignores).
-    pub fn choose(&mut self, ready: &[(u64, Footprint)]) -> usize {
+    /// The index to run among the ready entries `(seq, footprint, owner)`,
+    /// oldest first (never empty). After a stop, index 0 unrecorded (the
+    /// run's clean-up, which the exploration ignores).
+    pub fn choose(&mut self, ready: &[(u64, Footprint, u32)]) -> usize {
         debug_assert!(!ready.is_empty());
         if self.stop.is_some() {
             return 0;
         }
+        self.owners.clear();
+        self.owners.extend(ready.iter().map(|r| r.2));
         let k = self.step;
         self.step += 1;
         if k < self.plan.prefix.len() {
@@ -162,36 +212,52 @@ impl Walk {
                 self.stop = Some(Stop::Diverged { step: k as u64 });
                 return i;
             }
-            self.cost += u32::from(i != 0);
+            let (cost, favored) = step_cost(&self.owners, i, self.favored);
+            self.cost += cost;
+            self.favored = favored;
             if k + 1 == self.plan.prefix.len() {
                 self.sleep = self.plan.sleep.clone();
             }
             return i;
         }
-        let awake = |seq: &u64| !self.sleep.contains(seq);
-        let first_awake = ready.iter().position(|(seq, _)| awake(seq));
-        let pick = match first_awake {
-            Some(0) => Some(0),
-            Some(i) if self.cost < self.plan.bound => Some(i),
-            Some(_) => None,
-            None => None,
-        };
+        // The first awake choice within the bound: the favoured task keeps
+        // running ahead (what exposes missing backpressure, starvation),
+        // else stock order, else the oldest other.
+        let continuation = self
+            .favored
+            .and_then(|f| self.owners.iter().position(|&o| o == f.owner));
+        let order = continuation
+            .into_iter()
+            .chain(std::iter::once(0))
+            .chain(1..ready.len());
+        let mut any_awake = false;
+        let mut pick = None;
+        for i in order {
+            if self.sleep.contains(&ready[i].0) {
+                continue;
+            }
+            any_awake = true;
+            let (cost, favored) = step_cost(&self.owners, i, self.favored);
+            if self.cost + cost <= self.plan.bound {
+                pick = Some((i, cost, favored));
+                break;
+            }
+        }
         self.nodes.push(NodeRec {
             seqs: ready.iter().map(|r| r.0).collect(),
             fps: ready.iter().map(|r| r.1).collect(),
-            chosen: pick.map(|i| i as u32),
+            owners: self.owners.clone(),
+            chosen: pick.map(|p| p.0 as u32),
             cost_before: self.cost,
+            favored_before: self.favored,
             sleep: self.sleep.clone(),
         });
-        let Some(i) = pick else {
-            self.stop = Some(if first_awake.is_some() {
-                Stop::Bound
-            } else {
-                Stop::Asleep
-            });
+        let Some((i, cost, favored)) = pick else {
+            self.stop = Some(if any_awake { Stop::Bound } else { Stop::Asleep });
             return 0;
         };
-        self.cost += u32::from(i != 0);
+        self.cost += cost;
+        self.favored = favored;
         // Entries that may conflict with the step now run wake up: their
         // order relative to it matters.
         let ran = ready[i].1;
@@ -320,7 +386,8 @@ impl Explorer {
                 if top.tried.contains(&(i as u32)) || top.rec.sleep.contains(seq) {
                     continue;
                 }
-                if top.rec.cost_before.saturating_add(u32::from(i != 0)) > bound {
+                let (cost, _) = step_cost(&top.rec.owners, i, top.rec.favored_before);
+                if top.rec.cost_before.saturating_add(cost) > bound {
                     top.cut_here = true;
                     continue;
                 }
@@ -435,9 +502,9 @@ mod tests {
         let mut log: Vec<(usize, usize)> = Vec::new();
         let mut tape = Vec::new();
         while !ready.is_empty() {
-            let view: Vec<(u64, Footprint)> = ready
+            let view: Vec<(u64, Footprint, u32)> = ready
                 .iter()
-                .map(|&(seq, t, s)| (seq, fp(toy.tasks[t][s])))
+                .map(|&(seq, t, s)| (seq, fp(toy.tasks[t][s]), t as u32 + 1))
                 .collect();
             let i = walk.choose(&view);
             if walk.stop().is_some() {
@@ -566,8 +633,27 @@ mod tests {
             bound: 2,
             expect: vec![7],
         });
-        walk.choose(&[(3, Footprint::Any), (4, Footprint::Any)]);
+        walk.choose(&[(3, Footprint::Any, 1), (4, Footprint::Any, 2)]);
         assert_eq!(walk.stop(), Some(Stop::Diverged { step: 0 }));
+    }
+
+    #[test]
+    fn running_one_task_ahead_costs_one_preemption() {
+        let fav = |owner, ahead| Some(Favor { owner, ahead });
+        // Ready: task 1 at the head, task 2 behind it.
+        let owners = [1, 2];
+        assert_eq!(step_cost(&owners, 0, None), (0, None));
+        assert_eq!(step_cost(&owners, 1, None), (1, fav(2, 0)));
+        // Task 2 keeps running ahead of task 1 for free...
+        assert_eq!(step_cost(&owners, 1, fav(2, 0)), (0, fav(2, 1)));
+        // ...up to RUN_AHEAD steps...
+        assert_eq!(step_cost(&owners, 1, fav(2, RUN_AHEAD)), (1, fav(2, 0)));
+        // ...or until the head runs; switching to a third task is a new preemption.
+        assert_eq!(step_cost(&owners, 0, fav(2, 3)), (0, None));
+        assert_eq!(step_cost(&[2, 1], 0, fav(2, 3)), (0, fav(2, 3)));
+        assert_eq!(step_cost(&[1, 2, 3], 2, fav(2, 1)), (1, fav(3, 0)));
+        // The loop's own callbacks are never favoured.
+        assert_eq!(step_cost(&[1, 0], 1, None), (1, None));
     }
 
     #[test]
@@ -584,7 +670,9 @@ mod tests {
             let mut walk = Walk::new(plan);
             let (_, tape) = run_toy(&toy, &mut walk);
             if walk.stop().is_none() {
-                assert!(tape.iter().filter(|&&c| c != 0).count() <= 1);
+                let nodes = walk.nodes();
+                let spent = nodes.last().map_or(0, |n| n.cost_before);
+                assert!(spent <= 1, "{tape:?}");
                 tapes.push(tape);
             }
             ex.report(&walk);
