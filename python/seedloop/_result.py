@@ -149,7 +149,12 @@ def failure_from(result: RunResult, factory: object) -> Failure:
 
 @dataclass
 class Exploration:
-    """The summary of exploring a seed range."""
+    """The summary of exploring a seed range, or of a systematic exploration.
+
+    For ``strategy="systematic"``: ``failure`` is the first failing schedule
+    (its ``tape`` replays it), or ``complete`` is True when every schedule
+    within ``bound`` ran without one (``interleavings`` of them).
+    """
 
     strategy: str
     #: Options every run used (with PCT's measured ``steps``): pass them to replay.
