@@ -296,3 +296,44 @@ def test_html_report_escapes_what_the_scenario_says() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "No timeline" in page  # a bare RunResult has none; the page says so
     assert "ValueError" in page and "seed 3" in page
+
+
+def test_systematic_explore_needs_no_seeds_and_prints_a_tape_replay(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli, ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--no-progress"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "systematic schedule" in result.output
+    match = re.search(r"seedloop replay seedloop_scenarios:race --tape ([0-9,]+)", result.output)
+    assert match, result.output
+    replayed = runner.invoke(cli, ["replay", "seedloop_scenarios:race", "--tape", match.group(1)])
+    assert replayed.exit_code == 1, replayed.output
+    assert "consumer missed the data" in replayed.output
+    stock = runner.invoke(
+        cli, ["replay", "seedloop_scenarios:race", "--tape", "0,0,0,0,0,0,0,0,0,0,0"]
+    )
+    assert stock.exit_code == 0 and "the tape passes" in stock.output
+
+
+def test_systematic_explore_says_what_it_covered(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli,
+        ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--bound", "0",
+         "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "all 1 interleavings within bound 0 explored: no failure" in result.output
+    capped = runner.invoke(
+        cli,
+        ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--bound", "none",
+         "--max-runs", "1", "--no-progress"],
+    )
+    assert capped.exit_code == 0 and "not complete: max_runs=1" in capped.output
+    seeds = runner.invoke(
+        cli, ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--seeds", "10"]
+    )
+    assert seeds.exit_code == 2 and "leave --seeds out" in seeds.output
+    bad = runner.invoke(
+        cli, ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--bound", "x"]
+    )
+    assert bad.exit_code == 2 and "'none'" in bad.output

@@ -545,8 +545,13 @@ def _print_interrupted(summary: Exploration, target: str) -> None:
 def _print_failure(failure: Any, replay_cli: str) -> None:
     exc = failure.exception
     body = Text()
-    body.append(f"seed {failure.seed}", style="bold")
-    body.append(f" (strategy {failure.strategy}) fails with ")
+    if failure.strategy == SYSTEMATIC:
+        departures = sum(1 for c in failure.tape if c)
+        body.append("a systematic schedule", style="bold")
+        body.append(f" ({departures} departure(s) from FIFO) fails with ")
+    else:
+        body.append(f"seed {failure.seed}", style="bold")
+        body.append(f" (strategy {failure.strategy}) fails with ")
     body.append(f"{type(exc).__name__}: {exc}", style="red")
     body.append("\n\nreplay:  ")
     body.append(replay_cli, style="bold")
