@@ -298,9 +298,14 @@ def test_html_report_escapes_what_the_scenario_says() -> None:
     assert "ValueError" in page and "seed 3" in page
 
 
-def test_systematic_explore_needs_no_seeds_and_prints_a_tape_replay(runner: CliRunner) -> None:
+def test_systematic_explore_needs_no_seeds_and_prints_a_tape_replay(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    report, summary = tmp_path / "r.html", tmp_path / "s.json"
     result = runner.invoke(
-        cli, ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--no-progress"]
+        cli,
+        ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--no-progress",
+         "--html", str(report), "--json", str(summary)],
     )
     assert result.exit_code == 1, result.output
     assert "systematic schedule" in result.output
@@ -313,6 +318,10 @@ def test_systematic_explore_needs_no_seeds_and_prints_a_tape_replay(runner: CliR
         cli, ["replay", "seedloop_scenarios:race", "--tape", "0,0,0,0,0,0,0,0,0,0,0"]
     )
     assert stock.exit_code == 0 and "the tape passes" in stock.output
+    data = json.loads(summary.read_text())
+    assert data["strategy"] == "systematic" and data["complete"] is False
+    assert ",".join(map(str, data["tape"])) == match.group(1)
+    assert "systematic exploration (bound 2): schedule" in report.read_text()
 
 
 def test_systematic_explore_says_what_it_covered(runner: CliRunner) -> None:

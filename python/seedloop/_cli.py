@@ -248,7 +248,9 @@ def explore_cmd(
     with at most --bound preemptions instead (no seeds).
     """
     if strategy == SYSTEMATIC:
-        _explore_systematic_cmd(target, seeds, bound, max_runs, fail_if, options, no_progress)
+        _explore_systematic_cmd(
+            target, seeds, bound, max_runs, fail_if, options, no_progress, html_path, json_path
+        )
         return
     seed_list = parse_seeds(seeds if seeds is not None else "0:1000")
     shard_pair = parse_shard(shard) if shard else None
@@ -343,6 +345,8 @@ def _explore_systematic_cmd(
     fail_if: str | None,
     options: tuple[str, ...],
     no_progress: bool,
+    html_path: str | None,
+    json_path: str | None,
 ) -> None:
     if seeds is not None:
         raise click.BadParameter(
@@ -384,9 +388,36 @@ def _explore_systematic_cmd(
     table.add_row("time", f"{summary.elapsed:.2f} s")
     console.print(table)
     console.print(Text(str(summary).splitlines()[0]))
+    replay = result = None
     if summary.failure is not None:
         failure = summary.failure
-        _print_failure(failure, _replay_tape_cli(target, failure.tape, summary.options))
+        replay = _replay_tape_cli(target, failure.tape, summary.options)
+        _print_failure(failure, replay)
+        if html_path:
+            result = execute(factory, 0, tape=list(failure.tape), keep_steps=True, **summary.options)
+    if html_path:
+        Path(html_path).write_text(
+            render_report(
+                target=target,
+                failure=summary.failure,
+                result=result,
+                summary=summary,
+                replay_cli=replay,
+            ),
+            encoding="utf-8",
+        )
+        console.print(f"report: {html_path}")
+    if json_path:
+        data = _summary_json(target, summary, replay)
+        data.update(
+            bound=summary.bound,
+            complete=summary.complete,
+            exhaustive=summary.exhaustive,
+            schedules=summary.schedules,
+            runs_stopped=summary.runs_stopped,
+            tape=list(summary.failure.tape) if summary.failure is not None else None,
+        )
+        Path(json_path).write_text(json.dumps(data, indent=2))
     sys.exit(1 if summary.failure is not None else 0)
 
 
