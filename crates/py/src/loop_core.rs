@@ -107,7 +107,7 @@ static FUNCTION_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 static COPY_CONTEXT: GILOnceCell<PyObject> = GILOnceCell::new();
 static STEP_WRAPPER: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
-fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
+pub(crate) fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
     Ok(TASK_TYPES
         .get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
             let tasks = py.import("asyncio.tasks")?;

@@ -8,7 +8,7 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::PyTuple;
 use seedloop_engine::systematic::{Explorer as EngineExplorer, Footprint, Plan, Stop, Walk};
 
-use crate::loop_core::{is_function, self_carrying_types};
+use crate::loop_core::{is_function, self_carrying_types, task_types};
 
 /// The plan of one run (opaque to Python): passed to `SeedLoop` setup.
 #[pyclass(frozen, module = "seedloop._engine")]
@@ -141,6 +141,16 @@ fn future_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
         .bind(py))
 }
 
+/// Is `obj` exactly one of asyncio's futures (or tasks, with `tasks`)? A
+/// subclass may override `set_result`, `cancelled`... with user code.
+fn is_stock_future(py: Python<'_>, obj: &Bound<'_, PyAny>, tasks: bool) -> PyResult<bool> {
+    let ty = obj.get_type();
+    if future_types(py)?.iter().any(|t| ty.is(&t)) {
+        return Ok(true);
+    }
+    Ok(tasks && task_types(py)?.iter().any(|t| ty.is(&t)))
+}
+
 fn addr(obj: &Bound<'_, PyAny>) -> u64 {
     obj.as_ptr() as usize as u64
 }
@@ -154,6 +164,9 @@ fn addr(obj: &Bound<'_, PyAny>) -> u64 {
 /// - `fut.set_result` / `fut.set_exception` of a Future: the same;
 /// - gather's `_done_callback(child)`: counts the child into its gather
 ///   (the closure, one per gather call) and may complete the gather.
+///
+/// Only asyncio's own Future and Task types qualify (a subclass may run user
+/// code in an overridden method).
 ///
 /// Scheduling callbacks is not a conflict: the explorer treats the ready
 /// entries as a set and tries every order of them anyway.
@@ -170,7 +183,7 @@ pub fn footprint_of(
     })?;
     if callback.is(sruc.bind(py)) {
         return Ok(match args.get_item(0) {
-            Ok(fut) if fut.is_instance(future_types(py)?)? => Footprint::Objects([addr(&fut), 0]),
+            Ok(fut) if is_stock_future(py, &fut, false)? => Footprint::Objects([addr(&fut), 0]),
             _ => Footprint::Any,
         });
     }
@@ -183,14 +196,16 @@ pub fn footprint_of(
                 == Some("gather.<locals>._done_callback")
         {
             if let Ok(child) = args.get_item(0) {
-                return Ok(Footprint::Objects([addr(callback), addr(&child)]));
+                if is_stock_future(py, &child, true)? {
+                    return Ok(Footprint::Objects([addr(callback), addr(&child)]));
+                }
             }
         }
         return Ok(Footprint::Any);
     }
     if ty.is_subclass(self_carrying_types(py)?)? {
         if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
-            if owner.is_instance(future_types(py)?)? {
+            if is_stock_future(py, &owner, false)? {
                 let name = callback.getattr(intern!(py, "__name__"))?;
                 let name = name.extract::<String>().unwrap_or_default();
                 if name == "set_result" || name == "set_exception" {
