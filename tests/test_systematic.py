@@ -109,7 +109,33 @@ async def noisy_timers():
     return "".join(box)
 
 
-SCENARIOS = [lost_update, lock_order, event_wakeups, timer_tie, cancel_race, noisy_timers]
+async def subclassed_futures():
+    """Timers completing futures of a user subclass whose set_result writes shared state:
+    not loop-internal steps, so their order must still be explored."""
+    log = []
+
+    class LoggingFuture(asyncio.Future):
+        def set_result(self, result):
+            log.append(result)
+            super().set_result(result)
+
+    loop = asyncio.get_running_loop()
+    futures = [LoggingFuture() for _ in range(3)]
+    for i, fut in enumerate(futures):
+        loop.call_later(1, fut.set_result, i)
+    await asyncio.gather(*futures)
+    return log
+
+
+SCENARIOS = [
+    lost_update,
+    lock_order,
+    event_wakeups,
+    timer_tie,
+    cancel_race,
+    noisy_timers,
+    subclassed_futures,
+]
 
 
 def _explore(factory, **kw):
@@ -127,6 +153,11 @@ def test_reduction_keeps_every_outcome_of_brute_force(factory, bound):
     assert set(reduced.outcomes) == set(brute.outcomes)
     assert reduced.interleavings <= brute.interleavings
     assert reduced.seeds_run <= brute.seeds_run
+
+
+def test_a_future_subclass_is_not_taken_for_a_loop_internal_step():
+    reduced = _explore(subclassed_futures, bound=None)
+    assert len(reduced.outcomes) == 6  # every order of the three set_result calls
 
 
 def test_reduction_explores_fewer_schedules_where_steps_are_independent():

@@ -127,7 +127,9 @@ impl Explorer {
 
 static SET_RESULT_UNLESS_CANCELLED: GILOnceCell<PyObject> = GILOnceCell::new();
 static FUTURE_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
+static SEED_TASK: GILOnceCell<PyObject> = GILOnceCell::new();
 
+/// asyncio's Future types and seedloop's `SeedFuture` (which only changes `__hash__`).
 fn future_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
     Ok(FUTURE_TYPES
         .get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
@@ -136,7 +138,20 @@ fn future_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
             if let Ok(py_future) = futures.getattr("_PyFuture") {
                 types.push(py_future);
             }
+            types.push(py.import("seedloop._loop.tasks")?.getattr("SeedFuture")?);
             Ok(PyTuple::new(py, types)?.unbind())
+        })?
+        .bind(py))
+}
+
+/// seedloop's `SeedTask` (an `asyncio.Task` that only changes `__hash__`).
+fn seed_task(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    Ok(SEED_TASK
+        .get_or_try_init(py, || -> PyResult<PyObject> {
+            Ok(py
+                .import("seedloop._loop.tasks")?
+                .getattr("SeedTask")?
+                .unbind())
         })?
         .bind(py))
 }
@@ -148,7 +163,7 @@ fn is_stock_future(py: Python<'_>, obj: &Bound<'_, PyAny>, tasks: bool) -> PyRes
     if future_types(py)?.iter().any(|t| ty.is(&t)) {
         return Ok(true);
     }
-    Ok(tasks && task_types(py)?.iter().any(|t| ty.is(&t)))
+    Ok(tasks && (ty.is(seed_task(py)?) || task_types(py)?.iter().any(|t| ty.is(&t))))
 }
 
 fn addr(obj: &Bound<'_, PyAny>) -> u64 {
@@ -165,8 +180,9 @@ fn addr(obj: &Bound<'_, PyAny>) -> u64 {
 /// - gather's `_done_callback(child)`: counts the child into its gather
 ///   (the closure, one per gather call) and may complete the gather.
 ///
-/// Only asyncio's own Future and Task types qualify (a subclass may run user
-/// code in an overridden method).
+/// Only asyncio's own Future and Task types (and seedloop's `SeedFuture`,
+/// `SeedTask`, which only change `__hash__`) qualify: a subclass may run
+/// user code in an overridden method.
 ///
 /// Scheduling callbacks is not a conflict: the explorer treats the ready
 /// entries as a set and tries every order of them anyway.
