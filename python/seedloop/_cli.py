@@ -4,7 +4,7 @@
     seedloop explore examples/demo.py:scenario --fail-if 'result == "MISSED"'
     seedloop explore examples/lost_update.py:buggy --strategy systematic --bound 2
     seedloop replay examples/lost_update.py:buggy --seed 49 --html report.html
-    seedloop replay examples/lost_update.py:buggy --tape 0,1,0,2
+    seedloop replay examples/lost_update.py:buggy --seed 0 --tape 0,1,0,2
 
 Exit status: 0 when every seed passed, 1 when a failing seed was found (or
 the replayed seed fails), 2 for a usage error.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import bdb
 import json
 import os
 import shlex
@@ -41,6 +42,7 @@ except ImportError as exc:  # pragma: no cover - the package declares both
         f"the seedloop command needs 'click' and 'rich' ({exc}); pip install click rich"
     ) from None
 
+from ._database import DEFAULT_DIR, ENV_VAR, Key, database_at, explore_saved_first
 from ._html import render_report
 from ._options import (
     DEFAULT_BOUND,
@@ -48,13 +50,15 @@ from ._options import (
     DEFAULT_STRATEGY,
     STRATEGIES,
     SYSTEMATIC,
+    RunOptions,
     parse_seeds,
     parse_shard,
 )
 from ._parallel import describe_exit, resolve_factory
 from ._result import Exploration
-from ._run import execute
+from ._run import calibrate, execute
 from ._search import explore, find_failing_seed
+from ._timetravel import time_travel
 from .errors import SeedloopError, WorkerCrashError
 
 console = Console(highlight=False, emoji=False)
@@ -102,8 +106,8 @@ def _replay_tape_cli(target: str, tape: Any, options: dict[str, Any]) -> str:
     )
     if options.get("fail_if") is not None:
         opts += f" --fail-if {shlex.quote(options['fail_if'])}"
-    choices = ",".join(str(c) for c in tape) or "''"
-    return f"seedloop replay {shlex.quote(target)} --tape {choices}{opts}"
+    choices = ",".join(str(c) for c in tape) or "'[]'"
+    return f"seedloop replay {shlex.quote(target)} --seed 0 --tape {choices}{opts}"
 
 
 def _parse_bound(value: str) -> int | None:
@@ -124,6 +128,22 @@ def _with_fail_if(options: dict[str, Any], fail_if: str | None) -> dict[str, Any
     if fail_if is not None:
         options["fail_if"] = fail_if
     return options
+
+
+def _parse_tape(text: str) -> list[int]:
+    try:
+        tape = json.loads(text if text.lstrip().startswith("[") else f"[{text}]")
+    except ValueError:
+        tape = None
+    if not isinstance(tape, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in tape
+    ):
+        raise click.BadParameter(
+            f"{text!r}: write the tape as a list of non-negative ints, e.g. --tape '[0, 1, 0]' "
+            "(copy it from the failure's minimal schedule)",
+            param_hint="--tape",
+        )
+    return tape
 
 
 class _SeedloopCommand(click.Command):
@@ -225,6 +245,16 @@ _option_option = click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="write the summary as JSON"
 )
 @click.option("--no-progress", is_flag=True, help="no progress bar")
+@click.option(
+    "--db",
+    "db_path",
+    metavar="PATH",
+    default=None,
+    help=f"the failure database: saved failing seeds of this scenario (same strategy and "
+    f"options) run before --seeds, new failures are saved there [default: ${ENV_VAR} or "
+    f"{DEFAULT_DIR}]",
+)
+@click.option("--no-db", is_flag=True, help="neither replay nor save failures (no database)")
 def explore_cmd(
     target: str,
     seeds: str | None,
@@ -240,12 +270,16 @@ def explore_cmd(
     html_path: str | None,
     json_path: str | None,
     no_progress: bool,
+    db_path: str | None,
+    no_db: bool,
 ) -> None:
     """Run MODULE:SCENARIO under every seed; summarise and show the first failure.
 
     MODULE:SCENARIO names a zero-argument async function, e.g. examples.demo:scenario
-    or path/to/file.py:scenario. With --strategy systematic it runs every schedule
-    with at most --bound preemptions instead (no seeds).
+    or path/to/file.py:scenario. Failing seeds are kept in a failure database
+    (.seedloop/) and run first the next time; --shard and --no-db use none.
+    With --strategy systematic it runs every schedule with at most --bound
+    preemptions instead (no seeds, no database).
     """
     if strategy == SYSTEMATIC:
         _explore_systematic_cmd(
@@ -257,6 +291,10 @@ def explore_cmd(
     opts = _with_fail_if(_parse_options(options), fail_if)
     _import_target(target)
     jobs = jobs or os.cpu_count() or 1
+    # A shard's seeds are positions in the shared order: saved seeds in front
+    # would move them, so a sharded search keeps no database.
+    database = None if no_db or shard_pair else database_at(db_path, DEFAULT_DIR)
+    db_run = None
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -283,10 +321,13 @@ def explore_cmd(
             progress.update(task, completed=done, total=total or None, failed=failed, rate=rate)
 
         try:
-            summary = explore(
+            summary, db_run = explore_saved_first(
+                database,
+                Key.of(target, strategy, opts),
                 target,
                 seed_list,
                 strategy=strategy,
+                options=opts,
                 jobs=jobs,
                 stop_on_failure=stop_on_failure,
                 check_determinism=check_determinism,
@@ -295,7 +336,6 @@ def explore_cmd(
                 # Even one job runs in a worker process: a seed that ends its
                 # interpreter is then reported with its seed, not as a silent exit.
                 isolate=True,
-                **opts,
             )
         except KeyboardInterrupt as exc:
             summary = getattr(exc, "exploration", None)
@@ -308,6 +348,8 @@ def explore_cmd(
         _print_crash(crashed, target, strategy, opts)
         sys.exit(1)
     _print_summary(summary)
+    if db_run is not None and (db_run.replayed or db_run.dropped or db_run.saved):
+        console.print(Text(db_run.describe()), soft_wrap=True)
     if summary.interrupted:
         _print_interrupted(summary, target)
         sys.exit(130)
@@ -423,47 +465,105 @@ def _explore_systematic_cmd(
 
 @cli.command(cls=_SeedloopCommand)
 @click.argument("target", metavar="MODULE:SCENARIO")
-@click.option("--seed", type=int, default=None, help="the seed to run (default 0 with --tape)")
-@click.option(
-    "--tape",
-    default=None,
-    metavar="C,C,...",
-    help="replay a decision tape (Failure.tape: comma-separated choices) instead of a strategy",
-)
+@click.option("--seed", type=int, required=True, help="the seed to run")
 @_strategy_option
 @_fail_if_option
 @_option_option
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="write an HTML report")
+@click.option(
+    "--tape",
+    "tape_text",
+    metavar="TAPE",
+    default=None,
+    help="replay this decision tape instead of the strategy, e.g. the failure's minimal "
+    "schedule --tape '[0, 1, 0]' (the run its report's timeline shows)",
+)
+@click.option(
+    "--break-at",
+    "break_at",
+    type=click.IntRange(min=0),
+    multiple=True,
+    metavar="STEP",
+    help="stop in pdb before timeline step STEP runs, in the frame of the task it resumes "
+    "(c: to the next --break-at, n: this task's next step, s: any task's next step, "
+    "q: stop); repeatable",
+)
+@click.option(
+    "--watch",
+    "watches",
+    multiple=True,
+    metavar="EXPR",
+    help="print EXPR, evaluated in a task's frame, at every step that changes it: "
+    "'step 12 t=0.5 #3 worker x: 1 -> 2' (the step and the task that ran it); repeatable",
+)
+@click.option(
+    "--task",
+    "watch_task",
+    metavar="NAME",
+    default=None,
+    help="evaluate --watch in this task's frames (its name, e.g. worker, or #3 as in the "
+    "timeline); default: the first task whose frame evaluates EXPR",
+)
 def replay(
     target: str,
-    seed: int | None,
-    tape: str | None,
+    seed: int,
     strategy: str,
     fail_if: str | None,
     options: tuple[str, ...],
     html_path: str | None,
+    tape_text: str | None,
+    break_at: tuple[int, ...],
+    watches: tuple[str, ...],
+    watch_task: str | None,
 ) -> None:
-    """Run MODULE:SCENARIO under one seed (or one decision tape) and show exactly what happened."""
+    """Run MODULE:SCENARIO under one seed and show exactly what happened.
+
+    With --break-at or --watch the same run (same fingerprint) is replayed under
+    a debugger: step numbers are those of the failure's timeline.
+    """
     factory = _import_target(target)
     opts = _with_fail_if(_parse_options(options), fail_if)
-    if tape is not None:
-        _replay_tape_cmd(target, factory, seed or 0, tape, opts)
-        return
-    if seed is None:
-        raise click.BadParameter("give the seed to run (or --tape)", param_hint="--seed")
-    result = execute(factory, seed, strategy, keep_steps=True, **opts)
+    tape = _parse_tape(tape_text) if tape_text is not None else None
+    if break_at or watches:
+        api = "seedloop replay"
+        run_opts = RunOptions.build(api, strategy, opts)
+        if tape is None:
+            run_opts = calibrate(factory, run_opts, api)
+        try:
+            result = time_travel(
+                factory,
+                seed,
+                run_opts,
+                breaks=break_at,
+                watches=watches,
+                task=watch_task,
+                tape=tape,
+            ).result
+        except bdb.BdbQuit as exc:
+            console.print(Text(f"seedloop: {exc}; the run did not finish"))
+            sys.exit(1)
+        if isinstance(result.exception, bdb.BdbQuit):
+            console.print(Text(f"seedloop: {result.exception}; the run did not finish"))
+            sys.exit(1)
+    else:
+        result = execute(factory, seed, strategy, tape=tape, keep_steps=True, **opts)
     opts = result.options  # with PCT's measured steps
     failure = None
     table = Table(show_header=False, box=None)
     table.add_row("seed", str(seed))
-    table.add_row("strategy", strategy)
+    table.add_row("strategy", strategy if tape is None else f"none: a tape of {len(tape)} decisions")
     table.add_row("steps", str(result.steps))
     table.add_row("virtual time", f"{result.virtual_time:.6f} s")
     table.add_row("fingerprint", result.fingerprint)
     console.print(table)
     replay_cli = _replay_cli(target, seed, strategy, opts)
+    if tape is not None:
+        replay_cli += f" --tape {shlex.quote(json.dumps(tape))}"
     if result.exception is None:
-        console.print(Text(f"seed {seed} passes; the scenario returned {result.value!r}"))
+        what = f"seed {seed}" if tape is None else f"the tape (seed {seed})"
+        console.print(Text(f"{what} passes; the scenario returned {result.value!r}"))
+    elif tape is not None:
+        console.print(Text(format_user_traceback(result.exception)))
     else:
         failure = find_failing_seed(factory, [seed], strategy=strategy, **opts)
         exc = result.exception
@@ -476,30 +576,6 @@ def replay(
             encoding="utf-8",
         )
         console.print(f"report: {html_path}")
-    sys.exit(1 if result.exception is not None else 0)
-
-
-def _replay_tape_cmd(
-    target: str, factory: Any, seed: int, tape: str, opts: dict[str, Any]
-) -> None:
-    try:
-        choices = [int(c) for c in tape.replace(" ", "").split(",") if c not in ("", "''")]
-    except ValueError:
-        raise click.BadParameter(
-            f"{tape!r}: comma-separated non-negative ints, e.g. 0,1,0", param_hint="--tape"
-        ) from None
-    result = execute(factory, seed, tape=choices, keep_steps=True, **opts)
-    table = Table(show_header=False, box=None)
-    table.add_row("seed", str(seed))
-    table.add_row("tape", f"{len(choices)} choices, {sum(1 for c in choices if c)} departure(s) from FIFO")
-    table.add_row("steps", str(result.steps))
-    table.add_row("virtual time", f"{result.virtual_time:.6f} s")
-    table.add_row("fingerprint", result.fingerprint)
-    console.print(table)
-    if result.exception is None:
-        console.print(Text(f"the tape passes; the scenario returned {result.value!r}"))
-    else:
-        console.print(Text(format_user_traceback(result.exception)))
     sys.exit(1 if result.exception is not None else 0)
 
 

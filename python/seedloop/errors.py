@@ -83,3 +83,8 @@ class WorkerCrashError(SeedloopError):
 class UnsupportedTestError(SeedloopError):
     """A test marked for seedloop that it cannot run (it picks its own loop, or needs an
     async fixture wider than one seed); the message names the reason and the fix."""
+
+
+class SeedloopWarning(UserWarning):
+    """Something seedloop skipped or could not do, that does not stop the run (for example
+    an unreadable entry of the failure database); the message says what to do."""

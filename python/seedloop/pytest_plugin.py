@@ -17,6 +17,10 @@
   only that seed and fails with the test's own exception and traceback.
 * A failing test gets a "seedloop" report section: seed, strategy, the exact
   pytest and Python replay commands and, when available, the timeline.
+* The failure database (``seedloop._database``): a failing seed is saved
+  under ``.seedloop/`` in the rootdir (``--seedloop-db PATH``, the ini option
+  ``seedloop_db``, or ``SEEDLOOP_DB``; ``off`` or ``--no-seedloop-db``: none)
+  and runs before the seed range the next time; it is dropped once it passes.
 
 The tests seedloop runs become :class:`SeedloopFunction` items at the end of
 collection (so a marker added by a conftest counts): other async plugins
@@ -35,6 +39,15 @@ from typing import Any
 
 import pytest
 
+from ._database import (
+    DEFAULT_DIR,
+    ENV_VAR,
+    OFF,
+    FailureDatabase,
+    Key,
+    database_at,
+    explore_saved_first,
+)
 from ._options import (
     DEFAULT_STRATEGY,
     STRATEGIES,
@@ -54,7 +67,6 @@ from ._pytest_suite import (
     returns,
     run_test,
 )
-from ._search import explore
 from ._simulate import SimulationFailure
 from .errors import (
     InvalidFactoryError,
@@ -80,6 +92,7 @@ class _CommandLine:
     strategy: str | None
     replay: int | None
     all: bool = False
+    database: FailureDatabase | None = None
 
 
 _options_key = pytest.StashKey[_CommandLine]()
@@ -119,6 +132,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="run seedloop tests under this one seed only, failing with the full exception",
     )
+    group.addoption(
+        "--seedloop-db",
+        metavar="PATH",
+        default=None,
+        help="the failure database: failing seeds are saved there and run first next time "
+        f"(default: ${ENV_VAR}, the ini option seedloop_db, or {DEFAULT_DIR} in the rootdir; "
+        f"{OFF!r}: none)",
+    )
+    group.addoption(
+        "--no-seedloop-db",
+        action="store_true",
+        default=False,
+        help="neither replay nor save failing seeds (no failure database)",
+    )
+    parser.addini(
+        "seedloop_db",
+        default="",
+        help=f"the failure database's directory, relative to the rootdir ({OFF!r}: none)",
+    )
     parser.addini(
         "seedloop_all",
         type="bool",
@@ -156,7 +188,15 @@ def _read_command_line(config: pytest.Config) -> _CommandLine:
                 "copy it from the failure report"
             ) from None
     everything = bool(config.getoption("seedloop_all", None) or config.getini("seedloop_all"))
-    return _CommandLine(seeds, strategy, replay, everything)
+    return _CommandLine(seeds, strategy, replay, everything, _database(config))
+
+
+def _database(config: pytest.Config) -> FailureDatabase | None:
+    if config.getoption("no_seedloop_db", False):
+        return None
+    ini = str(config.getini("seedloop_db") or "").strip()
+    default = ini if ini.lower() == OFF else config.rootpath / (ini or DEFAULT_DIR)
+    return database_at(config.getoption("seedloop_db", None), default)
 
 
 def _command_line(config: pytest.Config) -> _CommandLine:
@@ -368,8 +408,18 @@ def _simulate(item: SeedloopFunction) -> None:
         seeds: Iterable[int] = [cmd.replay]
     else:
         seeds = cmd.seeds if cmd.seeds is not None else spec.seeds
+    # An explicit --seedloop-replay runs that seed alone: no database.
+    database = cmd.database if cmd.replay is None else None
     try:
-        summary = explore(factory, seeds, strategy=strategy, stop_on_failure=True, **spec.options)
+        summary, db_run = explore_saved_first(
+            database,
+            Key.of(item.nodeid, strategy, spec.options),
+            factory,
+            seeds,
+            strategy=strategy,
+            options=spec.options,
+            stop_on_failure=True,
+        )
     finally:
         # What the runs left for the garbage collector (tasks whose exception was
         # never retrieved, loops, their frames) is finalized here, attributed to
@@ -381,7 +431,8 @@ def _simulate(item: SeedloopFunction) -> None:
     if failure is None:
         return
     in_run = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
-    item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run))
+    database_line = db_run.describe() if db_run.database is not None else ""
+    item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run), database_line)
     if cmd.replay is not None:
         raise failure.exception  # the test's own exception, traceback and all
 
@@ -467,7 +518,11 @@ def _describe_seeds(seeds: Iterable[int]) -> str:
 
 
 def _report(
-    item: pytest.Function, summary: Any, argnames: list[str], in_run: tuple[str, ...] = ()
+    item: pytest.Function,
+    summary: Any,
+    argnames: list[str],
+    in_run: tuple[str, ...] = (),
+    database: str = "",
 ) -> str:
     failure = summary.failure
     exc = failure.exception
@@ -479,6 +534,8 @@ def _report(
         f"replay:      {replay_command_line(item, failure.seed, failure.strategy)}",
         f"python:      {python_replay_call(item, failure, argnames)}",
     ]
+    if database:
+        lines.append(f"database:    {database}")
     if in_run:
         # Their values exist only inside a run: the python line needs them rebuilt there.
         lines.append(f"fixtures:    {', '.join(in_run)} (set up and torn down inside each run)")
