@@ -56,7 +56,9 @@ impl Footprint {
 /// How many steps one preemption lets a task run ahead for free: longer
 /// run-aheads cost another preemption. Without a cap a task polling in a
 /// loop (`while not ready: await sleep(0)`) could run ahead forever at no
-/// cost, and one round would never end.
+/// cost, and one round would never end. Measured on bench/corpus (bugs
+/// found within 1000 runs at bound 2, total runs): 4 -> 22/31, 10125;
+/// 8 -> 25/31, 8615; 16 -> 24/31, 8788.
 pub const RUN_AHEAD: u32 = 8;
 
 /// The task the last preemption switched to, and how many steps it has
