@@ -206,6 +206,25 @@ def test_a_bug_beyond_the_bound_is_not_claimed_and_completeness_is_stated():
     assert "these are all the interleavings" in str(full)
 
 
+async def unlucky_draw():
+    await asyncio.sleep(0)
+    return random.random() < 0.2  # the world seeds `random`
+
+
+def test_seeds_only_seed_the_world_and_each_gets_every_schedule():
+    alone = seedloop.explore(unlucky_draw, strategy="systematic", fail_if="result")
+    many = seedloop.explore(unlucky_draw, range(30), strategy="systematic", fail_if="result")
+    failing_seed = many.failing_seeds[0][1]
+    assert alone.complete != (failing_seed == 0)
+    assert many.failure is not None and many.failure.seed == failing_seed
+    with pytest.raises(AssertionError, match="fail_if"):
+        seedloop.replay(unlucky_draw, many.failure.tape, seed=failing_seed, fail_if="result")
+    passing = [s for s in range(30) if not seedloop.run(unlucky_draw, s, strategy="fifo")][:3]
+    covered = seedloop.explore(unlucky_draw, passing, strategy="systematic", fail_if="result")
+    assert covered.complete and covered.world_seeds == 3
+    assert "within bound 2 explored for 3 world seeds: no failure" in str(covered)
+
+
 def test_max_runs_stops_an_incomplete_exploration_and_says_so():
     exploration = seedloop.explore(noisy_timers, strategy="systematic", max_runs=5)
     assert not exploration.complete and exploration.failure is None
@@ -238,8 +257,8 @@ def test_same_result_in_another_process():
 
 
 def test_arguments_are_checked():
-    with pytest.raises(InvalidSeedError, match="pass no seeds"):
-        seedloop.explore(lost_update, range(3), strategy="systematic")
+    with pytest.raises(InvalidSeedError, match="empty"):
+        seedloop.explore(lost_update, [], strategy="systematic")
     with pytest.raises(InvalidSeedError, match="needs seeds"):
         seedloop.explore(lost_update)
     with pytest.raises(InvalidOptionError, match="bound"):

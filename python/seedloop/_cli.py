@@ -98,7 +98,7 @@ def _replay_cli(target: str, seed: int, strategy: str, options: dict[str, Any]) 
     return f"seedloop replay {shlex.quote(target)} --seed {seed} --strategy {strategy}{opts}"
 
 
-def _replay_tape_cli(target: str, tape: Any, options: dict[str, Any]) -> str:
+def _replay_tape_cli(target: str, seed: int, tape: Any, options: dict[str, Any]) -> str:
     opts = "".join(
         f" -o {shlex.quote(f'{k}={v!r}')}"
         for k, v in sorted(options.items())
@@ -107,7 +107,7 @@ def _replay_tape_cli(target: str, tape: Any, options: dict[str, Any]) -> str:
     if options.get("fail_if") is not None:
         opts += f" --fail-if {shlex.quote(options['fail_if'])}"
     choices = ",".join(str(c) for c in tape) or "'[]'"
-    return f"seedloop replay {shlex.quote(target)} --seed 0 --tape {choices}{opts}"
+    return f"seedloop replay {shlex.quote(target)} --seed {seed} --tape {choices}{opts}"
 
 
 def _parse_bound(value: str) -> int | None:
@@ -195,7 +195,8 @@ _option_option = click.option(
     "--seeds",
     default=None,
     show_default="0:1000",
-    help="N (0..N-1), A:B (A..B-1), A:B:STEP or a list 1,5,9 (not with --strategy systematic)",
+    help="N (0..N-1), A:B (A..B-1), A:B:STEP or a list 1,5,9 (with --strategy systematic: "
+    "world seeds, default 0, each explored in full)",
 )
 @click.option(
     "--strategy",
@@ -279,7 +280,7 @@ def explore_cmd(
     or path/to/file.py:scenario. Failing seeds are kept in a failure database
     (.seedloop/) and run first the next time; --shard and --no-db use none.
     With --strategy systematic it runs every schedule with at most --bound
-    preemptions instead (no seeds, no database).
+    preemptions instead (--seeds are then world seeds; no database).
     """
     if strategy == SYSTEMATIC:
         _explore_systematic_cmd(
@@ -390,11 +391,8 @@ def _explore_systematic_cmd(
     html_path: str | None,
     json_path: str | None,
 ) -> None:
-    if seeds is not None:
-        raise click.BadParameter(
-            "--strategy systematic enumerates schedules itself: leave --seeds out",
-            param_hint="--seeds",
-        )
+    # Seeds only seed the world here (random, uuid...); each gets every schedule.
+    seed_list = parse_seeds(seeds) if seeds is not None else None
     bound_value = _parse_bound(bound)
     opts = _with_fail_if(_parse_options(options), fail_if)
     factory = _import_target(target)
@@ -414,6 +412,7 @@ def _explore_systematic_cmd(
 
         summary = explore(
             factory,
+            seed_list,
             strategy=SYSTEMATIC,
             bound=bound_value,
             max_runs=max_runs,
@@ -433,10 +432,12 @@ def _explore_systematic_cmd(
     replay = result = None
     if summary.failure is not None:
         failure = summary.failure
-        replay = _replay_tape_cli(target, failure.tape, summary.options)
+        replay = _replay_tape_cli(target, failure.seed, failure.tape, summary.options)
         _print_failure(failure, replay)
         if html_path:
-            result = execute(factory, 0, tape=list(failure.tape), keep_steps=True, **summary.options)
+            result = execute(
+                factory, failure.seed, tape=list(failure.tape), keep_steps=True, **summary.options
+            )
     if html_path:
         Path(html_path).write_text(
             render_report(

@@ -94,7 +94,7 @@ class Failure:
         """A one-line call that reproduces this failure."""
         extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
         if self.strategy == "systematic":
-            # A systematic schedule is its tape (the world's seed is fixed).
+            # A systematic schedule is its tape (and the world's seed).
             return f"seedloop.replay({self.factory_name}, {list(self.tape)!r}, seed={self.seed}{extra})"
         return (
             f"seedloop.run({self.factory_name}, seed={self.seed}, "
@@ -195,6 +195,8 @@ class Exploration:
     #: an explored one, or needed more preemptions than the round allowed.
     runs_stopped: int = 0
     max_runs: int | None = None
+    #: World seeds explored (each with every schedule within the bound).
+    world_seeds: int = 1
 
     @property
     def seeds_per_second(self) -> float:
@@ -216,6 +218,8 @@ class Exploration:
             ]
         elif self.complete:
             within = "explored" if self.bound is None else f"within {bound} explored"
+            if self.world_seeds > 1:
+                within += f" for {self.world_seeds} world seeds"
             lines = [f"all {self.interleavings} interleavings {within}: no failure; {runs}"]
             if self.exhaustive and self.bound is not None:
                 lines.append("the bound never cut a choice: these are all the interleavings")

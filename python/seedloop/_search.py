@@ -200,14 +200,15 @@ def explore(
     :func:`find_failing_seed` builds it, and the counts cover the seeds a
     serial loop would run.
 
-    ``strategy="systematic"`` takes no seeds: it enumerates schedules, every
+    ``strategy="systematic"`` needs no seeds: it enumerates schedules, every
     one with at most ``bound`` preemptions (runs of a ready callback other
     than the oldest, the task switched to then running up to 8 steps ahead
     for free; None: no bound), in rounds of growing bound, skipping
     schedules that only reorder independent steps of an explored one
     (``reduction``), and stops at the first failure or after ``max_runs``
     runs. The result's ``complete`` says whether every schedule within the
-    bound ran; it runs in this process (``jobs``, ``shard``, ``isolate`` and
+    bound ran. Seeds, if given, only seed the world (``random``, ``uuid``...:
+    default 0), each with an exploration of its own. It runs in this process (``jobs``, ``shard``, ``isolate`` and
     ``check_determinism`` do not apply).
     """
     api = "seedloop.explore"
@@ -295,10 +296,9 @@ def _explore_systematic(
     options: dict[str, Any],
 ) -> Exploration:
     api = "seedloop.explore"
-    if seeds is not None:
-        raise InvalidSeedError(
-            f"{api}(strategy='systematic') enumerates schedules itself: pass no seeds"
-        )
+    # Seeds are optional here: they only seed the world (random, uuid...);
+    # each one gets every schedule within the bound.
+    world_seeds = [0] if seeds is None else list(iter_seeds(seeds, api))
     unsupported = [
         name
         for name, value, default in (
@@ -319,5 +319,12 @@ def _explore_systematic(
         factory = _parallel.resolve_factory(factory)
     check_factory(factory, api)
     return explore_systematic(
-        factory, opts, sys_opts, api=api, shrink=shrink, explain=explain, progress=progress
+        factory,
+        opts,
+        sys_opts,
+        api=api,
+        shrink=shrink,
+        explain=explain,
+        world_seeds=world_seeds,
+        progress=progress,
     )
