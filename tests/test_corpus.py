@@ -134,12 +134,13 @@ def test_auto_seed_reproduces_through_run_and_execute():
 # bench/RESULTS.md section 8: each must stay found within SYSTEMATIC_RUNS.
 SYSTEMATIC_FOUND = {
     "cancel_inflight_item": 3,
-    "lost_update": 7,
-    "lock_order_deadlock": 8,
+    "lost_update": 5,
+    "lock_order_deadlock": 5,
     "lease_expiry_tie": 3,
     "timeout_tie_abandoned_charge": 6,
     "watchdog_false_kill": 8,
-    "ring_overrun": 88,
+    "ring_overrun": 18,
+    "lock_cycle_three": 127,
 }
 SYSTEMATIC_RUNS = 150
 

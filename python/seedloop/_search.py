@@ -201,9 +201,9 @@ def explore(
     serial loop would run.
 
     ``strategy="systematic"`` needs no seeds: it enumerates schedules, every
-    one with at most ``bound`` preemptions (runs of a ready callback other
-    than the oldest, the task switched to then running up to 8 steps ahead
-    for free; None: no bound), in rounds of growing bound, skipping
+    one with at most ``bound`` preemptions (switches of task asyncio would
+    not make: the task switched to keeps running until it awaits or has run
+    32 steps; None: no bound), in rounds of growing bound, skipping
     schedules that only reorder independent steps of an explored one
     (``reduction``), and stops at the first failure or after ``max_runs``
     runs. The result's ``complete`` says whether every schedule within the
