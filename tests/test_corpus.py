@@ -133,14 +133,16 @@ def test_auto_seed_reproduces_through_run_and_execute():
 # bug -> runs systematic (default bound 2) took to its first failure in
 # bench/RESULTS.md section 8: each must stay found within SYSTEMATIC_RUNS.
 SYSTEMATIC_FOUND = {
-    "cancel_inflight_item": 3,
-    "lost_update": 5,
-    "lock_order_deadlock": 5,
-    "lease_expiry_tie": 3,
-    "timeout_tie_abandoned_charge": 6,
-    "watchdog_false_kill": 8,
-    "ring_overrun": 18,
-    "lock_cycle_three": 127,
+    "cancel_inflight_item": 12,
+    "lost_update": 4,
+    "lock_order_deadlock": 4,
+    "lease_expiry_tie": 2,
+    "timeout_tie_abandoned_charge": 2,
+    "watchdog_false_kill": 3,
+    "ring_overrun": 3,
+    "lock_cycle_three": 55,
+    "rate_limiter_overdraw": 7,
+    "torn_config_read": 18,
 }
 SYSTEMATIC_RUNS = 150
 
