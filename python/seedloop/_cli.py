@@ -210,7 +210,8 @@ _option_option = click.option(
     default=str(DEFAULT_BOUND),
     show_default=True,
     metavar="B",
-    help="systematic: most preemptions (non-FIFO choices) per schedule; 'none' for no bound",
+    help="systematic: most preemptions (task switches asyncio would not make) per schedule; "
+    "'none' for no bound",
 )
 @click.option(
     "--max-runs",
