@@ -1,12 +1,13 @@
 //! Systematic exploration: a bounded depth-first enumeration of decision tapes, with sleep sets.
 //!
 //! A run is driven by a [`Walk`]: it replays a tape prefix chosen by the
-//! [`Explorer`], then takes the first allowed choice at every later step and
-//! records each step as a node (the ready entries by sequence number, what
-//! each may touch, the choice, the preemptions spent before it). The
-//! explorer keeps the path of nodes of the last run and backtracks over it:
-//! the next run's prefix is the path up to the deepest node with a choice
-//! left, that choice substituted.
+//! [`Explorer`], then chooses by itself at every later step (a preemption
+//! while the budget allows, else the free choice) and records each step as
+//! a node (the ready entries by sequence number, what each may touch, the
+//! choice, the preemptions spent before it). The explorer keeps the path of
+//! nodes of the last run and backtracks over it: the next run's prefix is
+//! the path up to the deepest node with a choice left, that choice
+//! substituted.
 //!
 //! Bound: a preemption is a switch of task that stock asyncio would not
 //! make. Normally the next step is index 0 (the oldest ready entry, stock
@@ -15,10 +16,10 @@
 //! blocks (no entry of it is ready) or has run [`RUN_AHEAD`] steps, and
 //! switching away from it before that is another preemption (see
 //! [`step_cost`]). So "task B runs ahead of the others" costs one
-//! preemption, however many steps it runs. A run may spend at most `bound`. Rounds deepen the bound
-//! (0, 1, ..., `max_bound`), so the first failure found needs the fewest
-//! preemptions, and a round in which the bound never stopped a choice
-//! proves the whole space explored.
+//! preemption, however many steps it runs. A run may spend at most `bound`.
+//! Rounds deepen the bound (0, 1, ..., `max_bound`), so the first failure
+//! found needs the fewest preemptions, and a round in which the bound never
+//! stopped a choice proves the whole space explored.
 //!
 //! Reduction (sleep sets, Godefroid 1996): after the subtree of choice `t`
 //! at node `s` has been explored, `t` sleeps in the subtrees of `s`'s later
