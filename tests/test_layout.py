@@ -130,6 +130,7 @@ def test_layers_point_down() -> None:
         {"seedloop", "seedloop.pytest_plugin", "seedloop.hypothesis", "seedloop._cli",
          "seedloop.__main__", "seedloop._html", "seedloop._simulate", "seedloop._database"},
         {"seedloop._search", "seedloop._timetravel"},
+        {"seedloop._systematic"},
         {"seedloop._investigate", "seedloop._parallel"},
         {"seedloop._run"},
         {"seedloop._result"},

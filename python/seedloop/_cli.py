@@ -1,8 +1,10 @@
-"""The ``seedloop`` command line: explore a seed range, replay one seed.
+"""The ``seedloop`` command line: explore a seed range (or every schedule within a bound), replay one.
 
     seedloop explore examples/lost_update.py:buggy --seeds 0:100000 --strategy pct --jobs 4
     seedloop explore examples/demo.py:scenario --fail-if 'result == "MISSED"'
+    seedloop explore examples/lost_update.py:buggy --strategy systematic --bound 2
     seedloop replay examples/lost_update.py:buggy --seed 49 --html report.html
+    seedloop replay examples/lost_update.py:buggy --seed 0 --tape 0,1,0,2
 
 Exit status: 0 when every seed passed, 1 when a failing seed was found (or
 the replayed seed fails), 2 for a usage error.
@@ -43,11 +45,20 @@ except ImportError as exc:  # pragma: no cover - the package declares both
 from ._database import DEFAULT_DIR, ENV_VAR, Key, database_at, explore_saved_first
 from ._html import render_report
 from ._investigate import record_timeline
-from ._options import DEFAULT_STRATEGY, STRATEGIES, RunOptions, parse_seeds, parse_shard
+from ._options import (
+    DEFAULT_BOUND,
+    DEFAULT_MAX_RUNS,
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    SYSTEMATIC,
+    RunOptions,
+    parse_seeds,
+    parse_shard,
+)
 from ._parallel import describe_exit, resolve_factory
 from ._result import Exploration
 from ._run import calibrate, execute
-from ._search import find_failing_seed
+from ._search import explore, find_failing_seed
 from ._timetravel import time_travel
 from ._trace_export import write_trace
 from .errors import SeedloopError, WorkerCrashError
@@ -87,6 +98,32 @@ def _replay_cli(target: str, seed: int, strategy: str, options: dict[str, Any]) 
     if options.get("fail_if") is not None:
         opts += f" --fail-if {shlex.quote(options['fail_if'])}"
     return f"seedloop replay {shlex.quote(target)} --seed {seed} --strategy {strategy}{opts}"
+
+
+def _replay_tape_cli(target: str, seed: int, tape: Any, options: dict[str, Any]) -> str:
+    opts = "".join(
+        f" -o {shlex.quote(f'{k}={v!r}')}"
+        for k, v in sorted(options.items())
+        if k not in ("steps", "depth", "fail_if")
+    )
+    if options.get("fail_if") is not None:
+        opts += f" --fail-if {shlex.quote(options['fail_if'])}"
+    choices = ",".join(str(c) for c in tape) or "'[]'"
+    return f"seedloop replay {shlex.quote(target)} --seed {seed} --tape {choices}{opts}"
+
+
+def _parse_bound(value: str) -> int | None:
+    if value.lower() == "none":
+        return None
+    try:
+        bound = int(value)
+    except ValueError:
+        bound = -1
+    if bound < 0:
+        raise click.BadParameter(
+            f"{value!r}: a number of preemptions >= 0, or 'none'", param_hint="--bound"
+        )
+    return bound
 
 
 def _with_fail_if(options: dict[str, Any], fail_if: str | None) -> dict[str, Any]:
@@ -158,11 +195,33 @@ _option_option = click.option(
 @click.argument("target", metavar="MODULE:SCENARIO")
 @click.option(
     "--seeds",
-    default="0:1000",
-    show_default=True,
-    help="N (0..N-1), A:B (A..B-1), A:B:STEP or a list 1,5,9",
+    default=None,
+    show_default="0:1000",
+    help="N (0..N-1), A:B (A..B-1), A:B:STEP or a list 1,5,9 (with --strategy systematic: "
+    "world seeds, default 0, each explored in full)",
 )
-@_strategy_option
+@click.option(
+    "--strategy",
+    type=click.Choice((*STRATEGIES, SYSTEMATIC)),
+    default=DEFAULT_STRATEGY,
+    show_default=True,
+    help="how each seed orders ready callbacks; systematic: every schedule within --bound",
+)
+@click.option(
+    "--bound",
+    default=str(DEFAULT_BOUND),
+    show_default=True,
+    metavar="B",
+    help="systematic: most preemptions (task switches asyncio would not make) per schedule; "
+    "'none' for no bound",
+)
+@click.option(
+    "--max-runs",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_RUNS,
+    show_default=True,
+    help="systematic: stop (incomplete) after this many runs",
+)
 @click.option(
     "-j",
     "--jobs",
@@ -208,8 +267,10 @@ _option_option = click.option(
 @click.option("--no-db", is_flag=True, help="neither replay nor save failures (no database)")
 def explore_cmd(
     target: str,
-    seeds: str,
+    seeds: str | None,
     strategy: str,
+    bound: str,
+    max_runs: int,
     jobs: int,
     stop_on_failure: bool,
     check_determinism: bool,
@@ -228,8 +289,15 @@ def explore_cmd(
     MODULE:SCENARIO names a zero-argument async function, e.g. examples.demo:scenario
     or path/to/file.py:scenario. Failing seeds are kept in a failure database
     (.seedloop/) and run first the next time; --shard and --no-db use none.
+    With --strategy systematic it runs every schedule with at most --bound
+    preemptions instead (--seeds are then world seeds; no database).
     """
-    seed_list = parse_seeds(seeds)
+    if strategy == SYSTEMATIC:
+        _explore_systematic_cmd(
+            target, seeds, bound, max_runs, fail_if, options, no_progress, html_path, json_path
+        )
+        return
+    seed_list = parse_seeds(seeds if seeds is not None else "0:1000")
     shard_pair = parse_shard(shard) if shard else None
     opts = _with_fail_if(_parse_options(options), fail_if)
     _import_target(target)
@@ -326,6 +394,90 @@ def explore_cmd(
         else:
             console.print("no trace written: no seed failed")
     sys.exit(1 if summary.failures else 0)
+
+
+def _explore_systematic_cmd(
+    target: str,
+    seeds: str | None,
+    bound: str,
+    max_runs: int,
+    fail_if: str | None,
+    options: tuple[str, ...],
+    no_progress: bool,
+    html_path: str | None,
+    json_path: str | None,
+) -> None:
+    # Seeds only seed the world here (random, uuid...); each gets every schedule.
+    seed_list = parse_seeds(seeds) if seeds is not None else None
+    bound_value = _parse_bound(bound)
+    opts = _with_fail_if(_parse_options(options), fail_if)
+    factory = _import_target(target)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.completed} runs"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=no_progress,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(f"systematic, bound {bound_value}", total=None)
+
+        def update(done: int, total: int, failed: int) -> None:
+            progress.update(task, completed=done)
+
+        summary = explore(
+            factory,
+            seed_list,
+            strategy=SYSTEMATIC,
+            bound=bound_value,
+            max_runs=max_runs,
+            progress=update,
+            **opts,
+        )
+    table = Table(title="seedloop systematic exploration", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("bound", "none" if summary.bound is None else f"{summary.bound} preemption(s)")
+    table.add_row("schedules run", str(summary.schedules))
+    table.add_row("runs", f"{summary.seeds_run} ({summary.runs_stopped} stopped early)")
+    table.add_row("distinct outcomes", str(len(summary.outcomes)))
+    table.add_row("time", f"{summary.elapsed:.2f} s")
+    console.print(table)
+    console.print(Text(str(summary).splitlines()[0]))
+    replay = result = None
+    if summary.failure is not None:
+        failure = summary.failure
+        replay = _replay_tape_cli(target, failure.seed, failure.tape, summary.options)
+        _print_failure(failure, replay)
+        if html_path:
+            result = execute(
+                factory, failure.seed, tape=list(failure.tape), keep_steps=True, **summary.options
+            )
+    if html_path:
+        Path(html_path).write_text(
+            render_report(
+                target=target,
+                failure=summary.failure,
+                result=result,
+                summary=summary,
+                replay_cli=replay,
+            ),
+            encoding="utf-8",
+        )
+        console.print(f"report: {html_path}")
+    if json_path:
+        data = _summary_json(target, summary, replay)
+        data.update(
+            bound=summary.bound,
+            complete=summary.complete,
+            exhaustive=summary.exhaustive,
+            schedules=summary.schedules,
+            runs_stopped=summary.runs_stopped,
+            tape=list(summary.failure.tape) if summary.failure is not None else None,
+        )
+        Path(json_path).write_text(json.dumps(data, indent=2))
+    sys.exit(1 if summary.failure is not None else 0)
 
 
 @cli.command(cls=_SeedloopCommand)
@@ -535,8 +687,13 @@ def _print_interrupted(summary: Exploration, target: str) -> None:
 def _print_failure(failure: Any, replay_cli: str) -> None:
     exc = failure.exception
     body = Text()
-    body.append(f"seed {failure.seed}", style="bold")
-    body.append(f" (strategy {failure.strategy}) fails with ")
+    if failure.strategy == SYSTEMATIC:
+        departures = sum(1 for c in failure.tape if c)
+        body.append("a systematic schedule", style="bold")
+        body.append(f" ({departures} departure(s) from FIFO) fails with ")
+    else:
+        body.append(f"seed {failure.seed}", style="bold")
+        body.append(f" (strategy {failure.strategy}) fails with ")
     body.append(f"{type(exc).__name__}: {exc}", style="red")
     body.append("\n\nreplay:  ")
     body.append(replay_cli, style="bold")

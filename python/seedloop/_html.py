@@ -395,6 +395,9 @@ def render_report(
         ]
         if summary.shard:
             rows.append(("shard", _e(f"{summary.shard[0]}/{summary.shard[1]}")))
+        if summary.strategy == "systematic":
+            # What the enumeration covered: complete within the bound, or not.
+            rows.append(("verdict", _e(str(summary).splitlines()[0])))
         if summary.options:
             rows.append(("options", _code(repr(summary.options))))
         parts.append(_kv_table(rows))

@@ -36,6 +36,8 @@ class RunResult:
     #: time per callback, timer lateness); empty for other strategies.
     #: ``replay(factory, [], timing=...)`` reruns it in asyncio's own order.
     timing: list[int] = field(default_factory=list, repr=False)
+    #: A systematic run's record for the explorer (None for other runs).
+    walk: Any = field(default=None, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -117,12 +119,22 @@ class Failure:
     def replay_command(self) -> str:
         """A one-line call that reproduces this failure."""
         extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
+        if self.strategy == "systematic":
+            # A systematic schedule is its tape (and the world's seed).
+            return f"seedloop.replay({self.factory_name}, {list(self.tape)!r}, seed={self.seed}{extra})"
         return (
             f"seedloop.run({self.factory_name}, seed={self.seed}, "
             f"strategy={self.strategy!r}{extra})"
         )
 
     def __str__(self) -> str:
+        if self.strategy == "systematic":
+            departures = sum(1 for c in self.tape if c)
+            return (
+                f"a systematic schedule ({departures} departure(s) from FIFO) fails with "
+                f"{type(self.exception).__name__}: {self.exception}\n"
+                f"replay: {self.replay_command}"
+            )
         return (
             f"seed {self.seed} (strategy {self.strategy}) fails with "
             f"{type(self.exception).__name__}: {self.exception}\n"
@@ -134,6 +146,8 @@ def annotate(failure: Failure) -> None:
     """Attach ``failure`` and a replay note to its exception."""
     exc = failure.exception
     note = f"seedloop: seed {failure.seed} (strategy {failure.strategy}) reproduces this; replay: {failure.replay_command}"
+    if failure.strategy == "systematic":
+        note = f"seedloop: a systematic schedule reproduces this; replay: {failure.replay_command}"
     try:
         exc.__seedloop_failure__ = failure  # type: ignore[attr-defined]
         if hasattr(exc, "add_note"):
@@ -161,7 +175,12 @@ def failure_from(result: RunResult, factory: object) -> Failure:
 
 @dataclass
 class Exploration:
-    """The summary of exploring a seed range."""
+    """The summary of exploring a seed range, or of a systematic exploration.
+
+    For ``strategy="systematic"``: ``failure`` is the first failing schedule
+    (its ``tape`` replays it), or ``complete`` is True when every schedule
+    within ``bound`` ran without one (``interleavings`` of them).
+    """
 
     strategy: str
     #: Options every run used (with PCT's measured ``steps``): pass them to replay.
@@ -184,12 +203,62 @@ class Exploration:
     stopped_early: bool = False
     #: Ctrl-C stopped the exploration: the counts cover the seeds that finished.
     interrupted: bool = False
+    #: Systematic exploration only (strategy "systematic"); ``seeds_run``
+    #: then counts runs, ``interleavings`` the schedules run in the last
+    #: round, i.e. every schedule within ``bound`` up to reordering of
+    #: independent steps, when ``complete``.
+    #: The preemption bound asked for (None: unbounded).
+    bound: int | None = None
+    #: The bound of the last round run (rounds deepen it from 0 to ``bound``).
+    round_bound: int | None = None
+    #: Every schedule within the bound ran, and none failed.
+    complete: bool = False
+    #: Complete, and no choice was ever cut by the bound: every schedule ran.
+    exhaustive: bool = False
+    #: Complete schedules run, all rounds (a failure is the last of them).
+    schedules: int = 0
+    #: Runs stopped early: their schedule only reordered independent steps of
+    #: an explored one, or needed more preemptions than the round allowed.
+    runs_stopped: int = 0
+    max_runs: int | None = None
+    #: World seeds explored (each with every schedule within the bound).
+    world_seeds: int = 1
 
     @property
     def seeds_per_second(self) -> float:
         return self.seeds_run / self.elapsed if self.elapsed > 0 else 0.0
 
+    def _systematic_str(self) -> str:
+        bound = "no bound" if self.bound is None else f"bound {self.bound}"
+        runs = (
+            f"{self.seeds_run} runs ({self.runs_stopped} stopped early by reduction or the "
+            f"bound) in {self.elapsed:.2f}s"
+        )
+        round_ = (
+            "" if self.round_bound is None else f" in the round with at most {self.round_bound} preemption(s)"
+        )
+        if self.failure is not None:
+            lines = [
+                f"systematic exploration ({bound}): schedule {self.schedules} fails{round_}; {runs}",
+                str(self.failure),
+            ]
+        elif self.complete:
+            within = "explored" if self.bound is None else f"within {bound} explored"
+            if self.world_seeds > 1:
+                within += f" for {self.world_seeds} world seeds"
+            lines = [f"all {self.interleavings} interleavings {within}: no failure; {runs}"]
+            if self.exhaustive and self.bound is not None:
+                lines.append("the bound never cut a choice: these are all the interleavings")
+        else:
+            lines = [
+                f"systematic exploration ({bound}) not complete: max_runs={self.max_runs} "
+                f"reached{round_} after {self.schedules} schedules; no failure so far; {runs}"
+            ]
+        return "\n".join(lines)
+
     def __str__(self) -> str:
+        if self.strategy == "systematic":
+            return self._systematic_str()
         lines = [
             f"{self.seeds_run} seeds ({self.strategy}) in {self.elapsed:.2f}s "
             f"({self.seeds_per_second:,.0f} seeds/s, {self.jobs} job(s)): "

@@ -96,18 +96,24 @@ def run_seed(
     keep_steps: bool = False,
     clamp_tape: bool = False,
     timing: Sequence[int] | None = None,
+    walk: Any = None,
 ) -> RunResult:
     """Run ``factory()`` once under ``seed`` with already validated options.
 
     ``instrument(loop)`` is called before the scenario starts (observers,
     creation hooks); ``keep_steps`` keeps the full step log in the result;
-    ``timing`` replays a ``feasible`` run's recorded timing.
+    ``timing`` replays a ``feasible`` run's recorded timing; ``walk`` (a plan
+    of ``_engine.Explorer``) makes the run one of a systematic exploration:
+    the result's ``walk`` is then its record, and a walk that stopped early
+    leaves no outcome (``exception`` None, ``walk.stopped`` set).
     A ``tape`` entry past the ready list raises InvalidOptionError, or with
     ``clamp_tape`` picks the newest ready callback (generated tapes).
     """
     check_not_in_running_loop(api)
     # The loop first: a bad seed or tape fails before a coroutine exists.
-    loop = SeedLoop._for_run(seed, opts, tape, keep_steps=keep_steps, clamp_tape=clamp_tape)
+    loop = SeedLoop._for_run(
+        seed, opts, tape, keep_steps=keep_steps, clamp_tape=clamp_tape, walk=walk
+    )
     if timing is not None:
         loop._engine_set_timing_tape(list(timing))
     try:
@@ -135,9 +141,11 @@ def run_seed(
                 finish(loop)
                 raise loop._tape_error
             finish(loop)
-            if exception is None and world is not None and world.escapes:
+            if loop._walk_stopped:
+                exception = None  # not an outcome: the exploration drops this run
+            elif exception is None and world is not None and world.escapes:
                 exception = world.escapes[0]  # swallowed by the code under test
-            if exception is None and opts.fail_if is not None:
+            if exception is None and opts.fail_if is not None and not loop._walk_stopped:
                 exception = judge_result(opts.fail_if, value)
             result = RunResult(
                 seed=seed,
@@ -152,6 +160,7 @@ def run_seed(
                 strict_order=loop._engine_all_strict(),
                 step_log=loop._engine_steps() if keep_steps else None,
                 timing=loop._engine_timing_tape(),
+                walk=loop._engine_take_walk() if walk is not None else None,
             )
     finally:
         loop.close()

@@ -1,4 +1,4 @@
-"""Searching seeds: find_failing_seed, find_seed_where, explore (seeds in, answers out)."""
+"""Searching seeds: find_failing_seed, find_seed_where, explore (seeds in, answers out; or schedules enumerated)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from typing import Any
 
 from . import _investigate, _parallel, _world
 from ._options import (
+    DEFAULT_BOUND,
+    DEFAULT_MAX_RUNS,
     DEFAULT_STRATEGY,
+    SYSTEMATIC,
     RunOptions,
+    SystematicOptions,
     check_factory,
     check_jobs,
     check_seeds_arg,
@@ -19,18 +23,31 @@ from ._options import (
 )
 from ._result import Exploration, Failure, annotate, failure_from
 from ._run import Factory, calibrate, check_not_in_running_loop, run_seed
-from .errors import InvalidOptionError, NondeterminismError
+from ._systematic import explore_systematic
+from .errors import InvalidOptionError, InvalidSeedError, NondeterminismError
+
+
+def _need_seeds(seeds: Iterable[int] | None, api: str) -> Iterable[int]:
+    if seeds is None:
+        raise InvalidSeedError(
+            f"{api}() needs seeds, e.g. range(1000) (only strategy='systematic' enumerates "
+            "schedules without them)"
+        )
+    return seeds
 
 
 def find_failing_seed(
     factory: Factory,
-    seeds: Iterable[int],
+    seeds: Iterable[int] | None = None,
     *,
     strategy: str = DEFAULT_STRATEGY,
     shrink: bool = True,
     explain: bool = True,
     check_determinism: bool = False,
     jobs: int | None = 1,
+    bound: int | None = DEFAULT_BOUND,
+    max_runs: int | None = DEFAULT_MAX_RUNS,
+    reduction: bool = True,
     **options: Any,
 ) -> Failure | None:
     """The first seed whose run raises, as a :class:`Failure`; None if all pass.
@@ -41,9 +58,29 @@ def find_failing_seed(
     NondeterminismError at the first step where the two runs diverge.
     ``jobs`` > 1 (or None/0: one per CPU) shares the seeds among worker
     processes; the answer is the same seed a serial search returns.
+
+    ``strategy="systematic"`` needs no seeds: it runs every schedule with at
+    most ``bound`` preemptions (see :func:`explore`) and returns the first
+    failing one (its ``tape`` replays it), or None when none fails.
     """
     api = "seedloop.find_failing_seed"
     check_not_in_running_loop(api)
+    SystematicOptions.build(api, strategy, bound, max_runs, reduction)
+    if strategy == SYSTEMATIC:
+        return explore(
+            factory,
+            seeds,
+            strategy=strategy,
+            jobs=jobs,
+            check_determinism=check_determinism,
+            shrink=shrink,
+            explain=explain,
+            bound=bound,
+            max_runs=max_runs,
+            reduction=reduction,
+            **options,
+        ).failure
+    seeds = _need_seeds(seeds, api)
     check_jobs(jobs, 1)
     if jobs != 1:
         return explore(
@@ -120,7 +157,7 @@ def find_seed_where(
 
 def explore(
     factory: Factory | str,
-    seeds: Iterable[int],
+    seeds: Iterable[int] | None = None,
     *,
     strategy: str = DEFAULT_STRATEGY,
     jobs: int | None = 1,
@@ -131,6 +168,9 @@ def explore(
     shrink: bool = True,
     explain: bool = True,
     isolate: bool = False,
+    bound: int | None = DEFAULT_BOUND,
+    max_runs: int | None = DEFAULT_MAX_RUNS,
+    reduction: bool = True,
     **options: Any,
 ) -> Exploration:
     """Run ``factory`` under every seed and summarise what happened.
@@ -159,9 +199,36 @@ def explore(
     at the smallest position, as a :class:`Failure` built like
     :func:`find_failing_seed` builds it, and the counts cover the seeds a
     serial loop would run.
+
+    ``strategy="systematic"`` needs no seeds: it enumerates schedules, every
+    one with at most ``bound`` preemptions (switches of task asyncio would
+    not make: the task switched to keeps running until it awaits or has run
+    32 steps; None: no bound), in rounds of growing bound, skipping
+    schedules that only reorder independent steps of an explored one
+    (``reduction``), and stops at the first failure or after ``max_runs``
+    runs. The result's ``complete`` says whether every schedule within the
+    bound ran. Seeds, if given, only seed the world (``random``, ``uuid``...:
+    default 0), each with an exploration of its own. It runs in this process (``jobs``, ``shard``, ``isolate`` and
+    ``check_determinism`` do not apply).
     """
     api = "seedloop.explore"
     check_not_in_running_loop(api)
+    sys_opts = SystematicOptions.build(api, strategy, bound, max_runs, reduction)
+    if strategy == SYSTEMATIC:
+        return _explore_systematic(
+            factory,
+            seeds,
+            sys_opts,
+            jobs=jobs,
+            shard=shard,
+            isolate=isolate,
+            check_determinism=check_determinism,
+            progress=progress,
+            shrink=shrink,
+            explain=explain,
+            options=options,
+        )
+    seeds = _need_seeds(seeds, api)
     started = time.perf_counter()
     opts = RunOptions.build(api, strategy, options)
     check_seeds_arg(seeds, api)
@@ -212,3 +279,52 @@ def explore(
         summary.failure = failure
     summary.elapsed = time.perf_counter() - started
     return summary
+
+
+def _explore_systematic(
+    factory: Factory | str,
+    seeds: Iterable[int] | None,
+    sys_opts: SystematicOptions,
+    *,
+    jobs: int | None,
+    shard: object,
+    isolate: object,
+    check_determinism: object,
+    progress: _parallel.ProgressCallback | None,
+    shrink: bool,
+    explain: bool,
+    options: dict[str, Any],
+) -> Exploration:
+    api = "seedloop.explore"
+    # Seeds are optional here: they only seed the world (random, uuid...);
+    # each one gets every schedule within the bound.
+    world_seeds = [0] if seeds is None else list(iter_seeds(seeds, api))
+    unsupported = [
+        name
+        for name, value, default in (
+            ("jobs", jobs, 1),
+            ("shard", shard, None),
+            ("isolate", isolate, False),
+            ("check_determinism", check_determinism, False),
+        )
+        if value != default
+    ]
+    if unsupported:
+        raise InvalidOptionError(
+            f"{api}(strategy='systematic') runs its schedules one after another in this "
+            f"process: {', '.join(unsupported)} do(es) not apply; leave them out"
+        )
+    opts = RunOptions.build(api, "fifo", options)
+    if isinstance(factory, str):
+        factory = _parallel.resolve_factory(factory)
+    check_factory(factory, api)
+    return explore_systematic(
+        factory,
+        opts,
+        sys_opts,
+        api=api,
+        shrink=shrink,
+        explain=explain,
+        world_seeds=world_seeds,
+        progress=progress,
+    )

@@ -6,6 +6,7 @@ mod handle;
 mod loop_core;
 mod net;
 mod shrink;
+mod systematic;
 mod world;
 
 use pyo3::prelude::*;
@@ -24,6 +25,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     world::register(m)?;
     net::register(m)?;
     disk::register(m)?;
+    systematic::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;

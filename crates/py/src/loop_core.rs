@@ -20,11 +20,13 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 use pyo3::{intern, PyTypeInfo};
 use seedloop_engine::clock::{ns_to_secs, secs_to_ns_ceil};
+use seedloop_engine::systematic::Footprint;
 use seedloop_engine::trace::TapeBuf;
 use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
 use crate::errors::{self, Raised};
 use crate::handle::Handle;
+use crate::systematic::{footprint_of, WalkPlan, WalkRecord};
 
 /// What one loop iteration ended with (read by `SeedLoop._run_once`).
 pub const RAN: u8 = 0;
@@ -33,6 +35,8 @@ pub const STEP_BUDGET: u8 = 2;
 pub const TIME_BUDGET: u8 = 3;
 pub const TAPE_OVERRUN: u8 = 4;
 pub const WALL_BUDGET: u8 = 5;
+/// A systematic walk stopped: the rest of the run is not part of the exploration.
+pub const WALK_STOPPED: u8 = 6;
 
 /// With the automatic step time, a busy streak (loop iterations since the
 /// ready list was last empty) longer than this charges `SPIN_STEP_NS` per
@@ -70,6 +74,8 @@ struct State {
     step_time_ns: Option<u64>,
     /// Iterations run since the ready list was last empty at an iteration's start.
     busy_iterations: u64,
+    /// WALK_STOPPED was returned once (the clean-up after it runs on).
+    walk_stop_reported: bool,
 }
 
 /// Callbacks handed over by other threads.
@@ -91,6 +97,8 @@ pub struct LoopCore {
     observer: Mutex<Option<PyObject>>,
     /// The class overrides `time()`: always ask it (see `patched_time`).
     own_time: AtomicBool,
+    /// A systematic walk drives this run: entries carry their footprints.
+    systematic: AtomicBool,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -99,7 +107,7 @@ static FUNCTION_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 static COPY_CONTEXT: GILOnceCell<PyObject> = GILOnceCell::new();
 static STEP_WRAPPER: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
-fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
+pub(crate) fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
     Ok(TASK_TYPES
         .get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
             let tasks = py.import("asyncio.tasks")?;
@@ -113,7 +121,7 @@ fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
 }
 
 /// Types of callables whose `__self__` may be the task they step or wake.
-fn self_carrying_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
+pub(crate) fn self_carrying_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
     Ok(SELF_CARRYING_TYPES
         .get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
             let types = py.import("types")?;
@@ -129,7 +137,7 @@ fn self_carrying_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
         .bind(py))
 }
 
-fn is_function(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
+pub(crate) fn is_function(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
     let f = FUNCTION_TYPE.get_or_try_init(py, || -> PyResult<Py<PyType>> {
         Ok(py
             .import("types")?
@@ -260,6 +268,19 @@ impl LoopCore {
         )
     }
 
+    /// What the entry may touch, when a systematic walk needs to know.
+    fn footprint(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Footprint> {
+        if !self.systematic.load(Ordering::Relaxed) {
+            return Ok(Footprint::Any);
+        }
+        footprint_of(py, callback, args)
+    }
+
     fn schedule_timer(
         &self,
         py: Python<'_>,
@@ -272,10 +293,11 @@ impl LoopCore {
         self.check_open()?;
         let handle = self.make_handle(py, method, callback, args, context, Some(when))?;
         let owner = self.owner_of(py, callback)?;
+        let fp = self.footprint(py, callback, args)?;
         let deadline = secs_to_ns_ceil(when);
         self.lock()
             .sched
-            .push_timer(deadline, owner, handle.clone_ref(py));
+            .push_timer_fp(deadline, owner, fp, handle.clone_ref(py));
         self.maybe_purge_timers(py);
         Ok(handle)
     }
@@ -421,12 +443,14 @@ impl LoopCore {
                 wall_start: None,
                 step_time_ns: None,
                 busy_iterations: 0,
+                walk_stop_reported: false,
             }),
             inbox: Inbox::default(),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             external_pending: AtomicUsize::new(0),
             observer: Mutex::new(None),
             own_time: AtomicBool::new(false),
+            systematic: AtomicBool::new(false),
         }
     }
 
@@ -463,7 +487,8 @@ impl LoopCore {
     /// `strict_tape`: a tape entry past the ready list stops the run
     /// (TAPE_OVERRUN) instead of choosing the newest entry. `keep_steps`
     /// keeps the full step log (32 bytes a step) besides the compact tape.
-    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None))]
+    /// `walk` (an `Explorer` plan) makes this run one of a systematic exploration.
+    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None, walk=None))]
     #[allow(clippy::too_many_arguments)]
     fn _engine_setup(
         slf: &Bound<'_, Self>,
@@ -478,6 +503,7 @@ impl LoopCore {
         keep_steps: bool,
         max_wall: Option<f64>,
         step_time: Option<f64>,
+        walk: Option<PyRef<'_, WalkPlan>>,
     ) -> PyResult<()> {
         let py = slf.py();
         let own_time = !slf
@@ -485,7 +511,13 @@ impl LoopCore {
             .getattr(intern!(py, "time"))?
             .is(&LoopCore::type_object(py).getattr(intern!(py, "time"))?);
         slf.get().own_time.store(own_time, Ordering::Relaxed);
+        slf.get()
+            .systematic
+            .store(walk.is_some(), Ordering::Relaxed);
         let spec = match (tape, strategy) {
+            _ if walk.is_some() => {
+                StrategySpec::Systematic(walk.as_ref().expect("checked").plan.clone())
+            }
             (Some(tape), _) => StrategySpec::Replay { tape },
             (None, "pct") => StrategySpec::Pct { depth, steps },
             (None, name) => StrategySpec::parse(name)
@@ -502,6 +534,7 @@ impl LoopCore {
             st.wall_start = None;
             st.step_time_ns = step_time.map(secs_to_ns_ceil);
             st.busy_iterations = 0;
+            st.walk_stop_reported = false;
             old
         };
         drop(old);
@@ -535,7 +568,10 @@ impl LoopCore {
         self.check_open()?;
         let handle = self.make_handle(py, "call_soon", callback, args, context, None)?;
         let owner = self.owner_of(py, callback)?;
-        self.lock().sched.push_ready(owner, handle.clone_ref(py));
+        let fp = self.footprint(py, callback, args)?;
+        self.lock()
+            .sched
+            .push_ready_fp(owner, fp, handle.clone_ref(py));
         Ok(handle)
     }
 
@@ -660,7 +696,7 @@ impl LoopCore {
                         .as_ref()
                         .map(|o| o.clone_ref(py));
                     for _ in 0..n {
-                        let (entry, step, overrun) = {
+                        let (entry, step, overrun, walk_stop) = {
                             let mut st = this.lock();
                             let Some(entry) = st.sched.step() else { break };
                             st.current_owner = entry.owner;
@@ -668,7 +704,10 @@ impl LoopCore {
                             // the clamped step still runs (nothing is lost for
                             // the clean-up), then the run stops.
                             let overrun = st.strict_tape && st.sched.tape_overrun().is_some();
-                            (entry, st.sched.trace().len() - 1, overrun)
+                            // Likewise when a systematic walk stopped.
+                            let walk_stop = !st.walk_stop_reported && st.sched.walk_stopped();
+                            st.walk_stop_reported |= walk_stop;
+                            (entry, st.sched.trace().len() - 1, overrun, walk_stop)
                         };
                         let handle = entry.payload.bind(py);
                         let h = handle.get();
@@ -688,6 +727,10 @@ impl LoopCore {
                         if overrun {
                             this.lock().current_owner = 0;
                             return Ok(TAPE_OVERRUN);
+                        }
+                        if walk_stop {
+                            this.lock().current_owner = 0;
+                            return Ok(WALK_STOPPED);
                         }
                     }
                     this.lock().current_owner = 0;
@@ -785,6 +828,14 @@ impl LoopCore {
             .collect()
     }
 
+    /// The systematic walk of this run (once; None if the run had none).
+    fn _engine_take_walk(&self) -> Option<WalkRecord> {
+        self.lock()
+            .sched
+            .take_walk()
+            .map(|walk| WalkRecord { walk })
+    }
+
     fn _engine_step_count(&self) -> usize {
         self.lock().sched.trace().len()
     }
@@ -814,6 +865,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TIME_BUDGET", TIME_BUDGET)?;
     m.add("TAPE_OVERRUN", TAPE_OVERRUN)?;
     m.add("WALL_BUDGET", WALL_BUDGET)?;
+    m.add("WALK_STOPPED", WALK_STOPPED)?;
     // The one list of strategy names (engine/src/strategy.rs), as a tuple.
     m.add("STRATEGIES", PyTuple::new(m.py(), STRATEGIES)?)?;
     let _ = Handle::type_object(m.py());

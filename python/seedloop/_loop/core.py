@@ -30,6 +30,12 @@ from .tasks import _BaseEventLoop, _SeedTasks
 _DEFAULT_PCT_STEPS = 1000
 
 
+class _WalkStopped(Exception):
+    """Raised out of the loop when a systematic walk stops: the rest of the
+    schedule reorders independent steps of one already explored (or is over
+    the preemption bound), so the run ends here and is cleaned up."""
+
+
 class _ReadyView:
     """What ``loop._ready`` shows: the engine's ready entries, counted in Rust.
 
@@ -112,6 +118,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         *,
         keep_steps: bool = False,
         clamp_tape: bool = False,
+        walk: Any = None,
     ) -> SeedLoop:
         """A loop for one run, from options already validated (skips ``__init__``'s checks).
 
@@ -130,6 +137,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             check_tape(tape) if tape is not None else None,
             keep_steps=keep_steps,
             clamp_tape=clamp_tape,
+            walk=walk,
         )
         return loop
 
@@ -141,8 +149,11 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         *,
         keep_steps: bool = False,
         clamp_tape: bool = False,
+        walk: Any = None,
     ) -> None:
         _BaseEventLoop.__init__(self)
+        #: A systematic walk (an ``_engine.Explorer`` plan) drives the run and stopped it.
+        self._walk_stopped = False
         #: The InvalidOptionError that stopped a run whose tape named a
         #: callback that was not ready (None if none did).
         self._tape_error: InvalidOptionError | None = None
@@ -158,9 +169,12 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             keep_steps=keep_steps,
             max_wall=opts.max_wall,
             step_time=opts.step_time,
+            walk=walk,
         )
         self.seed = seed
-        self.strategy = "replay" if tape is not None else opts.strategy
+        self.strategy = (
+            "systematic" if walk is not None else "replay" if tape is not None else opts.strategy
+        )
         self._max_steps = opts.max_steps
         self._max_time = opts.max_time
         self._max_wall = opts.max_wall
@@ -259,6 +273,10 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             )
             self.stop()
             raise self._tape_error
+        if status == _engine.WALK_STOPPED:
+            self._walk_stopped = True
+            self.stop()
+            raise _WalkStopped
         if status == _engine.STEP_BUDGET:
             raise HangError(
                 f"hang: the run exceeded max_steps={self._max_steps} steps "
