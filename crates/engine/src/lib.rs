@@ -6,8 +6,10 @@
 //! - [`sched`]: the ready list + timers + strategy + trace, generic over payloads
 //! - [`shrink`]: minimising a failing decision tape
 //! - [`trace`]: the step log, decision tape and fingerprint
+//! - [`check`]: linearizability checking of recorded histories (Wing-Gong/Lowe)
 //! - [`net`]: the simulated network (links, latency, partitions, streams, datagrams)
 
+pub mod check;
 pub mod clock;
 pub mod net;
 pub mod rng;

@@ -1,0 +1,484 @@
+//! The Wing-Gong/Lowe search (as in Porcupine): operations sit in one list of
+//! call and return entries in time order; the search linearizes a call whose
+//! effect the model accepts by lifting it (and its return) out of the list,
+//! and backtracks when it meets a return it has not placed. A cache of
+//! (operations placed, state) pairs already explored cuts the search down
+//! to what is new.
+
+use super::model::Model;
+use std::collections::HashMap;
+
+/// One operation as the search sees it: `id` names it to the model, `call`
+/// and `ret` are times (any increasing numbering, e.g. history indices).
+/// `ret: None` is an operation whose outcome is unknown: it may have taken
+/// effect at any point after its call, or never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Op {
+    pub id: usize,
+    pub call: u64,
+    pub ret: Option<u64>,
+}
+
+const NONE: usize = usize::MAX;
+
+/// One entry of the list; index 0 is the head sentinel.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    /// Position of the operation in the checked slice.
+    pos: usize,
+    is_call: bool,
+    /// For a call: its return entry (NONE if the outcome is unknown).
+    ret: usize,
+    prev: usize,
+    next: usize,
+}
+
+fn build(ops: &[Op]) -> Vec<Node> {
+    // (time, returns after calls at the same time, position): calls at the
+    // time another op returns count as concurrent with it.
+    let mut events: Vec<(u64, bool, usize)> = Vec::with_capacity(2 * ops.len());
+    for (pos, op) in ops.iter().enumerate() {
+        events.push((op.call, false, pos));
+        if let Some(ret) = op.ret {
+            events.push((ret, true, pos));
+        }
+    }
+    events.sort_unstable();
+    let head = Node {
+        pos: NONE,
+        is_call: false,
+        ret: NONE,
+        prev: NONE,
+        next: NONE,
+    };
+    let mut nodes = vec![head];
+    let mut call_node = vec![NONE; ops.len()];
+    for (_, is_ret, pos) in events {
+        let at = nodes.len();
+        nodes[at - 1].next = at;
+        nodes.push(Node {
+            pos,
+            is_call: !is_ret,
+            ret: NONE,
+            prev: at - 1,
+            next: NONE,
+        });
+        if is_ret {
+            nodes[call_node[pos]].ret = at;
+        } else {
+            call_node[pos] = at;
+        }
+    }
+    nodes
+}
+
+fn unlink(nodes: &mut [Node], at: usize) {
+    let Node { prev, next, .. } = nodes[at];
+    nodes[prev].next = next;
+    if next != NONE {
+        nodes[next].prev = prev;
+    }
+}
+
+fn relink(nodes: &mut [Node], at: usize) {
+    let Node { prev, next, .. } = nodes[at];
+    nodes[prev].next = at;
+    if next != NONE {
+        nodes[next].prev = at;
+    }
+}
+
+/// Take a call (and its return) out of the list; `unlift` undoes it (in
+/// reverse order of lifting, which the search's stack guarantees).
+fn lift(nodes: &mut [Node], call: usize) {
+    unlink(nodes, call);
+    if nodes[call].ret != NONE {
+        unlink(nodes, nodes[call].ret);
+    }
+}
+
+fn unlift(nodes: &mut [Node], call: usize) {
+    if nodes[call].ret != NONE {
+        relink(nodes, nodes[call].ret);
+    }
+    relink(nodes, call);
+}
+
+/// splitmix64: a well-mixed hash of a position, XORed into the set's hash.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The set of operations placed so far, with a hash kept up to date.
+struct Placed {
+    words: Vec<u64>,
+    hash: u64,
+}
+
+impl Placed {
+    fn new(n: usize) -> Self {
+        Placed {
+            words: vec![0; n.div_ceil(64)],
+            hash: 0,
+        }
+    }
+    fn flip(&mut self, pos: usize) {
+        self.words[pos / 64] ^= 1 << (pos % 64);
+        self.hash ^= mix(pos as u64);
+    }
+}
+
+/// Whether `ops` are linearizable with respect to `model`: `Some(order)` (the
+/// ids of the operations a linearization places, in its order; an unknown
+/// operation left out never took effect) or `None`.
+pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, M::Error> {
+    let mut nodes = build(ops);
+    let mut state = model.init()?;
+    let mut placed = Placed::new(ops.len());
+    let mut seen: HashMap<u64, Vec<(Vec<u64>, M::State)>> = HashMap::new();
+    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    // Done once every operation with a known outcome is placed: the unknown
+    // ones still in the list never took effect.
+    let mut remaining = ops.iter().filter(|op| op.ret.is_some()).count();
+    let mut entry = nodes[0].next;
+    while remaining > 0 {
+        if entry == NONE || !nodes[entry].is_call {
+            // A return not yet placed: nothing before it can go first. Undo
+            // the last choice and try the call after it.
+            let Some((call, prev)) = stack.pop() else {
+                return Ok(None);
+            };
+            state = prev;
+            let pos = nodes[call].pos;
+            placed.flip(pos);
+            if ops[pos].ret.is_some() {
+                remaining += 1;
+            }
+            unlift(&mut nodes, call);
+            entry = nodes[call].next;
+            continue;
+        }
+        let pos = nodes[entry].pos;
+        let definite = ops[pos].ret.is_some();
+        if let Some(next) = model.step(&state, ops[pos].id, definite)? {
+            placed.flip(pos);
+            let key = placed.hash ^ mix(model.fingerprint(&next)?);
+            let bucket = seen.entry(key).or_default();
+            let mut new = true;
+            for (words, s) in bucket.iter() {
+                if *words == placed.words && model.same(s, &next)? {
+                    new = false;
+                    break;
+                }
+            }
+            if new {
+                bucket.push((placed.words.clone(), next.clone()));
+                stack.push((entry, std::mem::replace(&mut state, next)));
+                if definite {
+                    remaining -= 1;
+                }
+                lift(&mut nodes, entry);
+                entry = nodes[0].next;
+                continue;
+            }
+            placed.flip(pos);
+        }
+        entry = nodes[entry].next;
+    }
+    Ok(Some(
+        stack
+            .iter()
+            .map(|&(call, _)| ops[nodes[call].pos].id)
+            .collect(),
+    ))
+}
+
+/// What makes a history non-linearizable, read from its shortest failing
+/// prefix (the history cut at a return time; operations still pending at
+/// the cut count as unknown, so a longer prefix never fixes a shorter one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counterexample {
+    /// The id of the operation whose return no linearization can place.
+    pub blocked: usize,
+    /// The time of that return: the failing prefix is everything up to it.
+    pub end: u64,
+    /// A linearization of the prefix just before that return (without the
+    /// blocked operation): the ids in order.
+    pub witness: Vec<usize>,
+    /// The ids of the operations called within the failing prefix.
+    pub involved: Vec<usize>,
+}
+
+/// `ops` cut at time `t`: called by then, a return after `t` unknown.
+fn cut(ops: &[Op], t: u64) -> Vec<Op> {
+    ops.iter()
+        .filter(|op| op.call <= t)
+        .map(|op| Op {
+            ret: op.ret.filter(|&r| r <= t),
+            ..*op
+        })
+        .collect()
+}
+
+/// `None` if `ops` are linearizable, else the counterexample of the shortest
+/// failing prefix (found by bisection over the return times).
+pub fn smallest_failing_prefix<M: Model>(
+    model: &mut M,
+    ops: &[Op],
+) -> Result<Option<Counterexample>, M::Error> {
+    let mut rets: Vec<u64> = ops.iter().filter_map(|op| op.ret).collect();
+    rets.sort_unstable();
+    rets.dedup();
+    let Some(&last) = rets.last() else {
+        return Ok(None); // nothing definite: leaving every op out linearizes it
+    };
+    if check(model, &cut(ops, last))?.is_some() {
+        return Ok(None);
+    }
+    let (mut lo, mut hi) = (0, rets.len() - 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if check(model, &cut(ops, rets[mid]))?.is_some() {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let end = rets[lo];
+    let prefix = cut(ops, end);
+    let blocked = prefix
+        .iter()
+        .find(|op| op.ret == Some(end))
+        .map_or(0, |op| op.id);
+    let before: Vec<Op> = prefix
+        .iter()
+        .filter(|op| op.id != blocked)
+        .copied()
+        .collect();
+    let witness = check(model, &before)?.unwrap_or_default();
+    Ok(Some(Counterexample {
+        blocked,
+        end,
+        witness,
+        involved: prefix.iter().map(|op| op.id).collect(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::model::{Builtin, BuiltinOp, Kind, NIL};
+    use crate::rng::Rng;
+
+    fn reg(ops: &[(BuiltinOp, u64, Option<u64>)]) -> (Builtin, Vec<Op>) {
+        let model = Builtin::new(Kind::Register, ops.iter().map(|o| o.0.clone()).collect());
+        let spans = ops
+            .iter()
+            .enumerate()
+            .map(|(id, o)| Op {
+                id,
+                call: o.1,
+                ret: o.2,
+            })
+            .collect();
+        (model, spans)
+    }
+
+    fn ok(model: &mut Builtin, ops: &[Op]) -> bool {
+        let Ok(found) = check(model, ops);
+        found.is_some()
+    }
+
+    use BuiltinOp::*;
+
+    #[test]
+    fn sequential_register() {
+        let (mut m, ops) = reg(&[
+            (Read(NIL), 0, Some(1)),
+            (Write(1), 2, Some(3)),
+            (Read(1), 4, Some(5)),
+        ]);
+        let Ok(order) = check(&mut m, &ops);
+        assert_eq!(order, Some(vec![0, 1, 2]));
+    }
+
+    #[test]
+    fn stale_read_after_write_returned_is_not_linearizable() {
+        let (mut m, ops) = reg(&[(Write(1), 0, Some(1)), (Read(NIL), 2, Some(3))]);
+        assert!(!ok(&mut m, &ops));
+    }
+
+    #[test]
+    fn concurrent_read_may_see_either() {
+        for seen in [NIL, 1] {
+            let (mut m, ops) = reg(&[(Write(1), 0, Some(3)), (Read(seen), 1, Some(2))]);
+            assert!(ok(&mut m, &ops));
+        }
+    }
+
+    #[test]
+    fn unknown_write_may_land_late_or_never() {
+        // write 1 unknown; reads see nil, then 1, then (never again) nil.
+        let (mut m, ops) = reg(&[
+            (Write(1), 0, None),
+            (Read(NIL), 1, Some(2)),
+            (Read(1), 3, Some(4)),
+        ]);
+        assert!(ok(&mut m, &ops));
+        let (mut m, ops) = reg(&[(Write(1), 0, None), (Read(NIL), 1, Some(2))]);
+        assert!(ok(&mut m, &ops));
+        let (mut m, ops) = reg(&[
+            (Write(1), 0, None),
+            (Read(1), 1, Some(2)),
+            (Read(NIL), 3, Some(4)),
+        ]);
+        assert!(!ok(&mut m, &ops));
+    }
+
+    #[test]
+    fn unknown_cas_that_cannot_apply_never_happened() {
+        let (mut m, ops) = reg(&[(Cas { old: 5, new: 6 }, 0, None), (Read(NIL), 1, Some(2))]);
+        assert!(ok(&mut m, &ops));
+    }
+
+    #[test]
+    fn queue_and_set() {
+        let mut q = Builtin::new(
+            Kind::Queue,
+            vec![Enqueue(1), Enqueue(2), Dequeue(2), Dequeue(NIL)],
+        );
+        let seq = |n: usize| {
+            (0..n)
+                .map(|i| Op {
+                    id: i,
+                    call: 2 * i as u64,
+                    ret: Some(2 * i as u64 + 1),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(!ok(&mut q, &seq(4)));
+        let mut q = Builtin::new(
+            Kind::Queue,
+            vec![Enqueue(1), Enqueue(2), Dequeue(1), Dequeue(2), Dequeue(NIL)],
+        );
+        assert!(ok(&mut q, &seq(5)));
+        let mut s = Builtin::new(Kind::Set, vec![Add(3), Add(1), ReadSet(vec![1, 3])]);
+        assert!(ok(&mut s, &seq(3)));
+        let mut s = Builtin::new(Kind::Set, vec![Add(3), ReadSet(vec![]), Add(1)]);
+        assert!(!ok(&mut s, &seq(3)));
+    }
+
+    #[test]
+    fn counterexample_is_the_shortest_failing_prefix() {
+        let (mut m, ops) = reg(&[
+            (Write(1), 0, Some(1)),
+            (Write(2), 2, Some(5)),
+            (Read(2), 3, Some(4)),
+            (Read(1), 6, Some(7)), // stale: write 2 returned before
+            (Read(2), 8, Some(9)),
+        ]);
+        let Ok(found) = smallest_failing_prefix(&mut m, &ops);
+        let c = found.expect("not linearizable");
+        assert_eq!((c.blocked, c.end), (3, 7));
+        assert_eq!(c.witness, vec![0, 1, 2]);
+        assert_eq!(c.involved, vec![0, 1, 2, 3]);
+        let (mut m, ops) = reg(&[(Write(1), 0, Some(1))]);
+        let Ok(found) = smallest_failing_prefix(&mut m, &ops);
+        assert_eq!(found, None);
+    }
+
+    /// Every order of the operations that respects real time (an unknown op
+    /// placed anywhere after its call, or left out).
+    fn brute(model: &mut Builtin, ops: &[Op]) -> bool {
+        fn go(model: &mut Builtin, ops: &[Op], used: &mut Vec<bool>, state: Vec<i64>) -> bool {
+            let pending_definite: Vec<usize> = (0..ops.len())
+                .filter(|&i| !used[i] && ops[i].ret.is_some())
+                .collect();
+            if pending_definite.is_empty() {
+                return true;
+            }
+            let min_ret = pending_definite
+                .iter()
+                .map(|&i| ops[i].ret.unwrap_or(u64::MAX))
+                .min()
+                .unwrap_or(u64::MAX);
+            for i in 0..ops.len() {
+                if used[i] || ops[i].call > min_ret {
+                    continue;
+                }
+                let Ok(Some(next)) = model.step(&state, ops[i].id, ops[i].ret.is_some()) else {
+                    continue;
+                };
+                used[i] = true;
+                let found = go(model, ops, used, next);
+                used[i] = false;
+                if found {
+                    return true;
+                }
+            }
+            false
+        }
+        let Ok(init) = model.init();
+        go(model, ops, &mut vec![false; ops.len()], init)
+    }
+
+    #[test]
+    fn agrees_with_brute_force_on_random_histories() {
+        let mut rng = Rng::new(11);
+        let mut failing = 0;
+        for round in 0..3000 {
+            let kind = [Kind::Register, Kind::Set, Kind::Queue][round % 3];
+            let n = 1 + rng.below(6) as usize;
+            let mut model_ops = Vec::new();
+            let mut spans = Vec::new();
+            let mut times: Vec<u64> = (0..2 * n as u64).collect();
+            // shuffle times, then pair each op's two times in order
+            for i in (1..times.len()).rev() {
+                times.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            for id in 0..n {
+                let v = 1 + rng.below(2) as i64;
+                let read = rng.below(2) == 0;
+                let op = match (kind, read) {
+                    (Kind::Register, false) if rng.below(3) == 0 => Cas {
+                        old: rng.below(3) as i64,
+                        new: v,
+                    },
+                    (Kind::Register, false) => Write(v),
+                    (Kind::Register, true) => Read(rng.below(3) as i64),
+                    (Kind::Set, false) => Add(v),
+                    (Kind::Set, true) => ReadSet(
+                        [vec![], vec![1], vec![2], vec![1, 2]][rng.below(4) as usize].clone(),
+                    ),
+                    (Kind::Queue, false) => Enqueue(v),
+                    (Kind::Queue, true) => Dequeue(rng.below(3) as i64),
+                };
+                let (a, b) = (
+                    times[2 * id].min(times[2 * id + 1]),
+                    times[2 * id].max(times[2 * id + 1]),
+                );
+                let ret = (rng.below(5) != 0).then_some(b);
+                model_ops.push(op);
+                spans.push(Op { id, call: a, ret });
+            }
+            let mut m = Builtin::new(kind, model_ops);
+            let expect = brute(&mut m, &spans);
+            failing += usize::from(!expect);
+            assert_eq!(
+                ok(&mut m, &spans),
+                expect,
+                "round {round}: {:?} {spans:?}",
+                m.ops
+            );
+            let Ok(c) = smallest_failing_prefix(&mut m, &spans);
+            assert_eq!(c.is_none(), expect);
+        }
+        assert!(
+            failing > 300,
+            "the generator makes too few failing histories: {failing}"
+        );
+    }
+}
