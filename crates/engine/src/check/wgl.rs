@@ -131,6 +131,9 @@ impl Placed {
     }
 }
 
+/// The configurations explored: (placed set, state) pairs by their hash.
+type Seen<S> = HashMap<u64, Vec<(Vec<u64>, S)>>;
+
 /// Whether `ops` are linearizable with respect to `model`: `Some(order)` (the
 /// ids of the operations a linearization places, in its order; an unknown
 /// operation left out never took effect) or `None`.
@@ -138,7 +141,7 @@ pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, 
     let mut nodes = build(ops);
     let mut state = model.init()?;
     let mut placed = Placed::new(ops.len());
-    let mut seen: HashMap<u64, Vec<(Vec<u64>, M::State)>> = HashMap::new();
+    let mut seen: Seen<M::State> = HashMap::new();
     let mut stack: Vec<(usize, M::State)> = Vec::new();
     // Done once every operation with a known outcome is placed: the unknown
     // ones still in the list never took effect.
