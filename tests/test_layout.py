@@ -123,7 +123,11 @@ def test_no_function_local_import_of_seedloop_modules() -> None:
 
 
 def test_layers_point_down() -> None:
-    """surface -> search -> investigate -> run -> loop/world/net -> options/errors."""
+    """surface -> search -> investigate -> run -> loop/world/net -> options/errors.
+
+    ``seedloop.check`` (history checking, ``eventually``) stands on errors and the
+    engine alone: any layer may use it, it uses none of them.
+    """
     graph, _ = _graph()
     layers = [
         {"seedloop", "seedloop.pytest_plugin", "seedloop.hypothesis", "seedloop._cli",
@@ -132,6 +136,7 @@ def test_layers_point_down() -> None:
         {"seedloop._investigate", "seedloop._parallel"},
         {"seedloop._run"},
         {"seedloop._result"},
+        {"seedloop.check"},
     ]
     rank = {m: i for i, layer in enumerate(layers) for m in layer}
     wrong = [

@@ -83,3 +83,15 @@ class WorkerCrashError(SeedloopError):
 class UnsupportedTestError(SeedloopError):
     """A test marked for seedloop that it cannot run (it picks its own loop, or needs an
     async fixture wider than one seed); the message names the reason and the fix."""
+
+
+class HistoryError(SeedloopError, ValueError):
+    """A history given to ``seedloop.check`` is malformed; the message names the entry and the fix."""
+
+
+class ModelError(SeedloopError, TypeError):
+    """A consistency model is unknown, or a user model's ``init``/``step``/``partition`` misbehaved."""
+
+
+class EventuallyError(SeedloopError, AssertionError):
+    """``seedloop.eventually``: the condition was still false when its virtual time ran out."""
