@@ -12,5 +12,5 @@
 pub mod model;
 pub mod wgl;
 
-pub use model::{Builtin, BuiltinOp, Kind, Model, NIL};
+pub use model::{Builtin, BuiltinOp, Kind, Model, State, NIL};
 pub use wgl::{check, smallest_failing_prefix, Counterexample, Op};

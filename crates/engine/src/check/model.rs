@@ -23,6 +23,13 @@ pub trait Model {
     /// A hash of `state` for the search's cache (equal states, equal hashes).
     fn fingerprint(&mut self, state: &Self::State) -> Result<u64, Self::Error>;
     fn same(&mut self, a: &Self::State, b: &Self::State) -> Result<bool, Self::Error>;
+    /// Whether `op` never changes the state (a read): once it can be placed
+    /// it is placed at once, with no alternative tried, since any
+    /// linearization placing it later can move it here (nothing unplaced
+    /// precedes it in real time, and it changes no state in between).
+    fn read_only(&self, _op: usize) -> bool {
+        false
+    }
 }
 
 /// The value id of "nothing": a register before any write, an empty dequeue.
@@ -60,7 +67,7 @@ pub enum Kind {
     Queue,
 }
 
-/// A built-in model over interned value ids; its state is a small vector.
+/// A built-in model over interned value ids.
 #[derive(Clone, Debug)]
 pub struct Builtin {
     pub kind: Kind,
@@ -73,61 +80,92 @@ impl Builtin {
     }
 }
 
+/// A built-in model's state: a register's value needs no allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// A register's value.
+    Value(i64),
+    /// A set's sorted distinct elements, or a queue's elements, front first.
+    Items(Vec<i64>),
+}
+
+impl State {
+    fn items(&self) -> &[i64] {
+        match self {
+            State::Items(items) => items,
+            State::Value(_) => &[],
+        }
+    }
+}
+
 impl Model for Builtin {
-    type State = Vec<i64>;
+    type State = State;
     type Error = Infallible;
 
-    fn init(&mut self) -> Result<Vec<i64>, Infallible> {
+    fn init(&mut self) -> Result<State, Infallible> {
         Ok(match self.kind {
-            Kind::Register => vec![NIL],
-            Kind::Set | Kind::Queue => Vec::new(),
+            Kind::Register => State::Value(NIL),
+            Kind::Set | Kind::Queue => State::Items(Vec::new()),
         })
     }
 
-    fn step(
-        &mut self,
-        s: &Vec<i64>,
-        op: usize,
-        definite: bool,
-    ) -> Result<Option<Vec<i64>>, Infallible> {
+    fn step(&mut self, s: &State, op: usize, definite: bool) -> Result<Option<State>, Infallible> {
+        let value = match s {
+            State::Value(v) => Some(*v),
+            State::Items(_) => None,
+        };
         let next = match &self.ops[op] {
-            BuiltinOp::Write(v) => Some(vec![*v]),
-            BuiltinOp::Read(v) => (!definite || s.first() == Some(v)).then(|| s.clone()),
-            BuiltinOp::Cas { old, new } => (s.first() == Some(old)).then(|| vec![*new]),
+            BuiltinOp::Write(v) => Some(State::Value(*v)),
+            BuiltinOp::Read(v) => (!definite || value == Some(*v)).then(|| s.clone()),
+            BuiltinOp::Cas { old, new } => (value == Some(*old)).then_some(State::Value(*new)),
             BuiltinOp::Add(v) => {
-                let mut n = s.clone();
+                let mut n = s.items().to_vec();
                 if let Err(at) = n.binary_search(v) {
                     n.insert(at, *v);
                 }
-                Some(n)
+                Some(State::Items(n))
             }
-            BuiltinOp::ReadSet(seen) => (!definite || s == seen).then(|| s.clone()),
+            BuiltinOp::ReadSet(seen) => {
+                (!definite || s.items() == seen.as_slice()).then(|| s.clone())
+            }
             BuiltinOp::Enqueue(v) => {
-                let mut n = s.clone();
+                let mut n = s.items().to_vec();
                 n.push(*v);
-                Some(n)
+                Some(State::Items(n))
             }
-            BuiltinOp::Dequeue(v) => match s.first() {
+            BuiltinOp::Dequeue(v) => match s.items().split_first() {
                 // An unknown dequeue on a non-empty queue took the front.
-                Some(front) if !definite || front == v => Some(s[1..].to_vec()),
-                None if !definite || *v == NIL => Some(Vec::new()),
+                Some((front, rest)) if !definite || front == v => Some(State::Items(rest.to_vec())),
+                None if !definite || *v == NIL => Some(s.clone()),
                 _ => None,
             },
         };
         Ok(next)
     }
 
-    fn fingerprint(&mut self, s: &Vec<i64>) -> Result<u64, Infallible> {
+    fn fingerprint(&mut self, s: &State) -> Result<u64, Infallible> {
         // FNV-1a over the words: deterministic, and cheap for short states.
+        let words = match s {
+            State::Value(v) => std::slice::from_ref(v),
+            State::Items(items) => items.as_slice(),
+        };
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &w in s {
+        for &w in words {
             h ^= w as u64;
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        Ok(h ^ s.len() as u64)
+        Ok(h ^ words.len() as u64)
     }
 
-    fn same(&mut self, a: &Vec<i64>, b: &Vec<i64>) -> Result<bool, Infallible> {
+    fn same(&mut self, a: &State, b: &State) -> Result<bool, Infallible> {
         Ok(a == b)
+    }
+
+    fn read_only(&self, op: usize) -> bool {
+        match &self.ops[op] {
+            BuiltinOp::Read(_) | BuiltinOp::ReadSet(_) => true,
+            BuiltinOp::Cas { old, new } => old == new,
+            _ => false,
+        }
     }
 }

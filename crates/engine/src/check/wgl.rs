@@ -129,10 +129,93 @@ impl Placed {
         self.words[pos / 64] ^= 1 << (pos % 64);
         self.hash ^= mix(pos as u64);
     }
+
+    /// The set, compactly: placed sets are "everything up to some point,
+    /// then a few more", so the words between the first not-full one and the
+    /// last non-zero one say it all (with the index of the first).
+    fn compact(&self) -> (usize, &[u64]) {
+        let first = self
+            .words
+            .iter()
+            .position(|&w| w != u64::MAX)
+            .unwrap_or(self.words.len());
+        let last = self
+            .words
+            .iter()
+            .rposition(|&w| w != 0)
+            .map_or(first, |i| i + 1)
+            .max(first);
+        (first, &self.words[first..last])
+    }
 }
 
-/// The configurations explored: (placed set, state) pairs by their hash.
-type Seen<S> = HashMap<u64, Vec<(Vec<u64>, S)>>;
+/// A hasher for keys that are already well-mixed u64s.
+#[derive(Default)]
+struct Premixed(u64);
+
+impl std::hash::Hasher for Premixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The configurations explored, (placed set, state) pairs, in flat arrays
+/// (a chain per hash) so a long search makes no allocation per entry.
+struct Seen<S> {
+    heads: HashMap<u64, usize, std::hash::BuildHasherDefault<Premixed>>,
+    /// (next in chain or NONE, first word index, start in `words`, length)
+    entries: Vec<(usize, usize, usize, usize)>,
+    words: Vec<u64>,
+    states: Vec<S>,
+}
+
+impl<S: Clone> Seen<S> {
+    fn new() -> Self {
+        Seen {
+            heads: HashMap::default(),
+            entries: Vec::new(),
+            words: Vec::new(),
+            states: Vec::new(),
+        }
+    }
+
+    /// Record the configuration; false if it was there already.
+    fn insert<M: Model<State = S>>(
+        &mut self,
+        model: &mut M,
+        key: u64,
+        placed: &Placed,
+        state: &S,
+    ) -> Result<bool, M::Error> {
+        let (first, words) = placed.compact();
+        let head = self.heads.get(&key).copied().unwrap_or(NONE);
+        let mut at = head;
+        while at != NONE {
+            let (next, f, start, len) = self.entries[at];
+            if f == first
+                && self.words[start..start + len] == *words
+                && model.same(&self.states[at], state)?
+            {
+                return Ok(false);
+            }
+            at = next;
+        }
+        self.heads.insert(key, self.entries.len());
+        self.entries
+            .push((head, first, self.words.len(), words.len()));
+        self.words.extend_from_slice(words);
+        self.states.push(state.clone());
+        Ok(true)
+    }
+}
 
 /// Whether `ops` are linearizable with respect to `model`: `Some(order)` (the
 /// ids of the operations a linearization places, in its order; an unknown
@@ -141,17 +224,35 @@ pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, 
     let mut nodes = build(ops);
     let mut state = model.init()?;
     let mut placed = Placed::new(ops.len());
-    let mut seen: Seen<M::State> = HashMap::new();
-    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    let mut seen: Seen<M::State> = Seen::new();
+    // (call entry, state before it, placed without alternatives)
+    let mut stack: Vec<(usize, M::State, bool)> = Vec::new();
     // Done once every operation with a known outcome is placed: the unknown
     // ones still in the list never took effect.
     let mut remaining = ops.iter().filter(|op| op.ret.is_some()).count();
     let mut entry = nodes[0].next;
+    // At a configuration not seen before, a read that can go now goes first,
+    // with no alternative tried (see Model::read_only).
+    let mut fresh = true;
     while remaining > 0 {
+        let mut forced = false;
+        if fresh {
+            fresh = false;
+            let mut e = nodes[0].next;
+            while e != NONE && nodes[e].is_call {
+                let op = ops[nodes[e].pos];
+                if model.read_only(op.id) && model.step(&state, op.id, op.ret.is_some())?.is_some()
+                {
+                    (entry, forced) = (e, true);
+                    break;
+                }
+                e = nodes[e].next;
+            }
+        }
         if entry == NONE || !nodes[entry].is_call {
             // A return not yet placed: nothing before it can go first. Undo
             // the last choice and try the call after it.
-            let Some((call, prev)) = stack.pop() else {
+            let Some((call, prev, was_forced)) = stack.pop() else {
                 return Ok(None);
             };
             state = prev;
@@ -161,7 +262,9 @@ pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, 
                 remaining += 1;
             }
             unlift(&mut nodes, call);
-            entry = nodes[call].next;
+            // A read placed at once had no alternative: what failed after it
+            // fails without it too, so undo the choice before it as well.
+            entry = if was_forced { NONE } else { nodes[call].next };
             continue;
         }
         let pos = nodes[entry].pos;
@@ -169,32 +272,30 @@ pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, 
         if let Some(next) = model.step(&state, ops[pos].id, definite)? {
             placed.flip(pos);
             let key = placed.hash ^ mix(model.fingerprint(&next)?);
-            let bucket = seen.entry(key).or_default();
-            let mut new = true;
-            for (words, s) in bucket.iter() {
-                if *words == placed.words && model.same(s, &next)? {
-                    new = false;
-                    break;
-                }
-            }
-            if new {
-                bucket.push((placed.words.clone(), next.clone()));
-                stack.push((entry, std::mem::replace(&mut state, next)));
+            if seen.insert(model, key, &placed, &next)? {
+                stack.push((entry, std::mem::replace(&mut state, next), forced));
                 if definite {
                     remaining -= 1;
                 }
                 lift(&mut nodes, entry);
                 entry = nodes[0].next;
+                fresh = true;
                 continue;
             }
             placed.flip(pos);
+            if forced {
+                // Explored before, from this very configuration plus the
+                // read: this configuration leads nowhere either.
+                entry = NONE;
+                continue;
+            }
         }
         entry = nodes[entry].next;
     }
     Ok(Some(
         stack
             .iter()
-            .map(|&(call, _)| ops[nodes[call].pos].id)
+            .map(|&(call, ..)| ops[nodes[call].pos].id)
             .collect(),
     ))
 }
@@ -273,7 +374,7 @@ pub fn smallest_failing_prefix<M: Model>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::model::{Builtin, BuiltinOp, Kind, NIL};
+    use crate::check::model::{Builtin, BuiltinOp, Kind, State, NIL};
     use crate::rng::Rng;
 
     fn reg(ops: &[(BuiltinOp, u64, Option<u64>)]) -> (Builtin, Vec<Op>) {
@@ -396,7 +497,7 @@ mod tests {
     /// Every order of the operations that respects real time (an unknown op
     /// placed anywhere after its call, or left out).
     fn brute(model: &mut Builtin, ops: &[Op]) -> bool {
-        fn go(model: &mut Builtin, ops: &[Op], used: &mut Vec<bool>, state: Vec<i64>) -> bool {
+        fn go(model: &mut Builtin, ops: &[Op], used: &mut Vec<bool>, state: State) -> bool {
             let pending_definite: Vec<usize> = (0..ops.len())
                 .filter(|&i| !used[i] && ops[i].ret.is_some())
                 .collect();
@@ -483,5 +584,83 @@ mod tests {
             failing > 300,
             "the generator makes too few failing histories: {failing}"
         );
+    }
+
+    /// A linearizable register history of `clients` busy clients: each op
+    /// takes effect at a random point inside its call (as bench/check_bench.py).
+    fn busy_register(clients: usize, n: usize, seed: u64) -> (Builtin, Vec<Op>) {
+        let mut rng = Rng::new(seed);
+        let mut unit = || rng.below(1 << 20) as f64 / f64::from(1 << 20);
+        let mut clock: Vec<f64> = (0..clients).map(|_| unit()).collect();
+        let mut spans = Vec::new();
+        let mut effects = Vec::new();
+        let mut writes = Vec::new();
+        for id in 0..n {
+            let c = (0..clients)
+                .min_by(|&a, &b| clock[a].total_cmp(&clock[b]))
+                .unwrap_or(0);
+            let start = clock[c];
+            let len = 0.5 + 2.5 * unit();
+            effects.push((start + len * unit(), id));
+            writes.push(unit() < 0.5);
+            spans.push((start, start + len));
+            clock[c] = start + len + 0.5 * unit();
+        }
+        effects.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut model_ops = vec![Read(NIL); n];
+        let mut value = NIL;
+        for &(_, id) in &effects {
+            if writes[id] {
+                value = id as i64 + 1;
+                model_ops[id] = Write(value);
+            } else {
+                model_ops[id] = Read(value);
+            }
+        }
+        let mut times: Vec<(f64, usize, bool)> = spans
+            .iter()
+            .enumerate()
+            .flat_map(|(id, &(a, b))| [(a, id, false), (b, id, true)])
+            .collect();
+        times.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut ops: Vec<Op> = (0..n)
+            .map(|id| Op {
+                id,
+                call: 0,
+                ret: None,
+            })
+            .collect();
+        for (t, &(_, id, is_ret)) in times.iter().enumerate() {
+            if is_ret {
+                ops[id].ret = Some(t as u64);
+            } else {
+                ops[id].call = t as u64;
+            }
+        }
+        (Builtin::new(Kind::Register, model_ops), ops)
+    }
+
+    #[test]
+    fn busy_register_histories_check_quickly() {
+        let (mut m, ops) = busy_register(10, 2000, 3);
+        assert!(ok(&mut m, &ops));
+        let stale = ops
+            .iter()
+            .rev()
+            .find(|op| matches!(m.ops[op.id], Read(v) if v > 1))
+            .map(|op| op.id);
+        m.ops[stale.expect("a read")] = Read(1);
+        assert!(!ok(&mut m, &ops));
+    }
+
+    #[test]
+    #[ignore = "timing: cargo test --release -p seedloop-engine -- --ignored --nocapture"]
+    fn time_busy_register() {
+        for n in [1000, 10_000] {
+            let (mut m, ops) = busy_register(10, n, 1);
+            let t = std::time::Instant::now();
+            assert!(ok(&mut m, &ops));
+            eprintln!("{n} ops: {:?}", t.elapsed());
+        }
     }
 }
