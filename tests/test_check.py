@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import runpy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -535,3 +537,20 @@ def test_eventually_rejects_bad_durations() -> None:
 
     with pytest.raises(InvalidDelayError, match="within must be positive"):
         seedloop.run(scenario, 0)
+
+
+# -- the example: a stale read found by the checker, not by an assert ---------------------
+
+EXAMPLE = runpy.run_path(str(Path(__file__).resolve().parent.parent / "examples" / "kv_linearizable.py"))
+
+
+def test_example_search_finds_the_stale_read() -> None:
+    failure = seedloop.find_failing_seed(EXAMPLE["buggy"], range(20), explain=False, shrink=False)
+    assert failure is not None
+    message = str(failure.exception)
+    assert message.startswith("not linearizable under model 'register': process 'c")
+    assert "cannot be placed" in message and "read -> " in message
+
+
+def test_example_fixed_version_passes_many_seeds() -> None:
+    assert seedloop.find_failing_seed(EXAMPLE["fixed"], range(60), explain=False) is None

@@ -76,7 +76,7 @@ class Operation:
         text = str(self.f)
         if self.invoke_value is not None:
             text += f" {self.invoke_value!r}"
-        if self.type == "ok" and self.value != self.invoke_value:
+        if self.type == "ok" and (self.value != self.invoke_value or self.invoke_value is None):
             text += f" -> {self.value!r}"
         return text
 
