@@ -25,15 +25,15 @@ fn found(c: Counterexample) -> Found {
 }
 
 fn verdict<M: Model>(model: &mut M, ops: &[Op], counterexample: bool) -> Result<Verdict, M::Error> {
-    if let Some(order) = check::check(model, ops)? {
-        return Ok((true, Some(order), None));
+    match check::search(model, ops)? {
+        Ok(order) => Ok((true, Some(order), None)),
+        Err(reached) if counterexample => Ok((
+            false,
+            None,
+            Some(found(check::shortest_failing(model, ops, reached)?)),
+        )),
+        Err(_) => Ok((false, None, None)),
     }
-    let c = if counterexample {
-        check::smallest_failing_prefix(model, ops)?.map(found)
-    } else {
-        None
-    };
-    Ok((false, None, c))
 }
 
 /// Check one part of a history against a built-in model. `ops[i]` is

@@ -30,6 +30,13 @@ pub trait Model {
     fn read_only(&self, _op: usize) -> bool {
         false
     }
+    /// Whether every operation either changes nothing or steps the same
+    /// whether its outcome is known or not. Then the point a failed search
+    /// reached ends the shortest failing prefix; otherwise (a dequeue whose
+    /// value is unknown takes whatever is in front) it is checked.
+    fn outcome_blind(&self) -> bool {
+        false
+    }
 }
 
 /// The value id of "nothing": a register before any write, an empty dequeue.
@@ -159,6 +166,10 @@ impl Model for Builtin {
 
     fn same(&mut self, a: &State, b: &State) -> Result<bool, Infallible> {
         Ok(a == b)
+    }
+
+    fn outcome_blind(&self) -> bool {
+        self.kind != Kind::Queue
     }
 
     fn read_only(&self, op: usize) -> bool {

@@ -221,6 +221,16 @@ impl<S: Clone> Seen<S> {
 /// ids of the operations a linearization places, in its order; an unknown
 /// operation left out never took effect) or `None`.
 pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, M::Error> {
+    Ok(search(model, ops)?.ok())
+}
+
+/// The search: `Ok(order)`, or `Err(reached)`: the latest return time that
+/// was ever the first one left to place. Every return before it was placed
+/// in some configuration, so the history cut just before it linearizes,
+/// and the search is complete, so the history cut at it does not: it ends
+/// the shortest failing prefix.
+pub fn search<M: Model>(model: &mut M, ops: &[Op]) -> Result<Result<Vec<usize>, u64>, M::Error> {
+    let mut reached = 0;
     let mut nodes = build(ops);
     let mut state = model.init()?;
     let mut placed = Placed::new(ops.len());
@@ -252,8 +262,11 @@ pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, 
         if entry == NONE || !nodes[entry].is_call {
             // A return not yet placed: nothing before it can go first. Undo
             // the last choice and try the call after it.
+            if entry != NONE {
+                reached = reached.max(ops[nodes[entry].pos].ret.unwrap_or(0));
+            }
             let Some((call, prev, was_forced)) = stack.pop() else {
-                return Ok(None);
+                return Ok(Err(reached));
             };
             state = prev;
             let pos = nodes[call].pos;
@@ -292,12 +305,10 @@ pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, 
         }
         entry = nodes[entry].next;
     }
-    Ok(Some(
-        stack
-            .iter()
-            .map(|&(call, ..)| ops[nodes[call].pos].id)
-            .collect(),
-    ))
+    Ok(Ok(stack
+        .iter()
+        .map(|&(call, ..)| ops[nodes[call].pos].id)
+        .collect()))
 }
 
 /// What makes a history non-linearizable, read from its shortest failing
@@ -327,31 +338,57 @@ fn cut(ops: &[Op], t: u64) -> Vec<Op> {
         .collect()
 }
 
-/// `None` if `ops` are linearizable, else the counterexample of the shortest
-/// failing prefix (found by bisection over the return times).
+/// `None` if `ops` are linearizable, else the counterexample of the
+/// shortest failing prefix (read from one search: see [`search`]).
 pub fn smallest_failing_prefix<M: Model>(
     model: &mut M,
     ops: &[Op],
 ) -> Result<Option<Counterexample>, M::Error> {
-    let mut rets: Vec<u64> = ops.iter().filter_map(|op| op.ret).collect();
+    match search(model, ops)? {
+        Ok(_) => Ok(None),
+        Err(reached) => shortest_failing(model, ops, reached).map(Some),
+    }
+}
+
+/// The counterexample of a history whose [`search`] failed having `reached`.
+pub fn shortest_failing<M: Model>(
+    model: &mut M,
+    ops: &[Op],
+    reached: u64,
+) -> Result<Counterexample, M::Error> {
+    // Every cut before `reached` linearizes; with outcome-blind models the
+    // cut at it does not (see Model::outcome_blind), else find the first
+    // cut from it on that fails, by bisection.
+    let mut rets: Vec<u64> = ops
+        .iter()
+        .filter_map(|op| op.ret)
+        .filter(|&r| r >= reached)
+        .collect();
     rets.sort_unstable();
     rets.dedup();
-    let Some(&last) = rets.last() else {
-        return Ok(None); // nothing definite: leaving every op out linearizes it
-    };
-    if check(model, &cut(ops, last))?.is_some() {
-        return Ok(None);
-    }
-    let (mut lo, mut hi) = (0, rets.len() - 1);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if check(model, &cut(ops, rets[mid]))?.is_some() {
-            lo = mid + 1;
-        } else {
-            hi = mid;
+    let (mut lo, mut hi) = (0, rets.len().saturating_sub(1));
+    if !model.outcome_blind() {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if check(model, &cut(ops, rets[mid]))?.is_some() {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
     }
-    let end = rets[lo];
+    let end = rets.get(lo).copied().unwrap_or(reached);
+    counterexample(model, ops, end)
+}
+
+/// The counterexample of the prefix ending at return time `end` (what
+/// [`search`] reached): its blocked operation, a linearization of what came
+/// before, and the operations involved.
+pub fn counterexample<M: Model>(
+    model: &mut M,
+    ops: &[Op],
+    end: u64,
+) -> Result<Counterexample, M::Error> {
     let prefix = cut(ops, end);
     let blocked = prefix
         .iter()
@@ -363,12 +400,12 @@ pub fn smallest_failing_prefix<M: Model>(
         .copied()
         .collect();
     let witness = check(model, &before)?.unwrap_or_default();
-    Ok(Some(Counterexample {
+    Ok(Counterexample {
         blocked,
         end,
         witness,
         involved: prefix.iter().map(|op| op.id).collect(),
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -529,6 +566,26 @@ mod tests {
         go(model, ops, &mut vec![false; ops.len()], init)
     }
 
+    /// The shortest failing prefix the slow way: bisection over cuts.
+    fn bisect(model: &mut Builtin, ops: &[Op]) -> Option<u64> {
+        let mut rets: Vec<u64> = ops.iter().filter_map(|op| op.ret).collect();
+        rets.sort_unstable();
+        rets.dedup();
+        if rets.is_empty() || ok(model, &cut(ops, rets[rets.len() - 1])) {
+            return None;
+        }
+        let (mut lo, mut hi) = (0, rets.len() - 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if ok(model, &cut(ops, rets[mid])) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(rets[lo])
+    }
+
     #[test]
     fn agrees_with_brute_force_on_random_histories() {
         let mut rng = Rng::new(11);
@@ -578,7 +635,7 @@ mod tests {
                 m.ops
             );
             let Ok(c) = smallest_failing_prefix(&mut m, &spans);
-            assert_eq!(c.is_none(), expect);
+            assert_eq!(c.map(|c| c.end), bisect(&mut m, &spans), "round {round}");
         }
         assert!(
             failing > 300,
