@@ -69,8 +69,12 @@ def stale_variant(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     raise SystemExit("no read to corrupt")
 
 
-def python_wgl(history: list[dict[str, Any]]) -> bool:
-    """A straightforward Python Wing-Gong/Lowe search with Lowe's cache (register only)."""
+def python_wgl(history: list[dict[str, Any]], reads_first: bool = False) -> bool:
+    """A straightforward Python Wing-Gong/Lowe search with Lowe's cache (register only).
+
+    ``reads_first``: also the Rust checker's rule, a read that can be placed
+    now is placed with no alternative tried.
+    """
     ops = check.parse(history)
     # entries: [time, is_return, op index]; a doubly linked list over them
     events = sorted(
@@ -104,20 +108,31 @@ def python_wgl(history: list[dict[str, Any]]) -> bool:
     state: Any = None
     placed = 0  # a Python int as the bitset
     seen: set[tuple[int, Any]] = set()
-    stack: list[tuple[int, Any]] = []
+    stack: list[tuple[int, Any, bool]] = []
     entry = nxt[0]
+    fresh = True
     while remaining:
+        forced = False
+        if fresh and reads_first:
+            fresh = False
+            e = nxt[0]
+            while e != -1 and is_call[e]:
+                op = ops[node_op[e]]
+                if op.f == "read" and op.value == state:
+                    entry, forced = e, True
+                    break
+                e = nxt[e]
         if entry == -1 or not is_call[entry]:
             if not stack:
                 return False
-            k, state = stack.pop()
+            k, state, was_forced = stack.pop()
             i = node_op[k]
             placed &= ~(1 << i)
             remaining += not ops[i].unknown
             if ret_node[i] != -1:
                 relink(ret_node[i])
             relink(k)
-            entry = nxt[k]
+            entry = -1 if was_forced else nxt[k]
             continue
         i = node_op[entry]
         op = ops[i]
@@ -127,13 +142,17 @@ def python_wgl(history: list[dict[str, Any]]) -> bool:
             ok, new = op.unknown or op.value == state, state
         if ok and (placed | (1 << i), new) not in seen:
             seen.add((placed | (1 << i), new))
-            stack.append((entry, state))
+            stack.append((entry, state, forced))
             state, placed = new, placed | (1 << i)
             remaining -= not op.unknown
             unlink(entry)
             if ret_node[i] != -1:
                 unlink(ret_node[i])
             entry = nxt[0]
+            fresh = True
+            continue
+        if forced:
+            entry = -1
             continue
         entry = nxt[entry]
     return True
@@ -165,11 +184,13 @@ def main() -> None:
     rows = [
         ("linearizable", "seedloop.check (Rust)", lambda: check.linearizable(good, "register").ok, args.repeat),
         ("linearizable", "Python WGL", lambda: python_wgl(good), args.python_repeat),
+        ("linearizable", "Python WGL, reads first", lambda: python_wgl(good, True), args.python_repeat),
         ("stale read", "seedloop.check (Rust), verdict only",
          lambda: check.linearizable(bad, "register", counterexample=False).ok, args.repeat),
         ("stale read", "seedloop.check (Rust) + counterexample",
          lambda: check.linearizable(bad, "register").ok, args.repeat),
         ("stale read", "Python WGL", lambda: python_wgl(bad), args.python_repeat),
+        ("stale read", "Python WGL, reads first", lambda: python_wgl(bad, True), args.python_repeat),
     ]
     print("| history | checker | verdict | best time |")
     print("|---|---|---|---:|")

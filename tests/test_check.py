@@ -554,3 +554,26 @@ def test_example_search_finds_the_stale_read() -> None:
 
 def test_example_fixed_version_passes_many_seeds() -> None:
     assert seedloop.find_failing_seed(EXAMPLE["fixed"], range(60), explain=False) is None
+
+
+# -- the benchmark's Python search and history generator ---------------------------------
+
+BENCH = runpy.run_path(str(Path(__file__).resolve().parent.parent / "bench" / "check_bench.py"))
+
+
+def test_bench_python_search_agrees_with_brute_force() -> None:
+    rng = random.Random("bench")
+    for i in range(600):
+        history = random_history("register", rng, rng.randint(1, 7))
+        expected = brute_force(history, "register")
+        assert BENCH["python_wgl"](history) == expected, f"history {i}: {history}"
+        assert BENCH["python_wgl"](history, True) == expected, f"history {i}: {history}"
+
+
+def test_bench_histories_are_what_they_claim() -> None:
+    good = BENCH["register_history"](10, 1500)
+    assert len(good) == 3000 and check.linearizable(good, "register").ok
+    bad = BENCH["stale_variant"](good)
+    result = check.linearizable(bad, "register")
+    assert not result.ok and result.counterexample is not None
+    assert result.counterexample.end >= 0.9 * len(bad) - 100
