@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from . import _engine
 from .errors import EventuallyError, HistoryError, InvalidDelayError, ModelError
@@ -45,7 +45,7 @@ MODELS: dict[str, tuple[str, ...]] = {
 _TYPES = ("invoke", "ok", "fail", "info")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """One operation of a history: an invoke paired with its completion.
 
@@ -210,33 +210,20 @@ def parse(history: Any) -> list[Operation]:
     done: dict[int, tuple[int, Mapping[str, Any]]] = {}
     order: list[tuple[int, Mapping[str, Any]]] = []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, Mapping):
-            raise HistoryError(
-                f"entry {i} is a {type(entry).__name__}, not a dict: each entry is "
-                "{'process': ..., 'type': 'invoke'|'ok'|'fail'|'info', 'f': ..., 'value': ...}"
-            )
-        for key in ("process", "type", "f"):
-            if key not in entry:
-                raise HistoryError(
-                    f"entry {i} has no {key!r}: each entry needs 'process', 'type', 'f' "
-                    f"(and 'value'); got {dict(entry)!r}"
-                )
-        kind, process = entry["type"], entry["process"]
-        if kind not in _TYPES:
-            raise HistoryError(
-                f"entry {i}: type {kind!r} is not one of invoke, ok, fail, info"
-            )
+        # Written for speed (10,000 operations should parse in milliseconds):
+        # the checks that fail raise from _bad_entry, which says why.
+        if type(entry) is not dict and not isinstance(entry, Mapping):
+            _bad_entry(i, entry)
         try:
-            hash(process)
-        except TypeError:
-            raise HistoryError(
-                f"entry {i}: process {process!r} is unhashable; use an int or a string"
-            ) from None
+            kind, process, f = entry["type"], entry["process"], entry["f"]
+            busy = process in open_ops
+        except (KeyError, TypeError):
+            _bad_entry(i, entry)
         if kind == "invoke":
-            if process in open_ops:
+            if busy:
                 j, first = open_ops[process]
                 raise HistoryError(
-                    f"entry {i}: process {process!r} invokes {entry['f']!r} while its "
+                    f"entry {i}: process {process!r} invokes {f!r} while its "
                     f"{first['f']!r} from entry {j} has not completed: a process runs one "
                     "operation at a time (give concurrent clients their own process ids, "
                     "and end an abandoned operation with an 'info' entry)"
@@ -244,43 +231,74 @@ def parse(history: Any) -> list[Operation]:
             open_ops[process] = (i, entry)
             order.append((i, entry))
             continue
-        if process not in open_ops:
+        if kind not in _TYPES:
+            _bad_entry(i, entry)
+        if not busy:
             raise HistoryError(
                 f"entry {i}: process {process!r} completes ({kind}) with no operation in "
                 "flight: every ok/fail/info follows an invoke by the same process"
             )
         j, invoke = open_ops.pop(process)
-        if entry["f"] != invoke["f"]:
+        if f != invoke["f"]:
             raise HistoryError(
-                f"entry {i}: process {process!r} completes {entry['f']!r} but invoked "
+                f"entry {i}: process {process!r} completes {f!r} but invoked "
                 f"{invoke['f']!r} at entry {j}; a completion repeats its invoke's f"
             )
         done[j] = (i, entry)
     ops: list[Operation] = []
     for j, invoke in order:
         end, completion = done.get(j, (None, None))
-        if completion is not None and completion["type"] == "fail":
+        value = invoke.get("value")
+        if completion is None:
+            ops.append(Operation(invoke["process"], invoke["f"], value, "info", j, None, value,
+                                 invoke.get("time"), None))
             continue
-        known = completion is not None and completion["type"] == "ok"
+        kind = completion["type"]
+        if kind == "fail":
+            continue
         ops.append(
             Operation(
-                process=invoke["process"],
-                f=invoke["f"],
-                value=completion.get("value") if known and completion is not None
-                else invoke.get("value"),
-                type="ok" if known else "info",
-                invoked=j,
-                completed=end,
-                invoke_value=invoke.get("value"),
-                time=invoke.get("time"),
-                end_time=completion.get("time") if completion is not None else None,
+                invoke["process"],
+                invoke["f"],
+                completion.get("value") if kind == "ok" else value,
+                "ok" if kind == "ok" else "info",
+                j,
+                end,
+                value,
+                invoke.get("time"),
+                completion.get("time"),
             )
         )
     return ops
 
 
+def _bad_entry(i: int, entry: Any) -> NoReturn:
+    """Raise the HistoryError saying what is wrong with entry ``i``."""
+    if not isinstance(entry, Mapping):
+        raise HistoryError(
+            f"entry {i} is a {type(entry).__name__}, not a dict: each entry is "
+            "{'process': ..., 'type': 'invoke'|'ok'|'fail'|'info', 'f': ..., 'value': ...}"
+        )
+    for key in ("process", "type", "f"):
+        if key not in entry:
+            raise HistoryError(
+                f"entry {i} has no {key!r}: each entry needs 'process', 'type', 'f' "
+                f"(and 'value'); got {dict(entry)!r}"
+            )
+    if entry["type"] not in _TYPES:
+        raise HistoryError(f"entry {i}: type {entry['type']!r} is not one of invoke, ok, fail, info")
+    raise HistoryError(
+        f"entry {i}: process {entry['process']!r} is unhashable; use an int or a string"
+    )
+
+
+_PLAIN = (int, str, float, bool, type(None))
+
+
 def _freeze(value: Any, where: int) -> Any:
     """A hashable stand-in for a value, equal when the values are equal."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(v, where) for v in value)
     if isinstance(value, (set, frozenset)):
