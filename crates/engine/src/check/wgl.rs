@@ -112,10 +112,15 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The set of operations placed so far, with a hash kept up to date.
+/// The set of operations placed so far, with a hash kept up to date, and the
+/// span of words that is neither all placed nor all unplaced.
 struct Placed {
     words: Vec<u64>,
     hash: u64,
+    /// The first word not full.
+    lo: usize,
+    /// One past the last word not empty.
+    hi: usize,
 }
 
 impl Placed {
@@ -123,29 +128,33 @@ impl Placed {
         Placed {
             words: vec![0; n.div_ceil(64)],
             hash: 0,
+            lo: 0,
+            hi: 0,
         }
     }
+
     fn flip(&mut self, pos: usize) {
-        self.words[pos / 64] ^= 1 << (pos % 64);
+        let w = pos / 64;
+        self.words[w] ^= 1 << (pos % 64);
         self.hash ^= mix(pos as u64);
+        if self.words[w] & (1 << (pos % 64)) != 0 {
+            self.hi = self.hi.max(w + 1);
+            while self.lo < self.words.len() && self.words[self.lo] == u64::MAX {
+                self.lo += 1;
+            }
+        } else {
+            self.lo = self.lo.min(w);
+            while self.hi > 0 && self.words[self.hi - 1] == 0 {
+                self.hi -= 1;
+            }
+        }
     }
 
     /// The set, compactly: placed sets are "everything up to some point,
     /// then a few more", so the words between the first not-full one and the
     /// last non-zero one say it all (with the index of the first).
     fn compact(&self) -> (usize, &[u64]) {
-        let first = self
-            .words
-            .iter()
-            .position(|&w| w != u64::MAX)
-            .unwrap_or(self.words.len());
-        let last = self
-            .words
-            .iter()
-            .rposition(|&w| w != 0)
-            .map_or(first, |i| i + 1)
-            .max(first);
-        (first, &self.words[first..last])
+        (self.lo, &self.words[self.lo..self.hi.max(self.lo)])
     }
 }
 
