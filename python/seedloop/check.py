@@ -509,14 +509,16 @@ def linearizable(history: Any, model: str | Model, *, counterexample: bool = Tru
             f"step(state, op) -> (ok, new_state); got {model!r}"
         )
     ops = parse(history)
-    found: list[Counterexample] = []
+    failed = False
+    found: list[Counterexample] = []  # one per failing part, when asked for
     if isinstance(model, str):
         parts = _builtin_parts(model, ops)
         kind = {"set": "set", "queue": "queue"}.get(model, "register")
         for key, part, encoded in parts:
             calls, rets = _spans(part)
             ok, _order, raw = _engine.check_builtin(kind, encoded, calls, rets, counterexample)
-            if not ok:
+            failed |= not ok
+            if raw is not None:
                 found.append(_counterexample(model, key, part, raw, None))
         checked = sum(len(p[1]) for p in parts)
         count = len(parts)
@@ -524,14 +526,15 @@ def linearizable(history: Any, model: str | Model, *, counterexample: bool = Tru
         user_parts = _user_parts(model, ops)
         for key, part in user_parts:
             ok, raw = _run_python(model, part, counterexample)
-            if not ok:
+            failed |= not ok
+            if raw is not None:
                 found.append(_counterexample(_model_name(model), key, part, raw, model))
         checked = sum(len(p[1]) for p in user_parts)
         count = len(user_parts)
-    if not found:
+    if not failed:
         return CheckResult(True, model, None, checked, count)
-    real = [c for c in found if c is not None]
-    first = min(real, key=lambda c: c.end) if real else None
+    # Of several failing keys, the one that fails first in the history.
+    first = min(found, key=lambda c: c.end) if found else None
     return CheckResult(False, model, first, checked, count)
 
 
@@ -555,9 +558,7 @@ def _builtin_parts(
 
 def _counterexample(
     name: str, key: Any, part: list[Operation], raw: Any, user_model: Any
-) -> Any:
-    if raw is None:
-        return None
+) -> Counterexample:
     blocked, end, witness, involved = raw
     order = [part[i] for i in witness]
     if user_model is None:
