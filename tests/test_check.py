@@ -307,6 +307,17 @@ def test_kv_is_checked_key_by_key_and_names_the_key() -> None:
     assert "(key 'b')" in str(result)
 
 
+def test_set_is_not_split_by_element() -> None:
+    """Two concurrent reads seeing {1} and {2}: each element alone is fine, the set is not."""
+    h = [
+        _inv(0, "add", 1), _inv(1, "add", 2), _inv(2, "read"), _inv(3, "read"),
+        _ok(2, "read", [1]), _ok(3, "read", [2]), _ok(0, "add", 1), _ok(1, "add", 2),
+    ]
+    assert not brute_force(h, "set")
+    result = check.linearizable(h, "set")
+    assert not result.ok and result.partitions == 1
+
+
 # -- user models in Python -------------------------------------------------------------
 
 
