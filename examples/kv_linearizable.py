@@ -106,7 +106,7 @@ def make_scenario(read_from_follower):
         # Liveness after the fault healed: the follower catches up.
         await seedloop.eventually(lambda: follower["value"] == leader["value"], within=2.0)
         result = check.linearizable(h, "register")
-        assert result.ok, result
+        assert result.ok, str(result)
         return len(h)
 
     return scenario

@@ -318,6 +318,14 @@ def test_set_is_not_split_by_element() -> None:
     assert not result.ok and result.partitions == 1
 
 
+def test_set_counterexample_names_what_the_read_missed() -> None:
+    h = [_inv(0, "add", "b"), _ok(0, "add", "b"), _inv(0, "add", "a"), _ok(0, "add", "a"),
+         _inv(1, "read"), _ok(1, "read", ["b", "c"])]
+    c = check.linearizable(h, "set").counterexample
+    assert c is not None and c.state == ["a", "b"]
+    assert "(the read, against that state: missing ['a'], unexpected ['c'])" in str(c)
+
+
 # -- user models in Python -------------------------------------------------------------
 
 

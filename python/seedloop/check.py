@@ -127,6 +127,8 @@ class Counterexample:
     operations: list[Operation]
     model: str
     key: Any = None
+    #: A model's own remark (a set read: which elements it missed or invented).
+    note: str = ""
 
     def __str__(self) -> str:
         where = f" (key {self.key!r})" if self.key is not None else ""
@@ -149,6 +151,8 @@ class Counterexample:
         else:
             lines.append(f"  Not even first: from the initial state {self.state!r}, "
                          f"{self.op.describe()!r} is impossible.")
+        if self.note:
+            lines.append(f"  ({self.note})")
         placed = {id(op) for op in self.linearization} | {id(self.op)}
         others = [op for op in self.operations if id(op) not in placed]
         if others:
@@ -416,11 +420,11 @@ class _Adapter:
 def _display_state(model: str, ops: list[Operation]) -> Any:
     """The state a built-in model is in after ``ops`` (for a counterexample)."""
     if model == "set":
-        state: set[Any] = set()
+        state: list[Any] = []
         for op in ops:
-            if op.f == "add":
-                state.add(_freeze(op.value, op.invoked))
-        return state
+            if op.f == "add" and op.value not in state:
+                state.append(op.value)
+        return _sorted(state)
     if model == "queue":
         queue: list[Any] = []
         for op in ops:
@@ -437,6 +441,23 @@ def _display_state(model: str, ops: list[Operation]) -> Any:
         elif op.f == "cas":
             value = arg[1]
     return value
+
+
+def _sorted(values: list[Any]) -> list[Any]:
+    """Sorted when the values allow it, else by repr: a stable display either way."""
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=repr)
+
+
+def _set_note(op: Operation, state: list[Any]) -> str:
+    """What a set read got wrong against the state the linearization reached."""
+    seen = list(op.value) if isinstance(op.value, (list, tuple, set, frozenset)) else []
+    missing = [v for v in state if v not in seen]
+    extra = _sorted([v for v in seen if v not in state])
+    parts = [f"missing {missing!r}" if missing else "", f"unexpected {extra!r}" if extra else ""]
+    return "the read, against that state: " + ", ".join(p for p in parts if p) if any(parts) else ""
 
 
 def _as_unknown(op: Operation) -> Operation:
@@ -561,8 +582,11 @@ def _counterexample(
 ) -> Counterexample:
     blocked, end, witness, involved = raw
     order = [part[i] for i in witness]
+    note = ""
     if user_model is None:
         state = _display_state(name, [op for op in order if op.f != "read"])
+        if name == "set" and part[blocked].f == "read":
+            note = _set_note(part[blocked], state)
     else:
         state = _python_state(user_model, order, end)
     return Counterexample(
@@ -573,6 +597,7 @@ def _counterexample(
         operations=[part[i] for i in involved],
         model=name,
         key=key,
+        note=note,
     )
 
 
