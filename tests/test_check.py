@@ -12,7 +12,13 @@ import pytest
 
 import seedloop
 from seedloop import check
-from seedloop.errors import EventuallyError, HistoryError, InvalidDelayError, ModelError
+from seedloop.errors import (
+    EventuallyError,
+    HistoryError,
+    InvalidDelayError,
+    InvalidOptionError,
+    ModelError,
+)
 
 # -- a brute-force checker, written from the definitions alone -----------------------
 
@@ -596,3 +602,19 @@ def test_bench_histories_are_what_they_claim() -> None:
     result = check.linearizable(bad, "register")
     assert not result.ok and result.counterexample is not None
     assert result.counterexample.end >= 0.9 * len(bad) - 100
+
+
+def test_a_budget_makes_a_long_search_undecided_not_wrong() -> None:
+    good = BENCH["register_history"](10, 1500)
+    result = check.linearizable(good, "register", budget=50)
+    assert (result.ok, result.unknown, bool(result)) == (False, True, False)
+    assert result.counterexample is None
+    assert str(result).startswith("undecided under model 'register': the search explored 50 configurations")
+    assert check.linearizable(good, "register", budget=10**9).ok
+    assert check.linearizable(good[:400], PyRegister(), budget=5).unknown
+    # A part that fails is a failure, whatever another part's budget did.
+    h = [_inv(0, "read", ["k", None]), _ok(0, "read", ["k", 1])]
+    assert not check.linearizable(h, "kv", budget=1).unknown
+    for bad in (0, -1, 1.5, True, "10"):
+        with pytest.raises(InvalidOptionError, match="budget must be a positive int"):
+            check.linearizable(h, "kv", budget=bad)

@@ -18,9 +18,10 @@ def derive_seed(seed: int, stream: str) -> int: ...
 def tape_complexity(tape: list[int]) -> tuple[int, int, int]: ...
 def random_bytes(seed: int, stream: str, n: int) -> bytes: ...
 
-# Linearizability checking (crates/py/src/check.rs): (linearizable, a linearization's
-# op indices, (blocked op, end time, witness ops, involved ops) of the shortest failing prefix).
-_Verdict = tuple[bool, list[int] | None, tuple[int, int, list[int], list[int]] | None]
+# Linearizability checking (crates/py/src/check.rs): (linearizable, None if the budget ran
+# out; a linearization's op indices; (blocked op, end time, witness ops, involved ops) of the
+# shortest failing prefix).
+_Verdict = tuple[bool | None, list[int] | None, tuple[int, int, list[int], list[int]] | None]
 
 def check_builtin(
     kind: str,
@@ -28,6 +29,7 @@ def check_builtin(
     calls: list[int],
     rets: list[int | None],
     counterexample: bool = True,
+    budget: int | None = None,
 ) -> _Verdict: ...
 def check_python(
     adapter: Any,
@@ -35,6 +37,7 @@ def check_python(
     calls: list[int],
     rets: list[int | None],
     counterexample: bool = True,
+    budget: int | None = None,
 ) -> _Verdict: ...
 
 class Rng:

@@ -18,7 +18,13 @@ from dataclasses import dataclass, replace
 from typing import Any, NoReturn, Protocol
 
 from . import _engine
-from .errors import EventuallyError, HistoryError, InvalidDelayError, ModelError
+from .errors import (
+    EventuallyError,
+    HistoryError,
+    InvalidDelayError,
+    InvalidOptionError,
+    ModelError,
+)
 
 __all__ = [
     "MODELS",
@@ -172,11 +178,21 @@ class CheckResult:
     operations: int = 0
     #: Independent parts checked (one per key for a kv).
     partitions: int = 1
+    #: The search gave up (``budget`` ran out) before an answer: ``ok`` is False,
+    #: but the history was not shown to be non-linearizable either.
+    unknown: bool = False
+    budget: int | None = None
 
     def __bool__(self) -> bool:
         return self.ok
 
     def __str__(self) -> str:
+        if self.unknown:
+            return (
+                f"undecided under model {_model_name(self.model)!r}: the search explored "
+                f"{self.budget:,} configurations of one part without an answer; pass a larger "
+                "budget= (or check a shorter history)"
+            )
         if self.ok:
             return (f"linearizable under model {_model_name(self.model)!r} "
                     f"({self.operations} operations, {self.partitions} part(s))")
@@ -465,12 +481,12 @@ def _as_unknown(op: Operation) -> Operation:
 
 
 def _run_python(
-    model: Any, part: list[Operation], counterexample: bool
-) -> tuple[bool, Any]:
+    model: Any, part: list[Operation], counterexample: bool, budget: int | None
+) -> tuple[bool | None, Any]:
     adapter = _Adapter(model)
     pairs = [(op, op if op.unknown else _as_unknown(op)) for op in part]
     calls, rets = _spans(part)
-    ok, _order, found = _engine.check_python(adapter, pairs, calls, rets, counterexample)
+    ok, _order, found = _engine.check_python(adapter, pairs, calls, rets, counterexample, budget)
     return ok, found
 
 
@@ -503,7 +519,13 @@ def _user_parts(model: Any, ops: list[Operation]) -> list[tuple[Any, list[Operat
 # -- checking ----------------------------------------------------------------
 
 
-def linearizable(history: Any, model: str | Model, *, counterexample: bool = True) -> CheckResult:
+def linearizable(
+    history: Any,
+    model: str | Model,
+    *,
+    counterexample: bool = True,
+    budget: int | None = None,
+) -> CheckResult:
     """Is ``history`` linearizable with respect to ``model``?
 
     ``history``: a list of Jepsen-style entries ``{"process", "type", "f",
@@ -513,7 +535,9 @@ def linearizable(history: Any, model: str | Model, *, counterexample: bool = Tru
     its invoke, or never. ``model``: ``"register"``, ``"cas-register"``,
     ``"kv"`` (checked key by key), ``"set"``, ``"queue"``, or an object
     following :class:`Model`. With ``counterexample=False`` a failing
-    result skips computing its :class:`Counterexample`.
+    result skips computing its :class:`Counterexample`. ``budget`` bounds
+    the configurations explored per part (None: no bound); past it the
+    result is ``unknown`` (and not ``ok``), the same on every machine.
 
     Raises :class:`~seedloop.HistoryError` for a malformed history and
     :class:`~seedloop.ModelError` for an unusable model.
@@ -529,16 +553,23 @@ def linearizable(history: Any, model: str | Model, *, counterexample: bool = Tru
             f"a model is a name ({', '.join(map(repr, MODELS))}) or an object with init() and "
             f"step(state, op) -> (ok, new_state); got {model!r}"
         )
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise InvalidOptionError(
+            f"linearizable(): budget must be a positive int of configurations or None, got {budget!r}"
+        )
     ops = parse(history)
-    failed = False
+    failed = gave_up = False
     found: list[Counterexample] = []  # one per failing part, when asked for
     if isinstance(model, str):
         parts = _builtin_parts(model, ops)
         kind = {"set": "set", "queue": "queue"}.get(model, "register")
         for key, part, encoded in parts:
             calls, rets = _spans(part)
-            ok, _order, raw = _engine.check_builtin(kind, encoded, calls, rets, counterexample)
-            failed |= not ok
+            ok, _order, raw = _engine.check_builtin(
+                kind, encoded, calls, rets, counterexample, budget
+            )
+            failed |= ok is False
+            gave_up |= ok is None
             if raw is not None:
                 found.append(_counterexample(model, key, part, raw, None))
         checked = sum(len(p[1]) for p in parts)
@@ -546,12 +577,15 @@ def linearizable(history: Any, model: str | Model, *, counterexample: bool = Tru
     else:
         user_parts = _user_parts(model, ops)
         for key, part in user_parts:
-            ok, raw = _run_python(model, part, counterexample)
-            failed |= not ok
+            ok, raw = _run_python(model, part, counterexample, budget)
+            failed |= ok is False
+            gave_up |= ok is None
             if raw is not None:
                 found.append(_counterexample(_model_name(model), key, part, raw, model))
         checked = sum(len(p[1]) for p in user_parts)
         count = len(user_parts)
+    if gave_up and not failed:
+        return CheckResult(False, model, None, checked, count, unknown=True, budget=budget)
     if not failed:
         return CheckResult(True, model, None, checked, count)
     # Of several failing keys, the one that fails first in the history.

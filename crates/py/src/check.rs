@@ -8,8 +8,9 @@ use seedloop_engine::check::{self, Builtin, BuiltinOp, Counterexample, Kind, Mod
 /// (blocked id, end time, witness ids, involved ids)
 type Found = (usize, u64, Vec<usize>, Vec<usize>);
 
-/// (linearizable, a linearization's ids if so, the counterexample if not and asked for)
-type Verdict = (bool, Option<Vec<usize>>, Option<Found>);
+/// (linearizable: None if the budget ran out, a linearization's ids if so,
+/// the counterexample if not and asked for)
+type Verdict = (Option<bool>, Option<Vec<usize>>, Option<Found>);
 
 fn spans(calls: Vec<u64>, rets: Vec<Option<u64>>) -> Vec<Op> {
     calls
@@ -24,15 +25,21 @@ fn found(c: Counterexample) -> Found {
     (c.blocked, c.end, c.witness, c.involved)
 }
 
-fn verdict<M: Model>(model: &mut M, ops: &[Op], counterexample: bool) -> Result<Verdict, M::Error> {
-    match check::search(model, ops)? {
-        Ok(order) => Ok((true, Some(order), None)),
-        Err(reached) if counterexample => Ok((
-            false,
+fn verdict<M: Model>(
+    model: &mut M,
+    ops: &[Op],
+    counterexample: bool,
+    budget: Option<u64>,
+) -> Result<Verdict, M::Error> {
+    match check::search(model, ops, budget.unwrap_or(u64::MAX))? {
+        check::Verdict::Linearizable(order) => Ok((Some(true), Some(order), None)),
+        check::Verdict::Not { reached } if counterexample => Ok((
+            Some(false),
             None,
             Some(found(check::shortest_failing(model, ops, reached)?)),
         )),
-        Err(_) => Ok((false, None, None)),
+        check::Verdict::Not { .. } => Ok((Some(false), None, None)),
+        check::Verdict::GaveUp { .. } => Ok((None, None, None)),
     }
 }
 
@@ -41,7 +48,7 @@ fn verdict<M: Model>(model: &mut M, ops: &[Op], counterexample: bool) -> Result<
 /// 4 read-set elements, 5 enqueue a, 6 dequeue a; values are interned ids
 /// (0 is None). `calls[i]`/`rets[i]` are its times (`None`: unknown outcome).
 #[pyfunction]
-#[pyo3(signature = (kind, ops, calls, rets, counterexample=true))]
+#[pyo3(signature = (kind, ops, calls, rets, counterexample=true, budget=None))]
 pub fn check_builtin(
     py: Python<'_>,
     kind: &str,
@@ -49,6 +56,7 @@ pub fn check_builtin(
     calls: Vec<u64>,
     rets: Vec<Option<u64>>,
     counterexample: bool,
+    budget: Option<u64>,
 ) -> PyResult<Verdict> {
     let kind = match kind {
         "register" => Kind::Register,
@@ -84,7 +92,7 @@ pub fn check_builtin(
     }
     let spans = spans(calls, rets);
     let mut model = Builtin::new(kind, decoded);
-    let result = py.allow_threads(|| verdict(&mut model, &spans, counterexample));
+    let result = py.allow_threads(|| verdict(&mut model, &spans, counterexample, budget));
     match result {
         Ok(v) => Ok(v),
         Err(never) => match never {},
@@ -137,13 +145,14 @@ impl<'py> Model for PyModel<'py> {
 
 /// Check one part of a history against a Python model (see [`PyModel`]).
 #[pyfunction]
-#[pyo3(signature = (adapter, ops, calls, rets, counterexample=true))]
+#[pyo3(signature = (adapter, ops, calls, rets, counterexample=true, budget=None))]
 pub fn check_python<'py>(
     adapter: Bound<'py, PyAny>,
     ops: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
     calls: Vec<u64>,
     rets: Vec<Option<u64>>,
     counterexample: bool,
+    budget: Option<u64>,
 ) -> PyResult<Verdict> {
     if ops.len() != calls.len() || ops.len() != rets.len() {
         return Err(pyo3::exceptions::PyValueError::new_err(
@@ -151,5 +160,10 @@ pub fn check_python<'py>(
         ));
     }
     let spans = spans(calls, rets);
-    verdict(&mut PyModel { adapter, ops }, &spans, counterexample)
+    verdict(
+        &mut PyModel { adapter, ops },
+        &spans,
+        counterexample,
+        budget,
+    )
 }

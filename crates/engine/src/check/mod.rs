@@ -13,4 +13,6 @@ pub mod model;
 pub mod wgl;
 
 pub use model::{Builtin, BuiltinOp, Kind, Model, State, NIL};
-pub use wgl::{check, search, shortest_failing, smallest_failing_prefix, Counterexample, Op};
+pub use wgl::{
+    check, search, shortest_failing, smallest_failing_prefix, Counterexample, Op, Verdict,
+};

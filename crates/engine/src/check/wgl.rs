@@ -230,16 +230,33 @@ impl<S: Clone> Seen<S> {
 /// ids of the operations a linearization places, in its order; an unknown
 /// operation left out never took effect) or `None`.
 pub fn check<M: Model>(model: &mut M, ops: &[Op]) -> Result<Option<Vec<usize>>, M::Error> {
-    Ok(search(model, ops)?.ok())
+    Ok(match search(model, ops, u64::MAX)? {
+        Verdict::Linearizable(order) => Some(order),
+        Verdict::Not { .. } | Verdict::GaveUp { .. } => None,
+    })
 }
 
-/// The search: `Ok(order)`, or `Err(reached)`: the latest return time that
-/// was ever the first one left to place. Every return before it was placed
-/// in some configuration, so the history cut just before it linearizes,
-/// and the search is complete, so the history cut at it does not: it ends
-/// the shortest failing prefix.
-pub fn search<M: Model>(model: &mut M, ops: &[Op]) -> Result<Result<Vec<usize>, u64>, M::Error> {
+/// What a [`search`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Linearizable: the ids of the operations a linearization places, in order.
+    Linearizable(Vec<usize>),
+    /// Not linearizable. `reached` is the latest return time that was ever
+    /// the first one left to place: every return before it was placed in
+    /// some configuration, so the history cut just before it linearizes,
+    /// and the search is complete, so (for an outcome-blind model) the cut
+    /// at it does not: it ends the shortest failing prefix.
+    Not { reached: u64 },
+    /// More than `budget` configurations were explored without an answer.
+    GaveUp { explored: u64 },
+}
+
+/// The search, giving up after `budget` new configurations (`u64::MAX`:
+/// never). A budget keeps a pathological history from running for ever,
+/// and unlike a timeout it gives the same verdict on every machine.
+pub fn search<M: Model>(model: &mut M, ops: &[Op], budget: u64) -> Result<Verdict, M::Error> {
     let mut reached = 0;
+    let mut explored: u64 = 0;
     let mut nodes = build(ops);
     let mut state = model.init()?;
     let mut placed = Placed::new(ops.len());
@@ -275,7 +292,7 @@ pub fn search<M: Model>(model: &mut M, ops: &[Op]) -> Result<Result<Vec<usize>, 
                 reached = reached.max(ops[nodes[entry].pos].ret.unwrap_or(0));
             }
             let Some((call, prev, was_forced)) = stack.pop() else {
-                return Ok(Err(reached));
+                return Ok(Verdict::Not { reached });
             };
             state = prev;
             let pos = nodes[call].pos;
@@ -295,6 +312,10 @@ pub fn search<M: Model>(model: &mut M, ops: &[Op]) -> Result<Result<Vec<usize>, 
             placed.flip(pos);
             let key = placed.hash ^ mix(model.fingerprint(&next)?);
             if seen.insert(model, key, &placed, &next)? {
+                explored += 1;
+                if explored > budget {
+                    return Ok(Verdict::GaveUp { explored: budget });
+                }
                 stack.push((entry, std::mem::replace(&mut state, next), forced));
                 if definite {
                     remaining -= 1;
@@ -314,10 +335,12 @@ pub fn search<M: Model>(model: &mut M, ops: &[Op]) -> Result<Result<Vec<usize>, 
         }
         entry = nodes[entry].next;
     }
-    Ok(Ok(stack
-        .iter()
-        .map(|&(call, ..)| ops[nodes[call].pos].id)
-        .collect()))
+    Ok(Verdict::Linearizable(
+        stack
+            .iter()
+            .map(|&(call, ..)| ops[nodes[call].pos].id)
+            .collect(),
+    ))
 }
 
 /// What makes a history non-linearizable, read from its shortest failing
@@ -353,13 +376,15 @@ pub fn smallest_failing_prefix<M: Model>(
     model: &mut M,
     ops: &[Op],
 ) -> Result<Option<Counterexample>, M::Error> {
-    match search(model, ops)? {
-        Ok(_) => Ok(None),
-        Err(reached) => shortest_failing(model, ops, reached).map(Some),
+    match search(model, ops, u64::MAX)? {
+        Verdict::Not { reached } => shortest_failing(model, ops, reached).map(Some),
+        // (No budget: the search never gives up.)
+        Verdict::Linearizable(_) | Verdict::GaveUp { .. } => Ok(None),
     }
 }
 
-/// The counterexample of a history whose [`search`] failed having `reached`.
+/// The counterexample of a history whose [`search`] found it not
+/// linearizable, having `reached` (see [`Verdict::Not`]).
 pub fn shortest_failing<M: Model>(
     model: &mut M,
     ops: &[Op],
@@ -717,6 +742,15 @@ mod tests {
             .map(|op| op.id);
         m.ops[stale.expect("a read")] = Read(1);
         assert!(!ok(&mut m, &ops));
+    }
+
+    #[test]
+    fn a_budget_gives_up_the_same_way_every_time() {
+        let (mut m, ops) = busy_register(10, 2000, 3);
+        let Ok(v) = search(&mut m, &ops, 100);
+        assert_eq!(v, Verdict::GaveUp { explored: 100 });
+        let Ok(v) = search(&mut m, &ops, u64::MAX);
+        assert!(matches!(v, Verdict::Linearizable(order) if order.len() == 2000));
     }
 
     #[test]
