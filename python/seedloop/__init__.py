@@ -4,22 +4,27 @@ A seeded scheduler decides every interleaving, a virtual clock makes sleeps
 instant, and the same seed replays the same run exactly.
 """
 
+from . import check
 from ._loop import SeedLoop
 from ._options import DEFAULT_STRATEGY, STRATEGIES
 from ._result import Exploration, Failure, RunResult
 from ._run import execute, replay, run
 from ._search import explore, find_failing_seed, find_seed_where
 from ._simulate import SimulationFailure, simulate
+from .check import eventually
 from .errors import (
     BlockingCallError,
     DeadlockError,
+    EventuallyError,
     HangError,
+    HistoryError,
     InvalidDelayError,
     InvalidFactoryError,
     InvalidOptionError,
     InvalidSeedError,
     InvalidStrategyError,
     InvalidWorldOptionError,
+    ModelError,
     NondeterminismError,
     NoRecordingError,
     SeedloopError,
@@ -43,15 +48,18 @@ __all__ = [
     "STRATEGIES",
     "BlockingCallError",
     "DeadlockError",
+    "EventuallyError",
     "Exploration",
     "Failure",
     "HangError",
+    "HistoryError",
     "InvalidDelayError",
     "InvalidFactoryError",
     "InvalidOptionError",
     "InvalidSeedError",
     "InvalidStrategyError",
     "InvalidWorldOptionError",
+    "ModelError",
     "NondeterminismError",
     "NoRecordingError",
     "RunResult",
@@ -63,6 +71,8 @@ __all__ = [
     "StuckError",
     "UnsupportedTestError",
     "WorkerCrashError",
+    "check",
+    "eventually",
     "execute",
     "explore",
     "find_failing_seed",

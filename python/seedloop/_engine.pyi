@@ -18,6 +18,28 @@ def derive_seed(seed: int, stream: str) -> int: ...
 def tape_complexity(tape: list[int]) -> tuple[int, int, int]: ...
 def random_bytes(seed: int, stream: str, n: int) -> bytes: ...
 
+# Linearizability checking (crates/py/src/check.rs): (linearizable, None if the budget ran
+# out; a linearization's op indices; (blocked op, end time, witness ops, involved ops) of the
+# shortest failing prefix).
+_Verdict = tuple[bool | None, list[int] | None, tuple[int, int, list[int], list[int]] | None]
+
+def check_builtin(
+    kind: str,
+    ops: list[tuple[int, int, int, list[int]]],
+    calls: list[int],
+    rets: list[int | None],
+    counterexample: bool = True,
+    budget: int | None = None,
+) -> _Verdict: ...
+def check_python(
+    adapter: Any,
+    ops: list[tuple[Any, Any]],
+    calls: list[int],
+    rets: list[int | None],
+    counterexample: bool = True,
+    budget: int | None = None,
+) -> _Verdict: ...
+
 class Rng:
     """xoshiro256** on the named sub-stream ``stream`` of ``seed`` (crates/py/src/world.rs)."""
 

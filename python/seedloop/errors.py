@@ -92,3 +92,15 @@ class SeedloopWarning(UserWarning):
 
 class NoRecordingError(SeedloopError, ValueError):
     """A failure has no recorded timeline (it was not explained) to export or draw."""
+
+
+class HistoryError(SeedloopError, ValueError):
+    """A history given to ``seedloop.check`` is malformed; the message names the entry and the fix."""
+
+
+class ModelError(SeedloopError, TypeError):
+    """A consistency model is unknown, or a user model's ``init``/``step``/``partition`` misbehaved."""
+
+
+class EventuallyError(SeedloopError, AssertionError):
+    """``seedloop.eventually``: the condition was still false when its virtual time ran out."""

@@ -1,5 +1,6 @@
 //! PyO3 bindings of seedloop: glue between Python handles and the engine.
 
+mod check;
 mod disk;
 mod errors;
 mod handle;
@@ -29,6 +30,8 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;
+    m.add_function(wrap_pyfunction!(check::check_builtin, m)?)?;
+    m.add_function(wrap_pyfunction!(check::check_python, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
