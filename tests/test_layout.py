@@ -129,9 +129,10 @@ def test_layers_point_down() -> None:
         {"seedloop", "seedloop.pytest_plugin", "seedloop.hypothesis", "seedloop._cli",
          "seedloop.__main__", "seedloop._html", "seedloop._simulate"},
         {"seedloop._search"},
-        {"seedloop._investigate", "seedloop._parallel"},
-        {"seedloop._run"},
+        {"seedloop._investigate", "seedloop._parallel", "seedloop._guided"},
+        {"seedloop._run", "seedloop._race"},
         {"seedloop._result"},
+        {"seedloop._assertions"},
     ]
     rank = {m: i for i, layer in enumerate(layers) for m in layer}
     wrong = [

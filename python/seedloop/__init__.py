@@ -4,6 +4,7 @@ A seeded scheduler decides every interleaving, a virtual clock makes sleeps
 instant, and the same seed replays the same run exactly.
 """
 
+from ._assertions import Site, always, expect, reachable, sometimes, unreachable
 from ._loop import SeedLoop
 from ._options import DEFAULT_STRATEGY, STRATEGIES
 from ._result import Exploration, Failure, RunResult
@@ -11,6 +12,7 @@ from ._run import execute, replay, run
 from ._search import explore, find_failing_seed, find_seed_where
 from ._simulate import SimulationFailure, simulate
 from .errors import (
+    AlwaysViolated,
     BlockingCallError,
     DeadlockError,
     HangError,
@@ -21,9 +23,11 @@ from .errors import (
     InvalidStrategyError,
     InvalidWorldOptionError,
     NondeterminismError,
+    PropertyViolation,
     SeedloopError,
     SimulationEscapeError,
     StuckError,
+    UnreachableReached,
     UnsupportedTestError,
     WorkerCrashError,
 )
@@ -32,13 +36,14 @@ __version__ = "0.1.0"
 
 # Public classes live in private modules; show them where users import them from
 # (tracebacks, reprs, pickles say seedloop.SimulationFailure, not seedloop._simulate...).
-for _cls in (SeedLoop, Exploration, Failure, RunResult, SimulationFailure):
+for _cls in (SeedLoop, Exploration, Failure, RunResult, SimulationFailure, Site):
     _cls.__module__ = __name__
 del _cls
 
 __all__ = [
     "DEFAULT_STRATEGY",
     "STRATEGIES",
+    "AlwaysViolated",
     "BlockingCallError",
     "DeadlockError",
     "Exploration",
@@ -51,19 +56,27 @@ __all__ = [
     "InvalidStrategyError",
     "InvalidWorldOptionError",
     "NondeterminismError",
+    "PropertyViolation",
     "RunResult",
     "SeedLoop",
     "SeedloopError",
     "SimulationEscapeError",
     "SimulationFailure",
+    "Site",
     "StuckError",
+    "UnreachableReached",
     "UnsupportedTestError",
     "WorkerCrashError",
+    "always",
     "execute",
+    "expect",
     "explore",
     "find_failing_seed",
     "find_seed_where",
+    "reachable",
     "replay",
     "run",
     "simulate",
+    "sometimes",
+    "unreachable",
 ]

@@ -365,6 +365,20 @@ def _print_summary(summary: Exploration) -> None:
     if len(summary.outcomes) > 10:
         outcomes.add_row("…", f"{len(summary.outcomes) - 10} more")
     console.print(outcomes)
+    _print_unsatisfied(summary)
+
+
+def _print_unsatisfied(summary: Exploration) -> None:
+    """The sometimes/reachable sites no run satisfied: paths this exploration never tested."""
+    never = summary.unsatisfied
+    if not never:
+        return
+    table = Table(
+        "kind", "name", "where", "evaluated", title="never satisfied", title_justify="left"
+    )
+    for site in never:
+        table.add_row(site.kind, Text(site.name), site.where, str(site.evaluations))
+    console.print(table, style="yellow")
 
 
 def _print_crash(exc: WorkerCrashError, target: str, strategy: str, opts: dict[str, Any]) -> None:
@@ -432,6 +446,11 @@ def _summary_json(target: str, summary: Exploration, replay: str | None) -> dict
         "elapsed": summary.elapsed,
         "seeds_per_second": summary.seeds_per_second,
         "jobs": summary.jobs,
+        "never_satisfied": [
+            {"kind": s.kind, "name": s.name, "file": s.file, "line": s.line,
+             "evaluations": s.evaluations}
+            for s in summary.unsatisfied
+        ],
     }
 
 

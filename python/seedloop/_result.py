@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _assertions
 from ._options import DEFAULT_STRATEGY, factory_name
 from ._tape import Tape
 
@@ -32,6 +33,11 @@ class RunResult:
     #: time per callback, timer lateness); empty for other strategies.
     #: ``replay(factory, [], timing=...)`` reruns it in asyncio's own order.
     timing: list[int] = field(default_factory=list, repr=False)
+    #: The assertion sites this run evaluated: ``(kind, name, file, line)`` ->
+    #: ``[evaluations, satisfied]`` (see seedloop.sometimes / always).
+    assertions: dict[tuple[str, str, str, int], list[int]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def failed(self) -> bool:
@@ -158,6 +164,16 @@ class Exploration:
     stopped_early: bool = False
     #: Ctrl-C stopped the exploration: the counts cover the seeds that finished.
     interrupted: bool = False
+    #: Every always/sometimes/reachable/unreachable site the runs evaluated,
+    #: aggregated: ``(kind, name, file, line)`` -> :class:`seedloop.Site`.
+    assertions: dict[tuple[str, str, str, int], _assertions.Site] = field(default_factory=dict)
+
+    @property
+    def unsatisfied(self) -> list[_assertions.Site]:
+        """The sometimes/reachable sites no run satisfied, in source order (a finding:
+        that path never ran). Sites no run evaluated are known only if declared
+        with :func:`seedloop.expect`."""
+        return _assertions.unsatisfied(self.assertions)
 
     @property
     def seeds_per_second(self) -> float:
@@ -170,6 +186,9 @@ class Exploration:
             f"{self.failures} failing, {len(self.outcomes)} distinct outcome(s), "
             f"{self.interleavings} distinct interleaving(s)"
         ]
+        never = _assertions.describe_unsatisfied(self.unsatisfied)
+        if never:
+            lines.append(never)
         if self.failure is not None:
             lines.append(str(self.failure))
         return "\n".join(lines)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import _investigate, _parallel, _world
+from . import _assertions, _investigate, _parallel, _world
 from ._options import (
     DEFAULT_STRATEGY,
     RunOptions,
@@ -46,7 +46,7 @@ def find_failing_seed(
     check_not_in_running_loop(api)
     check_jobs(jobs, 1)
     if jobs != 1:
-        return explore(
+        summary = explore(
             factory,
             seeds,
             strategy=strategy,
@@ -56,10 +56,19 @@ def find_failing_seed(
             shrink=shrink,
             explain=explain,
             **options,
-        ).failure
+        )
+        if summary.failure is None:
+            _assertions.warn_unsatisfied(summary.assertions, api)
+        return summary.failure
     check_factory(factory, api)
     opts = calibrate(factory, RunOptions.build(api, strategy, options), api)
-    return _first_failure(factory, seeds, opts, api, shrink, explain, check_determinism)
+    sites: dict[tuple[str, str, str, int], _assertions.Site] = {}
+    failure = _first_failure(
+        factory, seeds, opts, api, shrink, explain, check_determinism, sites
+    )
+    if failure is None:
+        _assertions.warn_unsatisfied(sites, api)
+    return failure
 
 
 def _first_failure(
@@ -70,13 +79,17 @@ def _first_failure(
     shrink: bool,
     explain: bool,
     check_determinism: bool,
+    sites: dict[tuple[str, str, str, int], _assertions.Site] | None = None,
 ) -> Failure | None:
+    """The first failing seed, investigated; ``sites`` collects the runs' assertion sites."""
     with _world.held(opts.world.world):
         for seed in iter_seeds(seeds, api):
             if check_determinism:
                 result = _investigate.check_determinism(factory, seed, opts, api=api)
             else:
                 result = run_seed(factory, seed, opts, api=api)
+            if sites is not None:
+                _assertions.merge(sites, result.assertions)
             if result.exception is not None:
                 failure = failure_from(result, factory)
                 if shrink or explain:
@@ -107,14 +120,17 @@ def find_seed_where(
         )
     check_factory(factory, api)
     opts = calibrate(factory, RunOptions.build(api, strategy, options), api)
+    sites: dict[tuple[str, str, str, int], _assertions.Site] = {}
     with _world.held(opts.world.world):
         for seed in iter_seeds(seeds, api):
             result = run_seed(factory, seed, opts, api=api)
+            _assertions.merge(sites, result.assertions)
             if result.exception is not None:
                 annotate(failure_from(result, factory))
                 raise result.exception
             if predicate(result.value):
                 return seed, result.value
+    _assertions.warn_unsatisfied(sites, api)
     return None
 
 
