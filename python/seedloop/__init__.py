@@ -7,6 +7,7 @@ instant, and the same seed replays the same run exactly.
 from ._assertions import Site, always, expect, reachable, sometimes, unreachable
 from ._loop import SeedLoop
 from ._options import DEFAULT_STRATEGY, STRATEGIES
+from ._race import Race
 from ._result import Exploration, Failure, RunResult
 from ._run import execute, replay, run
 from ._search import explore, find_failing_seed, find_seed_where
@@ -36,7 +37,7 @@ __version__ = "0.1.0"
 
 # Public classes live in private modules; show them where users import them from
 # (tracebacks, reprs, pickles say seedloop.SimulationFailure, not seedloop._simulate...).
-for _cls in (SeedLoop, Exploration, Failure, RunResult, SimulationFailure, Site):
+for _cls in (SeedLoop, Exploration, Failure, Race, RunResult, SimulationFailure, Site):
     _cls.__module__ = __name__
 del _cls
 
@@ -57,6 +58,7 @@ __all__ = [
     "InvalidWorldOptionError",
     "NondeterminismError",
     "PropertyViolation",
+    "Race",
     "RunResult",
     "SeedLoop",
     "SeedloopError",

@@ -420,6 +420,9 @@ def _print_failure(failure: Any, replay_cli: str) -> None:
     feasibility = getattr(failure, "feasibility", None)
     if feasibility:
         body.append(f"\n\n{feasibility}")
+    race = getattr(failure, "race", None)
+    if race is not None:
+        body.append(f"\n\n{race}")
     console.print(Panel(body, title="failure", title_align="left", border_style="red"))
     timeline = getattr(failure, "timeline", None)
     if timeline:

@@ -217,6 +217,9 @@ def render_report(
             feasibility = getattr(failure, "feasibility", None)
             if feasibility:
                 rows.append(("on a real loop?", _e(feasibility)))
+            race = getattr(failure, "race", None)
+            if race is not None:
+                rows.append(("race", f"<pre>{_e(race)}</pre>"))
         if result is not None:
             rows += [
                 ("steps", _e(result.steps)),

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from . import _engine
+from . import _engine, _race
 from ._describe import LIBRARY_DIRS, innermost_frame, task_label
 from ._loop import SeedLoop
 from ._options import RunOptions
@@ -99,10 +99,11 @@ def _creation_site() -> str:
 class _Recorder:
     """Observer + task factory that collect what a timeline shows."""
 
-    def __init__(self) -> None:
+    def __init__(self, tracer: _race.AccessTracer | None = None) -> None:
         self.rows: list[Row] = []
         self.tasks: dict[int, TaskInfo] = {}
         self.loop: SeedLoop | None = None
+        self.tracer = tracer
 
     def install(self, loop: SeedLoop) -> None:
         # An observer and a creation hook, not a task factory: the replay must
@@ -110,6 +111,8 @@ class _Recorder:
         self.loop = loop
         loop._engine_set_observer(self.observe)
         loop._on_task_created = self.task_created
+        if self.tracer is not None:
+            self.tracer.start()
 
     def task_created(self, task: asyncio.Task[Any], parent: asyncio.Task[Any] | None) -> None:
         loop = self.loop
@@ -132,6 +135,9 @@ class _Recorder:
             return  # the run is over: what follows is seedloop's own cleanup
         callback = handle._callback
         task = getattr(callback, "__self__", None)
+        if self.tracer is not None:
+            label = task_label(task, owner) if isinstance(task, asyncio.Task) else "a callback"
+            self.tracer.at_step(step, label)
         if not isinstance(task, asyncio.Task):
             return
         coro = task.get_coro()
@@ -155,19 +161,27 @@ def record_timeline(
     tape: list[int] | None,
     opts: RunOptions,
     timing: list[int] | None = None,
+    tracer: _race.AccessTracer | None = None,
 ) -> tuple[RunResult, list[Row], dict[int, TaskInfo]]:
-    """Replay ``tape`` (or, with ``timing``, a feasible run in stock order) with a recorder."""
-    recorder = _Recorder()
-    result = run_seed(
-        factory,
-        seed,
-        opts.with_strategy("fifo") if timing is not None else opts,
-        tape=tape,
-        instrument=recorder.install,
-        keep_steps=True,
-        clamp_tape=True,
-        timing=timing,
-    )
+    """Replay ``tape`` (or, with ``timing``, a feasible run in stock order) with a recorder.
+
+    ``tracer`` also records the user code's attribute/item/global accesses (slow: only
+    for explaining one failure)."""
+    recorder = _Recorder(tracer)
+    try:
+        result = run_seed(
+            factory,
+            seed,
+            opts.with_strategy("fifo") if timing is not None else opts,
+            tape=tape,
+            instrument=recorder.install,
+            keep_steps=True,
+            clamp_tape=True,
+            timing=timing,
+        )
+    finally:
+        if tracer is not None:
+            tracer.stop()
     choices = {i: step[2] for i, step in enumerate(result.step_log or [])}
     for row in recorder.rows:
         row.choice = choices.get(row.step, 0)
@@ -323,7 +337,13 @@ def investigate(
         tape = shrink_failure(factory, failure.seed, failure.tape, failure.exception, opts)
         failure.shrunk_tape = tape
     if explain:
-        replayed, rows, tasks = record_timeline(factory, failure.seed, tape, opts)
+        # Watch the replay's accesses to name the state the failure raced on
+        # (slow, so only here, never in a search).
+        tracer = _race.AccessTracer()
+        replayed, rows, tasks = record_timeline(factory, failure.seed, tape, opts, tracer=tracer)
+        if signature(replayed.exception) == signature(failure.exception):
+            decisive = [step for step, choice in enumerate(tape) if choice]
+            failure.race = _race.find_race(tracer.accesses, decisive)
         shown = replayed.exception if replayed.exception is not None else failure.exception
         failure.timeline = render_timeline(rows, tasks, shown)
         if signature(replayed.exception) != signature(failure.exception):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _assertions
 from ._options import DEFAULT_STRATEGY, factory_name
 from ._tape import Tape
+
+if TYPE_CHECKING:
+    from ._race import Race
 
 
 @dataclass
@@ -67,6 +70,10 @@ class Failure:
     #: Can a stock event loop produce this failure? (None if not checked.)
     feasible_on_real_loop: bool | None = None
     feasibility: str = ""
+    #: The shared state the failing reordering raced on: what one task read before
+    #: the decisive switch and another wrote after it, with both lines (None if
+    #: not explained, or no such pair was seen). See :class:`seedloop.Race`.
+    race: Race | None = None
 
     @property
     def replay_tape_command(self) -> str | None:
@@ -89,6 +96,8 @@ class Failure:
             )
         if self.feasibility:
             parts.append(self.feasibility)
+        if self.race is not None:
+            parts.append(str(self.race))
         if self.timeline:
             parts.append(self.timeline)
         return "\n".join(parts)

@@ -520,6 +520,9 @@ def _report(
     feasibility = getattr(failure, "feasibility", None)
     if feasibility:
         lines.append(f"real loop:   {_indent(str(feasibility))}")
+    race = getattr(failure, "race", None)
+    if race is not None:
+        lines.append(f"race:        {_indent(str(race))}")
     timeline = getattr(failure, "timeline", None)
     if timeline:
         lines.append("timeline:")
