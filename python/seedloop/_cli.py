@@ -39,6 +39,7 @@ except ImportError as exc:  # pragma: no cover - the package declares both
         f"the seedloop command needs 'click' and 'rich' ({exc}); pip install click rich"
     ) from None
 
+from ._guided import GUIDED
 from ._html import render_report
 from ._options import DEFAULT_STRATEGY, STRATEGIES, parse_seeds, parse_shard
 from ._parallel import describe_exit, resolve_factory
@@ -116,6 +117,14 @@ _strategy_option = click.option(
     show_default=True,
     help="how each seed orders ready callbacks",
 )
+#: explore also takes the searches that choose whole schedules, not per-step orders.
+_search_strategy_option = click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES + (GUIDED,)),
+    default=DEFAULT_STRATEGY,
+    show_default=True,
+    help="how each seed orders ready callbacks (guided: mutate the tapes that reached new coverage)",
+)
 _fail_if_option = click.option(
     "--fail-if",
     metavar="EXPR",
@@ -141,7 +150,7 @@ _option_option = click.option(
     show_default=True,
     help="N (0..N-1), A:B (A..B-1), A:B:STEP or a list 1,5,9",
 )
-@_strategy_option
+@_search_strategy_option
 @click.option(
     "-j",
     "--jobs",
@@ -251,11 +260,21 @@ def explore_cmd(
     result = None
     if summary.failure is not None:
         failure = summary.failure
-        replay = _replay_cli(target, failure.seed, failure.strategy, summary.options)
+        if strategy == GUIDED:
+            # A guided failure is a tape, not a seed's own schedule: replay it in Python.
+            replay = failure.replay_command
+        else:
+            replay = _replay_cli(target, failure.seed, failure.strategy, summary.options)
         _print_failure(failure, replay)
         if html_path:
             factory = resolve_factory(target)
-            result = execute(factory, failure.seed, strategy, keep_steps=True, **summary.options)
+            if strategy == GUIDED:
+                result = execute(
+                    factory, failure.seed, "random", tape=list(failure.tape), clamp_tape=True,
+                    keep_steps=True, **summary.options,
+                )
+            else:
+                result = execute(factory, failure.seed, strategy, keep_steps=True, **summary.options)
     if html_path:
         Path(html_path).write_text(
             render_report(

@@ -105,6 +105,10 @@ class Failure:
     @property
     def replay_command(self) -> str:
         """A one-line call that reproduces this failure."""
+        if self.strategy == "guided":
+            # A guided run is a tape (a mutant of earlier runs), not a seed's own schedule.
+            extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
+            return f"seedloop.replay({self.factory_name}, {list(self.tape)!r}, seed={self.seed}{extra})"
         extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
         return (
             f"seedloop.run({self.factory_name}, seed={self.seed}, "
@@ -173,6 +177,8 @@ class Exploration:
     stopped_early: bool = False
     #: Ctrl-C stopped the exploration: the counts cover the seeds that finished.
     interrupted: bool = False
+    #: strategy="guided": corpus size, coverage features, fresh and mutant runs.
+    guided: Any = None
     #: Every always/sometimes/reachable/unreachable site the runs evaluated,
     #: aggregated: ``(kind, name, file, line)`` -> :class:`seedloop.Site`.
     assertions: dict[tuple[str, str, str, int], _assertions.Site] = field(default_factory=dict)
@@ -195,6 +201,12 @@ class Exploration:
             f"{self.failures} failing, {len(self.outcomes)} distinct outcome(s), "
             f"{self.interleavings} distinct interleaving(s)"
         ]
+        if self.guided is not None:
+            g = self.guided
+            lines.append(
+                f"guided: {g.corpus} tape(s) in the corpus, {g.features} coverage feature(s), "
+                f"{g.fresh_runs} fresh and {g.mutant_runs} mutated run(s)"
+            )
         never = _assertions.describe_unsatisfied(self.unsatisfied)
         if never:
             lines.append(never)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import _assertions, _investigate, _parallel, _world
+from . import _assertions, _guided, _investigate, _parallel, _world
 from ._options import (
     DEFAULT_STRATEGY,
     RunOptions,
@@ -17,7 +17,7 @@ from ._options import (
     check_shard,
     iter_seeds,
 )
-from ._result import Exploration, Failure, annotate, failure_from
+from ._result import Exploration, Failure, RunResult, annotate, failure_from
 from ._run import Factory, calibrate, check_not_in_running_loop, run_seed
 from .errors import InvalidOptionError, NondeterminismError
 
@@ -45,6 +45,19 @@ def find_failing_seed(
     api = "seedloop.find_failing_seed"
     check_not_in_running_loop(api)
     check_jobs(jobs, 1)
+    if strategy == _guided.GUIDED:
+        summary = explore(
+            factory,
+            seeds,
+            strategy=strategy,
+            stop_on_failure=True,
+            shrink=shrink,
+            explain=explain,
+            **options,
+        )
+        if summary.failure is None:
+            _assertions.warn_unsatisfied(summary.assertions, api)
+        return summary.failure
     if jobs != 1:
         summary = explore(
             factory,
@@ -179,6 +192,17 @@ def explore(
     api = "seedloop.explore"
     check_not_in_running_loop(api)
     started = time.perf_counter()
+    if strategy == _guided.GUIDED:
+        if isinstance(factory, str):
+            factory = _parallel.resolve_factory(factory)
+        check_factory(factory, api)
+        check_seeds_arg(seeds, api)
+        summary = _explore_guided(
+            factory, seeds, RunOptions.build(api, "random", options), api,
+            stop_on_failure, progress, shrink, explain,
+        )
+        summary.elapsed = time.perf_counter() - started
+        return summary
     opts = RunOptions.build(api, strategy, options)
     check_seeds_arg(seeds, api)
     shard = check_shard(shard) if shard is not None else None
@@ -227,4 +251,48 @@ def explore(
             )
         summary.failure = failure
     summary.elapsed = time.perf_counter() - started
+    return summary
+
+
+def _explore_guided(
+    factory: Factory,
+    seeds: Iterable[int],
+    opts: RunOptions,
+    api: str,
+    stop_on_failure: bool,
+    progress: _parallel.ProgressCallback | None,
+    shrink: bool,
+    explain: bool,
+) -> Exploration:
+    """strategy="guided": one process, runs in order (each depends on the ones before)."""
+    stats = _guided.GuidedStats()
+    summary = Exploration(strategy=_guided.GUIDED, options=opts.kwargs, guided=stats)
+    fingerprints: set[str] = set()
+    total = len(seeds) if hasattr(seeds, "__len__") else 0  # type: ignore[arg-type]
+    first: RunResult | None = None
+    with _world.held(opts.world.world):
+        for index, result in _guided.runs(factory, seeds, opts, api, stats):
+            summary.seeds_run += 1
+            summary.outcomes[_parallel.outcome_of(result)] += 1
+            fingerprints.add(result.fingerprint)
+            _assertions.merge(summary.assertions, result.assertions)
+            if result.exception is not None:
+                summary.failures += 1
+                if len(summary.failing_seeds) < _parallel.MAX_FAILING_SEEDS:
+                    summary.failing_seeds.append((index, result.seed))
+                if first is None:
+                    first, summary.failure_index = result, index
+            if progress is not None:
+                progress(summary.seeds_run, total, summary.failures)
+            if first is not None and stop_on_failure:
+                summary.stopped_early = True
+                break
+    summary.interleavings = len(fingerprints)
+    if first is not None:
+        failure = failure_from(first, factory)
+        failure.strategy = _guided.GUIDED
+        if shrink or explain:
+            _investigate.investigate(factory, failure, opts, shrink=shrink, explain=explain)
+        annotate(failure)
+        summary.failure = failure
     return summary

@@ -1,0 +1,260 @@
+"""Coverage-guided search (strategy "guided"): keep the tapes that reached new coverage and mutate them.
+
+Every run is either *fresh* (the ``random`` strategy under the run's seed) or
+a *mutant* of a tape in the corpus, replayed with ``run_seed(..., tape=...)``.
+A run whose coverage has something no earlier run had joins the corpus.
+Coverage is, per run:
+
+* interleaving edges: (site, site) pairs of consecutive steps, where a site
+  is the task's coroutine and the line it resumes at (AFL's edges, with
+  scheduler steps for branches), counted in power-of-two buckets;
+* the seedloop.sometimes / reachable sites that held;
+* on Python 3.12+, the lines of user code that ran (``sys.monitoring`` LINE
+  events, each disabled after its first hit); skipped on older Pythons,
+  where a line tracer would cost more than it finds.
+
+Mutations (choices drawn from a seeded RNG, so a search is a function of its
+seeds): flip one decision and keep the parent's tail, flip one and draw a
+fresh random tail, flip several, or splice two corpus tapes. A tape entry is
+an index among the callbacks ready at its step; the ready counts recorded
+while a tape ran bound what a mutation draws, and entries that no longer fit
+pick the newest callback (``clamp_tape``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _engine
+from ._describe import LIBRARY_DIRS, innermost_frame
+from ._loop import SeedLoop
+from ._options import RunOptions, iter_seeds
+from ._result import RunResult
+from ._run import Factory, run_seed
+
+#: The strategy name searches accept besides the engine's (it is not a per-step
+#: strategy: it chooses whole tapes, so a single run cannot be asked for it).
+GUIDED = "guided"
+#: Fresh random runs before any mutation (and the share of fresh runs after).
+_WARMUP = 8
+_FRESH_SHARE = 0.2
+
+
+@dataclass
+class _Entry:
+    tape: list[int]
+    ready: list[int]
+    #: How many new features it brought: its weight when picking parents.
+    gain: int
+    picked: int = 0
+
+
+@dataclass
+class GuidedStats:
+    """What the guided search learnt (reported in the Exploration)."""
+
+    corpus: int = 0
+    features: int = 0
+    fresh_runs: int = 0
+    mutant_runs: int = 0
+    #: Lines of user code seen (Python 3.12+ only; 0 elsewhere).
+    lines: int = 0
+
+
+class _Observer:
+    """Per run: the ready count at each step and the interleaving edges taken."""
+
+    def __init__(self) -> None:
+        self.ready: list[int] = []
+        self.edges: dict[tuple[Any, Any], int] = {}
+        self.loop: SeedLoop | None = None
+        self._previous: Any = None
+        self._sites: dict[tuple[Any, int], Any] = {}
+
+    def install(self, loop: SeedLoop) -> None:
+        self.loop = loop
+        loop._engine_set_observer(self.observe)
+
+    def observe(self, step: int, owner: int, handle: Any) -> None:
+        loop = self.loop
+        assert loop is not None
+        self.ready.append(loop._engine_pending()[0] + 1)
+        task = getattr(handle._callback, "__self__", None)
+        if isinstance(task, asyncio.Task):
+            frame = innermost_frame(task, skip=LIBRARY_DIRS)
+            site: Any = (frame.f_code, frame.f_lineno) if frame is not None else None
+        else:
+            site = getattr(handle._callback, "__qualname__", None)
+        edge = (self._previous, site)
+        self.edges[edge] = self.edges.get(edge, 0) + 1
+        self._previous = site
+
+
+def _bucket(count: int) -> int:
+    return count.bit_length() if count < 128 else 8
+
+
+class _Lines:
+    """User lines run, on Python 3.12+ (sys.monitoring LINE events, each reported once)."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[Any, int]] = set()
+        self.new: list[tuple[Any, int]] = []
+        self.tool: int | None = None
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is None:
+            return
+        for tool in range(6):
+            if monitoring.get_tool(tool) is None:
+                monitoring.use_tool_id(tool, "seedloop guided coverage")
+                self.tool = tool
+                break
+
+    def _on_line(self, code: Any, line: int) -> Any:
+        if code.co_filename.startswith(LIBRARY_DIRS) or code.co_filename.startswith("<frozen"):
+            return sys.monitoring.DISABLE  # type: ignore[attr-defined]
+        self.new.append((code, line))
+        # Never reported twice in a search: later runs pay nothing for it.
+        return sys.monitoring.DISABLE  # type: ignore[attr-defined]
+
+    def start(self) -> None:
+        self.new = []
+        if self.tool is not None:
+            monitoring = sys.monitoring  # type: ignore[attr-defined]
+            monitoring.register_callback(self.tool, monitoring.events.LINE, self._on_line)
+            monitoring.set_events(self.tool, monitoring.events.LINE)
+
+    def stop(self) -> list[tuple[Any, int]]:
+        if self.tool is not None:
+            sys.monitoring.set_events(self.tool, 0)  # type: ignore[attr-defined]
+        return self.new
+
+    def close(self) -> None:
+        if self.tool is not None:
+            monitoring = sys.monitoring  # type: ignore[attr-defined]
+            monitoring.register_callback(self.tool, monitoring.events.LINE, None)
+            monitoring.free_tool_id(self.tool)
+            self.tool = None
+
+
+@dataclass
+class _Search:
+    rng: Any
+    corpus: list[_Entry] = field(default_factory=list)
+    seen: set[Any] = field(default_factory=set)
+    stats: GuidedStats = field(default_factory=GuidedStats)
+
+    def below(self, n: int) -> int:
+        return int(self.rng.below(n)) if n > 1 else 0
+
+    def pick(self) -> _Entry:
+        # Favour entries that brought much and were mutated little.
+        weights = [max(1, e.gain * 4 // (1 + e.picked)) for e in self.corpus]
+        target = self.below(sum(weights))
+        for entry, weight in zip(self.corpus, weights, strict=True):
+            if target < weight:
+                entry.picked += 1
+                return entry
+            target -= weight
+        return self.corpus[-1]
+
+    def random_tail(self, ready: list[int], start: int, length: int) -> list[int]:
+        tail = []
+        for step in range(start, length):
+            bound = ready[step] if step < len(ready) else 1
+            tail.append(self.below(bound))
+        return tail
+
+    def flip(self, tape: list[int], ready: list[int], step: int) -> None:
+        bound = ready[step] if step < len(ready) else 2
+        if bound > 1:
+            choice = self.below(bound - 1)
+            tape[step] = choice if choice < tape[step] else choice + 1
+
+    def mutate(self) -> list[int]:
+        parent = self.pick()
+        tape, ready = list(parent.tape), parent.ready
+        # Decisions with a single ready callback are no decisions at all.
+        choices = [i for i, n in enumerate(ready[: len(tape)]) if n > 1] or list(range(len(tape)))
+        if not choices:
+            return tape
+        kind = self.below(4)
+        step = choices[self.below(len(choices))]
+        if kind == 0:  # flip one decision, keep the parent's tail
+            self.flip(tape, ready, step)
+        elif kind == 1:  # flip one decision, then a fresh random tail
+            self.flip(tape, ready, step)
+            tape[step + 1 :] = self.random_tail(ready, step + 1, len(ready))
+        elif kind == 2:  # flip a few decisions
+            for _ in range(2 + self.below(3)):
+                self.flip(tape, ready, choices[self.below(len(choices))])
+        else:  # splice: this tape's head, another's tail
+            other = self.corpus[self.below(len(self.corpus))]
+            tape = tape[:step] + other.tape[step:]
+        return tape
+
+    def learn(self, result: RunResult, observer: _Observer, lines: list[Any]) -> None:
+        features: list[Any] = [
+            ("edge", edge, _bucket(count)) for edge, count in observer.edges.items()
+        ]
+        features += [("goal", key) for key, (_, held) in result.assertions.items() if held]
+        features += [("line", line) for line in lines]
+        gain = 0
+        for feature in features:
+            if feature not in self.seen:
+                self.seen.add(feature)
+                gain += 1
+        self.stats.lines += len(lines)
+        if gain:
+            self.corpus.append(_Entry(list(result.tape), observer.ready, gain))
+        self.stats.corpus = len(self.corpus)
+        self.stats.features = len(self.seen)
+
+
+def runs(
+    factory: Factory, seeds: Iterable[int], opts: RunOptions, api: str, stats: GuidedStats
+) -> Iterator[tuple[int, RunResult]]:
+    """``(position, result)`` of each guided run; one run per seed, in order.
+
+    The seed of each run sets the world's randomness (and a fresh run's
+    schedule); the mutations draw from an RNG seeded by the first seed.
+    ``opts`` are the runs' options with a per-step strategy (``random``).
+    """
+    search: _Search | None = None
+    lines = _Lines()
+    try:
+        for index, seed in enumerate(iter_seeds(seeds, api)):
+            if search is None:
+                search = _Search(_engine.Rng(seed, "guided"), stats=stats)
+            fresh = (
+                index < _WARMUP
+                or not search.corpus
+                or search.rng.random() < _FRESH_SHARE
+            )
+            observer = _Observer()
+            lines.start()
+            try:
+                if fresh:
+                    stats.fresh_runs += 1
+                    result = run_seed(factory, seed, opts, api=api, instrument=observer.install)
+                else:
+                    stats.mutant_runs += 1
+                    result = run_seed(
+                        factory,
+                        seed,
+                        opts,
+                        tape=search.mutate(),
+                        api=api,
+                        instrument=observer.install,
+                        clamp_tape=True,
+                    )
+            finally:
+                new_lines = lines.stop()
+            search.learn(result, observer, new_lines)
+            yield index, result
+    finally:
+        lines.close()
