@@ -40,8 +40,11 @@ from ._run import Factory, run_seed
 #: strategy: it chooses whole tapes, so a single run cannot be asked for it).
 GUIDED = "guided"
 #: Fresh random runs before any mutation (and the share of fresh runs after).
-_WARMUP = 8
-_FRESH_SHARE = 0.2
+import os as _os
+_WARMUP = int(_os.environ.get("GW", 8))
+_FRESH_SHARE = float(_os.environ.get("GF", 0.2))
+_FEAT = _os.environ.get("GFEAT", "edge,pair,goal,line")
+_KINDS = [int(k) for k in _os.environ.get("GK", "0,1,2,3,4,5").split(",")]
 
 
 @dataclass
@@ -73,7 +76,10 @@ class _Observer:
         self.edges: dict[tuple[Any, Any], int] = {}
         self.loop: SeedLoop | None = None
         self._previous: Any = None
-        self._sites: dict[tuple[Any, int], Any] = {}
+        #: task ordinal -> the site it is suspended at
+        self.where: dict[int, Any] = {}
+        self._last_task: tuple[int, asyncio.Task[Any]] | None = None
+        self.pairs: set[tuple[Any, Any]] = set()
 
     def install(self, loop: SeedLoop) -> None:
         self.loop = loop
@@ -83,15 +89,33 @@ class _Observer:
         loop = self.loop
         assert loop is not None
         self.ready.append(loop._engine_pending()[0] + 1)
+        where = self.where
+        last = self._last_task
+        if last is not None:
+            # Where the task of the previous step stopped: its new suspension point.
+            where[last[0]] = _site_of(last[1])
         task = getattr(handle._callback, "__self__", None)
         if isinstance(task, asyncio.Task):
-            frame = innermost_frame(task, skip=LIBRARY_DIRS)
-            site: Any = (frame.f_code, frame.f_lineno) if frame is not None else None
+            site = _site_of(task)
+            self._last_task = (owner, task)
         else:
             site = getattr(handle._callback, "__qualname__", None)
+            self._last_task = None
         edge = (self._previous, site)
         self.edges[edge] = self.edges.get(edge, 0) + 1
         self._previous = site
+        # Joint positions: where every other task is suspended when this one runs here.
+        for other, at in where.items():
+            if other != owner:
+                self.pairs.add((site, at))
+
+
+def _site_of(task: asyncio.Task[Any]) -> Any:
+    """Where a task stands: its coroutine's code and line (None once it is done)."""
+    if task.done():
+        return None
+    frame = innermost_frame(task, skip=LIBRARY_DIRS)
+    return (frame.f_code, frame.f_lineno) if frame is not None else None
 
 
 def _bucket(count: int) -> int:
@@ -182,7 +206,7 @@ class _Search:
         choices = [i for i, n in enumerate(ready[: len(tape)]) if n > 1] or list(range(len(tape)))
         if not choices:
             return tape
-        kind = self.below(4)
+        kind = _KINDS[self.below(len(_KINDS))]
         step = choices[self.below(len(choices))]
         if kind == 0:  # flip one decision, keep the parent's tail
             self.flip(tape, ready, step)
@@ -192,15 +216,27 @@ class _Search:
         elif kind == 2:  # flip a few decisions
             for _ in range(2 + self.below(3)):
                 self.flip(tape, ready, choices[self.below(len(choices))])
-        else:  # splice: this tape's head, another's tail
+        elif kind == 3:  # splice: this tape's head, another's tail
             other = self.corpus[self.below(len(self.corpus))]
             tape = tape[:step] + other.tape[step:]
+        else:
+            # A run of identical decisions, which uniform choices almost never
+            # make: always the newest ready callback (the oldest waits: a long
+            # overtake) or always the oldest (stock order through a window).
+            span = 1 << (1 + self.below(7))
+            end = min(len(tape), step + span)
+            for i in range(step, end):
+                tape[i] = max(0, ready[i] - 1) if kind == 4 else 0
+            if self.below(2):
+                tape[end:] = self.random_tail(ready, end, len(ready))
         return tape
 
     def learn(self, result: RunResult, observer: _Observer, lines: list[Any]) -> None:
         features: list[Any] = [
             ("edge", edge, _bucket(count)) for edge, count in observer.edges.items()
-        ]
+        ] if "edge" in _FEAT else []
+        if "pair" in _FEAT:
+            features += [("pair", pair) for pair in observer.pairs]
         features += [("goal", key) for key, (_, held) in result.assertions.items() if held]
         features += [("line", line) for line in lines]
         gain = 0
