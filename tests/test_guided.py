@@ -89,3 +89,11 @@ def test_cli_explores_guided(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert result.exit_code == 1, result.output
     assert "seedloop.replay(lost_update, [" in result.output
+
+
+def test_guided_refuses_what_it_cannot_honour() -> None:
+    scenario = _bug("lost_update")
+    with pytest.raises(seedloop.InvalidOptionError, match="shard"):
+        seedloop.explore(scenario, range(10), strategy="guided", shard=(0, 2))
+    with pytest.raises(seedloop.InvalidStrategyError):
+        seedloop.run(scenario, strategy="guided")  # a single run has no corpus to learn from

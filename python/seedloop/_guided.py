@@ -170,7 +170,10 @@ class _Lines:
     def close(self) -> None:
         if self.tool is not None:
             monitoring = sys.monitoring  # type: ignore[attr-defined]
+            monitoring.set_events(self.tool, 0)
             monitoring.register_callback(self.tool, monitoring.events.LINE, None)
+            # The lines this search disabled must fire again for the next one.
+            monitoring.restart_events()
             monitoring.free_tool_id(self.tool)
             self.tool = None
 

@@ -41,6 +41,9 @@ def find_failing_seed(
     NondeterminismError at the first step where the two runs diverge.
     ``jobs`` > 1 (or None/0: one per CPU) shares the seeds among worker
     processes; the answer is the same seed a serial search returns.
+    ``strategy="guided"`` runs the coverage-guided search (one run per seed,
+    in this process). Finding no failure, it warns (NeverSatisfiedWarning)
+    about seedloop.sometimes / reachable sites that no run satisfied.
     """
     api = "seedloop.find_failing_seed"
     check_not_in_running_loop(api)
@@ -184,6 +187,11 @@ def explore(
     KeyboardInterrupt raised carries the summary of the seeds that finished
     as its ``exploration`` attribute.
 
+    ``strategy="guided"`` is the coverage-guided search: each seed is one
+    run, fresh or a mutant of a tape that reached new coverage, in order and
+    in this process (``jobs``, ``shard`` and ``isolate`` do not apply); the
+    failure replays from its tape (``Failure.replay_command``).
+
     The result is the same for every ``jobs``: ``failure`` is the failing seed
     at the smallest position, as a :class:`Failure` built like
     :func:`find_failing_seed` builds it, and the counts cover the seeds a
@@ -193,6 +201,11 @@ def explore(
     check_not_in_running_loop(api)
     started = time.perf_counter()
     if strategy == _guided.GUIDED:
+        if shard is not None or check_determinism:
+            raise InvalidOptionError(
+                f"{api}(strategy='guided'): shard= and check_determinism= do not apply (each "
+                "guided run depends on the runs before it); run a per-step strategy for those"
+            )
         if isinstance(factory, str):
             factory = _parallel.resolve_factory(factory)
         check_factory(factory, api)
