@@ -63,6 +63,9 @@ class _Entry:
     ready: list[int]
     #: How many new features it brought: its weight when picking parents.
     gain: int
+    #: The step at which its last new feature first showed: mutations keep the
+    #: decisions before it (the way there) and vary what follows.
+    frontier: int = 0
     picked: int = 0
 
 
@@ -90,6 +93,8 @@ class _Observer:
         self.where: dict[int, Any] = {}
         self._last_task: tuple[int, asyncio.Task[Any]] | None = None
         self.pairs: set[tuple[Any, Any]] = set()
+        #: edge or pair -> the first step it occurred at
+        self.first: dict[Any, int] = {}
 
     def install(self, loop: SeedLoop) -> None:
         self.loop = loop
@@ -113,11 +118,15 @@ class _Observer:
             self._last_task = None
         edge = (self._previous, site)
         self.edges[edge] = self.edges.get(edge, 0) + 1
+        self.first.setdefault(edge, step)
         self._previous = site
         # Joint positions: where every other task is suspended when this one runs here.
         for other, at in where.items():
             if other != owner:
-                self.pairs.add((site, at))
+                pair = (site, at)
+                if pair not in self.pairs:
+                    self.pairs.add(pair)
+                    self.first.setdefault(pair, step)
 
 
 def _site_of(task: asyncio.Task[Any]) -> Any:
@@ -215,8 +224,12 @@ class _Search:
     def mutate(self) -> list[int]:
         parent = self.pick()
         tape, ready = list(parent.tape), parent.ready
-        # Decisions with a single ready callback are no decisions at all.
-        choices = [i for i, n in enumerate(ready[: len(tape)]) if n > 1] or list(range(len(tape)))
+        # Decisions with a single ready callback are no decisions at all; half
+        # the time, only those after the frontier (keep the way to the new coverage).
+        start = parent.frontier if self.below(2) else 0
+        choices = [i for i, n in enumerate(ready[: len(tape)]) if n > 1 and i >= start] or [
+            i for i, n in enumerate(ready[: len(tape)]) if n > 1
+        ] or list(range(len(tape)))
         if not choices:
             return tape
         kind = _KINDS[self.below(len(_KINDS))]
@@ -240,20 +253,24 @@ class _Search:
         return tape
 
     def learn(self, result: RunResult, observer: _Observer, lines: list[Any]) -> None:
-        features: list[Any] = [
-            ("edge", edge, _bucket(count)) for edge, count in observer.edges.items()
+        first = observer.first
+        # (feature, the step it first occurred at; 0 when unknown)
+        features: list[tuple[Any, int]] = [
+            (("edge", edge, _bucket(count)), first.get(edge, 0))
+            for edge, count in observer.edges.items()
         ]
-        features += [("pair", pair) for pair in observer.pairs]
-        features += [("goal", key) for key, (_, held) in result.assertions.items() if held]
-        features += [("line", line) for line in lines]
-        gain = 0
-        for feature in features:
+        features += [(("pair", pair), first.get(pair, 0)) for pair in observer.pairs]
+        features += [(("goal", key), 0) for key, (_, held) in result.assertions.items() if held]
+        features += [(("line", line), 0) for line in lines]
+        gain = frontier = 0
+        for feature, step in features:
             if feature not in self.seen:
                 self.seen.add(feature)
                 gain += 1
+                frontier = max(frontier, step)
         self.stats.lines += len(lines)
         if gain:
-            self.corpus.append(_Entry(list(result.tape), observer.ready, gain))
+            self.corpus.append(_Entry(list(result.tape), observer.ready, gain, frontier))
         self.stats.corpus = len(self.corpus)
         self.stats.features = len(self.seen)
 
