@@ -97,3 +97,18 @@ def test_guided_refuses_what_it_cannot_honour() -> None:
         seedloop.explore(scenario, range(10), strategy="guided", shard=(0, 2))
     with pytest.raises(seedloop.InvalidStrategyError):
         seedloop.run(scenario, strategy="guided")  # a single run has no corpus to learn from
+
+
+def test_mutations_stay_valid_for_any_corpus() -> None:
+    """Tapes longer or shorter than their recorded ready counts (splices) mutate safely."""
+    from seedloop import _engine, _guided
+
+    search = _guided._Search(_engine.Rng(7, "test"))
+    search.corpus = [
+        _guided._Entry([0, 1, 2, 0, 1, 0, 0, 3, 1], [1, 2, 3, 1, 2], gain=3, frontier=2),
+        _guided._Entry([1, 0], [2, 2, 2, 4, 1, 1, 3], gain=1, frontier=6),
+        _guided._Entry([], [], gain=1),
+    ]
+    for _ in range(500):
+        tape = search.mutate()
+        assert all(isinstance(c, int) and c >= 0 for c in tape)

@@ -247,7 +247,9 @@ class _Search:
             span = 1 << (1 + self.below(7))
             end = min(len(tape), step + span)
             for i in range(step, end):
-                tape[i] = max(0, ready[i] - 1) if kind == 4 else 0
+                # A tape may outrun the ready counts seen (a splice): 0 then.
+                newest = ready[i] - 1 if i < len(ready) else 0
+                tape[i] = max(0, newest) if kind == 4 else 0
             if self.below(2):
                 tape[end:] = self.random_tail(ready, end, len(ready))
         return tape
