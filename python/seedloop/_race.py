@@ -239,7 +239,7 @@ class Race:
     write: Access
     #: The reader's own later write of the same state (a lost update), if any.
     overwrite: Access | None = None
-    #: The scheduler step whose decision (a departure from FIFO) let the writer in.
+    #: The departure from FIFO between (or at) the two accesses that ordered them.
     switch_step: int | None = None
 
     def __str__(self) -> str:
@@ -248,8 +248,6 @@ class Race:
             f"  read  by {self.read.task} at {self.read.where} (step {self.read.step}): "
             f"{self.read.source}",
         ]
-        if self.switch_step is not None:
-            lines.append(f"  -- switch at step {self.switch_step} (a departure from FIFO) --")
         lines.append(
             f"  write by {self.write.task} at {self.write.where} (step {self.write.step}): "
             f"{self.write.source}"
@@ -259,6 +257,8 @@ class Race:
                 f"  then {self.overwrite.task} writes back its stale value at "
                 f"{self.overwrite.where} (step {self.overwrite.step}): {self.overwrite.source}"
             )
+        if self.switch_step is not None:
+            lines.append(f"  (the decisive switch: step {self.switch_step}, a departure from FIFO)")
         return "\n".join(lines)
 
 
@@ -399,7 +399,7 @@ def find_race(
     step b > a, with no write by T in between (T's value went stale).
     Preferred: T writes the location again later (a lost update), then a pair
     with a decisive step (a departure from FIFO in the shrunk tape) in
-    a < s <= b, then the pair closest together, then the latest. (A departure
+    a <= s <= b, then the pair closest together, then the latest. (A departure
     often moves a task earlier, before both accesses: then no step lies
     between them, and the race is the conflicting pair it brought about.)
     """
@@ -429,7 +429,8 @@ def find_race(
             for task, read in last_read.items():
                 if read.step >= write.step:
                     continue
-                switch = next((s for s in decisive if read.step < s <= write.step), None)
+                # The departure may be the step that ran the read early itself.
+                switch = next((s for s in decisive if read.step <= s <= write.step), None)
                 overwrite = next(
                     (a for _, _, a in entries[i + 1 :] if a.task == task and a.write), None
                 )
