@@ -44,7 +44,7 @@ import corpus  # noqa: E402
 
 import seedloop  # noqa: E402
 
-STRATEGIES = ("auto", "shuffle", "random", "pct", "pos", "strict")
+STRATEGIES = ("auto", "shuffle", "random", "pct", "pos", "strict", "guided")
 
 
 def _quiet() -> None:

@@ -135,11 +135,12 @@ def test_layers_point_down() -> None:
          "seedloop.__main__", "seedloop._html", "seedloop._simulate", "seedloop._database"},
         {"seedloop._search", "seedloop._timetravel"},
         {"seedloop._systematic"},
-        {"seedloop._investigate", "seedloop._parallel"},
-        {"seedloop._run"},
+        {"seedloop._investigate", "seedloop._parallel", "seedloop._guided"},
+        {"seedloop._run", "seedloop._race"},
         {"seedloop._result"},
         {"seedloop._trace_export"},
         {"seedloop._timeline"},
+        {"seedloop._assertions"},
         {"seedloop.check"},
     ]
     rank = {m: i for i, layer in enumerate(layers) for m in layer}

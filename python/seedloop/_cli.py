@@ -43,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - the package declares both
     ) from None
 
 from ._database import DEFAULT_DIR, ENV_VAR, Key, database_at, explore_saved_first
+from ._guided import GUIDED
 from ._html import render_report
 from ._investigate import record_timeline
 from ._options import (
@@ -174,6 +175,15 @@ _strategy_option = click.option(
     show_default=True,
     help="how each seed orders ready callbacks",
 )
+#: explore also takes the searches that choose whole schedules, not per-step orders.
+_search_strategy_option = click.option(
+    "--strategy",
+    type=click.Choice((*STRATEGIES, SYSTEMATIC, GUIDED)),
+    default=DEFAULT_STRATEGY,
+    show_default=True,
+    help="how each seed orders ready callbacks; systematic: every schedule within --bound; "
+    "guided: mutate the tapes that reached new coverage",
+)
 _fail_if_option = click.option(
     "--fail-if",
     metavar="EXPR",
@@ -201,13 +211,6 @@ _option_option = click.option(
     "world seeds, default 0, each explored in full)",
 )
 @click.option(
-    "--strategy",
-    type=click.Choice((*STRATEGIES, SYSTEMATIC)),
-    default=DEFAULT_STRATEGY,
-    show_default=True,
-    help="how each seed orders ready callbacks; systematic: every schedule within --bound",
-)
-@click.option(
     "--bound",
     default=str(DEFAULT_BOUND),
     show_default=True,
@@ -222,6 +225,7 @@ _option_option = click.option(
     show_default=True,
     help="systematic: stop (incomplete) after this many runs",
 )
+@_search_strategy_option
 @click.option(
     "-j",
     "--jobs",
@@ -368,11 +372,21 @@ def explore_cmd(
     result = None
     if summary.failure is not None:
         failure = summary.failure
-        replay = _replay_cli(target, failure.seed, failure.strategy, summary.options)
+        if strategy == GUIDED:
+            # A guided failure is a tape, not a seed's own schedule: replay it in Python.
+            replay = failure.replay_command
+        else:
+            replay = _replay_cli(target, failure.seed, failure.strategy, summary.options)
         _print_failure(failure, replay)
         if html_path:
             factory = resolve_factory(target)
-            result = execute(factory, failure.seed, strategy, keep_steps=True, **summary.options)
+            if strategy == GUIDED:
+                result = execute(
+                    factory, failure.seed, "random", tape=list(failure.tape), clamp_tape=True,
+                    keep_steps=True, **summary.options,
+                )
+            else:
+                result = execute(factory, failure.seed, strategy, keep_steps=True, **summary.options)
     if html_path:
         Path(html_path).write_text(
             render_report(
@@ -660,6 +674,20 @@ def _print_summary(summary: Exploration) -> None:
     if len(summary.outcomes) > 10:
         outcomes.add_row("…", f"{len(summary.outcomes) - 10} more")
     console.print(outcomes)
+    _print_unsatisfied(summary)
+
+
+def _print_unsatisfied(summary: Exploration) -> None:
+    """The sometimes/reachable sites no run satisfied: paths this exploration never tested."""
+    never = summary.unsatisfied
+    if not never:
+        return
+    table = Table(
+        "kind", "name", "where", "evaluated", title="never satisfied", title_justify="left"
+    )
+    for site in never:
+        table.add_row(site.kind, Text(site.name), site.where, str(site.evaluations))
+    console.print(table, style="yellow")
 
 
 def _print_crash(exc: WorkerCrashError, target: str, strategy: str, opts: dict[str, Any]) -> None:
@@ -706,6 +734,9 @@ def _print_failure(failure: Any, replay_cli: str) -> None:
     feasibility = getattr(failure, "feasibility", None)
     if feasibility:
         body.append(f"\n\n{feasibility}")
+    race = getattr(failure, "race", None)
+    if race is not None:
+        body.append(f"\n\n{race}")
     console.print(Panel(body, title="failure", title_align="left", border_style="red"))
     timeline = getattr(failure, "timeline", None)
     if timeline:
@@ -732,6 +763,11 @@ def _summary_json(target: str, summary: Exploration, replay: str | None) -> dict
         "elapsed": summary.elapsed,
         "seeds_per_second": summary.seeds_per_second,
         "jobs": summary.jobs,
+        "never_satisfied": [
+            {"kind": s.kind, "name": s.name, "file": s.file, "line": s.line,
+             "evaluations": s.evaluations}
+            for s in summary.unsatisfied
+        ],
     }
 
 

@@ -365,6 +365,26 @@ def _step_table(log: Sequence[Sequence[Any]]) -> str:
     )
 
 
+def _unsatisfied_html(summary: Any) -> str:
+    """The sometimes/reachable sites no run satisfied ('' when every one was)."""
+    never = getattr(summary, "unsatisfied", [])
+    if not never:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(s.kind)}</td><td><code>{_e(s.name)}</code></td><td>{_e(s.where)}</td>"
+        f"<td>{_e(s.evaluations)}</td></tr>"
+        for s in never
+    )
+    return (
+        '<h2 class="fail">Never satisfied</h2>'
+        "<p>These sometimes/reachable sites held in no run: the paths behind them were "
+        "never tested.</p>"
+        "<table><tr><th>kind</th><th>name</th><th>where</th><th>evaluated</th></tr>"
+        + rows
+        + "</table>"
+    )
+
+
 def render_report(
     *,
     target: str,
@@ -406,6 +426,7 @@ def render_report(
             for outcome, count in summary.outcomes.most_common(50)
         )
         parts.append(f"<table><tr><th>runs</th><th>outcome</th></tr>{outcome_rows}</table>")
+        parts.append(_unsatisfied_html(summary))
 
     if failure is None and (result is None or result.exception is None):
         parts.append('<h2 class="pass">No failure</h2>')
@@ -442,6 +463,9 @@ def render_report(
             compared = getattr(failure, "timeline_outcome", "")
             if compared:
                 rows.append(("timeline's run", _e(compared)))
+            race = getattr(failure, "race", None)
+            if race is not None:
+                rows.append(("race", f"<pre>{_e(race)}</pre>"))
         if result is not None:
             rows += [
                 ("steps", _e(result.steps)),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from . import _engine
+from . import _engine, _race
 from ._describe import LIBRARY_DIRS, innermost_frame, task_label
 from ._loop import SeedLoop, SeedTask
 from ._options import RunOptions
@@ -140,7 +140,7 @@ class _Recorder:
     search's runs never pay for any of it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tracer: _race.AccessTracer | None = None) -> None:
         self.tasks: dict[int, TaskInfo] = {}
         self.loop: SeedLoop | None = None
         self.rec = Recording()
@@ -159,6 +159,8 @@ class _Recorder:
         self.sends: list[tuple[int, int, Event]] = []  # (pipe, end offset, event)
         self.recvs: dict[int, list[tuple[int, int, Event]]] = {}  # pipe -> (start, end, event)
         self._saved_cancel: Any = None
+        #: Records the user code's attribute/item/global accesses (naming a race).
+        self.tracer = tracer
 
     # -- installing and removing the taps ------------------------------------
 
@@ -184,6 +186,8 @@ class _Recorder:
             return bool(done)
 
         SeedTask.cancel = cancel  # type: ignore[method-assign]
+        if self.tracer is not None:
+            self.tracer.start()
 
     def uninstall(self) -> None:
         if self._saved_cancel is not None:
@@ -273,6 +277,10 @@ class _Recorder:
     def observe(self, step: int, owner: int, handle: Any) -> None:
         assert self.loop is not None
         cause, _armed_at = self.scheduled.pop(id(handle), (None, 0.0))
+        if self.tracer is not None and not self._over():
+            task = getattr(handle._callback, "__self__", None)
+            label = task_label(task, owner) if isinstance(task, asyncio.Task) else "a callback"
+            self.tracer.at_step(step, label)
         if self._over():
             self.step = None
             return
@@ -492,9 +500,13 @@ def record_timeline(
     tape: list[int] | None,
     opts: RunOptions,
     timing: list[int] | None = None,
+    tracer: _race.AccessTracer | None = None,
 ) -> tuple[RunResult, Recording]:
-    """Replay ``tape`` (or, with ``timing``, a feasible run in stock order) with a recorder."""
-    recorder = _Recorder()
+    """Replay ``tape`` (or, with ``timing``, a feasible run in stock order) with a recorder.
+
+    ``tracer`` also records the user code's attribute/item/global accesses (slow: only
+    for explaining one failure)."""
+    recorder = _Recorder(tracer)
     try:
         result = run_seed(
             factory,
@@ -508,6 +520,8 @@ def record_timeline(
         )
     finally:
         recorder.uninstall()
+        if tracer is not None:
+            tracer.stop()
     choices = {i: step[2] for i, step in enumerate(result.step_log or [])}
     rec = recorder.finish(choices)
     if result.exception is not None:
@@ -705,8 +719,11 @@ def _explain(
     source: str,
     tape: list[int] | None,
     timing: list[int] | None = None,
+    tracer: _race.AccessTracer | None = None,
 ) -> RunResult:
-    replayed, rec = record_timeline(factory, failure.seed, tape, opts, timing=timing)
+    replayed, rec = record_timeline(
+        factory, failure.seed, tape, opts, timing=timing, tracer=tracer
+    )
     rec.source = source
     shown = replayed.exception if replayed.exception is not None else failure.exception
     failure.recording = rec
@@ -741,7 +758,13 @@ def investigate(
         failure.shrunk_tape = tape
     if explain:
         source = "the shrunk schedule" if shrink else "the seed's run"
-        replayed = _explain(factory, failure, opts, source, list(tape))
+        # Watch the replay's accesses to name the state the failure raced on
+        # (slow, so only here, never in a search).
+        tracer = _race.AccessTracer()
+        replayed = _explain(factory, failure, opts, source, list(tape), tracer=tracer)
+        if signature(replayed.exception) == signature(failure.exception):
+            decisive = [step for step, choice in enumerate(tape) if choice]
+            failure.race = _race.find_race(tracer.accesses, decisive)
         feasible, _, text = strict_verdict(
             factory, failure.exception, replayed.strict_order, opts
         )

@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import _assertions
 from ._options import DEFAULT_STRATEGY, factory_name
 from ._tape import Tape
 from ._timeline import Recording
 from ._trace_export import write_trace
 from .errors import NoRecordingError
+
+if TYPE_CHECKING:
+    from ._race import Race
 
 
 @dataclass
@@ -38,6 +42,11 @@ class RunResult:
     timing: list[int] = field(default_factory=list, repr=False)
     #: A systematic run's record for the explorer (None for other runs).
     walk: Any = field(default=None, repr=False)
+    #: The assertion sites this run evaluated: ``(kind, name, file, line)`` ->
+    #: ``[evaluations, satisfied]`` (see seedloop.sometimes / always).
+    assertions: dict[tuple[str, str, str, int], list[int]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def failed(self) -> bool:
@@ -74,6 +83,10 @@ class Failure:
     #: The timeline as data (steps, timers, cancellations, wake-ups, network
     #: events), for the HTML drawing and :meth:`save_trace`.
     recording: Recording | None = field(default=None, repr=False)
+    #: The shared state the failing reordering raced on: what one task read before
+    #: the decisive switch and another wrote after it, with both lines (None if
+    #: not explained, or no such pair was seen). See :class:`seedloop.Race`.
+    race: Race | None = None
 
     @property
     def replay_tape_command(self) -> str | None:
@@ -96,6 +109,8 @@ class Failure:
             )
         if self.feasibility:
             parts.append(self.feasibility)
+        if self.race is not None:
+            parts.append(str(self.race))
         if self.timeline:
             parts.append(self.timeline)
         return "\n".join(parts)
@@ -118,6 +133,10 @@ class Failure:
     @property
     def replay_command(self) -> str:
         """A one-line call that reproduces this failure."""
+        if self.strategy == "guided":
+            # A guided run is a tape (a mutant of earlier runs), not a seed's own schedule.
+            extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
+            return f"seedloop.replay({self.factory_name}, {list(self.tape)!r}, seed={self.seed}{extra})"
         extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
         if self.strategy == "systematic":
             # A systematic schedule is its tape (and the world's seed).
@@ -223,6 +242,18 @@ class Exploration:
     max_runs: int | None = None
     #: World seeds explored (each with every schedule within the bound).
     world_seeds: int = 1
+    #: strategy="guided": corpus size, coverage features, fresh and mutant runs.
+    guided: Any = None
+    #: Every always/sometimes/reachable/unreachable site the runs evaluated,
+    #: aggregated: ``(kind, name, file, line)`` -> :class:`seedloop.Site`.
+    assertions: dict[tuple[str, str, str, int], _assertions.Site] = field(default_factory=dict)
+
+    @property
+    def unsatisfied(self) -> list[_assertions.Site]:
+        """The sometimes/reachable sites no run satisfied, in source order (a finding:
+        that path never ran). Sites no run evaluated are known only if declared
+        with :func:`seedloop.expect`."""
+        return _assertions.unsatisfied(self.assertions)
 
     @property
     def seeds_per_second(self) -> float:
@@ -265,6 +296,15 @@ class Exploration:
             f"{self.failures} failing, {len(self.outcomes)} distinct outcome(s), "
             f"{self.interleavings} distinct interleaving(s)"
         ]
+        if self.guided is not None:
+            g = self.guided
+            lines.append(
+                f"guided: {g.corpus} tape(s) in the corpus, {g.features} coverage feature(s), "
+                f"{g.fresh_runs} fresh and {g.mutant_runs} mutated run(s)"
+            )
+        never = _assertions.describe_unsatisfied(self.unsatisfied)
+        if never:
+            lines.append(never)
         if self.failure is not None:
             lines.append(str(self.failure))
         return "\n".join(lines)

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import _world
+from . import _assertions, _world
 from ._loop import SeedLoop
 from ._options import (
     DEFAULT_STRATEGY,
@@ -120,7 +120,7 @@ def run_seed(
         coro = make_coroutine(factory, api)
         if instrument is not None:
             instrument(loop)
-        with _world.installed(loop, seed, opts.world) as world:
+        with _world.installed(loop, seed, opts.world) as world, _assertions.Recording() as rec:
             main = loop.create_task(coro, name="main")
             value: Any = None
             exception: BaseException | None = None
@@ -141,6 +141,8 @@ def run_seed(
                 finish(loop)
                 raise loop._tape_error
             finish(loop)
+            if exception is None and rec.violation is not None:
+                exception = rec.violation  # an always/unreachable the code under test swallowed
             if loop._walk_stopped:
                 exception = None  # not an outcome: the exploration drops this run
             elif exception is None and world is not None and world.escapes:
@@ -161,6 +163,7 @@ def run_seed(
                 step_log=loop._engine_steps() if keep_steps else None,
                 timing=loop._engine_timing_tape(),
                 walk=loop._engine_take_walk() if walk is not None else None,
+                assertions=rec.sites,
             )
     finally:
         loop.close()

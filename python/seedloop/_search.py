@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import _investigate, _parallel, _world
+from . import _assertions, _guided, _investigate, _parallel, _world
 from ._options import (
     DEFAULT_BOUND,
     DEFAULT_MAX_RUNS,
@@ -21,7 +21,7 @@ from ._options import (
     check_shard,
     iter_seeds,
 )
-from ._result import Exploration, Failure, annotate, failure_from
+from ._result import Exploration, Failure, RunResult, annotate, failure_from
 from ._run import Factory, calibrate, check_not_in_running_loop, run_seed
 from ._systematic import explore_systematic
 from .errors import InvalidOptionError, InvalidSeedError, NondeterminismError
@@ -62,6 +62,10 @@ def find_failing_seed(
     ``strategy="systematic"`` needs no seeds: it runs every schedule with at
     most ``bound`` preemptions (see :func:`explore`) and returns the first
     failing one (its ``tape`` replays it), or None when none fails.
+
+    ``strategy="guided"`` runs the coverage-guided search (one run per seed,
+    in this process). Finding no failure, it warns (NeverSatisfiedWarning)
+    about seedloop.sometimes / reachable sites that no run satisfied.
     """
     api = "seedloop.find_failing_seed"
     check_not_in_running_loop(api)
@@ -82,8 +86,21 @@ def find_failing_seed(
         ).failure
     seeds = _need_seeds(seeds, api)
     check_jobs(jobs, 1)
+    if strategy == _guided.GUIDED:
+        summary = explore(
+            factory,
+            seeds,
+            strategy=strategy,
+            stop_on_failure=True,
+            shrink=shrink,
+            explain=explain,
+            **options,
+        )
+        if summary.failure is None:
+            _assertions.warn_unsatisfied(summary.assertions, api)
+        return summary.failure
     if jobs != 1:
-        return explore(
+        summary = explore(
             factory,
             seeds,
             strategy=strategy,
@@ -93,10 +110,19 @@ def find_failing_seed(
             shrink=shrink,
             explain=explain,
             **options,
-        ).failure
+        )
+        if summary.failure is None:
+            _assertions.warn_unsatisfied(summary.assertions, api)
+        return summary.failure
     check_factory(factory, api)
     opts = calibrate(factory, RunOptions.build(api, strategy, options), api)
-    return _first_failure(factory, seeds, opts, api, shrink, explain, check_determinism)
+    sites: dict[tuple[str, str, str, int], _assertions.Site] = {}
+    failure = _first_failure(
+        factory, seeds, opts, api, shrink, explain, check_determinism, sites
+    )
+    if failure is None:
+        _assertions.warn_unsatisfied(sites, api)
+    return failure
 
 
 def _first_failure(
@@ -107,13 +133,17 @@ def _first_failure(
     shrink: bool,
     explain: bool,
     check_determinism: bool,
+    sites: dict[tuple[str, str, str, int], _assertions.Site] | None = None,
 ) -> Failure | None:
+    """The first failing seed, investigated; ``sites`` collects the runs' assertion sites."""
     with _world.held(opts.world.world):
         for seed in iter_seeds(seeds, api):
             if check_determinism:
                 result = _investigate.check_determinism(factory, seed, opts, api=api)
             else:
                 result = run_seed(factory, seed, opts, api=api)
+            if sites is not None:
+                _assertions.merge(sites, result.assertions)
             if result.exception is not None:
                 failure = failure_from(result, factory)
                 if shrink or explain:
@@ -144,14 +174,17 @@ def find_seed_where(
         )
     check_factory(factory, api)
     opts = calibrate(factory, RunOptions.build(api, strategy, options), api)
+    sites: dict[tuple[str, str, str, int], _assertions.Site] = {}
     with _world.held(opts.world.world):
         for seed in iter_seeds(seeds, api):
             result = run_seed(factory, seed, opts, api=api)
+            _assertions.merge(sites, result.assertions)
             if result.exception is not None:
                 annotate(failure_from(result, factory))
                 raise result.exception
             if predicate(result.value):
                 return seed, result.value
+    _assertions.warn_unsatisfied(sites, api)
     return None
 
 
@@ -195,6 +228,11 @@ def explore(
     KeyboardInterrupt raised carries the summary of the seeds that finished
     as its ``exploration`` attribute.
 
+    ``strategy="guided"`` is the coverage-guided search: each seed is one
+    run, fresh or a mutant of a tape that reached new coverage, in order and
+    in this process (``jobs``, ``shard`` and ``isolate`` do not apply); the
+    failure replays from its tape (``Failure.replay_command``).
+
     The result is the same for every ``jobs``: ``failure`` is the failing seed
     at the smallest position, as a :class:`Failure` built like
     :func:`find_failing_seed` builds it, and the counts cover the seeds a
@@ -230,6 +268,22 @@ def explore(
         )
     seeds = _need_seeds(seeds, api)
     started = time.perf_counter()
+    if strategy == _guided.GUIDED:
+        if shard is not None or check_determinism:
+            raise InvalidOptionError(
+                f"{api}(strategy='guided'): shard= and check_determinism= do not apply (each "
+                "guided run depends on the runs before it); run a per-step strategy for those"
+            )
+        if isinstance(factory, str):
+            factory = _parallel.resolve_factory(factory)
+        check_factory(factory, api)
+        check_seeds_arg(seeds, api)
+        summary = _explore_guided(
+            factory, seeds, RunOptions.build(api, "random", options), api,
+            stop_on_failure, progress, shrink, explain,
+        )
+        summary.elapsed = time.perf_counter() - started
+        return summary
     opts = RunOptions.build(api, strategy, options)
     check_seeds_arg(seeds, api)
     shard = check_shard(shard) if shard is not None else None
@@ -328,3 +382,47 @@ def _explore_systematic(
         world_seeds=world_seeds,
         progress=progress,
     )
+
+
+def _explore_guided(
+    factory: Factory,
+    seeds: Iterable[int],
+    opts: RunOptions,
+    api: str,
+    stop_on_failure: bool,
+    progress: _parallel.ProgressCallback | None,
+    shrink: bool,
+    explain: bool,
+) -> Exploration:
+    """strategy="guided": one process, runs in order (each depends on the ones before)."""
+    stats = _guided.GuidedStats()
+    summary = Exploration(strategy=_guided.GUIDED, options=opts.kwargs, guided=stats)
+    fingerprints: set[str] = set()
+    total = len(seeds) if hasattr(seeds, "__len__") else 0  # type: ignore[arg-type]
+    first: RunResult | None = None
+    with _world.held(opts.world.world):
+        for index, result in _guided.runs(factory, seeds, opts, api, stats):
+            summary.seeds_run += 1
+            summary.outcomes[_parallel.outcome_of(result)] += 1
+            fingerprints.add(result.fingerprint)
+            _assertions.merge(summary.assertions, result.assertions)
+            if result.exception is not None:
+                summary.failures += 1
+                if len(summary.failing_seeds) < _parallel.MAX_FAILING_SEEDS:
+                    summary.failing_seeds.append((index, result.seed))
+                if first is None:
+                    first, summary.failure_index = result, index
+            if progress is not None:
+                progress(summary.seeds_run, total, summary.failures)
+            if first is not None and stop_on_failure:
+                summary.stopped_early = True
+                break
+    summary.interleavings = len(fingerprints)
+    if first is not None:
+        failure = failure_from(first, factory)
+        failure.strategy = _guided.GUIDED
+        if shrink or explain:
+            _investigate.investigate(factory, failure, opts, shrink=shrink, explain=explain)
+        annotate(failure)
+        summary.failure = failure
+    return summary

@@ -100,6 +100,8 @@ _options_key = pytest.StashKey[_CommandLine]()
 _report_key = pytest.StashKey[str]()
 #: On items: SIMULATED, or why seedloop does not run the test (suite mode).
 _status_key = pytest.StashKey[str]()
+#: The sometimes/reachable sites a simulated test never satisfied (their text).
+_never_key = pytest.StashKey[list[str]]()
 #: On items: why a test explicitly marked for seedloop cannot run on it.
 _refusal_key = pytest.StashKey[str]()
 #: On items: anyio's backend is a fixture value, known only at setup.
@@ -435,6 +437,9 @@ def _simulate(item: SeedloopFunction) -> None:
         # ast.parse (3.11's traceback), which must not run inside another
         # ast.parse (CPython's AST constructor is not reentrant).
         gc.collect()
+    never = summary.unsatisfied
+    if never:
+        item.stash[_never_key] = [str(site) for site in never]
     failure = summary.failure
     if failure is None:
         return
@@ -480,6 +485,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if status is not None:
         report.seedloop = status  # a plain attribute: pytest-xdist sends it along
     if call.when == "call":
+        never = item.stash.get(_never_key, None)
+        if never:
+            report.seedloop_never = never  # a plain attribute: pytest-xdist sends it along
         text = item.stash.get(_report_key, None)
         if text is not None:
             report.sections.append(("seedloop", text))
@@ -487,6 +495,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    _summarise_never_satisfied(terminalreporter)
     if not _command_line(config).all:
         return
     statuses: dict[str, str] = {}
@@ -522,6 +531,26 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.line(f"         {nodeid}")
         if len(shown) < len(nodeids):
             terminalreporter.line(f"         ... and {len(nodeids) - len(shown)} more (-v lists them)")
+
+
+def _summarise_never_satisfied(terminalreporter: Any) -> None:
+    """List, per simulated test, the sometimes/reachable sites none of its runs satisfied."""
+    found: dict[str, list[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            never = getattr(report, "seedloop_never", None)
+            if never and getattr(report, "nodeid", None):
+                found[report.nodeid] = list(never)
+    if not found:
+        return
+    terminalreporter.section("seedloop: never satisfied")
+    terminalreporter.line(
+        "sometimes/reachable sites that held in no run (paths these tests never exercised):"
+    )
+    for nodeid in sorted(found):
+        terminalreporter.line(f"  {nodeid}")
+        for line in found[nodeid]:
+            terminalreporter.line(f"    {line}")
 
 
 def _describe_seeds(seeds: Iterable[int]) -> str:
@@ -562,6 +591,9 @@ def _report(
     feasibility = getattr(failure, "feasibility", None)
     if feasibility:
         lines.append(f"real loop:   {_indent(str(feasibility))}")
+    race = getattr(failure, "race", None)
+    if race is not None:
+        lines.append(f"race:        {_indent(str(race))}")
     timeline = getattr(failure, "timeline", None)
     if timeline:
         lines.append("timeline:")
