@@ -50,9 +50,10 @@ _MISSING = object()
 def _user_file(filename: str) -> bool:
     if filename.startswith("<"):
         return not filename.startswith("<frozen")
-    if filename.startswith(_SITE):
-        return True  # a library under test lives there too
-    return not filename.startswith(_SKIP)
+    if filename.startswith(_SKIP):
+        return False  # seedloop itself (wherever it is installed), asyncio, the stdlib
+    # A library under test in site-packages is user code too.
+    return True
 
 
 @dataclass(frozen=True)
