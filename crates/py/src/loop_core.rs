@@ -379,6 +379,107 @@ impl LoopCore {
         st.wall_start.get_or_insert_with(Instant::now).elapsed() > budget
     }
 
+    /// One loop iteration (see `_engine_run_once`).
+    fn run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
+        let py = slf.py();
+        let this = slf.get();
+        loop {
+            if this.wall_exceeded() {
+                return Ok(WALL_BUDGET);
+            }
+            this.drain_inbox();
+            if !stopping && this.wait_for_outside_work(py)? {
+                continue;
+            }
+            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
+            let begin = {
+                let mut st = this.lock();
+                if st.sched.ready_len() == 0 {
+                    st.busy_iterations = 0;
+                }
+                if let Some(at) = due_at {
+                    st.sched.release_due_at(at, &|h| !h.get().is_cancelled());
+                }
+                if st.max_steps > 0 && st.sched.trace().len() as u64 >= st.max_steps {
+                    return Ok(STEP_BUDGET);
+                }
+                let begin = st
+                    .sched
+                    .begin_iteration(!stopping, |h| !h.get().is_cancelled());
+                if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
+                    return Ok(TIME_BUDGET);
+                }
+                st.busy_iterations += 1;
+                let charge = match st.step_time_ns {
+                    Some(ns) => ns,
+                    None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
+                    None => 0,
+                };
+                (begin, charge)
+            };
+            match begin {
+                (Begin::Ready(n), charge) => {
+                    let observer = this
+                        .observer
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_ref()
+                        .map(|o| o.clone_ref(py));
+                    for _ in 0..n {
+                        let (entry, step, overrun) = {
+                            let mut st = this.lock();
+                            let Some(entry) = st.sched.step() else { break };
+                            st.current_owner = entry.owner;
+                            // A user tape named a callback that was not ready:
+                            // the clamped step still runs (nothing is lost for
+                            // the clean-up), then the run stops.
+                            let overrun = st.strict_tape && st.sched.tape_overrun().is_some();
+                            (entry, st.sched.trace().len() - 1, overrun)
+                        };
+                        let handle = entry.payload.bind(py);
+                        let h = handle.get();
+                        if !h.is_cancelled() {
+                            if let Some(observer) = &observer {
+                                observer.bind(py).call1((step, entry.owner, handle))?;
+                            }
+                            let outcome = h.run(py);
+                            if charge > 0 {
+                                // The step's simulated CPU time passes after it ran.
+                                this.lock().sched.advance(charge);
+                            }
+                            if let Err(err) = outcome {
+                                Self::report_callback_error(slf, err, handle)?;
+                            }
+                        }
+                        if overrun {
+                            this.lock().current_owner = 0;
+                            return Ok(TAPE_OVERRUN);
+                        }
+                    }
+                    this.lock().current_owner = 0;
+                    return Ok(RAN);
+                }
+                (Begin::Idle, _) => {
+                    if stopping {
+                        return Ok(IDLE);
+                    }
+                    let waiting_outside = this.external_pending.load(Ordering::SeqCst) > 0;
+                    if !waiting_outside {
+                        return Ok(IDLE);
+                    }
+                    // Real threads may still call back: wait for them (GIL released).
+                    py.allow_threads(|| {
+                        let q = this.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+                        if q.is_empty() {
+                            let _ = this.inbox.wake.wait_timeout(q, Duration::from_millis(50));
+                        }
+                    });
+                    py.check_signals()?;
+                }
+            }
+        }
+    }
+
     /// Route a callback's exception the way the stock loop does.
     fn report_callback_error(
         slf: &Bound<'_, Self>,
@@ -615,105 +716,27 @@ impl LoopCore {
     /// One loop iteration: release due timers, then run as many steps as
     /// entries were ready when it began (asyncio's batch semantics).
     fn _engine_run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
+        Self::run_once(slf, stopping)
+    }
+
+    /// `run_forever`'s loop (`while True: _run_once(); if _stopping: break`)
+    /// without a Python frame per iteration: iterations until `loop.stop()`
+    /// was called (returns RAN) or one ends with another status (a deadlock,
+    /// a budget, a tape overrun), which `SeedLoop` turns into its error.
+    fn _engine_run_until_stopped(slf: &Bound<'_, Self>) -> PyResult<u8> {
         let py = slf.py();
-        let this = slf.get();
+        let stopping_attr = intern!(py, "_stopping");
         loop {
-            if this.wall_exceeded() {
-                return Ok(WALL_BUDGET);
+            let stopping = slf.getattr(stopping_attr)?.is_truthy()?;
+            let status = Self::run_once(slf, stopping)?;
+            if status != RAN && !(status == IDLE && stopping) {
+                return Ok(status);
             }
-            this.drain_inbox();
-            if !stopping && this.wait_for_outside_work(py)? {
-                continue;
-            }
-            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
-            let begin = {
-                let mut st = this.lock();
-                if st.sched.ready_len() == 0 {
-                    st.busy_iterations = 0;
-                }
-                if let Some(at) = due_at {
-                    st.sched.release_due_at(at, &|h| !h.get().is_cancelled());
-                }
-                if st.max_steps > 0 && st.sched.trace().len() as u64 >= st.max_steps {
-                    return Ok(STEP_BUDGET);
-                }
-                let begin = st
-                    .sched
-                    .begin_iteration(!stopping, |h| !h.get().is_cancelled());
-                if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
-                    return Ok(TIME_BUDGET);
-                }
-                st.busy_iterations += 1;
-                let charge = match st.step_time_ns {
-                    Some(ns) => ns,
-                    None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
-                    None => 0,
-                };
-                (begin, charge)
-            };
-            match begin {
-                (Begin::Ready(n), charge) => {
-                    let observer = this
-                        .observer
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .as_ref()
-                        .map(|o| o.clone_ref(py));
-                    for _ in 0..n {
-                        let (entry, step, overrun) = {
-                            let mut st = this.lock();
-                            let Some(entry) = st.sched.step() else { break };
-                            st.current_owner = entry.owner;
-                            // A user tape named a callback that was not ready:
-                            // the clamped step still runs (nothing is lost for
-                            // the clean-up), then the run stops.
-                            let overrun = st.strict_tape && st.sched.tape_overrun().is_some();
-                            (entry, st.sched.trace().len() - 1, overrun)
-                        };
-                        let handle = entry.payload.bind(py);
-                        let h = handle.get();
-                        if !h.is_cancelled() {
-                            if let Some(observer) = &observer {
-                                observer.bind(py).call1((step, entry.owner, handle))?;
-                            }
-                            let outcome = h.run(py);
-                            if charge > 0 {
-                                // The step's simulated CPU time passes after it ran.
-                                this.lock().sched.advance(charge);
-                            }
-                            if let Err(err) = outcome {
-                                Self::report_callback_error(slf, err, handle)?;
-                            }
-                        }
-                        if overrun {
-                            this.lock().current_owner = 0;
-                            return Ok(TAPE_OVERRUN);
-                        }
-                    }
-                    this.lock().current_owner = 0;
-                    return Ok(RAN);
-                }
-                (Begin::Idle, _) => {
-                    if stopping {
-                        return Ok(IDLE);
-                    }
-                    let waiting_outside = this.external_pending.load(Ordering::SeqCst) > 0;
-                    if !waiting_outside {
-                        return Ok(IDLE);
-                    }
-                    // Real threads may still call back: wait for them (GIL released).
-                    py.allow_threads(|| {
-                        let q = this.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-                        if q.is_empty() {
-                            let _ = this.inbox.wake.wait_timeout(q, Duration::from_millis(50));
-                        }
-                    });
-                    py.check_signals()?;
-                }
+            if slf.getattr(stopping_attr)?.is_truthy()? {
+                return Ok(RAN);
             }
         }
     }
-
     /// Drop everything scheduled and refuse new callbacks.
     fn _engine_close(&self) {
         let dropped = {

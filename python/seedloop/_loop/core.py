@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +26,11 @@ from .._world import inline_work
 from ..errors import DeadlockError, HangError, InvalidOptionError
 from .net_methods import NetLoopMixin
 from .tasks import _BaseEventLoop, _SeedTasks
+
+_set_running_loop = asyncio.events._set_running_loop
+# 3.12+ split run_forever's set-up and clean-up out of its loop.
+_RUN_FOREVER_SETUP = getattr(_BaseEventLoop, "_run_forever_setup", None)
+_RUN_FOREVER_CLEANUP = getattr(_BaseEventLoop, "_run_forever_cleanup", None)
 
 #: PCT's run length k for a loop built by hand (a run measures it instead).
 _DEFAULT_PCT_STEPS = 1000
@@ -231,10 +237,54 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
 
     # -- the run loop -------------------------------------------------------
 
+    def run_forever(self) -> None:
+        """``BaseEventLoop.run_forever``, its iterations run by the engine (no frame per iteration)."""
+        if type(self)._run_once is not SeedLoop._run_once:
+            # A subclass hooks every iteration (the conformance runner's clock script).
+            _BaseEventLoop.run_forever(self)
+            return
+        if _RUN_FOREVER_SETUP is not None:  # 3.12+
+            _RUN_FOREVER_SETUP(self)
+            try:
+                self._run_until_stopped()
+            finally:
+                _RUN_FOREVER_CLEANUP(self)
+            return
+        # 3.10 and 3.11: BaseEventLoop.run_forever, minus its loop.
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            _set_running_loop(self)
+            self._run_until_stopped()
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            _set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _run_until_stopped(self) -> None:
+        while True:
+            status = self._engine_run_until_stopped()
+            if status == _engine.RAN:
+                return
+            self._raise_for(status)
+
     def _run_once(self) -> None:
         status = self._engine_run_once(self._stopping)
         if status == _engine.RAN or (status == _engine.IDLE and self._stopping):
             return
+        self._raise_for(status)
+
+    def _raise_for(self, status: int) -> None:
+        """The error for an iteration that ended neither RAN nor idle-while-stopping."""
         if status == _engine.IDLE:
             timers = self._engine_pending()[1]
             why = (
