@@ -783,6 +783,34 @@ impl LoopCore {
         }
     }
 
+    /// What a finished run reports, in one call: `(fingerprint, tape width,
+    /// tape bytes, steps, virtual time, all strict, timing tape)` (see the
+    /// separate getters).
+    #[allow(clippy::type_complexity)]
+    fn _engine_outcome<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (String, u8, Bound<'py, PyBytes>, usize, f64, bool, Vec<u64>) {
+        let st = self.lock();
+        let trace = st.sched.trace();
+        let (width, bytes) = match trace.tape_buf() {
+            TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
+            TapeBuf::Wide(words) => {
+                let raw: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                (4, PyBytes::new(py, &raw))
+            }
+        };
+        (
+            format!("{:016x}", trace.fingerprint()),
+            width,
+            bytes,
+            trace.len(),
+            ns_to_secs(st.sched.now_ns()),
+            trace.all_strict(),
+            st.sched.timing_tape().to_vec(),
+        )
+    }
+
     /// From now on clamp tape entries past the ready list (clean-up after
     /// TAPE_OVERRUN stopped the run).
     fn _engine_clamp_tape(&self) {
@@ -815,6 +843,26 @@ impl LoopCore {
     /// Stable ordinal of a task (creation order as first seen by this loop).
     fn _engine_task_ordinal(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
         self.ordinal_of(py, task)
+    }
+
+    /// The tasks this loop has scheduled callbacks for that are still alive,
+    /// oldest first (by ordinal: creation order). Clean-up reads pending tasks here.
+    fn _engine_live_tasks<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyAny>> {
+        let mut live: Vec<(u32, Bound<'py, PyAny>)> = {
+            let st = self.lock();
+            st.ordinals
+                .values()
+                .filter_map(|(ordinal, weak)| weak.bind(py).upgrade().map(|t| (*ordinal, t)))
+                .collect()
+        };
+        // The map's order is a hash order: sort before anything sees it.
+        live.sort_unstable_by_key(|(ordinal, _)| *ordinal);
+        live.into_iter().map(|(_, task)| task).collect()
+    }
+
+    /// How many tasks the ordinal map holds (dead ones are pruned as it grows).
+    fn _engine_tasks_tracked(&self) -> usize {
+        self.lock().ordinals.len()
     }
 
     /// How many distinct tasks this loop has scheduled callbacks for.

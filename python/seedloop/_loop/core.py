@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import os
 import sys
 import threading
 import weakref
@@ -31,6 +32,46 @@ _set_running_loop = asyncio.events._set_running_loop
 # 3.12+ split run_forever's set-up and clean-up out of its loop.
 _RUN_FOREVER_SETUP = getattr(_BaseEventLoop, "_run_forever_setup", None)
 _RUN_FOREVER_CLEANUP = getattr(_BaseEventLoop, "_run_forever_cleanup", None)
+
+def _base_state() -> dict[str, Any] | None:
+    """What ``BaseEventLoop.__init__`` sets, outside debug mode, to copy into new loops.
+
+    None (keep calling ``__init__``) if it sets anything but immutable values,
+    the scheduled-timer list and the two containers SeedLoop replaces.
+    """
+    probe = _BaseEventLoop.__new__(_BaseEventLoop)
+    _BaseEventLoop.__init__(probe)
+    state = dict(vars(probe))
+    probe._closed = True  # nothing to release; keeps __del__ quiet
+    if state.pop("_debug", None) is not False:
+        return None
+    state.pop("_ready", None)  # the engine's ready list (a property here)
+    state.pop("_asyncgens", None)  # made on first use (the _asyncgens property)
+    if state.pop("_scheduled", None) != []:
+        return None
+    if not all(v is None or type(v) in (bool, int, float) for v in state.values()):
+        return None
+    state["_debug"] = False
+    return state
+
+
+_BASE_STATE = _base_state()
+_ENVIRON_DATA: Any = getattr(os.environ, "_data", None)
+try:
+    _DEBUG_KEY: Any = os.environ.encodekey("PYTHONASYNCIODEBUG")  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover - not CPython's os.environ
+    _DEBUG_KEY = None
+
+
+def _asyncio_debug_mode() -> bool:
+    """``asyncio.coroutines._is_debug_mode()`` without os.environ's Python-level lookup."""
+    if _ENVIRON_DATA is None or _DEBUG_KEY is None:  # pragma: no cover
+        return bool(asyncio.coroutines._is_debug_mode())
+    flags = sys.flags
+    return bool(
+        flags.dev_mode or (not flags.ignore_environment and _ENVIRON_DATA.get(_DEBUG_KEY))
+    )
+
 
 #: PCT's run length k for a loop built by hand (a run measures it instead).
 _DEFAULT_PCT_STEPS = 1000
@@ -148,7 +189,19 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         keep_steps: bool = False,
         clamp_tape: bool = False,
     ) -> None:
-        _BaseEventLoop.__init__(self)
+        if (
+            _BASE_STATE is None
+            or type(self).set_debug is not SeedLoop.set_debug
+            or _asyncio_debug_mode()
+        ):
+            _BaseEventLoop.__init__(self)
+        else:
+            # BaseEventLoop.__init__'s attributes from a snapshot: it reads the
+            # clock's resolution and the environment, and builds a WeakSet
+            # (made on first use here), about a third of a tiny run's set-up.
+            state = self.__dict__
+            state.update(_BASE_STATE)
+            state["_scheduled"] = []
         #: The InvalidOptionError that stopped a run whose tape named a
         #: callback that was not ready (None if none did).
         self._tape_error: InvalidOptionError | None = None
@@ -175,14 +228,27 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         # this order instead of the WeakSet's address order.
         self._agen_refs: list[weakref.ref[Any]] = []
         self._task_hashes = itertools.count(1)
-        # Created tasks, oldest first (finished ones pruned as it grows):
-        # clean-up finds what is pending without scanning asyncio's WeakSet.
-        self._created_tasks = []
-        self._prune_tasks_at = 1024
         self._tasks_created = 0
         self._seed_tasks_created = 0
         self._factory_tasks_created = 0
         self._on_task_created = None
+
+    @property
+    def _asyncgens(self) -> weakref.WeakSet[Any]:
+        """BaseEventLoop's set of live async generators, made when first needed."""
+        agens = self.__dict__.get("_asyncgens_set")
+        if agens is None:
+            agens = self.__dict__["_asyncgens_set"] = weakref.WeakSet()
+        return agens
+
+    @_asyncgens.setter
+    def _asyncgens(self, value: weakref.WeakSet[Any]) -> None:
+        self.__dict__["_asyncgens_set"] = value
+
+    def _has_asyncgens(self) -> bool:
+        """Is an async generator of this loop alive? (Without building the set.)"""
+        agens = self.__dict__.get("_asyncgens_set")
+        return agens is not None and len(agens) > 0
 
     @property
     def _ready(self) -> _ReadyView:
@@ -347,7 +413,6 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             return
         _BaseEventLoop.close(self)
         self._engine_close()
-        self._created_tasks.clear()
 
     # -- trace --------------------------------------------------------------
 

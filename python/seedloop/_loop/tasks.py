@@ -8,7 +8,6 @@ import asyncio.tasks
 import contextlib
 import re
 import sys
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -67,8 +66,6 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     """Tasks the loop creates are :class:`SeedTask`s (below the network mixin in the MRO)."""
 
     _task_hashes: Iterator[int]
-    _created_tasks: list[weakref.ref[asyncio.Task[Any]]]
-    _prune_tasks_at: int
     _tasks_created: int
     _seed_tasks_created: int
     _factory_tasks_created: int
@@ -79,6 +76,34 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
         self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
     ) -> asyncio.Task[Any]:
         """``loop.create_task``; without a task factory the task is a :class:`SeedTask`."""
+        if kwargs or self._task_factory is not None or self._on_task_created is not None:
+            return self._create_task_hooked(coro, name, context, kwargs)
+        n = self._tasks_created = self._tasks_created + 1
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if name is None:
+            # asyncio numbers unnamed tasks process-wide ("Task-N"): per loop,
+            # the names are a function of the seed too.
+            name = f"Task-{n}"
+        if context is None:
+            task = SeedTask(coro, loop=self, name=name)
+        elif _PY310:
+            raise TypeError("create_task() got an unexpected keyword argument 'context'")
+        else:
+            task = SeedTask(coro, loop=self, name=name, context=context)
+        self._seed_tasks_created += 1
+        if self._debug and task._source_traceback:
+            del task._source_traceback[-1]
+        # The engine keeps every task it schedules (weakly, like asyncio's own
+        # registry, in creation order): clean-up reads pending tasks from there.
+        if self._seedloop_net is not None:
+            self._track_on_host(task, context)
+        return task
+
+    def _create_task_hooked(
+        self, coro: Any, name: str | None, context: Any, kwargs: dict[str, Any]
+    ) -> asyncio.Task[Any]:
+        """``create_task`` with a task factory, a creation hook or extra arguments."""
         if context is not None:
             if _PY310:
                 raise TypeError("create_task() got an unexpected keyword argument 'context'")
@@ -100,29 +125,16 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
                 # Keep a factory's own name; renumber asyncio's process-wide one.
                 with contextlib.suppress(AttributeError):
                     task.set_name(f"Task-{self._tasks_created}")
-            if hook is not None:
-                hook(task, parent)
         else:
             if name is None:
-                # asyncio numbers unnamed tasks process-wide ("Task-N"): per loop,
-                # the names are a function of the seed too.
                 name = f"Task-{self._tasks_created}"
             self._check_closed()
             task = SeedTask(coro, loop=self, name=name, **kwargs)
             self._seed_tasks_created += 1
             if task._source_traceback:
                 del task._source_traceback[-1]
-            # Weak, like asyncio's own task registry: a finished task (and its
-            # result or exception) is freed as soon as the code drops it, and a
-            # "Task exception was never retrieved" is logged when stock logs it.
-            created = self._created_tasks
-            created.append(weakref.ref(task))
-            if len(created) > self._prune_tasks_at:
-                # Forget finished tasks so a long-lived loop stays in bounded memory.
-                created[:] = [r for r in created if (t := r()) is not None and not t.done()]
-                self._prune_tasks_at = 2 * len(created) + 1024
-            if hook is not None:
-                hook(task, parent)
+        if hook is not None:
+            hook(task, parent)
         if self._seedloop_net is not None:
             self._track_on_host(task, context)
         return task
@@ -139,7 +151,7 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
 
     def pending_tasks(self) -> list[asyncio.Task[Any]]:
         """Unfinished tasks of this loop, oldest first (by creation ordinal)."""
-        own = [t for r in self._created_tasks if (t := r()) is not None and not t.done()]
+        own = [t for t in self._engine_live_tasks() if not t.done()]
         if (
             self._engine_tasks_seen() <= self._seed_tasks_created
             and not self._factory_tasks_created
