@@ -10,6 +10,7 @@
 //! may schedule more callbacks), and payloads are dropped outside it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -46,16 +47,41 @@ pub const SPIN_AFTER_ITERATIONS: u64 = 10_000;
 /// stock event loop spends per callback.
 pub const SPIN_STEP_NS: u64 = 10_000;
 
+/// Hashes an object address (the ordinal map's key) with one multiply:
+/// SipHash cost about 120 instructions per `call_soon`, and the map is only
+/// looked up, never iterated on a decision path, so its order does not matter.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Addresses are 16-byte aligned: fold the high bits into the low ones.
+        let x = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+type AddressMap<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
+
 struct State {
     sched: Scheduler<Py<Handle>>,
     /// Task ordinal of the entry being run (0 = the loop itself).
     current_owner: u32,
     /// Task object address -> (ordinal, weakref). Only looked up, never iterated
     /// on a decision path, and verified through the weakref against reuse.
-    ordinals: HashMap<usize, (u32, Py<PyWeakrefReference>)>,
+    ordinals: AddressMap<(u32, Py<PyWeakrefReference>)>,
     next_ordinal: u32,
     live_after_prune: usize,
-    closed: bool,
     max_steps: u64,
     max_time_ns: u64,
     /// A tape entry past the ready list stops the run (user tapes) instead
@@ -91,6 +117,10 @@ pub struct LoopCore {
     observer: Mutex<Option<PyObject>>,
     /// The class overrides `time()`: always ask it (see `patched_time`).
     own_time: AtomicBool,
+    /// Closed: new callbacks are refused (read without the state lock).
+    closed: AtomicBool,
+    /// An observer is installed (checked once per iteration without its lock).
+    observed: AtomicBool,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -168,8 +198,8 @@ impl LoopCore {
     }
 
     /// The task ordinal an entry belongs to: the task it steps or wakes, else
-    /// the task that is scheduling it.
-    fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<u32> {
+    /// (None) the task that is scheduling it, read under the caller's lock.
+    fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         let ty = callback.get_type();
         if !is_function(py, &ty)? {
             let carries_self =
@@ -177,12 +207,12 @@ impl LoopCore {
             if carries_self {
                 if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
                     if owner.is_instance(task_types(py)?)? {
-                        return self.ordinal_of(py, &owner);
+                        return self.ordinal_of(py, &owner).map(Some);
                     }
                 }
             }
         }
-        Ok(self.lock().current_owner)
+        Ok(None)
     }
 
     fn ordinal_of(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
@@ -221,7 +251,7 @@ impl LoopCore {
     }
 
     fn check_open(&self) -> PyResult<()> {
-        if self.lock().closed {
+        if self.closed.load(Ordering::Relaxed) {
             return Err(PyRuntimeError::new_err("Event loop is closed"));
         }
         Ok(())
@@ -247,17 +277,7 @@ impl LoopCore {
             _ => copy_context(py)?,
         };
         let timers = when.map(|_| self.cancelled_timers.clone());
-        Py::new(
-            py,
-            Handle::new(
-                py,
-                callback.clone().unbind(),
-                args.clone(),
-                context,
-                when,
-                timers,
-            )?,
-        )
+        Py::new(py, Handle::new(py, callback, args, context, when, timers)?)
     }
 
     fn schedule_timer(
@@ -273,9 +293,11 @@ impl LoopCore {
         let handle = self.make_handle(py, method, callback, args, context, Some(when))?;
         let owner = self.owner_of(py, callback)?;
         let deadline = secs_to_ns_ceil(when);
-        self.lock()
-            .sched
-            .push_timer(deadline, owner, handle.clone_ref(py));
+        {
+            let mut st = self.lock();
+            let owner = owner.unwrap_or(st.current_owner);
+            st.sched.push_timer(deadline, owner, handle.clone_ref(py));
+        }
         self.maybe_purge_timers(py);
         Ok(handle)
     }
@@ -419,12 +441,15 @@ impl LoopCore {
             };
             match begin {
                 (Begin::Ready(n), charge) => {
-                    let observer = this
-                        .observer
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .as_ref()
-                        .map(|o| o.clone_ref(py));
+                    let observer = if this.observed.load(Ordering::Relaxed) {
+                        this.observer
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .as_ref()
+                            .map(|o| o.clone_ref(py))
+                    } else {
+                        None
+                    };
                     for _ in 0..n {
                         let (entry, step, overrun) = {
                             let mut st = this.lock();
@@ -511,10 +536,9 @@ impl LoopCore {
             state: Mutex::new(State {
                 sched: Scheduler::new(0, StrategySpec::Fifo),
                 current_owner: 0,
-                ordinals: HashMap::new(),
+                ordinals: AddressMap::default(),
                 next_ordinal: 0,
                 live_after_prune: 0,
-                closed: false,
                 max_steps: 0,
                 max_time_ns: 0,
                 strict_tape: false,
@@ -528,14 +552,18 @@ impl LoopCore {
             external_pending: AtomicUsize::new(0),
             observer: Mutex::new(None),
             own_time: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            observed: AtomicBool::new(false),
         }
     }
 
     /// Install (or clear, with None) the per-step observer.
     fn _engine_set_observer(&self, py: Python<'_>, observer: Option<PyObject>) {
+        let observer = observer.filter(|o| !o.is_none(py));
+        self.observed.store(observer.is_some(), Ordering::Relaxed);
         let old = std::mem::replace(
             &mut *self.observer.lock().unwrap_or_else(|e| e.into_inner()),
-            observer.filter(|o| !o.is_none(py)),
+            observer,
         );
         drop(old);
     }
@@ -636,7 +664,11 @@ impl LoopCore {
         self.check_open()?;
         let handle = self.make_handle(py, "call_soon", callback, args, context, None)?;
         let owner = self.owner_of(py, callback)?;
-        self.lock().sched.push_ready(owner, handle.clone_ref(py));
+        {
+            let mut st = self.lock();
+            let owner = owner.unwrap_or(st.current_owner);
+            st.sched.push_ready(owner, handle.clone_ref(py));
+        }
         Ok(handle)
     }
 
@@ -741,7 +773,7 @@ impl LoopCore {
     fn _engine_close(&self) {
         let dropped = {
             let mut st = self.lock();
-            st.closed = true;
+            self.closed.store(true, Ordering::Relaxed);
             st.sched.drain_all()
         };
         let inbox: Vec<Py<Handle>> =
