@@ -4,6 +4,7 @@ mod errors;
 mod handle;
 mod loop_core;
 mod net;
+mod patch;
 mod shrink;
 mod world;
 
@@ -22,6 +23,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     loop_core::register(m)?;
     world::register(m)?;
     net::register(m)?;
+    patch::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;
