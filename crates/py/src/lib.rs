@@ -6,6 +6,7 @@ mod loop_core;
 mod net;
 mod patch;
 mod shrink;
+mod task_hash;
 mod world;
 
 use pyo3::prelude::*;
@@ -24,6 +25,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     world::register(m)?;
     net::register(m)?;
     patch::register(m)?;
+    task_hash::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;

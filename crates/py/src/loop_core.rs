@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -121,6 +121,8 @@ pub struct LoopCore {
     closed: AtomicBool,
     /// An observer is installed (checked once per iteration without its lock).
     observed: AtomicBool,
+    /// The next creation-order hash of this loop's tasks and futures (from 1).
+    next_hash: AtomicU64,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -191,6 +193,11 @@ fn copy_context(py: Python<'_>) -> PyResult<PyObject> {
 }
 
 impl LoopCore {
+    /// Draw the next creation-order hash (see `task_hash`).
+    pub(crate) fn next_hash(&self) -> u64 {
+        self.next_hash.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means a panic elsewhere; the state is still consistent
         // because every critical section is a few field updates.
@@ -554,6 +561,7 @@ impl LoopCore {
             own_time: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             observed: AtomicBool::new(false),
+            next_hash: AtomicU64::new(1),
         }
     }
 
@@ -890,6 +898,11 @@ impl LoopCore {
         // The map's order is a hash order: sort before anything sees it.
         live.sort_unstable_by_key(|(ordinal, _)| *ordinal);
         live.into_iter().map(|(_, task)| task).collect()
+    }
+
+    /// Draw the next creation-order hash of this loop's tasks and futures.
+    fn _engine_next_hash(&self) -> u64 {
+        self.next_hash()
     }
 
     /// How many tasks the ordinal map holds (dead ones are pruned as it grows).

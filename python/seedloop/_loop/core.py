@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import os
 import sys
 import threading
@@ -227,7 +226,6 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         # Async generators in first-iteration order: shutdown closes them in
         # this order instead of the WeakSet's address order.
         self._agen_refs: list[weakref.ref[Any]] = []
-        self._task_hashes = itertools.count(1)
         self._tasks_created = 0
         self._seed_tasks_created = 0
         self._factory_tasks_created = 0

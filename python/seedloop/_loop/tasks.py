@@ -8,8 +8,10 @@ import asyncio.tasks
 import contextlib
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
+
+from .. import _engine
 
 # Bound once: code (tests, tools) may rebind the ``asyncio.BaseEventLoop`` name.
 _BaseEventLoop = asyncio.base_events.BaseEventLoop
@@ -32,8 +34,8 @@ def _creation_hash(self: Any) -> int:
     """
     h: int | None = getattr(self, "_seedloop_hash", None)
     if h is None:
-        counter = getattr(self._loop, "_task_hashes", None)
-        h = next(counter) if counter is not None else id(self) >> 4
+        draw = getattr(self._loop, "_engine_next_hash", None)
+        h = draw() if draw is not None else id(self) >> 4
         self._seedloop_hash = h
     return h
 
@@ -52,6 +54,14 @@ class SeedFuture(asyncio.Future):  # type: ignore[type-arg]
     __hash__ = _creation_hash
 
 
+# The same hash without a Python frame per task (the engine's C-level method;
+# None, keeping the function above, if the class layout is not the expected one).
+for _cls in (SeedTask, SeedFuture):
+    _method = _engine.creation_hash_method(_cls)
+    if _method is not None:
+        _cls.__hash__ = _method  # type: ignore[method-assign,assignment]
+del _cls, _method
+
 # Reprs and asyncio's own messages ("Task exception was never retrieved",
 # "Task was destroyed but it is pending!") print the class's name: read as
 # stock's, so tests and log filters matching asyncio's wording still match.
@@ -65,7 +75,6 @@ Future = SeedFuture
 class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     """Tasks the loop creates are :class:`SeedTask`s (below the network mixin in the MRO)."""
 
-    _task_hashes: Iterator[int]
     _tasks_created: int
     _seed_tasks_created: int
     _factory_tasks_created: int
