@@ -62,9 +62,16 @@ except AttributeError:  # pragma: no cover - not CPython's os.environ
     _DEBUG_KEY = None
 
 
+_IS_DEBUG_MODE = asyncio.coroutines._is_debug_mode
+
+
 def _asyncio_debug_mode() -> bool:
     """``asyncio.coroutines._is_debug_mode()`` without os.environ's Python-level lookup."""
-    if _ENVIRON_DATA is None or _DEBUG_KEY is None:  # pragma: no cover
+    if (
+        _ENVIRON_DATA is None
+        or _DEBUG_KEY is None
+        or asyncio.coroutines._is_debug_mode is not _IS_DEBUG_MODE  # patched (tests do)
+    ):
         return bool(asyncio.coroutines._is_debug_mode())
     flags = sys.flags
     return bool(
