@@ -315,3 +315,25 @@ def test_a_run_is_in_asyncio_debug_mode_when_the_environment_asks(monkeypatch):
     monkeypatch.delenv("PYTHONASYNCIODEBUG")
     monkeypatch.setattr(asyncio.coroutines, "_is_debug_mode", lambda: True)
     assert seedloop.run(debug_mode) is True
+
+
+def test_call_soon_checks_its_arguments_like_the_stock_loop():
+    loop = SeedLoop(seed=7, strategy="fifo")
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'callback'"):
+        loop.call_soon()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'delay'"):
+        loop.call_soon(print, delay=1)
+    with pytest.raises(TypeError, match="a callable object was expected by call_soon"):
+        loop.call_soon(42)
+    seen = []
+    var = contextvars.ContextVar("var", default="outer")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "inner")
+    handle = loop.call_soon(lambda *a: seen.append((a, var.get())), 1, 2, context=ctx)
+    assert handle._args == (1, 2) and handle.get_context() is ctx
+    loop.call_soon(lambda: seen.append(((), var.get())))
+    loop.run_until_complete(asyncio.sleep(0))
+    assert sorted(seen) == [((), "outer"), ((1, 2), "inner")]
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_soon(print)

@@ -49,6 +49,16 @@ impl Handle {
         })
     }
 
+    /// A ready handle from its `(context, callback, *args)` tuple, built by the caller.
+    pub(crate) fn from_run_args(run_args: Bound<'_, PyTuple>) -> Handle {
+        Handle {
+            run_args: run_args.unbind(),
+            cancelled: AtomicBool::new(false),
+            when: None,
+            cancelled_timers: None,
+        }
+    }
+
     fn context<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
         self.run_args
             .bind(py)

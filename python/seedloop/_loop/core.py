@@ -238,6 +238,9 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         self._factory_tasks_created = 0
         self._on_task_created = None
 
+    # LoopCore.call_soon without PyO3's argument parsing (the hot path of every step).
+    call_soon = _engine.fast_call_soon_method()
+
     @property
     def _asyncgens(self) -> weakref.WeakSet[Any]:
         """BaseEventLoop's set of live async generators, made when first needed."""
