@@ -208,14 +208,18 @@ impl LoopCore {
     /// (None) the task that is scheduling it, read under the caller's lock.
     fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         let ty = callback.get_type();
-        if !is_function(py, &ty)? {
-            let carries_self =
-                is_step_wrapper(py, &ty)? || ty.is_subclass(self_carrying_types(py)?)?;
-            if carries_self {
-                if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
-                    if owner.is_instance(task_types(py)?)? {
-                        return self.ordinal_of(py, &owner).map(Some);
-                    }
+        if is_function(py, &ty)? {
+            return Ok(None);
+        }
+        if is_step_wrapper(py, &ty)? {
+            // A C task's step: its __self__ is always the task.
+            let task = callback.getattr(intern!(py, "__self__"))?;
+            return self.ordinal_of(py, &task).map(Some);
+        }
+        if ty.is_subclass(self_carrying_types(py)?)? {
+            if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
+                if owner.is_instance(task_types(py)?)? {
+                    return self.ordinal_of(py, &owner).map(Some);
                 }
             }
         }
