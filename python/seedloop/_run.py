@@ -120,7 +120,10 @@ def run_seed(
         coro = make_coroutine(factory, api)
         if instrument is not None:
             instrument(loop)
-        with _world.installed(loop, seed, opts.world) as world, _assertions.Recording() as rec:
+        installation = _world.install(loop, seed, opts.world)
+        rec = _assertions.Recording().__enter__()
+        try:
+            world = installation[0]
             main = loop.create_task(coro, name="main")
             value: Any = None
             exception: BaseException | None = None
@@ -149,22 +152,28 @@ def run_seed(
                 exception = world.escapes[0]  # swallowed by the code under test
             if exception is None and opts.fail_if is not None and not loop._walk_stopped:
                 exception = judge_result(opts.fail_if, value)
+            fingerprint, width, tape_bytes, steps, now, strict, timing_used = (
+                loop._engine_outcome()
+            )
             result = RunResult(
                 seed=seed,
                 strategy=loop.strategy,
                 value=value,
                 exception=exception,
-                fingerprint=loop.trace_fingerprint(),
-                tape=loop.decision_tape(),
-                steps=loop.step_count(),
-                virtual_time=loop.time(),
+                fingerprint=fingerprint,
+                tape=Tape.from_engine(width, tape_bytes),
+                steps=steps,
+                virtual_time=now,
                 options=opts.kwargs,
-                strict_order=loop._engine_all_strict(),
+                strict_order=strict,
                 step_log=loop._engine_steps() if keep_steps else None,
-                timing=loop._engine_timing_tape(),
+                timing=timing_used,
                 walk=loop._engine_take_walk() if walk is not None else None,
                 assertions=rec.sites,
             )
+        finally:
+            rec.__exit__(None, None, None)
+            _world.uninstall(installation)
     finally:
         loop.close()
     return result
@@ -313,7 +322,7 @@ def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]
 def finish(loop: SeedLoop) -> None:
     """Cancel what is left in creation order, let it unwind, close async generators."""
     pending = loop.pending_tasks()
-    if not pending and not loop._asyncgens:
+    if not pending and not loop._has_asyncgens():
         return  # the common case: nothing to unwind
     loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None, loop._max_wall)
     loop.set_exception_handler(_quiet_cancellations(loop.get_exception_handler()))
@@ -332,7 +341,7 @@ def finish(loop: SeedLoop) -> None:
                             "task": task,
                         }
                     )
-        if loop._asyncgens:
+        if loop._has_asyncgens():
             loop.run_until_complete(loop.shutdown_asyncgens())
     except StuckError:
         pass  # a task that refuses to unwind: the loop's close drops it

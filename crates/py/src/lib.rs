@@ -6,8 +6,10 @@ mod errors;
 mod handle;
 mod loop_core;
 mod net;
+mod patch;
 mod shrink;
 mod systematic;
+mod task_hash;
 mod world;
 
 use pyo3::prelude::*;
@@ -27,6 +29,8 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     net::register(m)?;
     disk::register(m)?;
     systematic::register(m)?;
+    patch::register(m)?;
+    task_hash::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;

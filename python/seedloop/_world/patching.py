@@ -7,6 +7,7 @@ import sys
 import uuid
 from typing import Any
 
+from .. import _engine
 from . import disk, fake_fds, guards, standins
 from .standins import _REDUCERS
 
@@ -69,8 +70,18 @@ class _Bindings:
         self.stand_ins[key] = stand_in
         self.real_map[key] = real
 
+    def batches(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """``(patch, restore)`` batches for ``_engine.swap_bindings``/``set_bindings``."""
+        keys = tuple(self.keys)
+        reals = tuple(self.reals)
+        fakes = tuple(self.stand_ins[k] for k in keys)
+        return (self.namespace, keys, reals, fakes), (self.namespace, keys, reals)
+
 
 _modules: list[_Bindings] = []  # every module that binds a real object
+# _modules as batches for the engine (rebuilt when _modules changes).
+_patch_batches: list[tuple[Any, ...]] = []
+_restore_batches: list[tuple[Any, ...]] = []
 # module name -> (the module object scanned, its bindings or None). Entries of
 # modules that left sys.modules (or were replaced) are dropped at the next scan.
 _scanned: dict[str, tuple[object, _Bindings | None]] = {}
@@ -123,6 +134,9 @@ def _scan_new_modules() -> None:
                 _modules.append(entry)
         _scanned[name] = (module, entry)
     _scanned_len = len(modules)
+    pairs = [entry.batches() for entry in _modules]
+    _patch_batches[:] = [patch for patch, _ in pairs]
+    _restore_batches[:] = [restore for _, restore in pairs]
 
 
 def _unleak_new_modules() -> None:
@@ -138,7 +152,7 @@ def _unleak_new_modules() -> None:
 
 # -- patching the process and restoring it ------------------------------------
 
-_patched: list[_Bindings] = []  # modules patched as a batch
+_patched: list[tuple[Any, ...]] = []  # restore batches of the modules patched as a batch
 _undo: list[tuple[Any, str, Any, bool]] = []  # (target, name, old value, own attribute)
 _modules_at_install = 0
 
@@ -147,17 +161,21 @@ def _patch_process() -> None:
     global _modules_at_install
     _scan_new_modules()
     undo = _undo
-    for entry in _modules:
-        namespace = entry.namespace
-        if list(map(namespace.get, entry.keys)) == entry.reals:
-            namespace.update(entry.stand_ins)
-            _patched.append(entry)
-            continue
-        # The module rebound some names since the scan: patch the rest one by one.
-        for key, real in zip(entry.keys, entry.reals, strict=True):
-            if namespace.get(key) is real:
-                namespace[key] = entry.stand_ins[key]
-                undo.append((namespace, key, real, True))
+    # Every module whose bindings are all still the real objects, in one call.
+    skipped = _engine.swap_bindings(_patch_batches)
+    if not skipped:
+        _patched.extend(_restore_batches)
+    else:
+        for i, entry in enumerate(_modules):
+            if i not in skipped:
+                _patched.append(_restore_batches[i])
+                continue
+            # The module rebound some names since the scan: patch the rest one by one.
+            namespace = entry.namespace
+            for key, real in zip(entry.keys, entry.reals, strict=True):
+                if namespace.get(key) is real:
+                    namespace[key] = entry.stand_ins[key]
+                    undo.append((namespace, key, real, True))
     for cls, name, fake in _CLASS_PATCHES:
         own = cls.__dict__.get(name, _MISSING)
         undo.append((cls, name, own, own is not _MISSING))
@@ -188,8 +206,7 @@ def _restore_process() -> None:
             setattr(target, name, old)
         else:
             delattr(target, name)
-    for entry in _patched:
-        entry.namespace.update(entry.real_map)
+    _engine.set_bindings(_patched)
     _patched.clear()
     if len(sys.modules) != _modules_at_install:
         _unleak_new_modules()
