@@ -1046,9 +1046,10 @@ unsafe extern "C" fn fast_call_soon(
                 pyo3::ffi::Py_INCREF(item);
                 pyo3::ffi::PyTuple_SetItem(tuple, (i + 1) as pyo3::ffi::Py_ssize_t, item);
             }
-            // What a systematic walk needs to know the step may touch.
+            // What a systematic walk needs to know the step may touch (run_args
+            // is (context, callback, *args)).
             let fp = if core.systematic.load(Ordering::Relaxed) {
-                footprint_of(py, &callback, &run_args.get_slice(1, nargs + 1))?
+                footprint_of(py, &callback, &run_args.get_slice(2, nargs + 1))?
             } else {
                 Footprint::Any
             };
