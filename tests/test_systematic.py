@@ -242,7 +242,9 @@ def test_same_result_in_another_process():
         print(e.interleavings, e.seeds_run, sorted(e.outcomes.items()), list(f.failure.tape))
         """
     )
-    env_path = f"{ROOT / 'tests'}:{ROOT / 'python'}"
+    # The seedloop under test, wherever it is installed (a wheel, or python/ in place).
+    package_root = Path(seedloop.__file__).resolve().parent.parent
+    env_path = f"{ROOT / 'tests'}:{package_root}"
     outs = [
         subprocess.run(
             [sys.executable, "-c", code],
