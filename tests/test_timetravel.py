@@ -209,7 +209,7 @@ def test_time_travel_in_process_matches_execute(bank: Path) -> None:
 
 def test_watching_a_shared_object_outlives_the_task_that_reached_it() -> None:
     # The guide's lost update: both withdrawals read 100; the second write wins.
-    root = PYTHON_DIR.parent
+    root = Path(__file__).resolve().parent.parent  # the repository: examples/ is there
     env = {**os.environ, "PYTHONPATH": str(PYTHON_DIR), "COLUMNS": "200"}
     result = subprocess.run(
         [sys.executable, "-m", "seedloop", "replay", "examples/lost_update.py:buggy"]
