@@ -128,6 +128,122 @@ def future_pingpong_factory(messages: int = 10_000):
     return scenario
 
 
+def call_soon_chain_factory(callbacks: int = 200_000):
+    """One callback that schedules the next with ``call_soon``, ``callbacks`` times."""
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        left = [callbacks]
+
+        def step():
+            left[0] -= 1
+            if left[0]:
+                loop.call_soon(step)
+            else:
+                done.set_result(None)
+
+        loop.call_soon(step)
+        await done
+
+    return scenario
+
+
+def task_churn_factory(tasks: int = 200_000, batch: int = 1000):
+    """``tasks`` short tasks, created ``batch`` at a time and awaited in order."""
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+
+        async def noop():
+            return None
+
+        for _ in range(tasks // batch):
+            pending = [loop.create_task(noop()) for _ in range(batch)]
+            for task in pending:
+                await task
+
+    return scenario
+
+
+# -- the floor: bare coroutine stepping, no event loop ----------------------------
+
+
+class _Switch:
+    """Awaiting it suspends the coroutine once (what ``sleep(0)`` does, minus the loop)."""
+
+    __slots__ = ()
+
+    def __await__(self):
+        yield
+
+
+_SWITCH = _Switch()
+
+
+class _RoundRobin:
+    """Awaits coroutines by stepping them in turn: a gather without tasks or a loop."""
+
+    __slots__ = ("coros",)
+
+    def __init__(self, *coros):
+        self.coros = coros
+
+    def __await__(self):
+        results = [None] * len(self.coros)
+        live = list(enumerate(self.coros))
+        while live:
+            still = []
+            for i, coro in live:
+                try:
+                    coro.send(None)
+                    still.append((i, coro))
+                except StopIteration as stop:
+                    results[i] = stop.value
+            live = still
+            if live:
+                yield
+        return results
+
+
+def _drive(coro):
+    while True:
+        try:
+            coro.send(None)
+        except StopIteration as stop:
+            return stop.value
+
+
+async def _floor_demo():
+    """The demo scenario's three coroutines and switches (examples/demo.py), stepped bare."""
+    state = {"ready": False, "data": None}
+
+    async def producer():
+        state["data"] = 42
+        await _SWITCH
+        state["ready"] = True
+
+    async def consumer():
+        await _SWITCH
+        return state["data"] if state["ready"] else "MISSED"
+
+    _, seen = await _RoundRobin(producer(), consumer())
+    return seen
+
+
+def floor_demo(runs: int) -> None:
+    for _ in range(runs):
+        _drive(_floor_demo())
+
+
+def floor_sleep0(tasks: int, iterations: int) -> None:
+    async def worker():
+        for _ in range(iterations):
+            await _SWITCH
+
+    _drive(_RoundRobin(*(worker() for _ in range(tasks))).__await__())
+
+
 # -- runners ------------------------------------------------------------------
 
 
@@ -146,6 +262,13 @@ def _with_loop(new_event_loop):
                     runner.run(factory())
 
     return run
+
+
+def stock_runner(factory, runs: int = 1) -> None:
+    """asyncio on one reused ``asyncio.Runner`` (no loop built per run)."""
+    with asyncio.Runner() as runner:
+        for _ in range(runs):
+            runner.run(factory())
 
 
 def seeded(strategy: str):
@@ -223,10 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         impls["rloop"] = _with_loop(rloop.new_event_loop)
 
     rows: list[list[str]] = []
+    summary: dict[str, dict[str, float]] = {}  # workload -> case -> us per operation
 
     # 1. demo scenario: runs per second
     demo_runs = int(500 * scale)
     cases = {name: (lambda f=f: f(demo_scenario, demo_runs)) for name, f in impls.items()}
+    if hasattr(asyncio, "Runner"):
+        cases["asyncio Runner (reused)"] = lambda: stock_runner(demo_scenario, demo_runs)
+    cases["floor: bare coroutines"] = lambda: floor_demo(demo_runs)
     for strategy in ("auto", "shuffle", "feasible", "fifo"):
         cases[f"seedloop {strategy}"] = lambda s=strategy: seeded(s)(demo_scenario, demo_runs)
     # The same runs as one search (the scenario returns, never raises, so
@@ -234,24 +361,49 @@ def main(argv: list[str] | None = None) -> int:
     cases["seedloop find_failing_seed"] = lambda: seedloop.find_failing_seed(
         demo_scenario, range(demo_runs)
     )
+    cases["seedloop find_failing_seed shuffle"] = lambda: seedloop.find_failing_seed(
+        demo_scenario, range(demo_runs), strategy="shuffle"
+    )
     best = measure(cases, repeat)
     table_rows(f"demo scenario x{demo_runs} runs", "runs/s", demo_runs, best, rows)
+    summary["tiny"] = {k: v / demo_runs * 1e6 for k, v in best.items()}
 
     # 2. 100 tasks x 1000 sleep(0)
     tasks, iters = 100, int(1000 * scale)
     factory = sleep0_factory(tasks, iters)
     cases = {name: (lambda f=f: f(factory)) for name, f in impls.items()}
+    cases["floor: bare coroutines"] = lambda: floor_sleep0(tasks, iters)
     for strategy in ("auto", "shuffle", "random", "pct", "pos", "feasible", "fifo"):
         cases[_label(strategy)] = lambda s=strategy: seeded(s)(factory)
-    table_rows(
-        f"{tasks} tasks x {iters} sleep(0)",
-        "steps/s",
-        tasks * iters,
-        measure(cases, repeat),
-        rows,
-    )
+    best = measure(cases, repeat)
+    table_rows(f"{tasks} tasks x {iters} sleep(0)", "steps/s", tasks * iters, best, rows)
+    summary["sleep0"] = {k: v / (tasks * iters) * 1e6 for k, v in best.items()}
 
-    # 3. timers: 100 tasks x 50 random sleeps in [0, 1 ms)
+    # 3. a call_soon chain and task churn (per callback, per task)
+    for key, label, unit, count, factory in (
+        (
+            "call_soon",
+            f"{int(200_000 * scale)} call_soon chain",
+            "callbacks/s",
+            int(200_000 * scale),
+            call_soon_chain_factory(int(200_000 * scale)),
+        ),
+        (
+            "churn",
+            f"{int(200_000 * scale)} tasks churned",
+            "tasks/s",
+            int(200_000 * scale),
+            task_churn_factory(int(200_000 * scale)),
+        ),
+    ):
+        cases = {name: (lambda f=f, g=factory: f(g)) for name, f in impls.items()}
+        for strategy in ("shuffle", "random", "pct", "feasible"):
+            cases[_label(strategy)] = lambda s=strategy, g=factory: seeded(s)(g)
+        best = measure(cases, repeat)
+        table_rows(label, unit, count, best, rows)
+        summary[key] = {k: v / count * 1e6 for k, v in best.items()}
+
+    # 4. timers: 100 tasks x 50 random sleeps in [0, 1 ms)
     tasks, sleeps = 100, int(50 * scale)
     factory = timers_factory(tasks, sleeps)
     cases = {name: (lambda f=f: f(factory)) for name, f in impls.items()}
@@ -265,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         rows,
     )
 
-    # 4. ping-pong through two asyncio.Queues
+    # 5. ping-pong through two asyncio.Queues
     messages = int(10_000 * scale)
     for label, factory in (
         (f"Queue ping-pong x{messages}", queue_pingpong_factory(messages)),
@@ -289,7 +441,61 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + "|".join(["---"] * 2 + ["---:"] * 3) + "|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    print_summary(summary)
     return 0
+
+
+def print_summary(summary: dict[str, dict[str, float]]) -> None:
+    """The same minima per operation, one row per workload (issue 10's layout)."""
+
+    def cell(work: str, case: str, floor: str | None = "floor: bare coroutines") -> str:
+        us = summary.get(work, {}).get(case)
+        if us is None:
+            return "-"
+        base = summary[work].get(floor) if floor else None
+        return f"{us:.2f}" + (f" ({us / base:.1f}x)" if base and case != floor else "")
+
+    print(
+        "\nPer operation (us; in brackets: times the floor, the scenario's own "
+        "coroutines stepped with no loop)\n"
+    )
+    cols = [
+        ("floor", "floor: bare coroutines"),
+        ("rloop", "rloop"),
+        ("uvloop", "uvloop"),
+        ("asyncio.run", "asyncio.run"),
+        ("seedloop shuffle", "seedloop shuffle"),
+        ("random", "seedloop random"),
+        ("pct (k given)", "seedloop pct (k given)"),
+        ("feasible", "seedloop feasible"),
+    ]
+    print("| work | " + " | ".join(c for c, _ in cols) + " |")
+    print("|---|" + "---:|" * len(cols))
+    for work, title in (
+        ("sleep0", "100 tasks x sleep(0), us/step"),
+        ("call_soon", "call_soon chain, us/callback"),
+        ("churn", "task churn, us/task"),
+    ):
+        print(f"| {title} | " + " | ".join(cell(work, case) for _, case in cols) + " |")
+    tiny = summary.get("tiny", {})
+    if tiny:
+        print(
+            "\n| tiny two-task run (the demo), us/run | floor | asyncio.run | asyncio Runner "
+            "(reused) | rloop (Runner per run) | seedloop.run shuffle | seedloop.run auto | "
+            "find_failing_seed shuffle | find_failing_seed auto |"
+        )
+        print("|---|" + "---:|" * 8)
+        cases = (
+            "floor: bare coroutines",
+            "asyncio.run",
+            "asyncio Runner (reused)",
+            "rloop",
+            "seedloop shuffle",
+            "seedloop auto",
+            "seedloop find_failing_seed shuffle",
+            "seedloop find_failing_seed",
+        )
+        print("| | " + " | ".join(cell("tiny", c) for c in cases) + " |")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 
+import seedloop
+
 
 async def race() -> int:
     state = {"ready": False, "data": None}
@@ -143,3 +145,24 @@ async def tight_deadline() -> str:
         return "ok"
 
     return await asyncio.wait_for(reply(), timeout=0.0105)
+
+
+async def with_goals() -> int:
+    """Two workers that share a counter: the 'overlap' goal needs a reordering,
+    the 'retry' path never runs; every run passes."""
+    state = {"n": 0, "active": 0}
+
+    async def work() -> None:
+        state["active"] += 1
+        seedloop.sometimes(state["active"] == 2, "overlap")
+        await asyncio.sleep(0)
+        state["active"] -= 1
+        state["n"] += 1
+        if state["n"] > 2:
+            seedloop.reachable("retry")  # never: only two workers
+        seedloop.always(state["n"] <= 2, "at most two increments")
+
+    await asyncio.gather(work(), work())
+    seedloop.reachable("done")
+    seedloop.sometimes(state["n"] > 2, "third increment")
+    return state["n"]

@@ -296,3 +296,84 @@ def test_html_report_escapes_what_the_scenario_says() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "No timeline" in page  # a bare RunResult has none; the page says so
     assert "ValueError" in page and "seed 3" in page
+
+
+def test_trace_option_writes_chrome_trace_json(runner: CliRunner, tmp_path: Path) -> None:
+    found = tmp_path / "explore.json"
+    result = runner.invoke(
+        cli,
+        ["explore", "seedloop_scenarios:race", "--seeds", "0:300", "-j", "1", "--no-progress",
+         "--stop-on-failure", "--trace", str(found)],
+    )
+    assert result.exit_code == 1, result.output
+    assert f"trace: {found}" in result.output
+    events = json.loads(found.read_text())["traceEvents"]
+    assert {"M", "X"} <= {e["ph"] for e in events}
+    assert any(e["ph"] == "X" and e.get("cat") == "reordered" for e in events)
+    # A passing seed's run is recorded too.
+    passing = tmp_path / "pass.json"
+    result = runner.invoke(
+        cli,
+        ["replay", "seedloop_scenarios:race", "--seed", "0", "--strategy", "fifo",
+         "--trace", str(passing)],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(passing.read_text())
+    assert data["otherData"]["exception"] == ""
+    assert any(e["ph"] == "X" for e in data["traceEvents"])
+
+
+def test_systematic_explore_needs_no_seeds_and_prints_a_tape_replay(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    report, summary = tmp_path / "r.html", tmp_path / "s.json"
+    result = runner.invoke(
+        cli,
+        ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--no-progress",
+         "--html", str(report), "--json", str(summary)],
+    )
+    assert result.exit_code == 1, result.output
+    assert "systematic schedule" in result.output
+    match = re.search(
+        r"seedloop replay seedloop_scenarios:race --seed 0 --tape ([0-9,]+)", result.output
+    )
+    assert match, result.output
+    replayed = runner.invoke(
+        cli, ["replay", "seedloop_scenarios:race", "--seed", "0", "--tape", match.group(1)]
+    )
+    assert replayed.exit_code == 1, replayed.output
+    assert "consumer missed the data" in replayed.output
+    stock = runner.invoke(
+        cli, ["replay", "seedloop_scenarios:race", "--seed", "0", "--tape", "0,0,0,0,0,0,0,0,0"]
+    )
+    assert stock.exit_code == 0, stock.output
+    data = json.loads(summary.read_text())
+    assert data["strategy"] == "systematic" and data["complete"] is False
+    assert ",".join(map(str, data["tape"])) == match.group(1)
+    assert "systematic exploration (bound 2): schedule" in report.read_text()
+
+
+def test_systematic_explore_says_what_it_covered(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli,
+        ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--bound", "0",
+         "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "all 1 interleavings within bound 0 explored: no failure" in result.output
+    capped = runner.invoke(
+        cli,
+        ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--bound", "none",
+         "--max-runs", "1", "--no-progress"],
+    )
+    assert capped.exit_code == 0 and "not complete: max_runs=1" in capped.output
+    seeds = runner.invoke(
+        cli,
+        ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--bound", "0",
+         "--seeds", "3", "--no-progress"],
+    )
+    assert seeds.exit_code == 0 and "for 3 world seeds: no failure" in seeds.output
+    bad = runner.invoke(
+        cli, ["explore", "seedloop_scenarios:race", "--strategy", "systematic", "--bound", "x"]
+    )
+    assert bad.exit_code == 2 and "'none'" in bad.output

@@ -128,3 +128,36 @@ def test_auto_seed_reproduces_through_run_and_execute():
         seedloop.run(module.scenario, seed=failure.seed, strategy="auto")
     again = seedloop.execute(module.scenario, failure.seed, "auto")
     assert again.fingerprint == failure.fingerprint
+
+
+# bug -> runs systematic (default bound 2) took to its first failure in
+# bench/RESULTS.md section 8: each must stay found within SYSTEMATIC_RUNS.
+SYSTEMATIC_FOUND = {
+    "cancel_inflight_item": 12,
+    "lost_update": 4,
+    "lock_order_deadlock": 4,
+    "lease_expiry_tie": 2,
+    "timeout_tie_abandoned_charge": 2,
+    "watchdog_false_kill": 3,
+    "ring_overrun": 3,
+    "lock_cycle_three": 55,
+    "rate_limiter_overdraw": 7,
+    "torn_config_read": 18,
+}
+SYSTEMATIC_RUNS = 150
+
+
+@pytest.mark.parametrize("name", sorted(SYSTEMATIC_FOUND))
+def test_systematic_finds_bugs_within_the_bound_and_their_tapes_replay(name):
+    module = _scenario(name)
+    found = seedloop.explore(
+        module.scenario, strategy="systematic", max_runs=SYSTEMATIC_RUNS, explain=False
+    )
+    failure = found.failure
+    assert failure is not None, f"systematic no longer finds {name} within {SYSTEMATIC_RUNS} runs"
+    assert found.round_bound is not None and 1 <= found.round_bound <= 2
+    assert isinstance(failure.exception, (AssertionError, seedloop.DeadlockError))
+    with pytest.raises(type(failure.exception)):
+        seedloop.replay(module.scenario, failure.tape)
+    with pytest.raises(type(failure.exception)):
+        seedloop.replay(module.scenario, failure)  # its shrunk tape

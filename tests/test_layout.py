@@ -123,16 +123,25 @@ def test_no_function_local_import_of_seedloop_modules() -> None:
 
 
 def test_layers_point_down() -> None:
-    """surface -> search -> investigate -> run -> loop/world/net -> options/errors."""
+    """surface -> search -> investigate -> run -> result -> trace export -> timeline data;
+    loop/world/net -> options/errors.
+
+    ``seedloop.check`` (history checking, ``eventually``) stands on errors and the
+    engine alone: any layer may use it, it uses none of them.
+    """
     graph, _ = _graph()
     layers = [
         {"seedloop", "seedloop.pytest_plugin", "seedloop.hypothesis", "seedloop._cli",
-         "seedloop.__main__", "seedloop._html", "seedloop._simulate"},
-        {"seedloop._search"},
-        {"seedloop._cluster"},
-        {"seedloop._investigate", "seedloop._parallel"},
-        {"seedloop._run"},
+         "seedloop.__main__", "seedloop._html", "seedloop._simulate", "seedloop._database"},
+        {"seedloop._search", "seedloop._timetravel"},
+        {"seedloop._systematic", "seedloop._cluster"},
+        {"seedloop._investigate", "seedloop._parallel", "seedloop._guided"},
+        {"seedloop._run", "seedloop._race"},
         {"seedloop._result"},
+        {"seedloop._trace_export"},
+        {"seedloop._timeline"},
+        {"seedloop._assertions"},
+        {"seedloop.check"},
     ]
     rank = {m: i for i, layer in enumerate(layers) for m in layer}
     wrong = [

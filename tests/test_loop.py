@@ -283,3 +283,57 @@ def test_a_task_factory_may_return_a_future_without_names():
         return await loop.create_task(child())
 
     assert seedloop.run(main) == 7
+
+
+def test_tasks_and_futures_hash_in_the_order_first_hashed():
+    # Sets of tasks (asyncio.wait's done/pending, all_tasks) must iterate the
+    # same way in every run: the hash is the loop's first-hash order, not an address.
+    loop = seedloop.SeedLoop(seed=0)
+
+    async def noop():
+        return None
+
+    late, early = loop.create_future(), loop.create_future()
+    assert (hash(early), hash(late)) == (1, 2)
+    assert hash(early) == 1  # stable once drawn
+    first, second = loop.create_task(noop()), loop.create_task(noop())
+    assert (hash(first), hash(second)) == (3, 4)  # tasks are hashed when created
+    assert list({second, first, late, early}) == [early, late, first, second]
+    loop.run_until_complete(asyncio.gather(first, second))
+    loop.close()
+    with pytest.raises(TypeError, match="tasks and futures only"):
+        type(first).__hash__(object())
+
+
+def test_a_run_is_in_asyncio_debug_mode_when_the_environment_asks(monkeypatch):
+    async def debug_mode():
+        return asyncio.get_running_loop().get_debug()
+
+    assert seedloop.run(debug_mode) is False
+    monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
+    assert seedloop.run(debug_mode) is True
+    monkeypatch.delenv("PYTHONASYNCIODEBUG")
+    monkeypatch.setattr(asyncio.coroutines, "_is_debug_mode", lambda: True)
+    assert seedloop.run(debug_mode) is True
+
+
+def test_call_soon_checks_its_arguments_like_the_stock_loop():
+    loop = SeedLoop(seed=7, strategy="fifo")
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'callback'"):
+        loop.call_soon()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'delay'"):
+        loop.call_soon(print, delay=1)
+    with pytest.raises(TypeError, match="a callable object was expected by call_soon"):
+        loop.call_soon(42)
+    seen = []
+    var = contextvars.ContextVar("var", default="outer")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "inner")
+    handle = loop.call_soon(lambda *a: seen.append((a, var.get())), 1, 2, context=ctx)
+    assert handle._args == (1, 2) and handle.get_context() is ctx
+    loop.call_soon(lambda: seen.append(((), var.get())))
+    loop.run_until_complete(asyncio.sleep(0))
+    assert sorted(seen) == [((), "outer"), ((1, 2), "inner")]
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        loop.call_soon(print)

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 import seedloop
-from seedloop import _world, net
+from seedloop import _world, check, net
 
 
 def run(factory, seed=1):
@@ -1186,12 +1186,15 @@ def test_datagrams_in_order_without_reorder_faults():
 NODES = ["n1", "n2", "n3"]
 
 
-async def replicated_log_scenario(majority: bool = False, crash_at: float = 1.5):
+async def replicated_log_scenario(
+    majority: bool = False, crash_at: float = 1.5, history: check.History | None = None
+):
     """Leader n1 replicates its whole log to every follower it can reach before it acks;
     on missing heartbeats followers fail over to the next node; the client retries.
 
     ``majority=True`` is the classic bug: ack as soon as one follower has the
-    entry, then fail over to a node that may not have it.
+    entry, then fail over to a node that may not have it. ``history`` records
+    each PUT as a set ``add`` and, at the end, the final leader's log as a read.
     """
     n = net.current()
     for name in NODES + ["client"]:
@@ -1279,6 +1282,8 @@ async def replicated_log_scenario(majority: bool = False, crash_at: float = 1.5)
         target = "n1"
         for i in range(15):
             rid = f"r{i}"
+            if history is not None:
+                history.invoke("client", "add", rid)
             while True:
                 try:
                     r, w = await asyncio.wait_for(asyncio.open_connection(target, 9000), 1.0)
@@ -1289,6 +1294,8 @@ async def replicated_log_scenario(majority: bool = False, crash_at: float = 1.5)
                     reply = ["DOWN"]
                 if reply[:1] == ["ACK"]:
                     acked.append((rid, f"v{i}"))
+                    if history is not None:
+                        history.ok("client")
                     break
                 if reply[:1] == ["NOTLEADER"] and reply[1] != target:
                     target = reply[1]
@@ -1300,6 +1307,9 @@ async def replicated_log_scenario(majority: bool = False, crash_at: float = 1.5)
 
     final_leader = await n.host("client").spawn(client())
     await asyncio.sleep(1)
+    if history is not None:
+        history.invoke("reader", "read")
+        history.ok("reader", [rid for rid, _ in logs[final_leader]])
     return {
         "acked": acked,
         "leader": final_leader,
@@ -1341,6 +1351,32 @@ def test_seed_search_finds_the_majority_ack_bug():
         assert not lost_acked_writes(out)
 
     seedloop.run(fixed, seed=failure.seed)
+
+
+def test_majority_ack_bug_fails_by_the_linearizability_checker():
+    """The same search, with no assert about lost writes: the history of PUTs (set adds)
+    and the final leader's log (a read of the whole set) is not linearizable."""
+    import random
+
+    def scenario(majority):
+        async def replicated_set():
+            n = net.current()
+            for name in NODES:
+                n.host(name)
+            n.set_latency("n1", "n2", net.Uniform(0.001, 0.08))
+            h = check.History()
+            await replicated_log_scenario(majority, random.uniform(1.0, 3.0), history=h)
+            result = check.linearizable(h, "set")
+            assert result.ok, str(result)
+
+        return replicated_set
+
+    failure = seedloop.find_failing_seed(scenario(True), range(300), explain=False, shrink=False)
+    assert failure is not None, "300 seeds never hit the window"
+    message = str(failure.exception)
+    assert message.startswith("not linearizable under model 'set': process 'reader': read -> [")
+    assert "cannot be placed" in message
+    assert seedloop.find_failing_seed(scenario(False), range(failure.seed + 1), explain=False) is None
 
 
 def test_replicated_log_survives_leader_crash():

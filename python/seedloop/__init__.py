@@ -4,27 +4,40 @@ A seeded scheduler decides every interleaving, a virtual clock makes sleeps
 instant, and the same seed replays the same run exactly.
 """
 
+from . import check
+from ._assertions import Site, always, expect, reachable, sometimes, unreachable
 from ._loop import SeedLoop
 from ._options import DEFAULT_STRATEGY, STRATEGIES
+from ._race import Race
 from ._result import Exploration, Failure, RunResult
 from ._run import execute, replay, run
 from ._search import explore, find_failing_seed, find_seed_where
 from ._simulate import SimulationFailure, simulate
+from .check import eventually
 from .errors import (
+    AlwaysViolated,
     BlockingCallError,
     ClusterError,
     DeadlockError,
+    EventuallyError,
     HangError,
+    HistoryError,
     InvalidDelayError,
     InvalidFactoryError,
     InvalidOptionError,
     InvalidSeedError,
     InvalidStrategyError,
     InvalidWorldOptionError,
+    ModelError,
+    NeverSatisfiedWarning,
     NondeterminismError,
+    NoRecordingError,
+    PropertyViolation,
     SeedloopError,
+    SeedloopWarning,
     SimulationEscapeError,
     StuckError,
+    UnreachableReached,
     UnsupportedTestError,
     WorkerCrashError,
 )
@@ -33,39 +46,57 @@ __version__ = "0.1.0"
 
 # Public classes live in private modules; show them where users import them from
 # (tracebacks, reprs, pickles say seedloop.SimulationFailure, not seedloop._simulate...).
-for _cls in (SeedLoop, Exploration, Failure, RunResult, SimulationFailure):
+for _cls in (SeedLoop, Exploration, Failure, Race, RunResult, SimulationFailure, Site):
     _cls.__module__ = __name__
 del _cls
 
 __all__ = [
     "DEFAULT_STRATEGY",
     "STRATEGIES",
+    "AlwaysViolated",
     "BlockingCallError",
     "ClusterError",
     "DeadlockError",
+    "EventuallyError",
     "Exploration",
     "Failure",
     "HangError",
+    "HistoryError",
     "InvalidDelayError",
     "InvalidFactoryError",
     "InvalidOptionError",
     "InvalidSeedError",
     "InvalidStrategyError",
     "InvalidWorldOptionError",
+    "ModelError",
+    "NeverSatisfiedWarning",
     "NondeterminismError",
+    "NoRecordingError",
+    "PropertyViolation",
+    "Race",
     "RunResult",
     "SeedLoop",
     "SeedloopError",
+    "SeedloopWarning",
     "SimulationEscapeError",
     "SimulationFailure",
+    "Site",
     "StuckError",
+    "UnreachableReached",
     "UnsupportedTestError",
     "WorkerCrashError",
+    "always",
+    "check",
+    "eventually",
     "execute",
+    "expect",
     "explore",
     "find_failing_seed",
     "find_seed_where",
+    "reachable",
     "replay",
     "run",
     "simulate",
+    "sometimes",
+    "unreachable",
 ]

@@ -32,6 +32,16 @@ STRATEGIES: tuple[str, ...] = tuple(_engine.STRATEGIES)
 #: bench/corpus (bench/RESULTS.md section 7). ``shuffle`` keeps the seed
 #: README's per-iteration permutation under its own name.
 DEFAULT_STRATEGY = "auto"
+#: The search that enumerates schedules instead of drawing one per seed
+#: (``explore`` / ``find_failing_seed`` / the CLI only; not a per-run strategy).
+SYSTEMATIC = "systematic"
+#: Systematic exploration's default preemption bound (non-FIFO choices per
+#: run): schedules grow with steps**bound, and most concurrency bugs need
+#: at most two preemptions (Musuvathi & Qadeer, PLDI 2007); every bug of
+#: bench/corpus that systematic finds needs at most two.
+DEFAULT_BOUND = 2
+#: Systematic exploration's default cap on runs (then ``complete`` is False).
+DEFAULT_MAX_RUNS = 10_000
 #: PCT's default bug depth (depth - 1 change points): measured best on bench/corpus.
 DEFAULT_PCT_DEPTH = 6
 #: What ``pytest --seedloop-all`` uses for tests it takes over without a seedloop
@@ -85,6 +95,13 @@ def check_seed(seed: object) -> int:
 
 def check_strategy(strategy: object) -> str:
     """Return ``strategy`` if the engine knows it, else raise InvalidStrategyError."""
+    if strategy == SYSTEMATIC:
+        raise InvalidStrategyError(
+            "strategy='systematic' is a search over schedules, not a schedule per seed: use "
+            "seedloop.explore(factory, strategy='systematic') or find_failing_seed(factory, "
+            "strategy='systematic'); replay one of its schedules with "
+            "seedloop.replay(factory, failure.tape)"
+        )
     if strategy not in STRATEGIES:
         raise InvalidStrategyError(
             f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
@@ -506,3 +523,36 @@ def _default_for(strategy: str) -> RunOptions:
     if opts is None:
         opts = _DEFAULTS[strategy] = RunOptions(strategy)
     return opts
+
+
+@dataclass(frozen=True)
+class SystematicOptions:
+    """How a systematic exploration is bounded (validated once, by ``build``)."""
+
+    #: Most preemptions (choices other than the oldest ready callback) per
+    #: run; None: no bound.
+    bound: int | None = DEFAULT_BOUND
+    #: Most runs before giving up (``complete`` is then False); None: no cap.
+    max_runs: int | None = DEFAULT_MAX_RUNS
+    #: Skip schedules that only reorder independent steps (sleep sets).
+    reduction: bool = True
+
+    @classmethod
+    def build(
+        cls, api: str, strategy: object, bound: object, max_runs: object, reduction: object
+    ) -> SystematicOptions:
+        given = cls(bound, max_runs, reduction)  # type: ignore[arg-type]
+        if strategy != SYSTEMATIC:
+            if given != cls():
+                raise InvalidOptionError(
+                    f"{api}(): bound, max_runs and reduction apply to strategy='systematic' "
+                    f"only (strategy is {strategy!r})"
+                )
+            return given
+        if bound is not None:
+            check_int("bound", bound, 0, 1_000)
+        if max_runs is not None:
+            check_int("max_runs", max_runs, 1, 2**63)
+        if not isinstance(reduction, bool):
+            raise InvalidOptionError(f"{api}(): reduction must be True or False, got {reduction!r}")
+        return given

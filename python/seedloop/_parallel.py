@@ -36,7 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _world
+from . import _assertions, _world
 from ._options import RunOptions, check_seed
 from ._result import Exploration, RunResult
 from ._run import Factory, run_seed
@@ -206,6 +206,8 @@ class ChunkResult:
     diverged: list[tuple[int, int, str, str]] = field(default_factory=list)
     #: Ctrl-C stopped the chunk: ``ran`` counts the seeds finished before it.
     interrupted: bool = False
+    #: Assertion sites evaluated by the chunk's runs, summed.
+    assertions: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
     #: Seconds the chunk's runs took in the worker: sizes the next chunks.
     elapsed: float = 0.0
 
@@ -282,6 +284,10 @@ def _run_chunk_seeds(
         out.ran += 1
         out.outcomes[outcome_of(result)] += 1
         out.fingerprints.add(result.fingerprint)
+        for key, (evaluations, satisfied) in result.assertions.items():
+            stats = out.assertions.setdefault(key, [0, 0])
+            stats[0] += evaluations
+            stats[1] += satisfied
         if result.exception is not None:
             out.failures += 1
             if len(out.failing) < MAX_FAILING_SEEDS:
@@ -466,6 +472,7 @@ class Merger:
             else:
                 s.outcomes[_OTHER] += count
         self.fingerprints |= r.fingerprints
+        _assertions.merge(s.assertions, r.assertions)
         s.interleavings = len(self.fingerprints)
         room = MAX_FAILING_SEEDS - len(s.failing_seeds)
         s.failing_seeds.extend(r.failing[:room])

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from . import _world
+from . import _assertions, _world
 from ._loop import SeedLoop
 from ._options import (
     DEFAULT_STRATEGY,
@@ -96,25 +96,34 @@ def run_seed(
     keep_steps: bool = False,
     clamp_tape: bool = False,
     timing: Sequence[int] | None = None,
+    walk: Any = None,
 ) -> RunResult:
     """Run ``factory()`` once under ``seed`` with already validated options.
 
     ``instrument(loop)`` is called before the scenario starts (observers,
     creation hooks); ``keep_steps`` keeps the full step log in the result;
-    ``timing`` replays a ``feasible`` run's recorded timing.
+    ``timing`` replays a ``feasible`` run's recorded timing; ``walk`` (a plan
+    of ``_engine.Explorer``) makes the run one of a systematic exploration:
+    the result's ``walk`` is then its record, and a walk that stopped early
+    leaves no outcome (``exception`` None, ``walk.stopped`` set).
     A ``tape`` entry past the ready list raises InvalidOptionError, or with
     ``clamp_tape`` picks the newest ready callback (generated tapes).
     """
     check_not_in_running_loop(api)
     # The loop first: a bad seed or tape fails before a coroutine exists.
-    loop = SeedLoop._for_run(seed, opts, tape, keep_steps=keep_steps, clamp_tape=clamp_tape)
+    loop = SeedLoop._for_run(
+        seed, opts, tape, keep_steps=keep_steps, clamp_tape=clamp_tape, walk=walk
+    )
     if timing is not None:
         loop._engine_set_timing_tape(list(timing))
     try:
         coro = make_coroutine(factory, api)
         if instrument is not None:
             instrument(loop)
-        with _world.installed(loop, seed, opts.world) as world:
+        installation = _world.install(loop, seed, opts.world)
+        rec = _assertions.Recording().__enter__()
+        try:
+            world = installation[0]
             main = loop.create_task(coro, name="main")
             value: Any = None
             exception: BaseException | None = None
@@ -135,24 +144,36 @@ def run_seed(
                 finish(loop)
                 raise loop._tape_error
             finish(loop)
-            if exception is None and world is not None and world.escapes:
+            if exception is None and rec.violation is not None:
+                exception = rec.violation  # an always/unreachable the code under test swallowed
+            if loop._walk_stopped:
+                exception = None  # not an outcome: the exploration drops this run
+            elif exception is None and world is not None and world.escapes:
                 exception = world.escapes[0]  # swallowed by the code under test
-            if exception is None and opts.fail_if is not None:
+            if exception is None and opts.fail_if is not None and not loop._walk_stopped:
                 exception = judge_result(opts.fail_if, value)
+            fingerprint, width, tape_bytes, steps, now, strict, timing_used = (
+                loop._engine_outcome()
+            )
             result = RunResult(
                 seed=seed,
                 strategy=loop.strategy,
                 value=value,
                 exception=exception,
-                fingerprint=loop.trace_fingerprint(),
-                tape=loop.decision_tape(),
-                steps=loop.step_count(),
-                virtual_time=loop.time(),
+                fingerprint=fingerprint,
+                tape=Tape.from_engine(width, tape_bytes),
+                steps=steps,
+                virtual_time=now,
                 options=opts.kwargs,
-                strict_order=loop._engine_all_strict(),
+                strict_order=strict,
                 step_log=loop._engine_steps() if keep_steps else None,
-                timing=loop._engine_timing_tape(),
+                timing=timing_used,
+                walk=loop._engine_take_walk() if walk is not None else None,
+                assertions=rec.sites,
             )
+        finally:
+            rec.__exit__(None, None, None)
+            _world.uninstall(installation)
     finally:
         loop.close()
     return result
@@ -301,7 +322,7 @@ def _quiet_cancellations(previous: Any) -> Callable[[Any, dict[str, Any]], None]
 def finish(loop: SeedLoop) -> None:
     """Cancel what is left in creation order, let it unwind, close async generators."""
     pending = loop.pending_tasks()
-    if not pending and not loop._asyncgens:
+    if not pending and not loop._has_asyncgens():
         return  # the common case: nothing to unwind
     loop._engine_set_budget(loop.step_count() + _CLEANUP_STEPS, None, loop._max_wall)
     loop.set_exception_handler(_quiet_cancellations(loop.get_exception_handler()))
@@ -320,7 +341,7 @@ def finish(loop: SeedLoop) -> None:
                             "task": task,
                         }
                     )
-        if loop._asyncgens:
+        if loop._has_asyncgens():
             loop.run_until_complete(loop.shutdown_asyncgens())
     except StuckError:
         pass  # a task that refuses to unwind: the loop's close drops it

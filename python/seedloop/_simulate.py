@@ -31,6 +31,8 @@ class SimulationFailure(AssertionError):
             lines.append(f"minimal schedule: {failure.replay_tape_command}")
         if failure.feasibility:
             lines.append(failure.feasibility)
+        if failure.race is not None:
+            lines.append(str(failure.race))
         if failure.timeline:
             lines.append(failure.timeline)
         super().__init__("\n".join(lines))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class SeedloopError(Exception):
     """Base class of every error seedloop raises itself."""
@@ -88,3 +90,58 @@ class ClusterError(SeedloopError):
 class UnsupportedTestError(SeedloopError):
     """A test marked for seedloop that it cannot run (it picks its own loop, or needs an
     async fixture wider than one seed); the message names the reason and the fix."""
+
+
+class SeedloopWarning(UserWarning):
+    """Something seedloop skipped or could not do, that does not stop the run (for example
+    an unreadable entry of the failure database); the message says what to do."""
+
+
+class NoRecordingError(SeedloopError, ValueError):
+    """A failure has no recorded timeline (it was not explained) to export or draw."""
+
+
+class HistoryError(SeedloopError, ValueError):
+    """A history given to ``seedloop.check`` is malformed; the message names the entry and the fix."""
+
+
+class ModelError(SeedloopError, TypeError):
+    """A consistency model is unknown, or a user model's ``init``/``step``/``partition`` misbehaved."""
+
+
+class EventuallyError(SeedloopError, AssertionError):
+    """``seedloop.eventually``: the condition was still false when its virtual time ran out."""
+
+
+class PropertyViolation(AssertionError):
+    """A property declared with seedloop.always / seedloop.unreachable did not hold.
+
+    ``kind`` is "always" or "unreachable", ``name`` the message or site name,
+    ``file`` and ``line`` the call that failed. It is an AssertionError: the
+    run fails as an ``assert`` would, and searches shrink and report it.
+    """
+
+    def __init__(self, kind: str, name: str, file: str, line: int) -> None:
+        self.kind, self.name, self.file, self.line = kind, name, file, line
+        where = f"{os.path.basename(file)}:{line}"
+        if kind == "unreachable":
+            text = f"unreachable {name!r} was reached at {where}"
+        else:
+            text = f"always {name!r} was violated at {where}"
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, int]]:
+        return (type(self), (self.kind, self.name, self.file, self.line))
+
+
+class AlwaysViolated(PropertyViolation):
+    """``seedloop.always(condition, message)`` saw a false condition."""
+
+
+class UnreachableReached(PropertyViolation):
+    """``seedloop.unreachable(name)`` ran."""
+
+
+class NeverSatisfiedWarning(UserWarning):
+    """A search found no failure, but some seedloop.sometimes / reachable site was never
+    satisfied in any of its runs: that path was never tested."""

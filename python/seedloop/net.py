@@ -64,6 +64,10 @@ Semantics (more in ``docs/net.md``):
   is dropped, and each peer of each of its connections receives a reset
   (after one latency draw, or after heal if partitioned). ``restart(host)``
   brings it back up with nothing running: spawn its services again.
+* Every host has a data directory, ``host.data_dir`` (``/seedloop/<name>``):
+  files under it live on the host's simulated disk (``host.disk``; faults,
+  capacity, latency), where a crash keeps only what was fsynced
+  (``docs/disk.md``).
 * TLS (``ssl=`` on ``create_connection``/``create_server``, ``start_tls``)
   is real TLS (asyncio's own ``SSLProtocol`` over memory BIOs) carried by the
   simulated streams, with real certificate verification.
@@ -82,12 +86,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from . import _engine
+from ._disk import DATA_ROOT, Disk, DiskError
 from .errors import SeedloopError
 
 if TYPE_CHECKING:
     from ._loop import _DatagramTransport, _Listener, _StreamTransport
 
 __all__ = [
+    "DATA_ROOT",
+    "Disk",
+    "DiskError",
     "Exponential",
     "Fixed",
     "Host",
@@ -179,6 +187,9 @@ def _dist_spec(dist: Latency) -> tuple[str, list[float]]:
 # -- hosts -------------------------------------------------------------------
 
 _HOST: contextvars.ContextVar[Host] = contextvars.ContextVar("seedloop_net_host")
+#: Called (no arguments) when code asks for a data directory: the file layer
+#: starts watching for C-level opens of simulated paths (see _world/disk.py).
+_DATA_DIR_HOOKS: list[Callable[[], None]] = []
 
 HostRef = Union["Host", str]
 
@@ -199,6 +210,7 @@ class Host:
         self._datagrams: dict[int, _DatagramTransport] = {}
         self._next_port = 49152
         self._ports: set[int] = set()
+        self._disk: Disk | None = None
 
     def __repr__(self) -> str:
         state = "up" if self.up else "down"
@@ -208,6 +220,27 @@ class Host:
     def up(self) -> bool:
         """False between :meth:`crash` and :meth:`restart`."""
         return bool(self.network._core.host_up(self.id))
+
+    @property
+    def data_dir(self) -> str:
+        """This host's data directory, ``"/seedloop/<name>"``: files under it live on :attr:`disk`.
+
+        Code running on this host that opens, reads, writes, fsyncs, renames
+        or lists paths under it uses the simulated disk, never the real one.
+        """
+        for hook in _DATA_DIR_HOOKS:
+            hook()
+        return f"{DATA_ROOT}/{self.name}"
+
+    @property
+    def disk(self) -> Disk:
+        """This host's simulated disk: faults, capacity, latency, torn writes, inspection."""
+        d = self._disk
+        if d is None:
+            if "/" in self.name:
+                raise NetError(f"host {self.name!r} has a '/' in its name: it cannot have a data directory")
+            d = self._disk = Disk(self.network._disk_core(), self.id, self.data_dir, _dist_spec)
+        return d
 
     def context(self) -> contextvars.Context:
         """A fresh copy of this host's context (runs code "on" this host)."""
@@ -300,6 +333,13 @@ class Network:
         self._serial = 0
         self._fds = 0  # simulated sockets' fake descriptors, numbered per run
         self._link_cfg: dict[tuple[int | None, int | None], dict[str, Any]] = {}
+        #: ``tap(kind, subject, nbytes=0)`` for each connection event while a
+        #: failure's timeline is recorded (None otherwise: nothing to pay).
+        self._tap: Callable[..., None] | None = getattr(loop, "_seedloop_tap", None)
+        self._seed = seed
+        self._disks: _engine.DiskCore | None = None
+        #: Open descriptors on simulated disks: fake fd -> (disk, path relative to its root).
+        self._disk_fds: dict[int, tuple[Disk, str]] = {}
 
     def __repr__(self) -> str:
         return f"<seedloop.net.Network hosts={list(self._hosts)}>"
@@ -492,6 +532,8 @@ class Network:
                 self._core.block(x.id, y.id)
                 if not one_way:
                     self._core.block(y.id, x.id)
+        if self._tap is not None:
+            self._tap("partition", (self._hosts_of(a), self._hosts_of(b), one_way))
 
     def isolate(self, host: HostRef) -> None:
         """Cut ``host`` off from every other host (both ways)."""
@@ -521,6 +563,10 @@ class Network:
                     wake += self._core.unblock(x.id, y.id, now)
                     if not one_way:
                         wake += self._core.unblock(y.id, x.id, now)
+        if self._tap is not None:
+            everything = a is None and b is None
+            groups = ([], []) if everything else (self._hosts_of(a), self._hosts_of(b))  # type: ignore[arg-type]
+            self._tap("heal", (*groups, one_way))
         self._arm_all(wake)
 
     def is_partitioned(self, a: HostRef, b: HostRef) -> bool:
@@ -532,6 +578,8 @@ class Network:
         h = self._host(host)
         if not h.up:
             return
+        if self._tap is not None:
+            self._tap("crash", h)
         self._arm_all(self._core.crash(h.id, self.loop.time()))
         for t in list(h._transports.values()):
             t._vanish()
@@ -547,11 +595,18 @@ class Network:
             tasks.sort(key=ordinal)
         for t in tasks:
             t.cancel(f"host {h.name} crashed")
+        if self._disks is not None:
+            # Power cut: the page cache is gone; only what was synced survives.
+            self._disks.crash(h.id)
 
     def restart(self, host: HostRef) -> None:
         """Power ``host`` back on, with nothing running and nothing listening."""
         h = self._host(host)
+        if self._tap is not None:
+            self._tap("restart", h)
         self._core.restart(h.id)
+        if self._disks is not None:
+            self._disks.restart(h.id)
 
     def stats(self) -> dict[str, int]:
         """Counters: streams, bytes, held segments, resets, datagram faults."""
@@ -673,6 +728,12 @@ class Network:
         sender = self._senders.get(pipe)
         if sender is not None:
             sender._maybe_resume_protocol()
+
+    def _disk_core(self) -> _engine.DiskCore:
+        core = self._disks
+        if core is None:
+            core = self._disks = _engine.DiskCore(self._seed)
+        return core
 
     def _next_serial(self) -> int:
         self._serial += 1

@@ -17,6 +17,10 @@
   only that seed and fails with the test's own exception and traceback.
 * A failing test gets a "seedloop" report section: seed, strategy, the exact
   pytest and Python replay commands and, when available, the timeline.
+* The failure database (``seedloop._database``): a failing seed is saved
+  under ``.seedloop/`` in the rootdir (``--seedloop-db PATH``, the ini option
+  ``seedloop_db``, or ``SEEDLOOP_DB``; ``off`` or ``--no-seedloop-db``: none)
+  and runs before the seed range the next time; it is dropped once it passes.
 
 The tests seedloop runs become :class:`SeedloopFunction` items at the end of
 collection (so a marker added by a conftest counts): other async plugins
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +40,15 @@ from typing import Any
 
 import pytest
 
+from ._database import (
+    DEFAULT_DIR,
+    ENV_VAR,
+    OFF,
+    FailureDatabase,
+    Key,
+    database_at,
+    explore_saved_first,
+)
 from ._options import (
     DEFAULT_STRATEGY,
     STRATEGIES,
@@ -54,7 +68,6 @@ from ._pytest_suite import (
     returns,
     run_test,
 )
-from ._search import explore
 from ._simulate import SimulationFailure
 from .errors import (
     InvalidFactoryError,
@@ -80,12 +93,15 @@ class _CommandLine:
     strategy: str | None
     replay: int | None
     all: bool = False
+    database: FailureDatabase | None = None
 
 
 _options_key = pytest.StashKey[_CommandLine]()
 _report_key = pytest.StashKey[str]()
 #: On items: SIMULATED, or why seedloop does not run the test (suite mode).
 _status_key = pytest.StashKey[str]()
+#: The sometimes/reachable sites a simulated test never satisfied (their text).
+_never_key = pytest.StashKey[list[str]]()
 #: On items: why a test explicitly marked for seedloop cannot run on it.
 _refusal_key = pytest.StashKey[str]()
 #: On items: anyio's backend is a fixture value, known only at setup.
@@ -118,6 +134,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SEED",
         default=None,
         help="run seedloop tests under this one seed only, failing with the full exception",
+    )
+    group.addoption(
+        "--seedloop-db",
+        metavar="PATH",
+        default=None,
+        help="the failure database: failing seeds are saved there and run first next time "
+        f"(default: ${ENV_VAR}, the ini option seedloop_db, or {DEFAULT_DIR} in the rootdir; "
+        f"{OFF!r}: none)",
+    )
+    group.addoption(
+        "--no-seedloop-db",
+        action="store_true",
+        default=False,
+        help="neither replay nor save failing seeds (no failure database)",
+    )
+    parser.addini(
+        "seedloop_db",
+        default="",
+        help=f"the failure database's directory, relative to the rootdir ({OFF!r}: none)",
+    )
+    group.addoption(
+        "--seedloop-trace",
+        metavar="DIR",
+        default=None,
+        help="write each failing seedloop test's run to DIR as Chrome trace-event JSON "
+        "(one file per test; open it in ui.perfetto.dev)",
     )
     parser.addini(
         "seedloop_all",
@@ -156,7 +198,15 @@ def _read_command_line(config: pytest.Config) -> _CommandLine:
                 "copy it from the failure report"
             ) from None
     everything = bool(config.getoption("seedloop_all", None) or config.getini("seedloop_all"))
-    return _CommandLine(seeds, strategy, replay, everything)
+    return _CommandLine(seeds, strategy, replay, everything, _database(config))
+
+
+def _database(config: pytest.Config) -> FailureDatabase | None:
+    if config.getoption("no_seedloop_db", False):
+        return None
+    ini = str(config.getini("seedloop_db") or "").strip()
+    default = ini if ini.lower() == OFF else config.rootpath / (ini or DEFAULT_DIR)
+    return database_at(config.getoption("seedloop_db", None), default)
 
 
 def _command_line(config: pytest.Config) -> _CommandLine:
@@ -368,8 +418,18 @@ def _simulate(item: SeedloopFunction) -> None:
         seeds: Iterable[int] = [cmd.replay]
     else:
         seeds = cmd.seeds if cmd.seeds is not None else spec.seeds
+    # An explicit --seedloop-replay runs that seed alone: no database.
+    database = cmd.database if cmd.replay is None else None
     try:
-        summary = explore(factory, seeds, strategy=strategy, stop_on_failure=True, **spec.options)
+        summary, db_run = explore_saved_first(
+            database,
+            Key.of(item.nodeid, strategy, spec.options),
+            factory,
+            seeds,
+            strategy=strategy,
+            options=spec.options,
+            stop_on_failure=True,
+        )
     finally:
         # What the runs left for the garbage collector (tasks whose exception was
         # never retrieved, loops, their frames) is finalized here, attributed to
@@ -377,11 +437,21 @@ def _simulate(item: SeedloopFunction) -> None:
         # ast.parse (3.11's traceback), which must not run inside another
         # ast.parse (CPython's AST constructor is not reentrant).
         gc.collect()
+    never = summary.unsatisfied
+    if never:
+        item.stash[_never_key] = [str(site) for site in never]
     failure = summary.failure
     if failure is None:
         return
     in_run = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
-    item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run))
+    database_line = db_run.describe() if db_run.database is not None else ""
+    item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run), database_line)
+    trace_dir = item.config.getoption("seedloop_trace", None)
+    if trace_dir and failure.recording is not None:
+        os.makedirs(trace_dir, exist_ok=True)
+        path = os.path.join(trace_dir, trace_file_name(item.nodeid))
+        failure.save_trace(path)
+        item.stash[_report_key] += f"trace:       {path}\n"
     if cmd.replay is not None:
         raise failure.exception  # the test's own exception, traceback and all
 
@@ -415,6 +485,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if status is not None:
         report.seedloop = status  # a plain attribute: pytest-xdist sends it along
     if call.when == "call":
+        never = item.stash.get(_never_key, None)
+        if never:
+            report.seedloop_never = never  # a plain attribute: pytest-xdist sends it along
         text = item.stash.get(_report_key, None)
         if text is not None:
             report.sections.append(("seedloop", text))
@@ -422,6 +495,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    _summarise_never_satisfied(terminalreporter)
     if not _command_line(config).all:
         return
     statuses: dict[str, str] = {}
@@ -459,6 +533,26 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             terminalreporter.line(f"         ... and {len(nodeids) - len(shown)} more (-v lists them)")
 
 
+def _summarise_never_satisfied(terminalreporter: Any) -> None:
+    """List, per simulated test, the sometimes/reachable sites none of its runs satisfied."""
+    found: dict[str, list[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            never = getattr(report, "seedloop_never", None)
+            if never and getattr(report, "nodeid", None):
+                found[report.nodeid] = list(never)
+    if not found:
+        return
+    terminalreporter.section("seedloop: never satisfied")
+    terminalreporter.line(
+        "sometimes/reachable sites that held in no run (paths these tests never exercised):"
+    )
+    for nodeid in sorted(found):
+        terminalreporter.line(f"  {nodeid}")
+        for line in found[nodeid]:
+            terminalreporter.line(f"    {line}")
+
+
 def _describe_seeds(seeds: Iterable[int]) -> str:
     if isinstance(seeds, range) and seeds.step == 1:
         return f"seeds {seeds.start}..{seeds.stop - 1}"
@@ -467,7 +561,11 @@ def _describe_seeds(seeds: Iterable[int]) -> str:
 
 
 def _report(
-    item: pytest.Function, summary: Any, argnames: list[str], in_run: tuple[str, ...] = ()
+    item: pytest.Function,
+    summary: Any,
+    argnames: list[str],
+    in_run: tuple[str, ...] = (),
+    database: str = "",
 ) -> str:
     failure = summary.failure
     exc = failure.exception
@@ -479,6 +577,8 @@ def _report(
         f"replay:      {replay_command_line(item, failure.seed, failure.strategy)}",
         f"python:      {python_replay_call(item, failure, argnames)}",
     ]
+    if database:
+        lines.append(f"database:    {database}")
     if in_run:
         # Their values exist only inside a run: the python line needs them rebuilt there.
         lines.append(f"fixtures:    {', '.join(in_run)} (set up and torn down inside each run)")
@@ -491,11 +591,19 @@ def _report(
     feasibility = getattr(failure, "feasibility", None)
     if feasibility:
         lines.append(f"real loop:   {_indent(str(feasibility))}")
+    race = getattr(failure, "race", None)
+    if race is not None:
+        lines.append(f"race:        {_indent(str(race))}")
     timeline = getattr(failure, "timeline", None)
     if timeline:
         lines.append("timeline:")
         lines.extend("  " + line for line in str(timeline).splitlines())
     return "\n".join(lines) + "\n"
+
+
+def trace_file_name(nodeid: str) -> str:
+    """``tests/test_x.py::test_y[3]`` -> ``tests_test_x.py__test_y_3_.trace.json``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", nodeid).strip("_") + ".trace.json"
 
 
 def _indent(text: str, prefix: str = " " * 13) -> str:

@@ -8,12 +8,15 @@ use std::collections::VecDeque;
 use crate::clock::{TimerHeap, NEVER};
 use crate::rng::Rng;
 use crate::strategy::{Candidate, Strategy, StrategySpec, TapeOverrun};
+use crate::systematic::{Footprint, Walk};
 use crate::trace::{StepRecord, Trace};
 
 pub struct Entry<T> {
     pub seq: u64,
     pub owner: u32,
     pub timer_group: u64,
+    /// What running it may touch (systematic exploration only; else Any).
+    pub fp: Footprint,
     pub payload: T,
 }
 
@@ -91,6 +94,8 @@ pub struct Scheduler<T> {
     next_group: u64,
     ready: VecDeque<Entry<T>>,
     candidates: Vec<Candidate>,
+    /// `(seq, footprint, owner)` of the ready entries, for a systematic walk.
+    walk_view: Vec<(u64, Footprint, u32)>,
     timers: TimerHeap<Entry<T>>,
     strategy: Strategy,
     spec: StrategySpec,
@@ -127,6 +132,7 @@ impl<T> Scheduler<T> {
             next_group: 0,
             ready: VecDeque::new(),
             candidates: Vec::new(),
+            walk_view: Vec::new(),
             timers: TimerHeap::default(),
             strategy,
             spec,
@@ -200,11 +206,17 @@ impl<T> Scheduler<T> {
 
     /// Schedule `payload` to run as soon as the strategy picks it. Returns its sequence number.
     pub fn push_ready(&mut self, owner: u32, payload: T) -> u64 {
+        self.push_ready_fp(owner, Footprint::Any, payload)
+    }
+
+    /// `push_ready` with what running the entry may touch (systematic exploration).
+    pub fn push_ready_fp(&mut self, owner: u32, fp: Footprint, payload: T) -> u64 {
         let seq = self.seq();
         self.ready.push_back(Entry {
             seq,
             owner,
             timer_group: 0,
+            fp,
             payload,
         });
         seq
@@ -212,6 +224,17 @@ impl<T> Scheduler<T> {
 
     /// Schedule `payload` at virtual time `deadline_ns` (clamped to now).
     pub fn push_timer(&mut self, deadline_ns: u64, owner: u32, payload: T) -> u64 {
+        self.push_timer_fp(deadline_ns, owner, Footprint::Any, payload)
+    }
+
+    /// `push_timer` with what running the entry may touch (systematic exploration).
+    pub fn push_timer_fp(
+        &mut self,
+        deadline_ns: u64,
+        owner: u32,
+        fp: Footprint,
+        payload: T,
+    ) -> u64 {
         let seq = self.seq();
         let mut deadline = deadline_ns.max(self.now_ns);
         if deadline != NEVER {
@@ -230,6 +253,7 @@ impl<T> Scheduler<T> {
                 seq,
                 owner,
                 timer_group: 0,
+                fp,
                 payload,
             },
         );
@@ -306,7 +330,12 @@ impl<T> Scheduler<T> {
         // The previous callback's CPU time has passed before this one starts.
         self.charge_cpu();
         self.ran_since_charge = self.timing.is_some();
-        let index = if self.ready.len() == 1 && self.strategy.stateless_when_single() {
+        let index = if let Strategy::Systematic(walk) = &mut self.strategy {
+            self.walk_view.clear();
+            self.walk_view
+                .extend(self.ready.iter().map(|e| (e.seq, e.fp, e.owner)));
+            walk.choose(&self.walk_view)
+        } else if self.ready.len() == 1 && self.strategy.stateless_when_single() {
             0
         } else {
             self.candidates.clear();
@@ -339,6 +368,23 @@ impl<T> Scheduler<T> {
             strict,
         });
         Some(entry)
+    }
+
+    /// Did the systematic walk of this run stop (its schedule need not be
+    /// explored further)? Steps after that are clean-up.
+    pub fn walk_stopped(&self) -> bool {
+        matches!(&self.strategy, Strategy::Systematic(w) if w.stop().is_some())
+    }
+
+    /// The systematic walk of this run (once), for the explorer.
+    pub fn take_walk(&mut self) -> Option<Walk> {
+        match std::mem::replace(&mut self.strategy, Strategy::Fifo) {
+            Strategy::Systematic(walk) => Some(walk),
+            other => {
+                self.strategy = other;
+                None
+            }
+        }
     }
 
     /// Move the clock forward by `ns` without running anything: virtual time

@@ -6,6 +6,7 @@
 //! strategy and shrink towards asyncio's own schedule.
 
 use crate::rng::Rng;
+use crate::systematic::{Plan, Walk};
 
 /// What a strategy may look at for one ready entry.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +58,9 @@ pub enum StrategySpec {
     Auto,
     /// Follow a recorded decision tape; past its end, index 0 (FIFO).
     Replay { tape: Vec<u32> },
+    /// One run of a systematic exploration (see `systematic`): chosen by
+    /// passing the explorer's plan, never by name.
+    Systematic(Plan),
 }
 
 /// The strategy names a run may choose, in the order users are shown them.
@@ -114,6 +118,7 @@ impl StrategySpec {
             StrategySpec::Weighted { .. } => "weighted",
             StrategySpec::Feasible { .. } => "feasible",
             StrategySpec::Replay { .. } => "replay",
+            StrategySpec::Systematic(_) => "systematic",
         }
     }
 }
@@ -251,6 +256,9 @@ pub(crate) enum Strategy {
         /// The first step whose entry was past the ready list (clamped).
         overrun: Option<TapeOverrun>,
     },
+    /// Chosen by the scheduler itself (it needs the entries' sequence
+    /// numbers and footprints): see `Scheduler::step`.
+    Systematic(Walk),
 }
 
 /// A tape entry that named a ready callback that did not exist.
@@ -304,6 +312,7 @@ impl Strategy {
                 tape: tape.clone(),
                 overrun: None,
             },
+            StrategySpec::Systematic(plan) => Strategy::Systematic(Walk::new(plan.clone())),
         }
     }
 
@@ -501,6 +510,8 @@ impl Strategy {
                 }
                 (want as usize).min(n - 1)
             }
+            // The scheduler asks the walk directly; never reached.
+            Strategy::Systematic(_) => 0,
         }
     }
 }

@@ -14,11 +14,9 @@ use pyo3::{PyTraverseError, PyVisit};
 
 #[pyclass(frozen, module = "seedloop._engine", weakref)]
 pub struct Handle {
-    pub(crate) callback: PyObject,
-    pub(crate) args: Py<PyTuple>,
-    /// `(context, callback, *args)`, ready for `Context.run`.
+    /// `(context, callback, *args)`, ready for `Context.run`: the one place
+    /// the handle keeps them (one reference to take and drop per handle).
     pub(crate) run_args: Py<PyTuple>,
-    pub(crate) context: PyObject,
     pub(crate) cancelled: AtomicBool,
     /// Deadline in loop time for timer handles.
     pub(crate) when: Option<f64>,
@@ -32,26 +30,52 @@ static FORMAT_CALLBACK: GILOnceCell<PyObject> = GILOnceCell::new();
 impl Handle {
     pub(crate) fn new(
         py: Python<'_>,
-        callback: PyObject,
-        args: Bound<'_, PyTuple>,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
         context: PyObject,
         when: Option<f64>,
         cancelled_timers: Option<Arc<AtomicUsize>>,
     ) -> PyResult<Handle> {
         let mut items = Vec::with_capacity(args.len() + 2);
-        items.push(context.bind(py).clone());
-        items.push(callback.bind(py).clone());
+        items.push(context.into_bound(py));
+        items.push(callback.clone());
         items.extend(args.iter());
         let run_args = PyTuple::new(py, items)?;
         Ok(Handle {
-            callback,
-            args: args.unbind(),
             run_args: run_args.unbind(),
-            context,
             cancelled: AtomicBool::new(false),
             when,
             cancelled_timers,
         })
+    }
+
+    /// A ready handle from its `(context, callback, *args)` tuple, built by the caller.
+    pub(crate) fn from_run_args(run_args: Bound<'_, PyTuple>) -> Handle {
+        Handle {
+            run_args: run_args.unbind(),
+            cancelled: AtomicBool::new(false),
+            when: None,
+            cancelled_timers: None,
+        }
+    }
+
+    fn context<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.run_args
+            .bind(py)
+            .get_item(0)
+            .expect("a handle's run tuple starts with its context")
+    }
+
+    fn callback<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.run_args
+            .bind(py)
+            .get_item(1)
+            .expect("a handle's run tuple holds its callback second")
+    }
+
+    fn args<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
+        let run_args = self.run_args.bind(py);
+        run_args.get_slice(2, run_args.len())
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -67,7 +91,7 @@ impl Handle {
                 .getattr("_format_callback_source")?
                 .unbind())
         })?;
-        let args = (self.callback.bind(py), self.args.bind(py));
+        let args = (self.callback(py), self.args(py));
         let source = if py.version_info() >= (3, 13) {
             let kwargs = PyDict::new(py);
             kwargs.set_item("debug", debug)?;
@@ -98,10 +122,7 @@ impl Handle {
     /// TimerHandle (aiohttp, websockets, redis-py all do) forms a cycle through
     /// the handle, which would otherwise keep the whole run (loop included) alive.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.callback)?;
-        visit.call(&self.args)?;
         visit.call(&self.run_args)?;
-        visit.call(&self.context)?;
         Ok(())
     }
 
@@ -126,18 +147,18 @@ impl Handle {
         })
     }
 
-    fn get_context(&self, py: Python<'_>) -> PyObject {
-        self.context.clone_ref(py)
+    fn get_context<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.context(py)
     }
 
     #[getter]
-    fn _callback(&self, py: Python<'_>) -> PyObject {
-        self.callback.clone_ref(py)
+    fn _callback<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.callback(py)
     }
 
     #[getter]
-    fn _args(&self, py: Python<'_>) -> Py<PyTuple> {
-        self.args.clone_ref(py)
+    fn _args<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
+        self.args(py)
     }
 
     #[getter]

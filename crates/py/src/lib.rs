@@ -1,10 +1,15 @@
 //! PyO3 bindings of seedloop: glue between Python handles and the engine.
 
+mod check;
+mod disk;
 mod errors;
 mod handle;
 mod loop_core;
 mod net;
+mod patch;
 mod shrink;
+mod systematic;
+mod task_hash;
 mod world;
 
 use pyo3::prelude::*;
@@ -22,9 +27,15 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     loop_core::register(m)?;
     world::register(m)?;
     net::register(m)?;
+    disk::register(m)?;
+    systematic::register(m)?;
+    patch::register(m)?;
+    task_hash::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;
+    m.add_function(wrap_pyfunction!(check::check_builtin, m)?)?;
+    m.add_function(wrap_pyfunction!(check::check_python, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -10,7 +10,8 @@
 //! may schedule more callbacks), and payloads are dropped outside it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,11 +21,13 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 use pyo3::{intern, PyTypeInfo};
 use seedloop_engine::clock::{ns_to_secs, secs_to_ns_ceil};
+use seedloop_engine::systematic::Footprint;
 use seedloop_engine::trace::TapeBuf;
 use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
 use crate::errors::{self, Raised};
 use crate::handle::Handle;
+use crate::systematic::{footprint_of, WalkPlan, WalkRecord};
 
 /// What one loop iteration ended with (read by `SeedLoop._run_once`).
 pub const RAN: u8 = 0;
@@ -33,6 +36,8 @@ pub const STEP_BUDGET: u8 = 2;
 pub const TIME_BUDGET: u8 = 3;
 pub const TAPE_OVERRUN: u8 = 4;
 pub const WALL_BUDGET: u8 = 5;
+/// A systematic walk stopped: the rest of the run is not part of the exploration.
+pub const WALK_STOPPED: u8 = 6;
 
 /// With the automatic step time, a busy streak (loop iterations since the
 /// ready list was last empty) longer than this charges `SPIN_STEP_NS` per
@@ -46,16 +51,41 @@ pub const SPIN_AFTER_ITERATIONS: u64 = 10_000;
 /// stock event loop spends per callback.
 pub const SPIN_STEP_NS: u64 = 10_000;
 
+/// Hashes an object address (the ordinal map's key) with one multiply:
+/// SipHash cost about 120 instructions per `call_soon`, and the map is only
+/// looked up, never iterated on a decision path, so its order does not matter.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Addresses are 16-byte aligned: fold the high bits into the low ones.
+        let x = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+type AddressMap<V> = HashMap<usize, V, BuildHasherDefault<AddressHasher>>;
+
 struct State {
     sched: Scheduler<Py<Handle>>,
     /// Task ordinal of the entry being run (0 = the loop itself).
     current_owner: u32,
     /// Task object address -> (ordinal, weakref). Only looked up, never iterated
     /// on a decision path, and verified through the weakref against reuse.
-    ordinals: HashMap<usize, (u32, Py<PyWeakrefReference>)>,
+    ordinals: AddressMap<(u32, Py<PyWeakrefReference>)>,
     next_ordinal: u32,
     live_after_prune: usize,
-    closed: bool,
     max_steps: u64,
     max_time_ns: u64,
     /// A tape entry past the ready list stops the run (user tapes) instead
@@ -70,6 +100,8 @@ struct State {
     step_time_ns: Option<u64>,
     /// Iterations run since the ready list was last empty at an iteration's start.
     busy_iterations: u64,
+    /// WALK_STOPPED was returned once (the clean-up after it runs on).
+    walk_stop_reported: bool,
 }
 
 /// Callbacks handed over by other threads.
@@ -91,6 +123,14 @@ pub struct LoopCore {
     observer: Mutex<Option<PyObject>>,
     /// The class overrides `time()`: always ask it (see `patched_time`).
     own_time: AtomicBool,
+    /// A systematic walk drives this run: entries carry their footprints.
+    systematic: AtomicBool,
+    /// Closed: new callbacks are refused (read without the state lock).
+    closed: AtomicBool,
+    /// An observer is installed (checked once per iteration without its lock).
+    observed: AtomicBool,
+    /// The next creation-order hash of this loop's tasks and futures (from 1).
+    next_hash: AtomicU64,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -99,7 +139,7 @@ static FUNCTION_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 static COPY_CONTEXT: GILOnceCell<PyObject> = GILOnceCell::new();
 static STEP_WRAPPER: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
-fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
+pub(crate) fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
     Ok(TASK_TYPES
         .get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
             let tasks = py.import("asyncio.tasks")?;
@@ -113,7 +153,7 @@ fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
 }
 
 /// Types of callables whose `__self__` may be the task they step or wake.
-fn self_carrying_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
+pub(crate) fn self_carrying_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
     Ok(SELF_CARRYING_TYPES
         .get_or_try_init(py, || -> PyResult<Py<PyTuple>> {
             let types = py.import("types")?;
@@ -129,7 +169,7 @@ fn self_carrying_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
         .bind(py))
 }
 
-fn is_function(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
+pub(crate) fn is_function(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
     let f = FUNCTION_TYPE.get_or_try_init(py, || -> PyResult<Py<PyType>> {
         Ok(py
             .import("types")?
@@ -161,6 +201,11 @@ fn copy_context(py: Python<'_>) -> PyResult<PyObject> {
 }
 
 impl LoopCore {
+    /// Draw the next creation-order hash (see `task_hash`).
+    pub(crate) fn next_hash(&self) -> u64 {
+        self.next_hash.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means a panic elsewhere; the state is still consistent
         // because every critical section is a few field updates.
@@ -168,21 +213,25 @@ impl LoopCore {
     }
 
     /// The task ordinal an entry belongs to: the task it steps or wakes, else
-    /// the task that is scheduling it.
-    fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<u32> {
+    /// (None) the task that is scheduling it, read under the caller's lock.
+    fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
         let ty = callback.get_type();
-        if !is_function(py, &ty)? {
-            let carries_self =
-                is_step_wrapper(py, &ty)? || ty.is_subclass(self_carrying_types(py)?)?;
-            if carries_self {
-                if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
-                    if owner.is_instance(task_types(py)?)? {
-                        return self.ordinal_of(py, &owner);
-                    }
+        if is_function(py, &ty)? {
+            return Ok(None);
+        }
+        if is_step_wrapper(py, &ty)? {
+            // A C task's step: its __self__ is always the task.
+            let task = callback.getattr(intern!(py, "__self__"))?;
+            return self.ordinal_of(py, &task).map(Some);
+        }
+        if ty.is_subclass(self_carrying_types(py)?)? {
+            if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
+                if owner.is_instance(task_types(py)?)? {
+                    return self.ordinal_of(py, &owner).map(Some);
                 }
             }
         }
-        Ok(self.lock().current_owner)
+        Ok(None)
     }
 
     fn ordinal_of(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
@@ -221,7 +270,7 @@ impl LoopCore {
     }
 
     fn check_open(&self) -> PyResult<()> {
-        if self.lock().closed {
+        if self.closed.load(Ordering::Relaxed) {
             return Err(PyRuntimeError::new_err("Event loop is closed"));
         }
         Ok(())
@@ -247,17 +296,20 @@ impl LoopCore {
             _ => copy_context(py)?,
         };
         let timers = when.map(|_| self.cancelled_timers.clone());
-        Py::new(
-            py,
-            Handle::new(
-                py,
-                callback.clone().unbind(),
-                args.clone(),
-                context,
-                when,
-                timers,
-            )?,
-        )
+        Py::new(py, Handle::new(py, callback, args, context, when, timers)?)
+    }
+
+    /// What the entry may touch, when a systematic walk needs to know.
+    fn footprint(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Footprint> {
+        if !self.systematic.load(Ordering::Relaxed) {
+            return Ok(Footprint::Any);
+        }
+        footprint_of(py, callback, args)
     }
 
     fn schedule_timer(
@@ -272,10 +324,14 @@ impl LoopCore {
         self.check_open()?;
         let handle = self.make_handle(py, method, callback, args, context, Some(when))?;
         let owner = self.owner_of(py, callback)?;
+        let fp = self.footprint(py, callback, args)?;
         let deadline = secs_to_ns_ceil(when);
-        self.lock()
-            .sched
-            .push_timer(deadline, owner, handle.clone_ref(py));
+        {
+            let mut st = self.lock();
+            let owner = owner.unwrap_or(st.current_owner);
+            st.sched
+                .push_timer_fp(deadline, owner, fp, handle.clone_ref(py));
+        }
         self.maybe_purge_timers(py);
         Ok(handle)
     }
@@ -379,6 +435,117 @@ impl LoopCore {
         st.wall_start.get_or_insert_with(Instant::now).elapsed() > budget
     }
 
+    /// One loop iteration (see `_engine_run_once`).
+    fn run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
+        let py = slf.py();
+        let this = slf.get();
+        loop {
+            if this.wall_exceeded() {
+                return Ok(WALL_BUDGET);
+            }
+            this.drain_inbox();
+            if !stopping && this.wait_for_outside_work(py)? {
+                continue;
+            }
+            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
+            let begin = {
+                let mut st = this.lock();
+                if st.sched.ready_len() == 0 {
+                    st.busy_iterations = 0;
+                }
+                if let Some(at) = due_at {
+                    st.sched.release_due_at(at, &|h| !h.get().is_cancelled());
+                }
+                if st.max_steps > 0 && st.sched.trace().len() as u64 >= st.max_steps {
+                    return Ok(STEP_BUDGET);
+                }
+                let begin = st
+                    .sched
+                    .begin_iteration(!stopping, |h| !h.get().is_cancelled());
+                if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
+                    return Ok(TIME_BUDGET);
+                }
+                st.busy_iterations += 1;
+                let charge = match st.step_time_ns {
+                    Some(ns) => ns,
+                    None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
+                    None => 0,
+                };
+                (begin, charge)
+            };
+            match begin {
+                (Begin::Ready(n), charge) => {
+                    let observer = if this.observed.load(Ordering::Relaxed) {
+                        this.observer
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .as_ref()
+                            .map(|o| o.clone_ref(py))
+                    } else {
+                        None
+                    };
+                    for _ in 0..n {
+                        let (entry, step, overrun, walk_stop) = {
+                            let mut st = this.lock();
+                            let Some(entry) = st.sched.step() else { break };
+                            st.current_owner = entry.owner;
+                            // A user tape named a callback that was not ready:
+                            // the clamped step still runs (nothing is lost for
+                            // the clean-up), then the run stops.
+                            let overrun = st.strict_tape && st.sched.tape_overrun().is_some();
+                            // Likewise when a systematic walk stopped.
+                            let walk_stop = !st.walk_stop_reported && st.sched.walk_stopped();
+                            st.walk_stop_reported |= walk_stop;
+                            (entry, st.sched.trace().len() - 1, overrun, walk_stop)
+                        };
+                        let handle = entry.payload.bind(py);
+                        let h = handle.get();
+                        if !h.is_cancelled() {
+                            if let Some(observer) = &observer {
+                                observer.bind(py).call1((step, entry.owner, handle))?;
+                            }
+                            let outcome = h.run(py);
+                            if charge > 0 {
+                                // The step's simulated CPU time passes after it ran.
+                                this.lock().sched.advance(charge);
+                            }
+                            if let Err(err) = outcome {
+                                Self::report_callback_error(slf, err, handle)?;
+                            }
+                        }
+                        if overrun {
+                            this.lock().current_owner = 0;
+                            return Ok(TAPE_OVERRUN);
+                        }
+                        if walk_stop {
+                            this.lock().current_owner = 0;
+                            return Ok(WALK_STOPPED);
+                        }
+                    }
+                    this.lock().current_owner = 0;
+                    return Ok(RAN);
+                }
+                (Begin::Idle, _) => {
+                    if stopping {
+                        return Ok(IDLE);
+                    }
+                    let waiting_outside = this.external_pending.load(Ordering::SeqCst) > 0;
+                    if !waiting_outside {
+                        return Ok(IDLE);
+                    }
+                    // Real threads may still call back: wait for them (GIL released).
+                    py.allow_threads(|| {
+                        let q = this.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
+                        if q.is_empty() {
+                            let _ = this.inbox.wake.wait_timeout(q, Duration::from_millis(50));
+                        }
+                    });
+                    py.check_signals()?;
+                }
+            }
+        }
+    }
+
     /// Route a callback's exception the way the stock loop does.
     fn report_callback_error(
         slf: &Bound<'_, Self>,
@@ -410,10 +577,9 @@ impl LoopCore {
             state: Mutex::new(State {
                 sched: Scheduler::new(0, StrategySpec::Fifo),
                 current_owner: 0,
-                ordinals: HashMap::new(),
+                ordinals: AddressMap::default(),
                 next_ordinal: 0,
                 live_after_prune: 0,
-                closed: false,
                 max_steps: 0,
                 max_time_ns: 0,
                 strict_tape: false,
@@ -421,20 +587,27 @@ impl LoopCore {
                 wall_start: None,
                 step_time_ns: None,
                 busy_iterations: 0,
+                walk_stop_reported: false,
             }),
             inbox: Inbox::default(),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             external_pending: AtomicUsize::new(0),
             observer: Mutex::new(None),
             own_time: AtomicBool::new(false),
+            systematic: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            observed: AtomicBool::new(false),
+            next_hash: AtomicU64::new(1),
         }
     }
 
     /// Install (or clear, with None) the per-step observer.
     fn _engine_set_observer(&self, py: Python<'_>, observer: Option<PyObject>) {
+        let observer = observer.filter(|o| !o.is_none(py));
+        self.observed.store(observer.is_some(), Ordering::Relaxed);
         let old = std::mem::replace(
             &mut *self.observer.lock().unwrap_or_else(|e| e.into_inner()),
-            observer.filter(|o| !o.is_none(py)),
+            observer,
         );
         drop(old);
     }
@@ -463,7 +636,8 @@ impl LoopCore {
     /// `strict_tape`: a tape entry past the ready list stops the run
     /// (TAPE_OVERRUN) instead of choosing the newest entry. `keep_steps`
     /// keeps the full step log (32 bytes a step) besides the compact tape.
-    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None))]
+    /// `walk` (an `Explorer` plan) makes this run one of a systematic exploration.
+    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None, walk=None))]
     #[allow(clippy::too_many_arguments)]
     fn _engine_setup(
         slf: &Bound<'_, Self>,
@@ -478,6 +652,7 @@ impl LoopCore {
         keep_steps: bool,
         max_wall: Option<f64>,
         step_time: Option<f64>,
+        walk: Option<PyRef<'_, WalkPlan>>,
     ) -> PyResult<()> {
         let py = slf.py();
         let own_time = !slf
@@ -485,7 +660,13 @@ impl LoopCore {
             .getattr(intern!(py, "time"))?
             .is(&LoopCore::type_object(py).getattr(intern!(py, "time"))?);
         slf.get().own_time.store(own_time, Ordering::Relaxed);
+        slf.get()
+            .systematic
+            .store(walk.is_some(), Ordering::Relaxed);
         let spec = match (tape, strategy) {
+            _ if walk.is_some() => {
+                StrategySpec::Systematic(walk.as_ref().expect("checked").plan.clone())
+            }
             (Some(tape), _) => StrategySpec::Replay { tape },
             (None, "pct") => StrategySpec::Pct { depth, steps },
             (None, name) => StrategySpec::parse(name)
@@ -502,6 +683,7 @@ impl LoopCore {
             st.wall_start = None;
             st.step_time_ns = step_time.map(secs_to_ns_ceil);
             st.busy_iterations = 0;
+            st.walk_stop_reported = false;
             old
         };
         drop(old);
@@ -535,7 +717,12 @@ impl LoopCore {
         self.check_open()?;
         let handle = self.make_handle(py, "call_soon", callback, args, context, None)?;
         let owner = self.owner_of(py, callback)?;
-        self.lock().sched.push_ready(owner, handle.clone_ref(py));
+        let fp = self.footprint(py, callback, args)?;
+        {
+            let mut st = self.lock();
+            let owner = owner.unwrap_or(st.current_owner);
+            st.sched.push_ready_fp(owner, fp, handle.clone_ref(py));
+        }
         Ok(handle)
     }
 
@@ -615,110 +802,32 @@ impl LoopCore {
     /// One loop iteration: release due timers, then run as many steps as
     /// entries were ready when it began (asyncio's batch semantics).
     fn _engine_run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
+        Self::run_once(slf, stopping)
+    }
+
+    /// `run_forever`'s loop (`while True: _run_once(); if _stopping: break`)
+    /// without a Python frame per iteration: iterations until `loop.stop()`
+    /// was called (returns RAN) or one ends with another status (a deadlock,
+    /// a budget, a tape overrun), which `SeedLoop` turns into its error.
+    fn _engine_run_until_stopped(slf: &Bound<'_, Self>) -> PyResult<u8> {
         let py = slf.py();
-        let this = slf.get();
+        let stopping_attr = intern!(py, "_stopping");
         loop {
-            if this.wall_exceeded() {
-                return Ok(WALL_BUDGET);
+            let stopping = slf.getattr(stopping_attr)?.is_truthy()?;
+            let status = Self::run_once(slf, stopping)?;
+            if status != RAN && !(status == IDLE && stopping) {
+                return Ok(status);
             }
-            this.drain_inbox();
-            if !stopping && this.wait_for_outside_work(py)? {
-                continue;
-            }
-            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
-            let begin = {
-                let mut st = this.lock();
-                if st.sched.ready_len() == 0 {
-                    st.busy_iterations = 0;
-                }
-                if let Some(at) = due_at {
-                    st.sched.release_due_at(at, &|h| !h.get().is_cancelled());
-                }
-                if st.max_steps > 0 && st.sched.trace().len() as u64 >= st.max_steps {
-                    return Ok(STEP_BUDGET);
-                }
-                let begin = st
-                    .sched
-                    .begin_iteration(!stopping, |h| !h.get().is_cancelled());
-                if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
-                    return Ok(TIME_BUDGET);
-                }
-                st.busy_iterations += 1;
-                let charge = match st.step_time_ns {
-                    Some(ns) => ns,
-                    None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
-                    None => 0,
-                };
-                (begin, charge)
-            };
-            match begin {
-                (Begin::Ready(n), charge) => {
-                    let observer = this
-                        .observer
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .as_ref()
-                        .map(|o| o.clone_ref(py));
-                    for _ in 0..n {
-                        let (entry, step, overrun) = {
-                            let mut st = this.lock();
-                            let Some(entry) = st.sched.step() else { break };
-                            st.current_owner = entry.owner;
-                            // A user tape named a callback that was not ready:
-                            // the clamped step still runs (nothing is lost for
-                            // the clean-up), then the run stops.
-                            let overrun = st.strict_tape && st.sched.tape_overrun().is_some();
-                            (entry, st.sched.trace().len() - 1, overrun)
-                        };
-                        let handle = entry.payload.bind(py);
-                        let h = handle.get();
-                        if !h.is_cancelled() {
-                            if let Some(observer) = &observer {
-                                observer.bind(py).call1((step, entry.owner, handle))?;
-                            }
-                            let outcome = h.run(py);
-                            if charge > 0 {
-                                // The step's simulated CPU time passes after it ran.
-                                this.lock().sched.advance(charge);
-                            }
-                            if let Err(err) = outcome {
-                                Self::report_callback_error(slf, err, handle)?;
-                            }
-                        }
-                        if overrun {
-                            this.lock().current_owner = 0;
-                            return Ok(TAPE_OVERRUN);
-                        }
-                    }
-                    this.lock().current_owner = 0;
-                    return Ok(RAN);
-                }
-                (Begin::Idle, _) => {
-                    if stopping {
-                        return Ok(IDLE);
-                    }
-                    let waiting_outside = this.external_pending.load(Ordering::SeqCst) > 0;
-                    if !waiting_outside {
-                        return Ok(IDLE);
-                    }
-                    // Real threads may still call back: wait for them (GIL released).
-                    py.allow_threads(|| {
-                        let q = this.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-                        if q.is_empty() {
-                            let _ = this.inbox.wake.wait_timeout(q, Duration::from_millis(50));
-                        }
-                    });
-                    py.check_signals()?;
-                }
+            if slf.getattr(stopping_attr)?.is_truthy()? {
+                return Ok(RAN);
             }
         }
     }
-
     /// Drop everything scheduled and refuse new callbacks.
     fn _engine_close(&self) {
         let dropped = {
             let mut st = self.lock();
-            st.closed = true;
+            self.closed.store(true, Ordering::Relaxed);
             st.sched.drain_all()
         };
         let inbox: Vec<Py<Handle>> =
@@ -760,6 +869,34 @@ impl LoopCore {
         }
     }
 
+    /// What a finished run reports, in one call: `(fingerprint, tape width,
+    /// tape bytes, steps, virtual time, all strict, timing tape)` (see the
+    /// separate getters).
+    #[allow(clippy::type_complexity)]
+    fn _engine_outcome<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (String, u8, Bound<'py, PyBytes>, usize, f64, bool, Vec<u64>) {
+        let st = self.lock();
+        let trace = st.sched.trace();
+        let (width, bytes) = match trace.tape_buf() {
+            TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
+            TapeBuf::Wide(words) => {
+                let raw: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                (4, PyBytes::new(py, &raw))
+            }
+        };
+        (
+            format!("{:016x}", trace.fingerprint()),
+            width,
+            bytes,
+            trace.len(),
+            ns_to_secs(st.sched.now_ns()),
+            trace.all_strict(),
+            st.sched.timing_tape().to_vec(),
+        )
+    }
+
     /// From now on clamp tape entries past the ready list (clean-up after
     /// TAPE_OVERRUN stopped the run).
     fn _engine_clamp_tape(&self) {
@@ -785,6 +922,14 @@ impl LoopCore {
             .collect()
     }
 
+    /// The systematic walk of this run (once; None if the run had none).
+    fn _engine_take_walk(&self) -> Option<WalkRecord> {
+        self.lock()
+            .sched
+            .take_walk()
+            .map(|walk| WalkRecord { walk })
+    }
+
     fn _engine_step_count(&self) -> usize {
         self.lock().sched.trace().len()
     }
@@ -792,6 +937,31 @@ impl LoopCore {
     /// Stable ordinal of a task (creation order as first seen by this loop).
     fn _engine_task_ordinal(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
         self.ordinal_of(py, task)
+    }
+
+    /// The tasks this loop has scheduled callbacks for that are still alive,
+    /// oldest first (by ordinal: creation order). Clean-up reads pending tasks here.
+    fn _engine_live_tasks<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyAny>> {
+        let mut live: Vec<(u32, Bound<'py, PyAny>)> = {
+            let st = self.lock();
+            st.ordinals
+                .values()
+                .filter_map(|(ordinal, weak)| weak.bind(py).upgrade().map(|t| (*ordinal, t)))
+                .collect()
+        };
+        // The map's order is a hash order: sort before anything sees it.
+        live.sort_unstable_by_key(|(ordinal, _)| *ordinal);
+        live.into_iter().map(|(_, task)| task).collect()
+    }
+
+    /// Draw the next creation-order hash of this loop's tasks and futures.
+    fn _engine_next_hash(&self) -> u64 {
+        self.next_hash()
+    }
+
+    /// How many tasks the ordinal map holds (dead ones are pruned as it grows).
+    fn _engine_tasks_tracked(&self) -> usize {
+        self.lock().ordinals.len()
     }
 
     /// How many distinct tasks this loop has scheduled callbacks for.
@@ -805,7 +975,121 @@ impl LoopCore {
     }
 }
 
+/// `call_soon` as a METH_FASTCALL method of `LoopCore`, installed as
+/// `SeedLoop.call_soon`: the arguments arrive as a C array and go straight
+/// into the handle's `(context, callback, *args)` tuple, without PyO3's
+/// argument parsing and its intermediate `*args` tuple (about 500
+/// instructions of every task step). The `#[pymethods]` `call_soon` above
+/// stays the class's own for `LoopCore` used directly.
+static mut CALL_SOON_DEF: pyo3::ffi::PyMethodDef = pyo3::ffi::PyMethodDef {
+    ml_name: c"call_soon".as_ptr(),
+    ml_meth: pyo3::ffi::PyMethodDefPointer {
+        PyCFunctionFastWithKeywords: fast_call_soon,
+    },
+    ml_flags: pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+    ml_doc: c"call_soon($self, callback, /, *args, context=None)\n--\n\nArrange for callback(*args) to be called soon, in context.".as_ptr(),
+};
+
+unsafe extern "C" fn fast_call_soon(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held, `slf` an instance of
+    // LoopCore (the method descriptor checks it), `args` holding `nargs`
+    // positional arguments followed by one value per name in `kwnames`.
+    Python::with_gil(|py| unsafe {
+        let result = (|| -> PyResult<Py<Handle>> {
+            let nargs = usize::try_from(nargs).unwrap_or(0);
+            if nargs == 0 {
+                return Err(PyTypeError::new_err(
+                    "call_soon() missing 1 required positional argument: 'callback'",
+                ));
+            }
+            let mut context: Option<Bound<'_, PyAny>> = None;
+            if !kwnames.is_null() {
+                let names = Bound::from_borrowed_ptr(py, kwnames).downcast_into::<PyTuple>()?;
+                for (i, name) in names.iter().enumerate() {
+                    if name.extract::<&str>()? != "context" {
+                        return Err(PyTypeError::new_err(format!(
+                            "call_soon() got an unexpected keyword argument '{name}'"
+                        )));
+                    }
+                    context = Some(Bound::from_borrowed_ptr(py, *args.add(nargs + i)));
+                }
+            }
+            let core = Bound::from_borrowed_ptr(py, slf).downcast_into::<LoopCore>()?;
+            let core = core.get();
+            core.check_open()?;
+            let callback = Bound::from_borrowed_ptr(py, *args);
+            if !callback.is_callable() {
+                return Err(PyTypeError::new_err(format!(
+                    "a callable object was expected by call_soon(), got {}",
+                    callback.repr()?
+                )));
+            }
+            let context = match context {
+                Some(c) if !c.is_none() => c,
+                _ => copy_context(py)?.into_bound(py),
+            };
+            // (context, callback, *args), filled in place (PyTuple_SetItem takes
+            // the references given to it).
+            let tuple = pyo3::ffi::PyTuple_New((nargs + 1) as pyo3::ffi::Py_ssize_t);
+            if tuple.is_null() {
+                return Err(PyErr::fetch(py));
+            }
+            let run_args = Bound::from_owned_ptr(py, tuple).downcast_into_unchecked::<PyTuple>();
+            pyo3::ffi::PyTuple_SetItem(tuple, 0, context.into_ptr());
+            for i in 0..nargs {
+                let item = *args.add(i);
+                pyo3::ffi::Py_INCREF(item);
+                pyo3::ffi::PyTuple_SetItem(tuple, (i + 1) as pyo3::ffi::Py_ssize_t, item);
+            }
+            // What a systematic walk needs to know the step may touch (run_args
+            // is (context, callback, *args)).
+            let fp = if core.systematic.load(Ordering::Relaxed) {
+                footprint_of(py, &callback, &run_args.get_slice(2, nargs + 1))?
+            } else {
+                Footprint::Any
+            };
+            let handle = Py::new(py, Handle::from_run_args(run_args))?;
+            let owner = core.owner_of(py, &callback)?;
+            {
+                let mut st = core.lock();
+                let owner = owner.unwrap_or(st.current_owner);
+                st.sched.push_ready_fp(owner, fp, handle.clone_ref(py));
+            }
+            Ok(handle)
+        })();
+        match result {
+            Ok(handle) => handle.into_ptr(),
+            Err(err) => {
+                err.restore(py);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// The METH_FASTCALL `call_soon` (see `CALL_SOON_DEF`), for `SeedLoop` to install.
+#[pyfunction]
+fn fast_call_soon_method(py: Python<'_>) -> PyResult<PyObject> {
+    let ty = LoopCore::type_object(py);
+    // SAFETY: CALL_SOON_DEF is a static definition never written after start-up;
+    // the type object outlives the descriptor (the module holds it).
+    let descr = unsafe {
+        pyo3::ffi::PyDescr_NewMethod(ty.as_type_ptr(), std::ptr::addr_of_mut!(CALL_SOON_DEF))
+    };
+    if descr.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: a new reference returned by PyDescr_NewMethod.
+    Ok(unsafe { PyObject::from_owned_ptr(py, descr) })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fast_call_soon_method, m)?)?;
     m.add_class::<LoopCore>()?;
     m.add_class::<Handle>()?;
     m.add("RAN", RAN)?;
@@ -814,6 +1098,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TIME_BUDGET", TIME_BUDGET)?;
     m.add("TAPE_OVERRUN", TAPE_OVERRUN)?;
     m.add("WALL_BUDGET", WALL_BUDGET)?;
+    m.add("WALK_STOPPED", WALK_STOPPED)?;
     // The one list of strategy names (engine/src/strategy.rs), as a tuple.
     m.add("STRATEGIES", PyTuple::new(m.py(), STRATEGIES)?)?;
     let _ = Handle::type_object(m.py());

@@ -38,7 +38,7 @@ fn now_ns(now: f64) -> u64 {
     secs_to_ns_ceil(now).saturating_add(guard)
 }
 
-fn dist(kind: &str, params: &[f64]) -> PyResult<Dist> {
+pub(crate) fn dist(kind: &str, params: &[f64]) -> PyResult<Dist> {
     let p = |i: usize, what: &str| -> PyResult<u64> {
         let v = params.get(i).copied().ok_or_else(|| {
             PyValueError::new_err(format!("{kind} latency needs a {what} parameter"))

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
+import os
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,8 +27,66 @@ from ..errors import DeadlockError, HangError, InvalidOptionError
 from .net_methods import NetLoopMixin
 from .tasks import _BaseEventLoop, _SeedTasks
 
+_set_running_loop = asyncio.events._set_running_loop
+# 3.12+ split run_forever's set-up and clean-up out of its loop.
+_RUN_FOREVER_SETUP = getattr(_BaseEventLoop, "_run_forever_setup", None)
+_RUN_FOREVER_CLEANUP = getattr(_BaseEventLoop, "_run_forever_cleanup", None)
+
+def _base_state() -> dict[str, Any] | None:
+    """What ``BaseEventLoop.__init__`` sets, outside debug mode, to copy into new loops.
+
+    None (keep calling ``__init__``) if it sets anything but immutable values,
+    the scheduled-timer list and the two containers SeedLoop replaces.
+    """
+    probe = _BaseEventLoop.__new__(_BaseEventLoop)
+    _BaseEventLoop.__init__(probe)
+    state = dict(vars(probe))
+    probe._closed = True  # nothing to release; keeps __del__ quiet
+    if state.pop("_debug", None) is not False:
+        return None
+    state.pop("_ready", None)  # the engine's ready list (a property here)
+    state.pop("_asyncgens", None)  # made on first use (the _asyncgens property)
+    if state.pop("_scheduled", None) != []:
+        return None
+    if not all(v is None or type(v) in (bool, int, float) for v in state.values()):
+        return None
+    state["_debug"] = False
+    return state
+
+
+_BASE_STATE = _base_state()
+_ENVIRON_DATA: Any = getattr(os.environ, "_data", None)
+try:
+    _DEBUG_KEY: Any = os.environ.encodekey("PYTHONASYNCIODEBUG")  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover - not CPython's os.environ
+    _DEBUG_KEY = None
+
+
+_IS_DEBUG_MODE = asyncio.coroutines._is_debug_mode
+
+
+def _asyncio_debug_mode() -> bool:
+    """``asyncio.coroutines._is_debug_mode()`` without os.environ's Python-level lookup."""
+    if (
+        _ENVIRON_DATA is None
+        or _DEBUG_KEY is None
+        or asyncio.coroutines._is_debug_mode is not _IS_DEBUG_MODE  # patched (tests do)
+    ):
+        return bool(asyncio.coroutines._is_debug_mode())
+    flags = sys.flags
+    return bool(
+        flags.dev_mode or (not flags.ignore_environment and _ENVIRON_DATA.get(_DEBUG_KEY))
+    )
+
+
 #: PCT's run length k for a loop built by hand (a run measures it instead).
 _DEFAULT_PCT_STEPS = 1000
+
+
+class _WalkStopped(Exception):
+    """Raised out of the loop when a systematic walk stops: the rest of the
+    schedule reorders independent steps of one already explored (or is over
+    the preemption bound), so the run ends here and is cleaned up."""
 
 
 class _ReadyView:
@@ -112,6 +171,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         *,
         keep_steps: bool = False,
         clamp_tape: bool = False,
+        walk: Any = None,
     ) -> SeedLoop:
         """A loop for one run, from options already validated (skips ``__init__``'s checks).
 
@@ -130,6 +190,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             check_tape(tape) if tape is not None else None,
             keep_steps=keep_steps,
             clamp_tape=clamp_tape,
+            walk=walk,
         )
         return loop
 
@@ -141,8 +202,23 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         *,
         keep_steps: bool = False,
         clamp_tape: bool = False,
+        walk: Any = None,
     ) -> None:
-        _BaseEventLoop.__init__(self)
+        if (
+            _BASE_STATE is None
+            or type(self).set_debug is not SeedLoop.set_debug
+            or _asyncio_debug_mode()
+        ):
+            _BaseEventLoop.__init__(self)
+        else:
+            # BaseEventLoop.__init__'s attributes from a snapshot: it reads the
+            # clock's resolution and the environment, and builds a WeakSet
+            # (made on first use here), about a third of a tiny run's set-up.
+            state = self.__dict__
+            state.update(_BASE_STATE)
+            state["_scheduled"] = []
+        #: A systematic walk (an ``_engine.Explorer`` plan) drives the run and stopped it.
+        self._walk_stopped = False
         #: The InvalidOptionError that stopped a run whose tape named a
         #: callback that was not ready (None if none did).
         self._tape_error: InvalidOptionError | None = None
@@ -158,9 +234,12 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             keep_steps=keep_steps,
             max_wall=opts.max_wall,
             step_time=opts.step_time,
+            walk=walk,
         )
         self.seed = seed
-        self.strategy = "replay" if tape is not None else opts.strategy
+        self.strategy = (
+            "systematic" if walk is not None else "replay" if tape is not None else opts.strategy
+        )
         self._max_steps = opts.max_steps
         self._max_time = opts.max_time
         self._max_wall = opts.max_wall
@@ -168,15 +247,30 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         # Async generators in first-iteration order: shutdown closes them in
         # this order instead of the WeakSet's address order.
         self._agen_refs: list[weakref.ref[Any]] = []
-        self._task_hashes = itertools.count(1)
-        # Created tasks, oldest first (finished ones pruned as it grows):
-        # clean-up finds what is pending without scanning asyncio's WeakSet.
-        self._created_tasks = []
-        self._prune_tasks_at = 1024
         self._tasks_created = 0
         self._seed_tasks_created = 0
         self._factory_tasks_created = 0
         self._on_task_created = None
+
+    # LoopCore.call_soon without PyO3's argument parsing (the hot path of every step).
+    call_soon = _engine.fast_call_soon_method()
+
+    @property
+    def _asyncgens(self) -> weakref.WeakSet[Any]:
+        """BaseEventLoop's set of live async generators, made when first needed."""
+        agens = self.__dict__.get("_asyncgens_set")
+        if agens is None:
+            agens = self.__dict__["_asyncgens_set"] = weakref.WeakSet()
+        return agens
+
+    @_asyncgens.setter
+    def _asyncgens(self, value: weakref.WeakSet[Any]) -> None:
+        self.__dict__["_asyncgens_set"] = value
+
+    def _has_asyncgens(self) -> bool:
+        """Is an async generator of this loop alive? (Without building the set.)"""
+        agens = self.__dict__.get("_asyncgens_set")
+        return agens is not None and len(agens) > 0
 
     @property
     def _ready(self) -> _ReadyView:
@@ -231,10 +325,54 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
 
     # -- the run loop -------------------------------------------------------
 
+    def run_forever(self) -> None:
+        """``BaseEventLoop.run_forever``, its iterations run by the engine (no frame per iteration)."""
+        if type(self)._run_once is not SeedLoop._run_once:
+            # A subclass hooks every iteration (the conformance runner's clock script).
+            _BaseEventLoop.run_forever(self)
+            return
+        if _RUN_FOREVER_SETUP is not None:  # 3.12+
+            _RUN_FOREVER_SETUP(self)
+            try:
+                self._run_until_stopped()
+            finally:
+                _RUN_FOREVER_CLEANUP(self)
+            return
+        # 3.10 and 3.11: BaseEventLoop.run_forever, minus its loop.
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        try:
+            self._thread_id = threading.get_ident()
+            sys.set_asyncgen_hooks(
+                firstiter=self._asyncgen_firstiter_hook,
+                finalizer=self._asyncgen_finalizer_hook,
+            )
+            _set_running_loop(self)
+            self._run_until_stopped()
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            _set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _run_until_stopped(self) -> None:
+        while True:
+            status = self._engine_run_until_stopped()
+            if status == _engine.RAN:
+                return
+            self._raise_for(status)
+
     def _run_once(self) -> None:
         status = self._engine_run_once(self._stopping)
         if status == _engine.RAN or (status == _engine.IDLE and self._stopping):
             return
+        self._raise_for(status)
+
+    def _raise_for(self, status: int) -> None:
+        """The error for an iteration that ended neither RAN nor idle-while-stopping."""
         if status == _engine.IDLE:
             timers = self._engine_pending()[1]
             why = (
@@ -259,6 +397,10 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             )
             self.stop()
             raise self._tape_error
+        if status == _engine.WALK_STOPPED:
+            self._walk_stopped = True
+            self.stop()
+            raise _WalkStopped
         if status == _engine.STEP_BUDGET:
             raise HangError(
                 f"hang: the run exceeded max_steps={self._max_steps} steps "
@@ -297,7 +439,6 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             return
         _BaseEventLoop.close(self)
         self._engine_close()
-        self._created_tasks.clear()
 
     # -- trace --------------------------------------------------------------
 

@@ -127,6 +127,8 @@ class _Connect:
             self._fail(OSError(errno.EHOSTUNREACH, f"No route to host {self.ip}"))
             return
         self.dst = dst
+        if self.net._tap is not None:
+            self.net._tap("connect", self)
         self._attempt(0)
 
     def _attempt(self, n: int) -> None:
@@ -181,11 +183,15 @@ class _Connect:
         if self.fut.done() or self.net._core.incarnation(self.src.id) != self.incarnation:
             transport._force_close(None, send_rst=True)
             return
+        if self.net._tap is not None:
+            self.net._tap("established", transport)
         self.fut.set_result(transport)
 
     def _refused(self) -> None:
         if not self._alive():
             return
+        if self.net._tap is not None:
+            self.net._tap("refused", self)
         self._fail(
             ConnectionRefusedError(
                 errno.ECONNREFUSED, f"Connect call failed {(self.ip, self.port)}"
@@ -291,6 +297,8 @@ class _StreamTransport(asyncio.Transport):
         opened, data, fin, rst, next_at = self._core.take(self._in, self._loop.time(), MAX_READ)
         if next_at is not None:
             self._net._arm(self._in, next_at)
+        if self._net._tap is not None:
+            self._tap_received(opened, data, fin, rst)
         if opened:
             self._awaiting_open = False
             self._accept()
@@ -303,6 +311,18 @@ class _StreamTransport(asyncio.Transport):
             self._on_eof()
         if rst:
             self._on_reset()
+
+    def _tap_received(self, opened: bool, data: bytes, fin: bool, rst: bool) -> None:
+        tap = self._net._tap
+        assert tap is not None
+        if opened:
+            tap("accept", self)
+        if data:
+            tap("recv", self, len(data))
+        if fin:
+            tap("eof", self)
+        if rst:
+            tap("reset", self)
 
     def _feed(self, data: bytes) -> None:
         if self._closing or self._protocol is None:
@@ -414,6 +434,8 @@ class _StreamTransport(asyncio.Transport):
             return
         at = self._core.send(self._out, bytes(data), self._loop.time())
         self._net._arm(self._out, at)
+        if self._net._tap is not None:
+            self._net._tap("send", self, len(data))
         if self._out not in self._net._receivers:
             # The peer's socket is closed: these bytes are never acknowledged
             # (they count against the write buffer) and are answered with a
@@ -569,6 +591,8 @@ class _StreamTransport(asyncio.Transport):
         if not self._eof_sent:
             self._eof_sent = True
             self._net._arm(self._out, self._core.send_fin(self._out, self._loop.time()))
+        if self._net._tap is not None:
+            self._net._tap("close", self)
         self._shutdown(None)
 
     def abort(self) -> None:
@@ -578,6 +602,8 @@ class _StreamTransport(asyncio.Transport):
     def _force_close(self, exc: BaseException | None, *, send_rst: bool = True) -> None:
         if self._closing:
             return
+        if self._net._tap is not None:
+            self._net._tap("abort" if send_rst else "close", self)
         if send_rst:
             if self._core.has_pipe(self._out):
                 self._net._arm(self._out, self._core.send_rst(self._out, self._loop.time()))

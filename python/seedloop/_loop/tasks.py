@@ -8,9 +8,10 @@ import asyncio.tasks
 import contextlib
 import re
 import sys
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
+
+from .. import _engine
 
 # Bound once: code (tests, tools) may rebind the ``asyncio.BaseEventLoop`` name.
 _BaseEventLoop = asyncio.base_events.BaseEventLoop
@@ -33,8 +34,8 @@ def _creation_hash(self: Any) -> int:
     """
     h: int | None = getattr(self, "_seedloop_hash", None)
     if h is None:
-        counter = getattr(self._loop, "_task_hashes", None)
-        h = next(counter) if counter is not None else id(self) >> 4
+        draw = getattr(self._loop, "_engine_next_hash", None)
+        h = draw() if draw is not None else id(self) >> 4
         self._seedloop_hash = h
     return h
 
@@ -53,6 +54,14 @@ class SeedFuture(asyncio.Future):  # type: ignore[type-arg]
     __hash__ = _creation_hash
 
 
+# The same hash without a Python frame per task (the engine's C-level method;
+# None, keeping the function above, if the class layout is not the expected one).
+for _cls in (SeedTask, SeedFuture):
+    _method = _engine.creation_hash_method(_cls)
+    if _method is not None:
+        _cls.__hash__ = _method  # type: ignore[method-assign,assignment]
+del _cls, _method
+
 # Reprs and asyncio's own messages ("Task exception was never retrieved",
 # "Task was destroyed but it is pending!") print the class's name: read as
 # stock's, so tests and log filters matching asyncio's wording still match.
@@ -66,9 +75,6 @@ Future = SeedFuture
 class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     """Tasks the loop creates are :class:`SeedTask`s (below the network mixin in the MRO)."""
 
-    _task_hashes: Iterator[int]
-    _created_tasks: list[weakref.ref[asyncio.Task[Any]]]
-    _prune_tasks_at: int
     _tasks_created: int
     _seed_tasks_created: int
     _factory_tasks_created: int
@@ -79,6 +85,34 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
         self, coro: Any, *, name: str | None = None, context: Any = None, **kwargs: Any
     ) -> asyncio.Task[Any]:
         """``loop.create_task``; without a task factory the task is a :class:`SeedTask`."""
+        if kwargs or self._task_factory is not None or self._on_task_created is not None:
+            return self._create_task_hooked(coro, name, context, kwargs)
+        n = self._tasks_created = self._tasks_created + 1
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if name is None:
+            # asyncio numbers unnamed tasks process-wide ("Task-N"): per loop,
+            # the names are a function of the seed too.
+            name = f"Task-{n}"
+        if context is None:
+            task = SeedTask(coro, loop=self, name=name)
+        elif _PY310:
+            raise TypeError("create_task() got an unexpected keyword argument 'context'")
+        else:
+            task = SeedTask(coro, loop=self, name=name, context=context)
+        self._seed_tasks_created += 1
+        if self._debug and task._source_traceback:
+            del task._source_traceback[-1]
+        # The engine keeps every task it schedules (weakly, like asyncio's own
+        # registry, in creation order): clean-up reads pending tasks from there.
+        if self._seedloop_net is not None:
+            self._track_on_host(task, context)
+        return task
+
+    def _create_task_hooked(
+        self, coro: Any, name: str | None, context: Any, kwargs: dict[str, Any]
+    ) -> asyncio.Task[Any]:
+        """``create_task`` with a task factory, a creation hook or extra arguments."""
         if context is not None:
             if _PY310:
                 raise TypeError("create_task() got an unexpected keyword argument 'context'")
@@ -100,29 +134,16 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
                 # Keep a factory's own name; renumber asyncio's process-wide one.
                 with contextlib.suppress(AttributeError):
                     task.set_name(f"Task-{self._tasks_created}")
-            if hook is not None:
-                hook(task, parent)
         else:
             if name is None:
-                # asyncio numbers unnamed tasks process-wide ("Task-N"): per loop,
-                # the names are a function of the seed too.
                 name = f"Task-{self._tasks_created}"
             self._check_closed()
             task = SeedTask(coro, loop=self, name=name, **kwargs)
             self._seed_tasks_created += 1
             if task._source_traceback:
                 del task._source_traceback[-1]
-            # Weak, like asyncio's own task registry: a finished task (and its
-            # result or exception) is freed as soon as the code drops it, and a
-            # "Task exception was never retrieved" is logged when stock logs it.
-            created = self._created_tasks
-            created.append(weakref.ref(task))
-            if len(created) > self._prune_tasks_at:
-                # Forget finished tasks so a long-lived loop stays in bounded memory.
-                created[:] = [r for r in created if (t := r()) is not None and not t.done()]
-                self._prune_tasks_at = 2 * len(created) + 1024
-            if hook is not None:
-                hook(task, parent)
+        if hook is not None:
+            hook(task, parent)
         if self._seedloop_net is not None:
             self._track_on_host(task, context)
         return task
@@ -139,7 +160,7 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
 
     def pending_tasks(self) -> list[asyncio.Task[Any]]:
         """Unfinished tasks of this loop, oldest first (by creation ordinal)."""
-        own = [t for r in self._created_tasks if (t := r()) is not None and not t.done()]
+        own = [t for t in self._engine_live_tasks() if not t.done()]
         if (
             self._engine_tasks_seen() <= self._seed_tasks_created
             and not self._factory_tasks_created

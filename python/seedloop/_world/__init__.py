@@ -50,6 +50,12 @@ Escapes
     (``asyncio.create_subprocess_exec``, ``connect_read_pipe``). Creating a
     socket object is not I/O and stays allowed (aiohttp's happy-eyeballs path
     makes one and hands it to ``loop.sock_connect``).
+Files
+    ``open``/``io.open`` and the ``os`` file functions on paths under a
+    host's data directory (``/seedloop/<host>``) use that host's simulated
+    disk (``disk.py``, ``docs/disk.md``); ``sqlite3.connect`` and
+    ``io.FileIO`` of such paths are escapes (they open files in C). Other
+    paths are the real filesystem, as outside a run.
 
 The switch for simulated I/O (for ``seedloop.net`` and tests)
     :func:`mark_simulated` registers a real ``socket.socket`` object as owned
@@ -100,6 +106,8 @@ The package, one job per module (imports point down this list, never up)::
     standins.py   the stand-ins for clocks, datetime, randomness, uuid, asyncio.wait/as_completed
     guards.py     the escape guards and the refusal of blocking waits in inline executor work
     state.py      the World of one run and the worlds by thread
+    fake_fds.py   fake descriptors of simulated sockets, and select/poll that answer for them
+    disk.py       open()/os file functions on data-directory paths reach the host's simulated disk
 """
 
 from __future__ import annotations
@@ -135,7 +143,9 @@ __all__ = [
     "InvalidWorldOptionError",
     "current",
     "held",
+    "install",
     "installed",
+    "uninstall",
     "mark_simulated",
     "real_io_allowed",
 ]
@@ -221,22 +231,17 @@ def held(world: object = True) -> Iterator[None]:
         _release()
 
 
-@contextmanager
-def installed(loop: Any, seed: int, options: WorldOptions) -> Iterator[World | None]:
+def install(loop: Any, seed: int, options: WorldOptions) -> tuple[Any, ...]:
     """Install the deterministic world of ``seed`` on ``loop`` for the calling thread.
 
-    Yields the :class:`World` (None with ``world=False``). Everything is
-    restored on exit, also when the body raises.
+    Returns what :func:`uninstall` needs to restore everything; its first item
+    is the :class:`World` (None with ``world=False``). Plain functions rather
+    than a generator context manager: a search calls them once per seed.
     """
     if not options.world:
         saved_random = random.getstate()
         random.seed(_engine.derive_seed(seed, "random"))
-        try:
-            yield None
-        finally:
-            random.setstate(saved_random)
-        return
-
+        return (None, saved_random)
     state = World(loop, seed, options.sleep, options.wall_epoch_ns)
     tid = _get_ident()
     outer = _worlds.get(tid)
@@ -248,12 +253,32 @@ def installed(loop: Any, seed: int, options: WorldOptions) -> Iterator[World | N
     loop._make_write_pipe_transport = _refuse_write_pipe_transport
     uuid._last_timestamp = None  # type: ignore[attr-defined]
     _worlds[tid] = state
+    return (state, tid, outer, saved_uuid_timestamp)
+
+
+def uninstall(token: tuple[Any, ...]) -> None:
+    """Restore what :func:`install` changed (``token`` is what it returned)."""
+    if token[0] is None:
+        random.setstate(token[1])
+        return
+    _, tid, outer, saved_uuid_timestamp = token
+    if outer is None:
+        del _worlds[tid]
+    else:
+        _worlds[tid] = outer
+    _release()
+    uuid._last_timestamp = saved_uuid_timestamp  # type: ignore[attr-defined]
+
+
+@contextmanager
+def installed(loop: Any, seed: int, options: WorldOptions) -> Iterator[World | None]:
+    """Install the deterministic world of ``seed`` on ``loop`` for the calling thread.
+
+    Yields the :class:`World` (None with ``world=False``). Everything is
+    restored on exit, also when the body raises.
+    """
+    token = install(loop, seed, options)
     try:
-        yield state
+        yield token[0]
     finally:
-        if outer is None:
-            del _worlds[tid]
-        else:
-            _worlds[tid] = outer
-        _release()
-        uuid._last_timestamp = saved_uuid_timestamp  # type: ignore[attr-defined]
+        uninstall(token)

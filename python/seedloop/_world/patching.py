@@ -7,15 +7,21 @@ import sys
 import uuid
 from typing import Any
 
-from . import fake_fds, guards, standins
+from .. import _engine
+from . import disk, fake_fds, guards, standins
 from .standins import _REDUCERS
 
 # -- the patch table ----------------------------------------------------------
 
 # (real object, stand-in): every module-level binding of a real object is
-# swapped for its stand-in during runs. standins.py, guards.py and
-# fake_fds.py each list what they replace; joined stand-ins first.
-_SWAPS: list[tuple[object, object]] = [*standins._SWAPS, *guards._SWAPS, *fake_fds._SWAPS]
+# swapped for its stand-in during runs. standins.py, guards.py, fake_fds.py
+# and disk.py each list what they replace; joined stand-ins first.
+_SWAPS: list[tuple[object, object]] = [
+    *standins._SWAPS,
+    *guards._SWAPS,
+    *fake_fds._SWAPS,
+    *disk._SWAPS,
+]
 # Keyed by id(): _SWAPS keeps every object alive, so an id never names another.
 _STAND_IN: dict[int, object] = {id(real): fake for real, fake in _SWAPS}
 _REAL_OF_FAKE: dict[int, object] = {id(fake): real for real, fake in _SWAPS}
@@ -64,8 +70,18 @@ class _Bindings:
         self.stand_ins[key] = stand_in
         self.real_map[key] = real
 
+    def batches(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """``(patch, restore)`` batches for ``_engine.swap_bindings``/``set_bindings``."""
+        keys = tuple(self.keys)
+        reals = tuple(self.reals)
+        fakes = tuple(self.stand_ins[k] for k in keys)
+        return (self.namespace, keys, reals, fakes), (self.namespace, keys, reals)
+
 
 _modules: list[_Bindings] = []  # every module that binds a real object
+# _modules as batches for the engine (rebuilt when _modules changes).
+_patch_batches: list[tuple[Any, ...]] = []
+_restore_batches: list[tuple[Any, ...]] = []
 # module name -> (the module object scanned, its bindings or None). Entries of
 # modules that left sys.modules (or were replaced) are dropped at the next scan.
 _scanned: dict[str, tuple[object, _Bindings | None]] = {}
@@ -118,6 +134,9 @@ def _scan_new_modules() -> None:
                 _modules.append(entry)
         _scanned[name] = (module, entry)
     _scanned_len = len(modules)
+    pairs = [entry.batches() for entry in _modules]
+    _patch_batches[:] = [patch for patch, _ in pairs]
+    _restore_batches[:] = [restore for _, restore in pairs]
 
 
 def _unleak_new_modules() -> None:
@@ -133,7 +152,7 @@ def _unleak_new_modules() -> None:
 
 # -- patching the process and restoring it ------------------------------------
 
-_patched: list[_Bindings] = []  # modules patched as a batch
+_patched: list[tuple[Any, ...]] = []  # restore batches of the modules patched as a batch
 _undo: list[tuple[Any, str, Any, bool]] = []  # (target, name, old value, own attribute)
 _modules_at_install = 0
 
@@ -142,17 +161,21 @@ def _patch_process() -> None:
     global _modules_at_install
     _scan_new_modules()
     undo = _undo
-    for entry in _modules:
-        namespace = entry.namespace
-        if list(map(namespace.get, entry.keys)) == entry.reals:
-            namespace.update(entry.stand_ins)
-            _patched.append(entry)
-            continue
-        # The module rebound some names since the scan: patch the rest one by one.
-        for key, real in zip(entry.keys, entry.reals, strict=True):
-            if namespace.get(key) is real:
-                namespace[key] = entry.stand_ins[key]
-                undo.append((namespace, key, real, True))
+    # Every module whose bindings are all still the real objects, in one call.
+    skipped = _engine.swap_bindings(_patch_batches)
+    if not skipped:
+        _patched.extend(_restore_batches)
+    else:
+        for i, entry in enumerate(_modules):
+            if i not in skipped:
+                _patched.append(_restore_batches[i])
+                continue
+            # The module rebound some names since the scan: patch the rest one by one.
+            namespace = entry.namespace
+            for key, real in zip(entry.keys, entry.reals, strict=True):
+                if namespace.get(key) is real:
+                    namespace[key] = entry.stand_ins[key]
+                    undo.append((namespace, key, real, True))
     for cls, name, fake in _CLASS_PATCHES:
         own = cls.__dict__.get(name, _MISSING)
         undo.append((cls, name, own, own is not _MISSING))
@@ -183,8 +206,7 @@ def _restore_process() -> None:
             setattr(target, name, old)
         else:
             delattr(target, name)
-    for entry in _patched:
-        entry.namespace.update(entry.real_map)
+    _engine.set_bindings(_patched)
     _patched.clear()
     if len(sys.modules) != _modules_at_install:
         _unleak_new_modules()
