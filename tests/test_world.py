@@ -28,6 +28,7 @@ import pytest
 
 import seedloop
 from seedloop import _engine, _world
+from seedloop._world.guards import _INLINE_WAIT_GRACE
 
 EPOCH = _world.DEFAULT_WALL_EPOCH
 UTC = datetime.timezone.utc
@@ -501,9 +502,12 @@ def test_blocking_waits_in_inline_executor_work_raise_instead_of_hanging():
             assert await asyncio.to_thread(cond.wait, 0) is False
         return "done"
 
+    # Threads another test's library left behind (Dask's, say) might be the
+    # waker: each refused wait then first gets its bounded grace period.
+    grace = 3 * _INLINE_WAIT_GRACE if threading.active_count() > 1 else 0.0
     started = time.perf_counter()
     assert seedloop.run(scenario, seed=0) == "done"
-    assert time.perf_counter() - started < 3
+    assert time.perf_counter() - started < 3 + grace
     assert_world_restored()
     # Outside a run the real wait is back.
     assert threading.Event().wait(0.001) is False
