@@ -201,6 +201,23 @@ _option_option = click.option(
 )
 
 
+def _write_html(
+    path: str, target: str, summary: Exploration, result: Any, replay: str | None
+) -> None:
+    """The exploration's HTML report (the failure's run drawn from ``result``)."""
+    Path(path).write_text(
+        render_report(
+            target=target,
+            failure=summary.failure,
+            result=result,
+            summary=summary,
+            replay_cli=replay,
+        ),
+        encoding="utf-8",
+    )
+    console.print(f"report: {path}")
+
+
 @cli.command(cls=_SeedloopCommand)
 @click.argument("target", metavar="MODULE:SCENARIO")
 @click.option(
@@ -407,17 +424,7 @@ def explore_cmd(
             else:
                 result = execute(factory, failure.seed, strategy, keep_steps=True, **summary.options)
     if html_path:
-        Path(html_path).write_text(
-            render_report(
-                target=target,
-                failure=summary.failure,
-                result=result,
-                summary=summary,
-                replay_cli=replay,
-            ),
-            encoding="utf-8",
-        )
-        console.print(f"report: {html_path}")
+        _write_html(html_path, target, summary, result, replay)
     if json_path:
         Path(json_path).write_text(json.dumps(_summary_json(target, summary, replay), indent=2))
     if trace_path:
@@ -488,17 +495,7 @@ def _explore_systematic_cmd(
                 factory, failure.seed, tape=list(failure.tape), keep_steps=True, **summary.options
             )
     if html_path:
-        Path(html_path).write_text(
-            render_report(
-                target=target,
-                failure=summary.failure,
-                result=result,
-                summary=summary,
-                replay_cli=replay,
-            ),
-            encoding="utf-8",
-        )
-        console.print(f"report: {html_path}")
+        _write_html(html_path, target, summary, result, replay)
     if json_path:
         data = _summary_json(target, summary, replay)
         data.update(

@@ -91,20 +91,9 @@ def find_failing_seed(
         ).failure
     seeds = _need_seeds(seeds, api)
     check_jobs(jobs, 1)
-    if strategy == _guided.GUIDED:
-        summary = explore(
-            factory,
-            seeds,
-            strategy=strategy,
-            stop_on_failure=True,
-            shrink=shrink,
-            explain=explain,
-            **options,
-        )
-        if summary.failure is None:
-            _assertions.warn_unsatisfied(summary.assertions, api)
-        return summary.failure
-    if jobs != 1 or backend is not None:
+    if strategy == _guided.GUIDED or jobs != 1 or backend is not None:
+        # The search explore() runs (guided's, a worker pool's, a cluster's), cut at
+        # the first failure.
         summary = explore(
             factory,
             seeds,
