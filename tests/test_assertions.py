@@ -117,6 +117,7 @@ def test_searches_without_failure_warn_about_unmet_goals() -> None:
         seedloop.find_failing_seed(seedloop_scenarios.race, range(1), strategy="fifo")
 
 
+@pytest.mark.extra  # the command line needs click and rich (requirements-dev.txt)
 def test_cli_and_html_show_the_goals_never_satisfied(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

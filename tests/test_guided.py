@@ -80,6 +80,7 @@ def test_guided_stops_at_the_first_failure_when_asked() -> None:
     assert summary.failure is not None and summary.failure.seed == summary.failing_seeds[0][1]
 
 
+@pytest.mark.extra  # the command line needs click and rich (requirements-dev.txt)
 def test_cli_explores_guided(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import builtins
 import errno
 import io
+import locale
 import os
+import pathlib
 import posixpath
 import stat as stat_mod
 import sys
@@ -844,6 +846,10 @@ def sim_open(
         if binary:
             return buffer
         encoding = io.text_encoding(encoding)
+        if encoding == "locale":
+            # What open() picks for a file that is not a terminal; resolved here
+            # because 3.10's TextIOWrapper would ask the fake descriptor's device.
+            encoding = locale.getpreferredencoding(False)
         text = io.TextIOWrapper(buffer, encoding, errors, newline, line_buffering)
         text.mode = mode  # type: ignore[misc]
         return text
@@ -893,3 +899,15 @@ for _name, _fake in (
         _fake.__doc__ = getattr(_real, "__doc__", None)
         _fake.__wrapped__ = _real  # type: ignore[attr-defined]
         _SWAPS.append((_real, _fake))
+
+# Python 3.10's pathlib calls the os functions through class attributes of
+# pathlib._NormalAccessor, bound when pathlib was imported, not through os:
+# those attributes get the stand-ins too (static: a function would bind self).
+_CLASS_PATCHES: list[tuple[type, str, object]] = []
+_ACCESSOR = getattr(pathlib, "_NormalAccessor", None)
+if _ACCESSOR is not None:
+    _FAKE_OF = {id(real): fake for real, fake in _SWAPS}
+    for _attr, _value in sorted(vars(_ACCESSOR).items()):
+        _fake = _FAKE_OF.get(id(_value))
+        if _fake is not None:
+            _CLASS_PATCHES.append((_ACCESSOR, _attr, staticmethod(_fake)))

@@ -30,6 +30,7 @@ _REAL_OF_FAKE: dict[int, object] = {id(fake): real for real, fake in _SWAPS}
 _CLASS_PATCHES: list[tuple[type, str, object]] = [
     *standins._CLASS_PATCHES,
     *guards._CLASS_PATCHES,
+    *disk._CLASS_PATCHES,
 ]
 
 # Modules whose clock pairs with real OS waits (Condition.wait(timeout),
