@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import glob
 import io
 import locale
 import os
@@ -900,14 +901,17 @@ for _name, _fake in (
         _fake.__wrapped__ = _real  # type: ignore[attr-defined]
         _SWAPS.append((_real, _fake))
 
-# Python 3.10's pathlib calls the os functions through class attributes of
-# pathlib._NormalAccessor, bound when pathlib was imported, not through os:
-# those attributes get the stand-ins too (static: a function would bind self).
+# pathlib and glob call some os functions through class attributes bound at
+# import, not through os (3.10: pathlib._NormalAccessor; 3.13: glob's
+# _StringGlobber.scandir/lstat): those attributes get the stand-ins too,
+# static (a plain function would bind self).
 _CLASS_PATCHES: list[tuple[type, str, object]] = []
-_ACCESSOR = getattr(pathlib, "_NormalAccessor", None)
-if _ACCESSOR is not None:
-    _FAKE_OF = {id(real): fake for real, fake in _SWAPS}
-    for _attr, _value in sorted(vars(_ACCESSOR).items()):
+_FAKE_OF = {id(real): fake for real, fake in _SWAPS}
+for _owner in (getattr(pathlib, "_NormalAccessor", None), getattr(glob, "_StringGlobber", None)):
+    if _owner is None:
+        continue
+    for _attr, _value in sorted(vars(_owner).items()):
+        _value = _value.__func__ if isinstance(_value, staticmethod) else _value
         _fake = _FAKE_OF.get(id(_value))
         if _fake is not None:
-            _CLASS_PATCHES.append((_ACCESSOR, _attr, staticmethod(_fake)))
+            _CLASS_PATCHES.append((_owner, _attr, staticmethod(_fake)))
