@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import seedloop
+from seedloop import _investigate as investigate
 from seedloop import _race
 
 
@@ -181,3 +182,11 @@ def test_find_race_prefers_the_lost_update_across_the_switch() -> None:
     assert race.overwrite is not None and race.overwrite.step == 4
     assert "decisive switch: step 2" in str(race)
     assert _race.find_race(accesses[:1] + accesses[4:], decisive=[2]) is None
+
+
+def test_seedloops_own_files_are_never_user_code_wherever_it_is_installed() -> None:
+    # Installed as a wheel, seedloop lives in site-packages beside the libraries under
+    # test: its own recorder must still not be taken for the code that raced.
+    assert not _race._user_file(investigate.__file__)
+    assert not _race._user_file(asyncio.tasks.__file__)
+    assert _race._user_file(__file__)

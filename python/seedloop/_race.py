@@ -35,9 +35,6 @@ _STDLIB = tuple(
     os.path.join(p, "") for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
 )
 _SKIP = tuple(os.path.join(p, "") for p in LIBRARY_DIRS) + _STDLIB
-_SITE = tuple(
-    os.path.join(p, "") for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-)
 
 _GENERATED_BY = ("seedloop", "asyncio", "dataclasses", "collections", "typing", "enum")
 
