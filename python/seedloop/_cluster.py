@@ -133,28 +133,19 @@ def run_seeds(
 ) -> None:
     """Submit the chunks as tasks, a window at a time, and merge them in seed order."""
     distributed = _distributed()
-    threads = max(1, sum(client.nthreads().values()))
-    # Two tasks per worker thread: one running, one waiting to start.
-    window = 2 * threads
+    # Two tasks per worker thread (feeder.jobs: the cluster's threads): one
+    # running, one waiting to start.
+    window = 2 * feeder.jobs
     lookahead = max(window * 8, 64)
-    feeder.jobs = threads
     cutoff = 2**62  # smallest failing position seen (stop_on_failure)
     in_flight: dict[Any, Chunk] = {}
     finished = distributed.as_completed()
     done = failed = 0
     try:
-        exhausted = False
         while True:
-            limit = window if feeder.ran else threads
-            while (
-                not exhausted
-                and len(in_flight) < limit
-                and feeder.number < merger.next_number + lookahead
-            ):
-                chunk = feeder.next()
-                if chunk is None or chunk.start > cutoff:
-                    exhausted = True
-                    break
+            while (chunk := feeder.to_submit(
+                len(in_flight), window, merger.next_number, lookahead, cutoff
+            )) is not None:
                 fut = client.submit(run_task, spec, chunk, opts, mode, pure=False)
                 in_flight[fut] = chunk
                 finished.add(fut)

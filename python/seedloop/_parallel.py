@@ -379,6 +379,8 @@ class Feeder:
         self.seconds = 0.0
         #: Run time each chunk should hold (a cluster's tasks cost more to send).
         self.chunk_seconds = CHUNK_SECONDS
+        #: No chunk is left to submit (or none starts before the failure cut-off).
+        self.exhausted = False
 
     def measured(self, result: ChunkResult) -> None:
         if result.ran and not result.interrupted:
@@ -396,6 +398,22 @@ class Feeder:
             floor = int(self.chunk_seconds / 10 / per_seed)
             size = min(size, max(left // (2 * self.jobs), floor))
         return max(1, min(size, MAX_CHUNK))
+
+    def to_submit(
+        self, in_flight: int, window: int, merged: int, lookahead: int, cutoff: int
+    ) -> Chunk | None:
+        """The next chunk to hand a worker now, or None: ``in_flight`` fills the
+        window (one small chunk per worker until run times are known), submission
+        is ``lookahead`` chunks ahead of the in-order merge (chunk ``merged``), or
+        no chunk starts before ``cutoff`` (a failure at a smaller position)."""
+        limit = window if self.ran else self.jobs
+        if self.exhausted or in_flight >= limit or self.number >= merged + lookahead:
+            return None
+        chunk = self.next()
+        if chunk is None or chunk.start > cutoff:
+            self.exhausted = True  # every later chunk starts later still
+            return None
+        return chunk
 
     def next(self) -> Chunk | None:
         size = self.size()
@@ -743,20 +761,10 @@ def _run_parallel(
         initargs=(spec, cutoff, workers.cells, workers.counter, opts, mode),
     )
     try:
-        exhausted = False
         while True:
-            # Before any chunk came back (run time unknown), one small chunk
-            # per worker; then the full window.
-            limit = window if feeder.ran else jobs
-            while (
-                not exhausted
-                and len(in_flight) < limit
-                and feeder.number < merger.next_number + lookahead
-            ):
-                chunk = feeder.next()
-                if chunk is None or chunk.start > cutoff.value:
-                    exhausted = True  # every later chunk starts later still
-                    break
+            while (chunk := feeder.to_submit(
+                len(in_flight), window, merger.next_number, lookahead, cutoff.value
+            )) is not None:
                 fut = workers.submit(pool, _worker_run_chunk, chunk)
                 in_flight[fut] = chunk
             if not in_flight:
