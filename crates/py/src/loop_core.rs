@@ -121,13 +121,16 @@ pub struct LoopCore {
     /// Called as `observer(step, task_ordinal, handle)` before each step
     /// (timelines); None on the fast path.
     observer: Mutex<Option<PyObject>>,
+    /// Called as `chooser(step, ready_handles)` when more than one callback
+    /// is ready; returns the index to run (a guided search's learnt policy).
+    chooser: Mutex<Option<PyObject>>,
     /// The class overrides `time()`: always ask it (see `patched_time`).
     own_time: AtomicBool,
     /// A systematic walk drives this run: entries carry their footprints.
     systematic: AtomicBool,
     /// Closed: new callbacks are refused (read without the state lock).
     closed: AtomicBool,
-    /// An observer is installed (checked once per iteration without its lock).
+    /// An observer or chooser is installed (checked once per iteration without its lock).
     observed: AtomicBool,
     /// The next creation-order hash of this loop's tasks and futures (from 1).
     next_hash: AtomicU64,
@@ -426,6 +429,43 @@ impl LoopCore {
         ))
     }
 
+    /// The installed observer or chooser, if any (a new reference).
+    fn hook(&self, slot: &Mutex<Option<PyObject>>, py: Python<'_>) -> Option<PyObject> {
+        slot.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|o| o.clone_ref(py))
+    }
+
+    fn update_observed(&self) {
+        let any = |slot: &Mutex<Option<PyObject>>| {
+            slot.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        };
+        self.observed
+            .store(any(&self.observer) || any(&self.chooser), Ordering::Relaxed);
+    }
+
+    /// The chooser's index for the next step, or None when at most one
+    /// callback is ready (no choice to make). Called without the state lock:
+    /// the chooser is Python and may look at the handles.
+    fn ask_chooser(&self, py: Python<'_>, chooser: &PyObject) -> PyResult<Option<usize>> {
+        let (step, ready) = {
+            let st = self.lock();
+            if st.sched.ready_len() < 2 {
+                return Ok(None);
+            }
+            let ready: Vec<Py<Handle>> =
+                st.sched.ready_payloads().map(|h| h.clone_ref(py)).collect();
+            (st.sched.trace().len(), ready)
+        };
+        let index = chooser.bind(py).call1((step, ready))?;
+        index.extract::<usize>().map(Some).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "a step chooser must return an index among the ready callbacks, got {index}"
+            ))
+        })
+    }
+
     /// Has the run used up its real-time budget? (Starts the clock on first use.)
     fn wall_exceeded(&self) -> bool {
         let mut st = self.lock();
@@ -475,19 +515,23 @@ impl LoopCore {
             };
             match begin {
                 (Begin::Ready(n), charge) => {
-                    let observer = if this.observed.load(Ordering::Relaxed) {
-                        this.observer
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .as_ref()
-                            .map(|o| o.clone_ref(py))
+                    let (observer, chooser) = if this.observed.load(Ordering::Relaxed) {
+                        (this.hook(&this.observer, py), this.hook(&this.chooser, py))
                     } else {
-                        None
+                        (None, None)
                     };
                     for _ in 0..n {
+                        let chosen = match &chooser {
+                            Some(chooser) => this.ask_chooser(py, chooser)?,
+                            None => None,
+                        };
                         let (entry, step, overrun, walk_stop) = {
                             let mut st = this.lock();
-                            let Some(entry) = st.sched.step() else { break };
+                            let next = match chosen {
+                                Some(index) => st.sched.step_chosen(index),
+                                None => st.sched.step(),
+                            };
+                            let Some(entry) = next else { break };
                             st.current_owner = entry.owner;
                             // A user tape named a callback that was not ready:
                             // the clamped step still runs (nothing is lost for
@@ -593,6 +637,7 @@ impl LoopCore {
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             external_pending: AtomicUsize::new(0),
             observer: Mutex::new(None),
+            chooser: Mutex::new(None),
             own_time: AtomicBool::new(false),
             systematic: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -604,12 +649,25 @@ impl LoopCore {
     /// Install (or clear, with None) the per-step observer.
     fn _engine_set_observer(&self, py: Python<'_>, observer: Option<PyObject>) {
         let observer = observer.filter(|o| !o.is_none(py));
-        self.observed.store(observer.is_some(), Ordering::Relaxed);
         let old = std::mem::replace(
             &mut *self.observer.lock().unwrap_or_else(|e| e.into_inner()),
             observer,
         );
         drop(old);
+        self.update_observed();
+    }
+
+    /// Install (or clear, with None) the per-step chooser: it decides every
+    /// step with more than one ready callback instead of the strategy, and
+    /// its choices are recorded in the tape like the strategy's.
+    fn _engine_set_chooser(&self, py: Python<'_>, chooser: Option<PyObject>) {
+        let chooser = chooser.filter(|o| !o.is_none(py));
+        let old = std::mem::replace(
+            &mut *self.chooser.lock().unwrap_or_else(|e| e.into_inner()),
+            chooser,
+        );
+        drop(old);
+        self.update_observed();
     }
 
     /// Did every decision so far keep asyncio's documented order (a schedule
