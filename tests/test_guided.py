@@ -170,3 +170,36 @@ def test_guided_refuses_what_it_cannot_honour() -> None:
         seedloop.explore(scenario, range(10), strategy="guided", shard=(0, 2))
     with pytest.raises(seedloop.InvalidStrategyError):
         seedloop.run(scenario, strategy="guided")  # a single run has no corpus to learn from
+
+
+def test_a_guided_search_is_the_same_in_another_process() -> None:
+    """The learnt policy's table is keyed by code objects (hashed by their
+    strings): lookups only, so PYTHONHASHSEED changes nothing."""
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.path[:0] = [sys.argv[1], sys.argv[2]]
+        import corpus, seedloop
+        (m,) = corpus.load(["stale_leader_write"])
+        e = seedloop.explore(m.scenario, range(200), strategy="guided", shrink=False,
+                             explain=False)
+        print(e.failing_seeds, sorted(e.outcomes.items()), e.guided.corpus,
+              e.guided.features, sorted(e.guided.arms.items()))
+        """
+    )
+    here = Path(__file__).resolve().parent
+    package_root = Path(seedloop.__file__).resolve().parent.parent
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(here.parent / "bench"), str(here)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONPATH": str(package_root), "PYTHONHASHSEED": str(i)},
+        ).stdout
+        for i in (1, 2)
+    ]
+    assert outs[0] == outs[1] and "learn" in outs[0]
