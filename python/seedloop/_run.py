@@ -128,7 +128,7 @@ def run_seed(
             value: Any = None
             exception: BaseException | None = None
             try:
-                value = loop.run_until_complete(main)
+                value = loop._run_main(main)
             except (KeyboardInterrupt, SystemExit):
                 if main.done() and not main.cancelled():
                     # The scenario raised it: consume it as asyncio.run does, or

@@ -28,6 +28,7 @@ from .net_methods import NetLoopMixin
 from .tasks import _BaseEventLoop, _SeedTasks
 
 _set_running_loop = asyncio.events._set_running_loop
+_run_until_complete_cb = asyncio.base_events._run_until_complete_cb
 # 3.12+ split run_forever's set-up and clean-up out of its loop.
 _RUN_FOREVER_SETUP = getattr(_BaseEventLoop, "_run_forever_setup", None)
 _RUN_FOREVER_CLEANUP = getattr(_BaseEventLoop, "_run_forever_cleanup", None)
@@ -341,22 +342,47 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         # 3.10 and 3.11: BaseEventLoop.run_forever, minus its loop.
         self._check_closed()
         self._check_running()
-        self._set_coroutine_origin_tracking(self._debug)
+        # Coroutine origin tracking is off unless in debug mode: no call then.
+        tracking = self._debug or self._coroutine_origin_tracking_enabled
+        if tracking:
+            self._set_coroutine_origin_tracking(self._debug)
         old_agen_hooks = sys.get_asyncgen_hooks()
         try:
             self._thread_id = threading.get_ident()
-            sys.set_asyncgen_hooks(
-                firstiter=self._asyncgen_firstiter_hook,
-                finalizer=self._asyncgen_finalizer_hook,
-            )
+            sys.set_asyncgen_hooks(self._asyncgen_firstiter_hook, self._asyncgen_finalizer_hook)
             _set_running_loop(self)
-            self._run_until_stopped()
+            while True:
+                status = self._engine_run_until_stopped()
+                if status == _engine.RAN:
+                    break
+                self._raise_for(status)
         finally:
             self._stopping = False
             self._thread_id = None
             _set_running_loop(None)
-            self._set_coroutine_origin_tracking(False)
+            if tracking or self._coroutine_origin_tracking_enabled:
+                self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _run_main(self, main: asyncio.Task[Any]) -> Any:
+        """``run_until_complete(main)`` for a run's main task, a task of this loop.
+
+        The same callback on the task as ``BaseEventLoop.run_until_complete``
+        (so the same steps, in the same order), without its ``ensure_future``
+        and checks, which a task this loop just created passes anyway.
+        """
+        if type(self).run_until_complete is not _BaseEventLoop.run_until_complete or (
+            "run_until_complete" in self.__dict__
+        ):
+            return self.run_until_complete(main)  # overridden: keep what it does
+        main.add_done_callback(_run_until_complete_cb)
+        try:
+            self.run_forever()
+        finally:
+            main.remove_done_callback(_run_until_complete_cb)
+        if not main.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return main.result()
 
     def _run_until_stopped(self) -> None:
         while True:
