@@ -637,7 +637,7 @@ impl LoopCore {
     /// (TAPE_OVERRUN) instead of choosing the newest entry. `keep_steps`
     /// keeps the full step log (32 bytes a step) besides the compact tape.
     /// `walk` (an `Explorer` plan) makes this run one of a systematic exploration.
-    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None, walk=None))]
+    #[pyo3(signature = (seed, strategy, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None, walk=None))]
     #[allow(clippy::too_many_arguments)]
     fn _engine_setup(
         slf: &Bound<'_, Self>,

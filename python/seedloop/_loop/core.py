@@ -84,6 +84,39 @@ def _asyncio_debug_mode() -> bool:
 _DEFAULT_PCT_STEPS = 1000
 
 
+# The last options' per-run attributes: a search sets up every seed's loop from one RunOptions.
+_run_state_cache: list[Any] = [None, None]
+
+
+def _run_state(opts: RunOptions) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attributes a loop for ``opts`` starts with: ``(SeedLoop's own, with BaseEventLoop's snapshot)``.
+
+    Only immutable values (each loop gets its own lists); cached for the last
+    options (a frozen RunOptions never changes).
+    """
+    cached_opts, cached = _run_state_cache
+    if cached_opts is opts:
+        return cached  # type: ignore[no-any-return]
+    own: dict[str, Any] = {
+        #: A systematic walk (an ``_engine.Explorer`` plan) drives the run and stopped it.
+        "_walk_stopped": False,
+        #: The InvalidOptionError that stopped a run whose tape named a
+        #: callback that was not ready (None if none did).
+        "_tape_error": None,
+        "_max_steps": opts.max_steps,
+        "_max_time": opts.max_time,
+        "_max_wall": opts.max_wall,
+        "_executor_mode": opts.executor,
+        "_tasks_created": 0,
+        "_seed_tasks_created": 0,
+        "_factory_tasks_created": 0,
+        "_on_task_created": None,
+    }
+    result = (own, {**(_BASE_STATE or {}), **own})
+    _run_state_cache[:] = [opts, result]
+    return result
+
+
 class _WalkStopped(Exception):
     """Raised out of the loop when a systematic walk stops: the rest of the
     schedule reorders independent steps of one already explored (or is over
@@ -181,17 +214,18 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         picks the newest entry instead of stopping the run with
         InvalidOptionError (for generated tapes: the shrinker's, Hypothesis's).
         """
-        loop = cls.__new__(cls)
-        loop._closed = True
-        loop.seed, loop.strategy = seed, opts.strategy
         check_seed(seed)
+        checked_tape = check_tape(tape) if tape is not None else None
+        loop = cls.__new__(cls)
+        loop._closed = True  # what __del__ reads if the set-up fails
         loop._setup(
             seed,
             opts,
-            check_tape(tape) if tape is not None else None,
+            checked_tape,
             keep_steps=keep_steps,
             clamp_tape=clamp_tape,
             walk=walk,
+            fresh=True,
         )
         return loop
 
@@ -204,54 +238,47 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         keep_steps: bool = False,
         clamp_tape: bool = False,
         walk: Any = None,
+        fresh: bool = False,
     ) -> None:
+        """Set up the loop for a run; ``fresh``: nothing but ``_closed`` was set on it yet."""
         if (
             _BASE_STATE is None
             or type(self).set_debug is not SeedLoop.set_debug
             or _asyncio_debug_mode()
         ):
             _BaseEventLoop.__init__(self)
-        else:
-            # BaseEventLoop.__init__'s attributes from a snapshot: it reads the
-            # clock's resolution and the environment, and builds a WeakSet
-            # (made on first use here), about a third of a tiny run's set-up.
             state = self.__dict__
-            state.update(_BASE_STATE)
-            state["_scheduled"] = []
-        #: A systematic walk (an ``_engine.Explorer`` plan) drives the run and stopped it.
-        self._walk_stopped = False
-        #: The InvalidOptionError that stopped a run whose tape named a
-        #: callback that was not ready (None if none did).
-        self._tape_error: InvalidOptionError | None = None
+            state.update(_run_state(opts)[0])
+        elif fresh:
+            # BaseEventLoop.__init__'s attributes from a snapshot (it reads the
+            # clock's resolution and the environment, and builds a WeakSet,
+            # made on first use here) and this class's: a copy of one dict.
+            state = self.__dict__ = _run_state(opts)[1].copy()
+        else:
+            state = self.__dict__  # a subclass's __init__ may have set some already
+            state.update(_run_state(opts)[1])
+        state["_scheduled"] = []
+        # Async generators in first-iteration order: shutdown closes them in
+        # this order instead of the WeakSet's address order.
+        state["_agen_refs"] = []
+        state["seed"] = seed
+        state["strategy"] = (
+            "systematic" if walk is not None else "replay" if tape is not None else opts.strategy
+        )
         self._engine_setup(
             seed,
             opts.strategy,
-            depth=opts.depth,
-            steps=opts.steps or _DEFAULT_PCT_STEPS,
-            tape=tape,
-            max_steps=opts.max_steps or 0,
-            max_time=opts.max_time,
-            strict_tape=not clamp_tape,
-            keep_steps=keep_steps,
-            max_wall=opts.max_wall,
-            step_time=opts.step_time,
-            walk=walk,
+            opts.depth,
+            opts.steps or _DEFAULT_PCT_STEPS,
+            tape,
+            opts.max_steps or 0,
+            opts.max_time,
+            not clamp_tape,
+            keep_steps,
+            opts.max_wall,
+            opts.step_time,
+            walk,
         )
-        self.seed = seed
-        self.strategy = (
-            "systematic" if walk is not None else "replay" if tape is not None else opts.strategy
-        )
-        self._max_steps = opts.max_steps
-        self._max_time = opts.max_time
-        self._max_wall = opts.max_wall
-        self._executor_mode = opts.executor
-        # Async generators in first-iteration order: shutdown closes them in
-        # this order instead of the WeakSet's address order.
-        self._agen_refs: list[weakref.ref[Any]] = []
-        self._tasks_created = 0
-        self._seed_tasks_created = 0
-        self._factory_tasks_created = 0
-        self._on_task_created = None
 
     # LoopCore.call_soon without PyO3's argument parsing (the hot path of every step).
     call_soon = _engine.fast_call_soon_method()
