@@ -202,7 +202,6 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         seed: int,
         opts: RunOptions,
         tape: Sequence[int] | None,
-        *,
         keep_steps: bool = False,
         clamp_tape: bool = False,
         walk: Any = None,
@@ -218,15 +217,8 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         checked_tape = check_tape(tape) if tape is not None else None
         loop = cls.__new__(cls)
         loop._closed = True  # what __del__ reads if the set-up fails
-        loop._setup(
-            seed,
-            opts,
-            checked_tape,
-            keep_steps=keep_steps,
-            clamp_tape=clamp_tape,
-            walk=walk,
-            fresh=True,
-        )
+        # By position: keywords cost more than the rest of the call.
+        loop._setup(seed, opts, checked_tape, keep_steps, clamp_tape, walk, True)
         return loop
 
     def _setup(
@@ -234,7 +226,6 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         seed: int,
         opts: RunOptions,
         tape: list[int] | None,
-        *,
         keep_steps: bool = False,
         clamp_tape: bool = False,
         walk: Any = None,
@@ -490,7 +481,13 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             raise RuntimeError("Cannot close a running event loop")
         if self.is_closed():
             return
-        _BaseEventLoop.close(self)
+        if self._debug or self._default_executor is not None:
+            _BaseEventLoop.close(self)  # its debug log line, the executor's shutdown
+        else:
+            # The rest of BaseEventLoop.close (the engine drops its ready entries itself).
+            self._closed = True
+            self._scheduled.clear()
+            self._executor_shutdown_called = True
         self._engine_close()
 
     # -- trace --------------------------------------------------------------
