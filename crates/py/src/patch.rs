@@ -12,13 +12,6 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-/// Borrowed item `i` of a tuple or list known to have it (checked by the caller's length).
-///
-/// SAFETY: `seq` is a live tuple, `i` < its length; the GIL is held.
-unsafe fn tuple_item(seq: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *mut ffi::PyObject {
-    ffi::PyTuple_GetItem(seq, i)
-}
-
 /// `target.__dict__`'s entry for `name` (a new reference), or None if the
 /// target has no own attribute of that name.
 fn own_attr<'py>(
@@ -37,56 +30,98 @@ fn own_attr<'py>(
     Ok(None)
 }
 
+/// One module's bindings of real objects: `(key, real, stand-in)` each.
+struct Batch {
+    namespace: Py<PyDict>,
+    keys: Vec<PyObject>,
+    reals: Vec<PyObject>,
+    fakes: Vec<PyObject>,
+}
+
+/// The module bindings a run swaps, built once per scan of `sys.modules`
+/// (the patch table) and walked without Python objects in between: each
+/// run reads the current binding and sets the new one through CPython's
+/// dict calls, nothing else.
+#[pyclass(module = "seedloop._engine", frozen)]
+pub struct PatchTable {
+    batches: Vec<Batch>,
+    /// Positions of the batches the last `patch_world` swapped (restored and cleared by `restore_world`).
+    patched: std::sync::Mutex<Vec<usize>>,
+}
+
+#[pymethods]
+impl PatchTable {
+    /// From `(namespace, keys, reals, stand_ins)` per module.
+    #[new]
+    fn new(batches: &Bound<'_, PyList>) -> PyResult<Self> {
+        let mut out = Vec::with_capacity(batches.len());
+        for batch in batches.iter() {
+            let (namespace, keys, reals, fakes): (
+                Bound<'_, PyDict>,
+                Vec<PyObject>,
+                Vec<PyObject>,
+                Vec<PyObject>,
+            ) = batch.extract()?;
+            if reals.len() != keys.len() || fakes.len() != keys.len() {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "a batch's keys, real objects and stand-ins differ in length",
+                ));
+            }
+            out.push(Batch {
+                namespace: namespace.unbind(),
+                keys,
+                reals,
+                fakes,
+            });
+        }
+        Ok(PatchTable {
+            batches: out,
+            patched: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.batches.len()
+    }
+}
+
+impl PatchTable {
+    fn patched(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+        self.patched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Patch the process for runs:
 ///
-/// - for each `(namespace, keys, expected, replacements)` of `batches` whose
-///   keys are all bound to their expected objects (by identity), bind the
-///   replacements and append `restores[i]` (`(namespace, keys, expected)`)
-///   to `patched`; the positions of the batches left alone because a binding
-///   changed are returned (the caller patches those one name at a time);
+/// - every module batch of `table` whose keys are all bound to their real
+///   objects (by identity) gets the stand-ins (all or nothing per module);
+///   the positions of the batches left alone because a binding changed are
+///   returned (the caller patches those one name at a time);
 /// - for each `(target, name, value)` of `sets`: a dict target gets the item,
 ///   anything else the attribute (a class's through `setattr`, so its type
 ///   caches are invalidated); `(target, name, old, own)` is appended to
 ///   `undo` first (`own`: the target had its own entry, `old`).
 ///
 /// What was done is recorded as it is done: if a call fails half-way,
-/// `restore_world(undo, patched)` undoes exactly the part that was done.
+/// `restore_world(undo, table)` undoes exactly the part that was done.
 #[pyfunction]
 fn patch_world(
-    batches: &Bound<'_, PyList>,
-    restores: &Bound<'_, PyList>,
-    patched: &Bound<'_, PyList>,
+    table: &Bound<'_, PatchTable>,
     sets: &Bound<'_, PyList>,
     undo: &Bound<'_, PyList>,
 ) -> PyResult<Vec<usize>> {
-    let py = batches.py();
+    let py = table.py();
+    let table = table.get();
     let mut skipped = Vec::new();
-    for (i, batch) in batches.iter().enumerate() {
-        let batch = batch.downcast_into::<PyTuple>()?;
-        if batch.len() != 4 {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "a batch is 4 items",
-            ));
-        }
-        let namespace = batch.get_item(0)?.downcast_into::<PyDict>()?;
-        let keys = batch.get_item(1)?.downcast_into::<PyTuple>()?;
-        let expected = batch.get_item(2)?.downcast_into::<PyTuple>()?;
-        let replacements = batch.get_item(3)?.downcast_into::<PyTuple>()?;
-        let n = keys.len();
-        if expected.len() != n || replacements.len() != n {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "a batch's keys, expected objects and replacements differ in length",
-            ));
-        }
-        let ns = namespace.as_ptr();
-        let (k, e, r) = (keys.as_ptr(), expected.as_ptr(), replacements.as_ptr());
-        // SAFETY: the GIL is held; the tuples are alive (bound above) and
-        // indexed below their checked length; PyDict_GetItemWithError returns
-        // a borrowed reference (or NULL, with an error set only on failure).
+    for (i, batch) in table.batches.iter().enumerate() {
+        let ns = batch.namespace.as_ptr();
+        // SAFETY: the GIL is held; every pointer is owned by the table (alive);
+        // PyDict_GetItemWithError returns a borrowed reference (or NULL, with
+        // an error set only on failure).
         unsafe {
             let mut intact = true;
-            for j in 0..n as ffi::Py_ssize_t {
-                let value = ffi::PyDict_GetItemWithError(ns, tuple_item(k, j));
+            for (key, real) in batch.keys.iter().zip(&batch.reals) {
+                let value = ffi::PyDict_GetItemWithError(ns, key.as_ptr());
                 if value.is_null() {
                     if let Some(err) = PyErr::take(py) {
                         return Err(err);
@@ -94,7 +129,7 @@ fn patch_world(
                     intact = false;
                     break;
                 }
-                if value != tuple_item(e, j) {
+                if value != real.as_ptr() {
                     intact = false;
                     break;
                 }
@@ -103,17 +138,17 @@ fn patch_world(
                 skipped.push(i);
                 continue;
             }
-            for j in 0..n as ffi::Py_ssize_t {
-                if ffi::PyDict_SetItem(ns, tuple_item(k, j), tuple_item(r, j)) < 0 {
+            for (j, (key, fake)) in batch.keys.iter().zip(&batch.fakes).enumerate() {
+                if ffi::PyDict_SetItem(ns, key.as_ptr(), fake.as_ptr()) < 0 {
                     // Put back the ones done, so the batch is all or nothing.
-                    for done in 0..j {
-                        ffi::PyDict_SetItem(ns, tuple_item(k, done), tuple_item(e, done));
+                    for (key, real) in batch.keys.iter().zip(&batch.reals).take(j) {
+                        ffi::PyDict_SetItem(ns, key.as_ptr(), real.as_ptr());
                     }
                     return Err(PyErr::fetch(py));
                 }
             }
         }
-        patched.append(restores.get_item(i)?)?;
+        table.patched().push(i);
     }
     for entry in sets.iter() {
         let entry = entry.downcast_into::<PyTuple>()?;
@@ -137,11 +172,11 @@ fn patch_world(
 
 /// Undo `patch_world` (and the caller's own `(target, name, old, own)`
 /// entries): `undo` newest first (a dict target's item, anything else's
-/// attribute, deleted where there was none), then every `(namespace, keys,
-/// values)` batch of `patched` bound back. Both lists are emptied; on an
-/// error, `undo` keeps the entries not restored yet (and `patched` all of its).
+/// attribute, deleted where there was none), then the real objects bound
+/// back in every module batch of `table` that it patched. `undo` is emptied;
+/// on an error it keeps the entries not restored yet.
 #[pyfunction]
-fn restore_world(undo: &Bound<'_, PyList>, patched: &Bound<'_, PyList>) -> PyResult<()> {
+fn restore_world(undo: &Bound<'_, PyList>, table: &Bound<'_, PatchTable>) -> PyResult<()> {
     let py = undo.py();
     let mut left = undo.len();
     let undone = (|| -> PyResult<()> {
@@ -168,31 +203,25 @@ fn restore_world(undo: &Bound<'_, PyList>, patched: &Bound<'_, PyList>) -> PyRes
     // One slice deletion instead of a pop per entry; what failed stays.
     undo.del_slice(left, usize::MAX)?;
     undone?;
-    for batch in patched.iter() {
-        let batch = batch.downcast_into::<PyTuple>()?;
-        let namespace = batch.get_item(0)?.downcast_into::<PyDict>()?;
-        let keys = batch.get_item(1)?.downcast_into::<PyTuple>()?;
-        let values = batch.get_item(2)?.downcast_into::<PyTuple>()?;
-        if values.len() != keys.len() {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "a batch's keys and values differ in length",
-            ));
-        }
-        let (ns, k, v) = (namespace.as_ptr(), keys.as_ptr(), values.as_ptr());
-        // SAFETY: the GIL is held; the tuples are alive and indexed below their length.
+    let table = table.get();
+    let done = std::mem::take(&mut *table.patched());
+    for i in done {
+        let batch = &table.batches[i];
+        let ns = batch.namespace.as_ptr();
+        // SAFETY: the GIL is held; every pointer is owned by the table (alive).
         unsafe {
-            for j in 0..keys.len() as ffi::Py_ssize_t {
-                if ffi::PyDict_SetItem(ns, tuple_item(k, j), tuple_item(v, j)) < 0 {
+            for (key, real) in batch.keys.iter().zip(&batch.reals) {
+                if ffi::PyDict_SetItem(ns, key.as_ptr(), real.as_ptr()) < 0 {
                     return Err(PyErr::fetch(py));
                 }
             }
         }
     }
-    patched.del_slice(0, usize::MAX)?;
     Ok(())
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PatchTable>()?;
     m.add_function(wrap_pyfunction!(patch_world, m)?)?;
     m.add_function(wrap_pyfunction!(restore_world, m)?)?;
     Ok(())

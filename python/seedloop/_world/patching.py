@@ -71,18 +71,14 @@ class _Bindings:
         self.stand_ins[key] = stand_in
         self.real_map[key] = real
 
-    def batches(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """``(patch, restore)`` batches for ``_engine.swap_bindings``/``set_bindings``."""
-        keys = tuple(self.keys)
-        reals = tuple(self.reals)
-        fakes = tuple(self.stand_ins[k] for k in keys)
-        return (self.namespace, keys, reals, fakes), (self.namespace, keys, reals)
+    def batch(self) -> tuple[Any, ...]:
+        """``(namespace, keys, reals, stand-ins)``: this module's entry of the patch table."""
+        return (self.namespace, self.keys, self.reals, [self.stand_ins[k] for k in self.keys])
 
 
 _modules: list[_Bindings] = []  # every module that binds a real object
-# _modules as batches for the engine (rebuilt when _modules changes).
-_patch_batches: list[tuple[Any, ...]] = []
-_restore_batches: list[tuple[Any, ...]] = []
+# _modules as the engine's patch table (rebuilt when _modules changes).
+_table = _engine.PatchTable([])
 # module name -> (the module object scanned, its bindings or None). Entries of
 # modules that left sys.modules (or were replaced) are dropped at the next scan.
 _scanned: dict[str, tuple[object, _Bindings | None]] = {}
@@ -135,9 +131,8 @@ def _scan_new_modules() -> None:
                 _modules.append(entry)
         _scanned[name] = (module, entry)
     _scanned_len = len(modules)
-    pairs = [entry.batches() for entry in _modules]
-    _patch_batches[:] = [patch for patch, _ in pairs]
-    _restore_batches[:] = [restore for _, restore in pairs]
+    global _table
+    _table = _engine.PatchTable([entry.batch() for entry in _modules])
 
 
 def _unleak_new_modules() -> None:
@@ -153,7 +148,7 @@ def _unleak_new_modules() -> None:
 
 # -- patching the process and restoring it ------------------------------------
 
-_patched: list[tuple[Any, ...]] = []  # restore batches of the modules patched as a batch
+_patched_table = _table  # the table the process was patched from (it knows which batches)
 _undo: list[tuple[Any, Any, Any, bool]] = []  # (target, name, old value, own entry)
 _modules_at_install = 0
 
@@ -173,12 +168,13 @@ _SETS: list[tuple[Any, Any, object]] = [
 
 
 def _patch_process() -> None:
-    global _modules_at_install
+    global _modules_at_install, _patched_table
     _scan_new_modules()
     # Every module whose bindings are all still the real objects, then every
     # attribute and mapping entry of _SETS, in one engine call (it records
-    # what it did in _patched and _undo as it goes).
-    skipped = _engine.patch_world(_patch_batches, _restore_batches, _patched, _SETS, _undo)
+    # what it did in the table and in _undo as it goes).
+    _patched_table = _table
+    skipped = _engine.patch_world(_table, _SETS, _undo)
     for i in skipped:
         # The module rebound some names since the scan: patch the rest one by one.
         entry = _modules[i]
@@ -191,7 +187,7 @@ def _patch_process() -> None:
 
 
 def _restore_process() -> None:
-    _engine.restore_world(_undo, _patched)
+    _engine.restore_world(_undo, _patched_table)
     if len(sys.modules) != _modules_at_install:
         _unleak_new_modules()
 
