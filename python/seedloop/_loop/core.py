@@ -273,6 +273,9 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
 
     # LoopCore.call_soon without PyO3's argument parsing (the hot path of every step).
     call_soon = _engine.fast_call_soon_method()
+    # The same for timers (every sleep with a delay, every timeout).
+    call_later = _engine.fast_call_later_method()
+    call_at = _engine.fast_call_at_method()
 
     @property
     def _asyncgens(self) -> weakref.WeakSet[Any]:
