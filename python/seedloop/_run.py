@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import types
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from .errors import (
 Factory = Callable[[], Coroutine[Any, Any, Any]]
 
 _CLEANUP_STEPS = 100_000
+_CoroutineType = types.CoroutineType
 
 
 def check_not_in_running_loop(api: str) -> None:
@@ -52,7 +54,7 @@ def make_coroutine(factory: Factory, api: str) -> Coroutine[Any, Any, Any]:
         if tb is not None and tb.tb_next is None:
             raise needs_arguments(factory, api, exc) from None
         raise
-    if not inspect.iscoroutine(coro):
+    if type(coro) is not _CoroutineType and not inspect.iscoroutine(coro):
         if inspect.isawaitable(coro):
 
             async def _await(aw: Any = coro) -> Any:
