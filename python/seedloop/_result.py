@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 class RunResult:
     """Everything one run produced."""
 
+    # run_seed builds it by position (cheaper than keywords): new fields go last.
+
     seed: int
     strategy: str
     value: Any
