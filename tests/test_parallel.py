@@ -198,6 +198,32 @@ def test_chunks_are_sized_from_the_measured_run_time() -> None:
     assert feeder.seconds == 0.016
 
 
+def test_a_range_of_seeds_is_cut_into_range_slices_at_the_positions_a_list_gets() -> None:
+    for seeds in (range(1000), range(7, 3000, 3), range(999, -1, -2), range(2**64 - 50, 2**64)):
+        for shard in (None, (0, 1), (1, 3), (4, 5)):
+            fast = positions(seeds, shard)
+            assert isinstance(fast, _parallel.RangePositions)
+            assert list(fast) == list(positions(list(seeds), shard))
+            feeder = Feeder(positions(seeds, shard), shard[1] if shard else 1, 0, jobs=2)
+            cut = []
+            while (chunk := feeder.next()) is not None:
+                assert isinstance(chunk.seeds, range)  # a few bytes to send, whatever its length
+                cut += [(chunk.start + k * chunk.stride, s) for k, s in enumerate(chunk.seeds)]
+            assert cut == list(positions(list(seeds), shard))
+    # A range holding an invalid seed is checked seed by seed, failing where a list fails.
+    checked = positions(range(-2, 5), None)
+    assert not isinstance(checked, _parallel.RangePositions)
+    with pytest.raises(seedloop.InvalidSeedError, match="got -2"):
+        next(checked)
+    with pytest.raises(seedloop.InvalidSeedError, match="no seeds"):
+        seedloop.explore(sc.race, range(5, 5))
+    with pytest.raises(seedloop.InvalidSeedError, match="no seeds"):
+        seedloop.explore(sc.race, range(2), shard=(2, 3))
+    assert _counts(seedloop.explore(sc.race, range(300, 0, -1), jobs=2, shard="1/2")) == (
+        _counts(seedloop.explore(sc.race, list(range(300, 0, -1)), shard="1/2"))
+    )
+
+
 def test_the_answer_does_not_depend_on_chunk_sizes_or_start_method(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

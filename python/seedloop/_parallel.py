@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -185,7 +185,7 @@ class Chunk:
     number: int
     start: int  # position of the first seed in the whole order
     stride: int  # distance between the positions of consecutive seeds (the shard count)
-    seeds: list[int]
+    seeds: Sequence[int]  # a list, or a range slice (a few bytes to send)
 
 
 @dataclass(frozen=True)
@@ -345,8 +345,33 @@ def _worker_run_chunk(chunk: Chunk) -> ChunkResult:
 # -- the exploration ---------------------------------------------------------
 
 
-def positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[tuple[int, int]]:
-    """``(position, seed)`` of the shard's seeds, checked; InvalidSeedError if none."""
+def positions(
+    seeds: Iterable[int], shard: tuple[int, int] | None
+) -> Iterator[tuple[int, int]]:
+    """``(position, seed)`` of the shard's seeds, checked; InvalidSeedError if none.
+
+    A ``range`` whose seeds are all valid comes back as :class:`RangePositions`,
+    which the :class:`Feeder` cuts into range slices: no per-seed check, no list.
+    """
+    if type(seeds) is range:
+        part = seeds[shard[0] :: shard[1]] if shard is not None else seeds
+        # A range is monotonic: its two ends bound every seed in it.
+        if part and _valid(part[0]) and _valid(part[-1]):
+            return RangePositions(part, shard or (0, 1))
+    return _checked_positions(seeds, shard)
+
+
+def _valid(seed: int) -> bool:
+    try:
+        check_seed(seed)
+    except InvalidSeedError:
+        return False
+    return True
+
+
+def _checked_positions(
+    seeds: Iterable[int], shard: tuple[int, int] | None
+) -> Iterator[tuple[int, int]]:
     any_seed = False
     for index, seed in enumerate(seeds):
         if shard is not None and index % shard[1] != shard[0]:
@@ -355,6 +380,33 @@ def positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[t
         yield index, check_seed(seed)
     if not any_seed:
         raise InvalidSeedError("seedloop.explore(): no seeds to run; pass e.g. range(1000)")
+
+
+class RangePositions:
+    """The shard's seeds as a range of valid seeds (``seeds[k]`` is at position
+    ``first + k * stride``); iterates like the checked generator, and the
+    Feeder takes slices of it instead."""
+
+    def __init__(self, seeds: range, shard: tuple[int, int]) -> None:
+        self.seeds = seeds
+        self.first, self.stride = shard
+        self.taken = 0  # seeds handed out so far, by iteration or slices
+
+    def __iter__(self) -> RangePositions:
+        return self
+
+    def __next__(self) -> tuple[int, int]:
+        if self.taken >= len(self.seeds):
+            raise StopIteration
+        k = self.taken
+        self.taken += 1
+        return self.first + k * self.stride, self.seeds[k]
+
+    def take(self, size: int) -> tuple[int, range]:
+        """The next ``size`` seeds (fewer at the end) and the position of the first."""
+        k = self.taken
+        self.taken = min(k + size, len(self.seeds))
+        return self.first + k * self.stride, self.seeds[k : self.taken]
 
 
 class Feeder:
@@ -417,6 +469,19 @@ class Feeder:
 
     def next(self) -> Chunk | None:
         size = self.size()
+        seeds: Sequence[int]
+        if isinstance(self.positions, RangePositions):
+            start, seeds = self.positions.take(size)
+        else:
+            start, seeds = self._collect(size)
+        if not seeds:
+            return None
+        chunk = Chunk(self.number, start, self.stride, seeds)
+        self.number += 1
+        self.issued += len(seeds)
+        return chunk
+
+    def _collect(self, size: int) -> tuple[int, list[int]]:
         seeds: list[int] = []
         start = 0
         for index, seed in self.positions:
@@ -425,12 +490,7 @@ class Feeder:
             seeds.append(seed)
             if len(seeds) >= size:
                 break
-        if not seeds:
-            return None
-        chunk = Chunk(self.number, start, self.stride, seeds)
-        self.number += 1
-        self.issued += len(seeds)
-        return chunk
+        return start, seeds
 
 
 def total_of(seeds: Iterable[int], shard: tuple[int, int] | None) -> int:
