@@ -134,6 +134,13 @@ def test_a_dying_worker_is_reported() -> None:
         seedloop.explore(sc.kills_its_process, range(4), jobs=2)
 
 
+def test_a_crash_names_a_seed_past_2_63() -> None:
+    seeds = range(2**64 - 6, 2**64)
+    with pytest.raises(seedloop.WorkerCrashError, match=f"seed {sc.HUGE_CRASHING_SEED} ") as info:
+        seedloop.explore(sc.exits_at_a_huge_seed, seeds, jobs=2)
+    assert info.value.seed == sc.HUGE_CRASHING_SEED
+
+
 def test_unimportable_factories_are_refused_for_workers() -> None:
     async def local() -> None:
         pass
