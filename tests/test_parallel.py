@@ -134,7 +134,11 @@ def test_a_dying_worker_is_reported() -> None:
         seedloop.explore(sc.kills_its_process, range(4), jobs=2)
 
 
-def test_a_crash_names_a_seed_past_2_63() -> None:
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_crash_names_a_seed_past_2_63(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if method == "fork" and not sys.platform.startswith("linux"):
+        pytest.skip("workers fork on Linux only")
+    monkeypatch.setattr(_parallel, "START_METHOD", method)
     seeds = range(2**64 - 6, 2**64)
     with pytest.raises(seedloop.WorkerCrashError, match=f"seed {sc.HUGE_CRASHING_SEED} ") as info:
         seedloop.explore(sc.exits_at_a_huge_seed, seeds, jobs=2)
@@ -236,11 +240,16 @@ def test_the_answer_does_not_depend_on_chunk_sizes_or_start_method(
 ) -> None:
     seeds = list(range(300))
     serial = seedloop.explore(sc.slow_early_failure, seeds)
+    serial_stop = seedloop.explore(sc.slow_early_failure, seeds, stop_on_failure=True)
     monkeypatch.setattr(_parallel, "CHUNK_SECONDS", 0.0005)  # many tiny chunks
+    monkeypatch.setattr(_parallel, "TAIL_SECONDS", 0.0001)
     monkeypatch.setattr(_parallel, "FIRST_CHUNK", 1)
     for method in ("fork", "spawn") if sys.platform.startswith("linux") else ("spawn",):
         monkeypatch.setattr(_parallel, "START_METHOD", method)
         assert _counts(seedloop.explore(sc.slow_early_failure, seeds, jobs=2)) == _counts(serial)
+        # The shared failure cut-off, read by the workers of either start method.
+        stop = seedloop.explore(sc.slow_early_failure, seeds, jobs=2, stop_on_failure=True)
+        assert _counts(stop) == _counts(serial_stop)
 
 
 def test_workers_fork_only_on_linux_while_no_other_thread_runs() -> None:

@@ -219,24 +219,85 @@ class ChunkResult:
     elapsed: float = 0.0
 
 
-class _Slot:
-    """This worker's cell in the parent's shared array: ``pid, position, seed``.
+class Shared:
+    """The cells the parent and its workers share: the failure cut-off (the
+    smallest failing position seen), a counter numbering the workers, and
+    per worker ``pid, position, seed`` (position -1 while idle).
 
-    The worker writes the seed it is about to run, so when the process dies
-    (a segfault, ``os._exit``) the parent still knows which seed killed it.
-    The per-seed writes are plain stores into memoryviews of the shared
-    array (0.1 us a seed, a third of ctypes item access through a method
-    call): ``cells`` signed (a position is -1 while idle), ``seeds`` the
-    same bytes unsigned, as seeds go up to 2**64-1.
+    One buffer from multiprocessing's shared heap, read and written as
+    memoryviews (``cells`` signed, ``seeds`` the same bytes unsigned: seeds
+    go up to 2**64-1), and one lock. No ctypes: importing it (for
+    ``Value``/``Array``) cost ~3 ms before the first worker could start, and
+    a memoryview store is a third of a ctypes item access.
     """
 
-    def __init__(self, cells: Any, number: int) -> None:
-        raw = memoryview(cells).cast("B")
+    _CUTOFF, _COUNTER, _SLOTS = 0, 1, 2
+
+    def __init__(self, ctx: Any, jobs: int) -> None:
+        from multiprocessing import heap  # only searches with workers need it
+
+        self.jobs = jobs
+        self.buffer = heap.BufferWrapper(8 * (self._SLOTS + 3 * jobs))
+        self.lock = ctx.Lock()
+        self._views()
+        self.cells[self._CUTOFF] = 2**62
+        self.cells[self._COUNTER] = 0
+        for number in range(jobs):  # a heap block may be reused: not zeroed
+            base = self.slot(number)
+            self.cells[base] = self.cells[base + 2] = 0
+            self.cells[base + 1] = -1
+
+    def _views(self) -> None:
+        raw = self.buffer.create_memoryview().cast("B")
         self.cells = raw.cast("q")
         self.seeds = raw.cast("Q")
-        self.base = 3 * number
-        self.cells[self.base] = os.getpid()
-        self.cells[self.base + 1] = -1
+
+    def __getstate__(self) -> tuple[Any, Any, int]:
+        return self.buffer, self.lock, self.jobs  # a spawned worker maps the same buffer
+
+    def __setstate__(self, state: tuple[Any, Any, int]) -> None:
+        self.buffer, self.lock, self.jobs = state
+        self._views()
+
+    @property
+    def cutoff(self) -> int:
+        return self.cells[self._CUTOFF]
+
+    def lower_cutoff(self, index: int) -> None:
+        with self.lock:
+            if index < self.cells[self._CUTOFF]:
+                self.cells[self._CUTOFF] = index
+
+    def claim(self) -> int:
+        """A number for the calling worker, and its cell."""
+        with self.lock:
+            number = self.cells[self._COUNTER]
+            self.cells[self._COUNTER] = number + 1
+        self.cells[self.slot(number)] = os.getpid()
+        return number
+
+    def slot(self, number: int) -> int:
+        """Index of worker ``number``'s pid cell (position and seed follow)."""
+        return self._SLOTS + 3 * number
+
+    def running(self) -> dict[int, tuple[int, int]]:
+        """pid -> (position, seed) of every worker that claimed a cell."""
+        found = {}
+        for number in range(self.jobs):
+            base = self.slot(number)
+            found[self.cells[base]] = (self.cells[base + 1], self.seeds[base + 2])
+        return found
+
+
+class _Slot:
+    """This worker's cell: it writes the seed it is about to run, so when the
+    process dies (a segfault, ``os._exit``) the parent still knows which seed
+    killed it."""
+
+    def __init__(self, shared: Shared, number: int) -> None:
+        self.cells = shared.cells
+        self.seeds = shared.seeds
+        self.base = shared.slot(number)
 
 
 def run_chunk(
@@ -244,7 +305,7 @@ def run_chunk(
     chunk: Chunk,
     opts: RunOptions,
     mode: Mode,
-    cutoff: Any = None,
+    cutoff: Shared | None = None,
     slot: _Slot | None = None,
 ) -> ChunkResult:
     out = ChunkResult(chunk.number)
@@ -266,7 +327,7 @@ def _run_chunk_seeds(
     chunk: Chunk,
     opts: RunOptions,
     mode: Mode,
-    cutoff: Any,
+    cutoff: Shared | None,
     slot: _Slot | None,
     out: ChunkResult,
 ) -> None:
@@ -276,7 +337,7 @@ def _run_chunk_seeds(
         if _interrupted:
             out.interrupted = True  # Ctrl-C reached this worker: stop between seeds
             return
-        if cutoff is not None and index > cutoff.value:
+        if cutoff is not None and index > cutoff.cutoff:
             return  # another worker already failed at a smaller position
         if cells is not None:
             seeds[base + 2] = seed  # type: ignore[index]
@@ -302,15 +363,14 @@ def _run_chunk_seeds(
                 out.failing.append((index, seed))
             if mode.stop_on_failure:
                 if cutoff is not None:
-                    with cutoff.get_lock():
-                        cutoff.value = min(cutoff.value, index)
+                    cutoff.lower_cutoff(index)
                 return
 
 
 # Worker-process state, set once by the pool initializer: a chunk's message
 # then carries only its seeds.
 _worker_factory: Factory | None = None
-_worker_cutoff: Any = None
+_worker_cutoff: Shared | None = None
 _worker_slot: _Slot | None = None
 _worker_opts: RunOptions | None = None
 _worker_mode = Mode()
@@ -323,22 +383,17 @@ def _on_sigint(signum: int, frame: Any) -> None:
     _interrupted = True
 
 
-def _worker_init(
-    spec: str, cutoff: Any, cells: Any, counter: Any, opts: RunOptions, mode: Mode
-) -> None:
+def _worker_init(spec: str, shared: Shared, opts: RunOptions, mode: Mode) -> None:
     global _worker_factory, _worker_cutoff, _worker_slot, _worker_opts, _worker_mode
     # Ctrl-C must not raise inside a scenario (user code may swallow it, and
     # the chunk's finished seeds would be lost): a flag checked between seeds.
     signal.signal(signal.SIGINT, _on_sigint)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    with counter.get_lock():
-        number = counter.value
-        counter.value += 1
-    _worker_slot = _Slot(cells, number)
+    _worker_slot = _Slot(shared, shared.claim())
     _worker_factory = resolve_factory(spec)
     # Only a search that stops at the first failure reads the shared cut-off.
-    _worker_cutoff = cutoff if mode.stop_on_failure else None
+    _worker_cutoff = shared if mode.stop_on_failure else None
     _worker_opts = opts
     _worker_mode = mode
 
@@ -635,11 +690,7 @@ class _Workers:
     """The pool's processes and their shared cells: who runs which seed."""
 
     def __init__(self, ctx: Any, jobs: int) -> None:
-        self.cells = ctx.Array("q", 3 * jobs, lock=False)
-        self.counter = ctx.Value("i", 0)
-        for number in range(jobs):
-            self.cells[3 * number] = 0
-            self.cells[3 * number + 1] = -1
+        self.shared = Shared(ctx, jobs)
         #: pid -> multiprocessing.Process, every worker ever started.
         self.processes: dict[int, Any] = {}
 
@@ -677,11 +728,7 @@ class _Workers:
 
     def crash_report(self, spec: str, opts: RunOptions) -> WorkerCrashError:
         """Which seed ended which worker, once the pool broke."""
-        slots = {
-            # The seed cell holds an unsigned 64-bit seed; ctypes reads it signed.
-            self.cells[3 * n]: (self.cells[3 * n + 1], self.cells[3 * n + 2] % 2**64)
-            for n in range(len(self.cells) // 3)
-        }
+        slots = self.shared.running()
         deadline = time.monotonic() + 2
         dead: list[tuple[int, int]] = []
         while not dead and time.monotonic() < deadline:
@@ -814,8 +861,8 @@ def _run_parallel(
     # A forked or spawned worker starts with no loop running, no world held
     # and no thread but its own: explore() refuses to run inside a loop.
     ctx = multiprocessing.get_context(start_method())
-    cutoff = ctx.Value("q", 2**62)
     workers = _Workers(ctx, jobs)
+    shared = workers.shared
     # Chunks queued or running at once: one running and one waiting per
     # worker, so a worker never waits for the parent to send its next chunk.
     window = jobs * 2
@@ -828,12 +875,12 @@ def _run_parallel(
         max_workers=jobs,
         mp_context=ctx,
         initializer=_worker_init,
-        initargs=(spec, cutoff, workers.cells, workers.counter, opts, mode),
+        initargs=(spec, shared, opts, mode),
     )
     try:
         while True:
             while (chunk := feeder.to_submit(
-                len(in_flight), window, merger.next_number, lookahead, cutoff.value
+                len(in_flight), window, merger.next_number, lookahead, shared.cutoff
             )) is not None:
                 fut = workers.submit(pool, _worker_run_chunk, chunk)
                 in_flight[fut] = chunk
@@ -856,7 +903,7 @@ def _run_parallel(
                 break
             if mode.stop_on_failure:
                 for fut, chunk in list(in_flight.items()):
-                    if chunk.start > cutoff.value and fut.cancel():
+                    if chunk.start > shared.cutoff and fut.cancel():
                         in_flight.pop(fut)
     except KeyboardInterrupt:
         _collect_interrupted(workers, in_flight, merger)
