@@ -235,6 +235,18 @@ def test_a_range_of_seeds_is_cut_into_range_slices_at_the_positions_a_list_gets(
     )
 
 
+def test_every_seed_is_a_range_too_long_for_len() -> None:
+    # range(2**64) is every seed; len() cannot count it, the searches still walk it.
+    every = range(2**64)
+    for jobs in (1, 2):
+        found = seedloop.explore(
+            "seedloop_scenarios:race", every, jobs=jobs, stop_on_failure=True, shrink=False
+        )
+        assert found.failure is not None and found.seeds_run == found.failure_index + 1
+    first = seedloop.find_failing_seed(sc.race, every, shrink=False, explain=False)
+    assert first is not None and first.seed == found.failure.seed
+
+
 def test_the_answer_does_not_depend_on_chunk_sizes_or_start_method(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

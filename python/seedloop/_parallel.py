@@ -459,17 +459,18 @@ class RangePositions:
         return self
 
     def __next__(self) -> tuple[int, int]:
-        if self.taken >= len(self.seeds):
+        start, piece = self.take(1)
+        if not piece:
             raise StopIteration
-        k = self.taken
-        self.taken += 1
-        return self.first + k * self.stride, self.seeds[k]
+        return start, piece[0]
 
     def take(self, size: int) -> tuple[int, range]:
         """The next ``size`` seeds (fewer at the end) and the position of the first."""
+        # Slices, never len(): range(2**64) has more seeds than len() can count.
         k = self.taken
-        self.taken = min(k + size, len(self.seeds))
-        return self.first + k * self.stride, self.seeds[k : self.taken]
+        piece = self.seeds[k : k + size]
+        self.taken = k + len(piece)
+        return self.first + k * self.stride, piece
 
 
 class Feeder:
@@ -561,7 +562,7 @@ def total_of(seeds: Iterable[int], shard: tuple[int, int] | None) -> int:
     """How many seeds the shard holds; 0 when ``seeds`` has no length."""
     try:
         total = len(seeds)  # type: ignore[arg-type]
-    except TypeError:
+    except (TypeError, OverflowError):  # no length, or more than len() can count
         return 0
     if shard:
         i, n = shard
