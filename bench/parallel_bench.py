@@ -3,12 +3,14 @@
     python bench/parallel_bench.py -j 1            # 40,000 seeds, serial
     python bench/parallel_bench.py -j 2            # the same seeds on two worker processes
     python bench/parallel_bench.py -j 2 --check    # also run -j 1 here and compare the summaries
+    python bench/parallel_bench.py -j 2 --seeds 1000000   # peak memory: the same as for 100,000
 
 Prints the summary's counts (seeds run, failures, outcomes, interleavings,
 first failing position) so runs with different ``-j`` can be compared, the
-exploration's wall time, and the CPU seconds of this process and of its
-worker processes. Time the whole command from outside (paired runs of -j 1
-and -j 2) for the figure that counts start-up.
+exploration's wall time, the CPU seconds of this process and of its
+worker processes, and their peak resident memory. Time the whole command
+from outside (paired runs of -j 1 and -j 2) for the figure that counts
+start-up.
 """
 
 from __future__ import annotations
@@ -69,7 +71,8 @@ def main() -> int:
     )
     print(
         f"explore {elapsed:.3f} s wall; cpu: parent {me.ru_utime + me.ru_stime:.3f} s, "
-        f"workers {kids.ru_utime + kids.ru_stime:.3f} s"
+        f"workers {kids.ru_utime + kids.ru_stime:.3f} s; peak RSS: parent "
+        f"{me.ru_maxrss / 1024:.1f} MB, largest worker {kids.ru_maxrss / 1024:.1f} MB"
     )
     if args.check:
         serial = seedloop.explore(

@@ -129,6 +129,21 @@ async def exits_at_seed_5() -> int:
     return seed
 
 
+#: A seed past 2**63: a signed 64-bit cell would hold it as a negative number.
+HUGE_CRASHING_SEED = 2**64 - 3
+
+
+async def exits_at_a_huge_seed() -> int:
+    """Ends its process with os._exit(3) at seed 2**64-3, in a worker process only."""
+    seed = asyncio.get_running_loop().seed
+    await asyncio.sleep(0)
+    if seed == HUGE_CRASHING_SEED and multiprocessing.parent_process() is not None:
+        import os
+
+        os._exit(3)
+    return seed
+
+
 async def slow() -> int:
     """About a millisecond per seed: explorations of it last long enough to interrupt."""
     for _ in range(300):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,7 +75,30 @@ def _imports(module: str, path: Path, known: set[str]) -> tuple[set[str], list[s
             visit(child, nested)
 
     visit(tree, False)
+    eager.update(_lazy(module, tree, known))
     return eager, local
+
+
+def _lazy(module: str, tree: ast.Module, known: set[str]) -> list[str]:
+    """The modules a package's ``_LAZY`` table (name -> module, loaded by its
+    module ``__getattr__`` on first use) imports: dependencies all the same."""
+    found: list[str] = []
+    for node in tree.body:
+        if (
+            isinstance(node, (ast.Assign, ast.AnnAssign))
+            and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in _targets(node))
+            and isinstance(node.value, ast.Dict)
+        ):
+            for value in node.value.values:
+                assert isinstance(value, ast.Constant) and f"{module}.{value.value}" in known, (
+                    f"{module}._LAZY must map names to its own modules, got {ast.dump(value)}"
+                )
+                found.append(f"{module}.{value.value}")
+    return found
+
+
+def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
+    return list(node.targets) if isinstance(node, ast.Assign) else [node.target]
 
 
 def _graph() -> tuple[dict[str, set[str]], list[str]]:
@@ -160,6 +186,33 @@ def test_every_module_states_its_job(module: str) -> None:
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     assert docstring, f"{path.name} has no docstring saying what it is for"
     assert "noqa: E402" not in path.read_text(encoding="utf-8")
+
+
+def test_lazy_names_count_as_imports() -> None:
+    """``seedloop.check`` loads on first use, and the layers still see the dependency."""
+    graph, _ = _graph()
+    assert "seedloop.check" in graph["seedloop"]
+
+
+def test_import_seedloop_loads_the_checker_only_when_used() -> None:
+    """Every program pays for ``import seedloop``: what a search never uses loads on first use."""
+    code = (
+        "import sys, seedloop\n"
+        "assert 'seedloop.check' not in sys.modules\n"
+        "from seedloop import *\n"
+        "assert check is sys.modules['seedloop.check'] is seedloop.check\n"
+        "assert eventually is check.eventually is seedloop.eventually\n"
+        "assert 'eventually' in dir(seedloop)\n"
+        "try:\n"
+        "    seedloop.nonesuch\n"
+        "except AttributeError as exc:\n"
+        "    assert 'nonesuch' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('seedloop.nonesuch exists')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(PACKAGE.parent))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_checker_sees_a_circle() -> None:

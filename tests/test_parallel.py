@@ -134,6 +134,17 @@ def test_a_dying_worker_is_reported() -> None:
         seedloop.explore(sc.kills_its_process, range(4), jobs=2)
 
 
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_crash_names_a_seed_past_2_63(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if method == "fork" and not sys.platform.startswith("linux"):
+        pytest.skip("workers fork on Linux only")
+    monkeypatch.setattr(_parallel, "START_METHOD", method)
+    seeds = range(2**64 - 6, 2**64)
+    with pytest.raises(seedloop.WorkerCrashError, match=f"seed {sc.HUGE_CRASHING_SEED} ") as info:
+        seedloop.explore(sc.exits_at_a_huge_seed, seeds, jobs=2)
+    assert info.value.seed == sc.HUGE_CRASHING_SEED
+
+
 def test_unimportable_factories_are_refused_for_workers() -> None:
     async def local() -> None:
         pass
@@ -198,16 +209,59 @@ def test_chunks_are_sized_from_the_measured_run_time() -> None:
     assert feeder.seconds == 0.016
 
 
+def test_a_range_of_seeds_is_cut_into_range_slices_at_the_positions_a_list_gets() -> None:
+    for seeds in (range(1000), range(7, 3000, 3), range(999, -1, -2), range(2**64 - 50, 2**64)):
+        for shard in (None, (0, 1), (1, 3), (4, 5)):
+            fast = positions(seeds, shard)
+            assert isinstance(fast, _parallel.RangePositions)
+            assert list(fast) == list(positions(list(seeds), shard))
+            feeder = Feeder(positions(seeds, shard), shard[1] if shard else 1, 0, jobs=2)
+            cut = []
+            while (chunk := feeder.next()) is not None:
+                assert isinstance(chunk.seeds, range)  # a few bytes to send, whatever its length
+                cut += [(chunk.start + k * chunk.stride, s) for k, s in enumerate(chunk.seeds)]
+            assert cut == list(positions(list(seeds), shard))
+    # A range holding an invalid seed is checked seed by seed, failing where a list fails.
+    checked = positions(range(-2, 5), None)
+    assert not isinstance(checked, _parallel.RangePositions)
+    with pytest.raises(seedloop.InvalidSeedError, match="got -2"):
+        next(checked)
+    with pytest.raises(seedloop.InvalidSeedError, match="no seeds"):
+        seedloop.explore(sc.race, range(5, 5))
+    with pytest.raises(seedloop.InvalidSeedError, match="no seeds"):
+        seedloop.explore(sc.race, range(2), shard=(2, 3))
+    assert _counts(seedloop.explore(sc.race, range(300, 0, -1), jobs=2, shard="1/2")) == (
+        _counts(seedloop.explore(sc.race, list(range(300, 0, -1)), shard="1/2"))
+    )
+
+
+def test_every_seed_is_a_range_too_long_for_len() -> None:
+    # range(2**64) is every seed; len() cannot count it, the searches still walk it.
+    every = range(2**64)
+    for jobs in (1, 2):
+        found = seedloop.explore(
+            "seedloop_scenarios:race", every, jobs=jobs, stop_on_failure=True, shrink=False
+        )
+        assert found.failure is not None and found.seeds_run == found.failure_index + 1
+    first = seedloop.find_failing_seed(sc.race, every, shrink=False, explain=False)
+    assert first is not None and first.seed == found.failure.seed
+
+
 def test_the_answer_does_not_depend_on_chunk_sizes_or_start_method(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seeds = list(range(300))
     serial = seedloop.explore(sc.slow_early_failure, seeds)
+    serial_stop = seedloop.explore(sc.slow_early_failure, seeds, stop_on_failure=True)
     monkeypatch.setattr(_parallel, "CHUNK_SECONDS", 0.0005)  # many tiny chunks
+    monkeypatch.setattr(_parallel, "TAIL_SECONDS", 0.0001)
     monkeypatch.setattr(_parallel, "FIRST_CHUNK", 1)
     for method in ("fork", "spawn") if sys.platform.startswith("linux") else ("spawn",):
         monkeypatch.setattr(_parallel, "START_METHOD", method)
         assert _counts(seedloop.explore(sc.slow_early_failure, seeds, jobs=2)) == _counts(serial)
+        # The shared failure cut-off, read by the workers of either start method.
+        stop = seedloop.explore(sc.slow_early_failure, seeds, jobs=2, stop_on_failure=True)
+        assert _counts(stop) == _counts(serial_stop)
 
 
 def test_workers_fork_only_on_linux_while_no_other_thread_runs() -> None:

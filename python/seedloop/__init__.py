@@ -4,7 +4,9 @@ A seeded scheduler decides every interleaving, a virtual clock makes sleeps
 instant, and the same seed replays the same run exactly.
 """
 
-from . import check
+import importlib
+from typing import Any
+
 from ._assertions import Site, always, expect, reachable, sometimes, unreachable
 from ._loop import SeedLoop
 from ._options import DEFAULT_STRATEGY, STRATEGIES
@@ -13,7 +15,6 @@ from ._result import Exploration, Failure, RunResult
 from ._run import execute, replay, run
 from ._search import explore, find_failing_seed, find_seed_where
 from ._simulate import SimulationFailure, simulate
-from .check import eventually
 from .errors import (
     AlwaysViolated,
     BlockingCallError,
@@ -43,6 +44,26 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+#: Public names whose module loads on first use (PEP 562): a search or a run
+#: never needs the history checker, so ``import seedloop`` does not pay for it.
+#: tests/test_layout.py reads this table as imports of those modules.
+_LAZY = {"check": "check", "eventually": "check"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = importlib.import_module(f"{__name__}.{module}")
+    if name != module:
+        value = getattr(value, name)
+    globals()[name] = value  # later lookups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 # Public classes live in private modules; show them where users import them from
 # (tracebacks, reprs, pickles say seedloop.SimulationFailure, not seedloop._simulate...).

@@ -224,6 +224,7 @@ def explore_on_cluster(
             _parallel.positions(seeds, shard), shard[1] if shard else 1, total, threads
         )
         feeder.chunk_seconds = CHUNK_SECONDS
+        feeder.tail_seconds = CHUNK_SECONDS / 10
         mode = Mode(stop_on_failure, check_determinism)
         run_seeds(client, spec, feeder, opts, mode, merger, progress, total)
     finally:

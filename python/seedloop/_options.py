@@ -285,7 +285,11 @@ def check_seeds_arg(seeds: object, api: str) -> None:
 def iter_seeds(seeds: Iterable[int], api: str) -> Iterator[int]:
     """The seeds, each checked; an empty list is an error."""
     check_seeds_arg(seeds, api)
-    if hasattr(seeds, "__len__") and len(seeds) == 0:  # type: ignore[arg-type]
+    try:
+        empty = hasattr(seeds, "__len__") and len(seeds) == 0  # type: ignore[arg-type]
+    except OverflowError:  # range(2**64): more seeds than len() can count
+        empty = False
+    if empty:
         raise InvalidSeedError(f"{api}(): the seed range is empty; pass e.g. range(1000)")
     any_seed = False
     for seed in seeds:

@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -59,10 +59,17 @@ _API = "seedloop.explore"
 #: After Ctrl-C, how long running chunks may take to hand back the seeds they
 #: finished before their workers are killed (the whole stop stays under 1 s).
 INTERRUPT_GRACE = 0.4
-#: Run time a chunk should hold once the per-seed time is measured: long
-#: enough that the one message per chunk costs next to nothing, short enough
-#: that the workers finish together and Ctrl-C or a first failure stop soon.
-CHUNK_SECONDS = 0.05
+#: Run time a chunk should hold once the per-seed time is measured. Each
+#: chunk costs about 0.5 ms of CPU (the parent's pool threads, the worker's
+#: world held and released, two messages), which on a machine with one core
+#: per worker comes out of the runs: 0.2 s makes that 0.25%. Chunk size does
+#: not delay Ctrl-C or a failure's cut-off (both are read between seeds), and
+#: the end of a known total is cut finer (TAIL_SECONDS), so the workers still
+#: finish together.
+CHUNK_SECONDS = 0.2
+#: The smallest chunk near the end of a known total, in run time: how far
+#: apart the workers may finish.
+TAIL_SECONDS = 0.005
 #: Seeds in the first chunks, sent before any run time is measured.
 FIRST_CHUNK = 16
 MAX_CHUNK = 1 << 16
@@ -185,7 +192,7 @@ class Chunk:
     number: int
     start: int  # position of the first seed in the whole order
     stride: int  # distance between the positions of consecutive seeds (the shard count)
-    seeds: list[int]
+    seeds: Sequence[int]  # a list, or a range slice (a few bytes to send)
 
 
 @dataclass(frozen=True)
@@ -212,25 +219,85 @@ class ChunkResult:
     elapsed: float = 0.0
 
 
-class _Slot:
-    """This worker's cell in the parent's shared array: ``pid, position, seed``.
+class Shared:
+    """The cells the parent and its workers share: the failure cut-off (the
+    smallest failing position seen), a counter numbering the workers, and
+    per worker ``pid, position, seed`` (position -1 while idle).
 
-    The worker writes the seed it is about to run, so when the process dies
-    (a segfault, ``os._exit``) the parent still knows which seed killed it.
+    One buffer from multiprocessing's shared heap, read and written as
+    memoryviews (``cells`` signed, ``seeds`` the same bytes unsigned: seeds
+    go up to 2**64-1), and one lock. No ctypes: importing it (for
+    ``Value``/``Array``) cost ~3 ms before the first worker could start, and
+    a memoryview store is a third of a ctypes item access.
     """
 
-    def __init__(self, cells: Any, number: int) -> None:
-        self.cells = cells
-        self.base = 3 * number
-        cells[self.base] = os.getpid()
-        cells[self.base + 1] = -1
+    _CUTOFF, _COUNTER, _SLOTS = 0, 1, 2
 
-    def running(self, index: int, seed: int) -> None:
-        self.cells[self.base + 2] = seed
-        self.cells[self.base + 1] = index
+    def __init__(self, ctx: Any, jobs: int) -> None:
+        from multiprocessing import heap  # only searches with workers need it
 
-    def idle(self) -> None:
-        self.cells[self.base + 1] = -1
+        self.jobs = jobs
+        self.buffer = heap.BufferWrapper(8 * (self._SLOTS + 3 * jobs))
+        self.lock = ctx.Lock()
+        self._views()
+        self.cells[self._CUTOFF] = 2**62
+        self.cells[self._COUNTER] = 0
+        for number in range(jobs):  # a heap block may be reused: not zeroed
+            base = self.slot(number)
+            self.cells[base] = self.cells[base + 2] = 0
+            self.cells[base + 1] = -1
+
+    def _views(self) -> None:
+        raw = self.buffer.create_memoryview().cast("B")
+        self.cells = raw.cast("q")
+        self.seeds = raw.cast("Q")
+
+    def __getstate__(self) -> tuple[Any, Any, int]:
+        return self.buffer, self.lock, self.jobs  # a spawned worker maps the same buffer
+
+    def __setstate__(self, state: tuple[Any, Any, int]) -> None:
+        self.buffer, self.lock, self.jobs = state
+        self._views()
+
+    @property
+    def cutoff(self) -> int:
+        return self.cells[self._CUTOFF]
+
+    def lower_cutoff(self, index: int) -> None:
+        with self.lock:
+            if index < self.cells[self._CUTOFF]:
+                self.cells[self._CUTOFF] = index
+
+    def claim(self) -> int:
+        """A number for the calling worker, and its cell."""
+        with self.lock:
+            number = self.cells[self._COUNTER]
+            self.cells[self._COUNTER] = number + 1
+        self.cells[self.slot(number)] = os.getpid()
+        return number
+
+    def slot(self, number: int) -> int:
+        """Index of worker ``number``'s pid cell (position and seed follow)."""
+        return self._SLOTS + 3 * number
+
+    def running(self) -> dict[int, tuple[int, int]]:
+        """pid -> (position, seed) of every worker that claimed a cell."""
+        found = {}
+        for number in range(self.jobs):
+            base = self.slot(number)
+            found[self.cells[base]] = (self.cells[base + 1], self.seeds[base + 2])
+        return found
+
+
+class _Slot:
+    """This worker's cell: it writes the seed it is about to run, so when the
+    process dies (a segfault, ``os._exit``) the parent still knows which seed
+    killed it."""
+
+    def __init__(self, shared: Shared, number: int) -> None:
+        self.cells = shared.cells
+        self.seeds = shared.seeds
+        self.base = shared.slot(number)
 
 
 def run_chunk(
@@ -238,7 +305,7 @@ def run_chunk(
     chunk: Chunk,
     opts: RunOptions,
     mode: Mode,
-    cutoff: Any = None,
+    cutoff: Shared | None = None,
     slot: _Slot | None = None,
 ) -> ChunkResult:
     out = ChunkResult(chunk.number)
@@ -260,27 +327,29 @@ def _run_chunk_seeds(
     chunk: Chunk,
     opts: RunOptions,
     mode: Mode,
-    cutoff: Any,
+    cutoff: Shared | None,
     slot: _Slot | None,
     out: ChunkResult,
 ) -> None:
+    cells, seeds, base = (slot.cells, slot.seeds, slot.base) if slot else (None, None, 0)
     for offset, seed in enumerate(chunk.seeds):
         index = chunk.start + offset * chunk.stride
         if _interrupted:
             out.interrupted = True  # Ctrl-C reached this worker: stop between seeds
             return
-        if cutoff is not None and index > cutoff.value:
+        if cutoff is not None and index > cutoff.cutoff:
             return  # another worker already failed at a smaller position
-        if slot is not None:
-            slot.running(index, seed)
+        if cells is not None:
+            seeds[base + 2] = seed  # type: ignore[index]
+            cells[base + 1] = index
         result = run_seed(factory, seed, opts, api=_API)
         if mode.check_determinism:
             again = run_seed(factory, seed, opts, api=_API)
             if again.fingerprint != result.fingerprint:
                 out.diverged.append((index, seed, result.fingerprint, again.fingerprint))
                 return
-        if slot is not None:
-            slot.idle()
+        if cells is not None:
+            cells[base + 1] = -1
         out.ran += 1
         out.outcomes[outcome_of(result)] += 1
         out.fingerprints.add(result.fingerprint)
@@ -294,15 +363,14 @@ def _run_chunk_seeds(
                 out.failing.append((index, seed))
             if mode.stop_on_failure:
                 if cutoff is not None:
-                    with cutoff.get_lock():
-                        cutoff.value = min(cutoff.value, index)
+                    cutoff.lower_cutoff(index)
                 return
 
 
 # Worker-process state, set once by the pool initializer: a chunk's message
 # then carries only its seeds.
 _worker_factory: Factory | None = None
-_worker_cutoff: Any = None
+_worker_cutoff: Shared | None = None
 _worker_slot: _Slot | None = None
 _worker_opts: RunOptions | None = None
 _worker_mode = Mode()
@@ -315,22 +383,17 @@ def _on_sigint(signum: int, frame: Any) -> None:
     _interrupted = True
 
 
-def _worker_init(
-    spec: str, cutoff: Any, cells: Any, counter: Any, opts: RunOptions, mode: Mode
-) -> None:
+def _worker_init(spec: str, shared: Shared, opts: RunOptions, mode: Mode) -> None:
     global _worker_factory, _worker_cutoff, _worker_slot, _worker_opts, _worker_mode
     # Ctrl-C must not raise inside a scenario (user code may swallow it, and
     # the chunk's finished seeds would be lost): a flag checked between seeds.
     signal.signal(signal.SIGINT, _on_sigint)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    with counter.get_lock():
-        number = counter.value
-        counter.value += 1
-    _worker_slot = _Slot(cells, number)
+    _worker_slot = _Slot(shared, shared.claim())
     _worker_factory = resolve_factory(spec)
     # Only a search that stops at the first failure reads the shared cut-off.
-    _worker_cutoff = cutoff if mode.stop_on_failure else None
+    _worker_cutoff = shared if mode.stop_on_failure else None
     _worker_opts = opts
     _worker_mode = mode
 
@@ -345,8 +408,33 @@ def _worker_run_chunk(chunk: Chunk) -> ChunkResult:
 # -- the exploration ---------------------------------------------------------
 
 
-def positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[tuple[int, int]]:
-    """``(position, seed)`` of the shard's seeds, checked; InvalidSeedError if none."""
+def positions(
+    seeds: Iterable[int], shard: tuple[int, int] | None
+) -> Iterator[tuple[int, int]]:
+    """``(position, seed)`` of the shard's seeds, checked; InvalidSeedError if none.
+
+    A ``range`` whose seeds are all valid comes back as :class:`RangePositions`,
+    which the :class:`Feeder` cuts into range slices: no per-seed check, no list.
+    """
+    if type(seeds) is range:
+        part = seeds[shard[0] :: shard[1]] if shard is not None else seeds
+        # A range is monotonic: its two ends bound every seed in it.
+        if part and _valid(part[0]) and _valid(part[-1]):
+            return RangePositions(part, shard or (0, 1))
+    return _checked_positions(seeds, shard)
+
+
+def _valid(seed: int) -> bool:
+    try:
+        check_seed(seed)
+    except InvalidSeedError:
+        return False
+    return True
+
+
+def _checked_positions(
+    seeds: Iterable[int], shard: tuple[int, int] | None
+) -> Iterator[tuple[int, int]]:
     any_seed = False
     for index, seed in enumerate(seeds):
         if shard is not None and index % shard[1] != shard[0]:
@@ -357,12 +445,40 @@ def positions(seeds: Iterable[int], shard: tuple[int, int] | None) -> Iterator[t
         raise InvalidSeedError("seedloop.explore(): no seeds to run; pass e.g. range(1000)")
 
 
+class RangePositions:
+    """The shard's seeds as a range of valid seeds (``seeds[k]`` is at position
+    ``first + k * stride``); iterates like the checked generator, and the
+    Feeder takes slices of it instead."""
+
+    def __init__(self, seeds: range, shard: tuple[int, int]) -> None:
+        self.seeds = seeds
+        self.first, self.stride = shard
+        self.taken = 0  # seeds handed out so far, by iteration or slices
+
+    def __iter__(self) -> RangePositions:
+        return self
+
+    def __next__(self) -> tuple[int, int]:
+        start, piece = self.take(1)
+        if not piece:
+            raise StopIteration
+        return start, piece[0]
+
+    def take(self, size: int) -> tuple[int, range]:
+        """The next ``size`` seeds (fewer at the end) and the position of the first."""
+        # Slices, never len(): range(2**64) has more seeds than len() can count.
+        k = self.taken
+        piece = self.seeds[k : k + size]
+        self.taken = k + len(piece)
+        return self.first + k * self.stride, piece
+
+
 class Feeder:
     """Cuts the seed positions into chunks, in order, sized from the measured run time.
 
     The first chunks hold FIRST_CHUNK seeds; once chunks come back, each new
     one holds about CHUNK_SECONDS of runs, and near the end of a known total
-    smaller ones, so that the workers finish together. Sizes change only how
+    smaller ones (down to TAIL_SECONDS), so that the workers finish together. Sizes change only how
     the work is cut, never the merged answer.
     """
 
@@ -377,8 +493,9 @@ class Feeder:
         self.issued = 0
         self.ran = 0
         self.seconds = 0.0
-        #: Run time each chunk should hold (a cluster's tasks cost more to send).
+        #: Run time each chunk should hold, and the least near the end.
         self.chunk_seconds = CHUNK_SECONDS
+        self.tail_seconds = TAIL_SECONDS
         #: No chunk is left to submit (or none starts before the failure cut-off).
         self.exhausted = False
 
@@ -395,7 +512,7 @@ class Feeder:
         if self.total:
             # Guided: each of the last chunks takes a share of what is left.
             left = self.total - self.issued
-            floor = int(self.chunk_seconds / 10 / per_seed)
+            floor = int(self.tail_seconds / per_seed)
             size = min(size, max(left // (2 * self.jobs), floor))
         return max(1, min(size, MAX_CHUNK))
 
@@ -417,6 +534,19 @@ class Feeder:
 
     def next(self) -> Chunk | None:
         size = self.size()
+        seeds: Sequence[int]
+        if isinstance(self.positions, RangePositions):
+            start, seeds = self.positions.take(size)
+        else:
+            start, seeds = self._collect(size)
+        if not seeds:
+            return None
+        chunk = Chunk(self.number, start, self.stride, seeds)
+        self.number += 1
+        self.issued += len(seeds)
+        return chunk
+
+    def _collect(self, size: int) -> tuple[int, list[int]]:
         seeds: list[int] = []
         start = 0
         for index, seed in self.positions:
@@ -425,19 +555,14 @@ class Feeder:
             seeds.append(seed)
             if len(seeds) >= size:
                 break
-        if not seeds:
-            return None
-        chunk = Chunk(self.number, start, self.stride, seeds)
-        self.number += 1
-        self.issued += len(seeds)
-        return chunk
+        return start, seeds
 
 
 def total_of(seeds: Iterable[int], shard: tuple[int, int] | None) -> int:
     """How many seeds the shard holds; 0 when ``seeds`` has no length."""
     try:
         total = len(seeds)  # type: ignore[arg-type]
-    except TypeError:
+    except (TypeError, OverflowError):  # no length, or more than len() can count
         return 0
     if shard:
         i, n = shard
@@ -566,11 +691,7 @@ class _Workers:
     """The pool's processes and their shared cells: who runs which seed."""
 
     def __init__(self, ctx: Any, jobs: int) -> None:
-        self.cells = ctx.Array("q", 3 * jobs, lock=False)
-        self.counter = ctx.Value("i", 0)
-        for number in range(jobs):
-            self.cells[3 * number] = 0
-            self.cells[3 * number + 1] = -1
+        self.shared = Shared(ctx, jobs)
         #: pid -> multiprocessing.Process, every worker ever started.
         self.processes: dict[int, Any] = {}
 
@@ -608,10 +729,7 @@ class _Workers:
 
     def crash_report(self, spec: str, opts: RunOptions) -> WorkerCrashError:
         """Which seed ended which worker, once the pool broke."""
-        slots = {
-            self.cells[3 * n]: (self.cells[3 * n + 1], self.cells[3 * n + 2])
-            for n in range(len(self.cells) // 3)
-        }
+        slots = self.shared.running()
         deadline = time.monotonic() + 2
         dead: list[tuple[int, int]] = []
         while not dead and time.monotonic() < deadline:
@@ -744,8 +862,8 @@ def _run_parallel(
     # A forked or spawned worker starts with no loop running, no world held
     # and no thread but its own: explore() refuses to run inside a loop.
     ctx = multiprocessing.get_context(start_method())
-    cutoff = ctx.Value("q", 2**62)
     workers = _Workers(ctx, jobs)
+    shared = workers.shared
     # Chunks queued or running at once: one running and one waiting per
     # worker, so a worker never waits for the parent to send its next chunk.
     window = jobs * 2
@@ -758,12 +876,12 @@ def _run_parallel(
         max_workers=jobs,
         mp_context=ctx,
         initializer=_worker_init,
-        initargs=(spec, cutoff, workers.cells, workers.counter, opts, mode),
+        initargs=(spec, shared, opts, mode),
     )
     try:
         while True:
             while (chunk := feeder.to_submit(
-                len(in_flight), window, merger.next_number, lookahead, cutoff.value
+                len(in_flight), window, merger.next_number, lookahead, shared.cutoff
             )) is not None:
                 fut = workers.submit(pool, _worker_run_chunk, chunk)
                 in_flight[fut] = chunk
@@ -786,7 +904,7 @@ def _run_parallel(
                 break
             if mode.stop_on_failure:
                 for fut, chunk in list(in_flight.items()):
-                    if chunk.start > cutoff.value and fut.cancel():
+                    if chunk.start > shared.cutoff and fut.cancel():
                         in_flight.pop(fut)
     except KeyboardInterrupt:
         _collect_interrupted(workers, in_flight, merger)
