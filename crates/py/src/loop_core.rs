@@ -26,7 +26,7 @@ use seedloop_engine::trace::TapeBuf;
 use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
 use crate::errors::{self, Raised};
-use crate::handle::Handle;
+use crate::handle::{Args, Handle};
 use crate::systematic::{footprint_of, WalkPlan, WalkRecord};
 
 /// What one loop iteration ended with (read by `SeedLoop._run_once`).
@@ -247,6 +247,12 @@ impl LoopCore {
             }
         }
         let weak = PyWeakrefReference::new(task)?.unbind();
+        // A weakref without a callback references nothing the collector
+        // follows (its traverse visits only the callback), so leaving it
+        // tracked only made every collection walk one more object per task:
+        // the map's references outlive their tasks until the next prune.
+        // SAFETY: a live weakref object; untracking an untracked object is a no-op.
+        unsafe { pyo3::ffi::PyObject_GC_UnTrack(weak.as_ptr().cast()) };
         let mut st = self.lock();
         st.next_ordinal += 1;
         let ordinal = st.next_ordinal;
@@ -296,7 +302,10 @@ impl LoopCore {
             _ => copy_context(py)?,
         };
         let timers = when.map(|_| self.cancelled_timers.clone());
-        Py::new(py, Handle::new(py, callback, args, context, when, timers)?)
+        Py::new(
+            py,
+            Handle::new(callback, Args::from_tuple(args), context, when, timers),
+        )
     }
 
     /// What the entry may touch, when a systematic walk needs to know.
@@ -977,7 +986,7 @@ impl LoopCore {
 
 /// `call_soon` as a METH_FASTCALL method of `LoopCore`, installed as
 /// `SeedLoop.call_soon`: the arguments arrive as a C array and go straight
-/// into the handle's `(context, callback, *args)` tuple, without PyO3's
+/// into the handle's fields, without PyO3's
 /// argument parsing and its intermediate `*args` tuple (about 500
 /// instructions of every task step). The `#[pymethods]` `call_soon` above
 /// stays the class's own for `LoopCore` used directly.
@@ -1033,27 +1042,21 @@ unsafe extern "C" fn fast_call_soon(
                 Some(c) if !c.is_none() => c,
                 _ => copy_context(py)?.into_bound(py),
             };
-            // (context, callback, *args), filled in place (PyTuple_SetItem takes
-            // the references given to it).
-            let tuple = pyo3::ffi::PyTuple_New((nargs + 1) as pyo3::ffi::Py_ssize_t);
-            if tuple.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            let run_args = Bound::from_owned_ptr(py, tuple).downcast_into_unchecked::<PyTuple>();
-            pyo3::ffi::PyTuple_SetItem(tuple, 0, context.into_ptr());
-            for i in 0..nargs {
-                let item = *args.add(i);
-                pyo3::ffi::Py_INCREF(item);
-                pyo3::ffi::PyTuple_SetItem(tuple, (i + 1) as pyo3::ffi::Py_ssize_t, item);
-            }
-            // What a systematic walk needs to know the step may touch (run_args
-            // is (context, callback, *args)).
             let fp = if core.systematic.load(Ordering::Relaxed) {
-                footprint_of(py, &callback, &run_args.get_slice(2, nargs + 1))?
+                // What a systematic walk needs to know the step may touch.
+                let rest = PyTuple::new(
+                    py,
+                    (1..nargs).map(|i| Bound::from_borrowed_ptr(py, *args.add(i))),
+                )?;
+                footprint_of(py, &callback, &rest)?
             } else {
                 Footprint::Any
             };
-            let handle = Py::new(py, Handle::from_run_args(run_args))?;
+            let call_args = Args::from_raw(py, args.add(1), nargs - 1)?;
+            let handle = Py::new(
+                py,
+                Handle::new(&callback, call_args, context.unbind(), None, None),
+            )?;
             let owner = core.owner_of(py, &callback)?;
             {
                 let mut st = core.lock();
