@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -419,20 +419,96 @@ impl LoopCore {
     /// which timers are due; the unpatched fast path costs one dict lookup.
     fn patched_time(slf: &Bound<'_, Self>) -> PyResult<Option<f64>> {
         let py = slf.py();
+        if slf.get().own_time.load(Ordering::Relaxed) {
+            return Self::call_time(slf).map(Some);
+        }
+        let Ok(dict) = slf.getattr(intern!(py, "__dict__")) else {
+            return Ok(None);
+        };
+        let Ok(dict) = dict.downcast::<PyDict>() else {
+            return Ok(None);
+        };
+        Self::patched_time_in(slf, Some(dict))
+    }
+
+    /// `patched_time` with the instance dict already at hand (`run_forever`'s
+    /// iterations read it once, not per iteration).
+    fn patched_time_in(
+        slf: &Bound<'_, Self>,
+        dict: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<f64>> {
+        let py = slf.py();
         if !slf.get().own_time.load(Ordering::Relaxed) {
-            let Ok(dict) = slf.getattr(intern!(py, "__dict__")) else {
-                return Ok(None);
-            };
-            let Ok(dict) = dict.downcast::<PyDict>() else {
+            let Some(dict) = dict else {
                 return Ok(None);
             };
             if !dict.contains(intern!(py, "time"))? {
                 return Ok(None);
             }
         }
-        Ok(Some(
-            slf.call_method0(intern!(py, "time"))?.extract::<f64>()?,
-        ))
+        Self::call_time(slf).map(Some)
+    }
+
+    fn call_time(slf: &Bound<'_, Self>) -> PyResult<f64> {
+        slf.call_method0(intern!(slf.py(), "time"))?
+            .extract::<f64>()
+    }
+
+    /// The instance's `__dict__` (held for one `run_forever`: assigning a
+    /// loop's `__dict__` while it runs is not supported).
+    fn instance_dict<'py>(slf: &Bound<'py, Self>) -> Option<Bound<'py, PyDict>> {
+        slf.getattr(intern!(slf.py(), "__dict__"))
+            .ok()?
+            .downcast_into::<PyDict>()
+            .ok()
+    }
+
+    /// `self._stopping` (set by `loop.stop()`), read straight from the
+    /// instance dict: a generic attribute lookup twice per iteration cost
+    /// about 500 instructions of every `call_soon` callback. A class that
+    /// makes `_stopping` a descriptor is read through `getattr`.
+    fn stopping(slf: &Bound<'_, Self>, dict: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
+        let py = slf.py();
+        let name = intern!(py, "_stopping");
+        if let Some(dict) = dict {
+            if Self::plain_stopping(slf)? {
+                // SAFETY: a live dict and an interned str, the GIL held; the
+                // result is borrowed and only compared or tested here.
+                unsafe {
+                    let value = pyo3::ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr());
+                    if value == pyo3::ffi::Py_False() {
+                        return Ok(false);
+                    }
+                    if value == pyo3::ffi::Py_True() {
+                        return Ok(true);
+                    }
+                    if !value.is_null() {
+                        return Bound::from_borrowed_ptr(py, value).is_truthy();
+                    }
+                    if let Some(err) = PyErr::take(py) {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        slf.getattr(name)?.is_truthy()
+    }
+
+    /// Does the class leave `_stopping` to the instance dict (no class
+    /// attribute of that name)? Learnt once per class.
+    fn plain_stopping(slf: &Bound<'_, Self>) -> PyResult<bool> {
+        static PLAIN: AtomicPtr<pyo3::ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
+        let ty = slf.get_type();
+        if PLAIN.load(Ordering::Relaxed) == ty.as_type_ptr() {
+            return Ok(true);
+        }
+        let plain = !ty.hasattr(intern!(slf.py(), "_stopping"))?;
+        if plain {
+            // Keep the class alive so its address cannot name another class.
+            std::mem::forget(ty.clone());
+            PLAIN.store(ty.as_type_ptr(), Ordering::Relaxed);
+        }
+        Ok(plain)
     }
 
     /// Has the run used up its real-time budget? (Starts the clock on first use.)
@@ -445,7 +521,11 @@ impl LoopCore {
     }
 
     /// One loop iteration (see `_engine_run_once`).
-    fn run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
+    fn run_once(
+        slf: &Bound<'_, Self>,
+        stopping: bool,
+        dict: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<u8> {
         let py = slf.py();
         let this = slf.get();
         loop {
@@ -456,7 +536,7 @@ impl LoopCore {
             if !stopping && this.wait_for_outside_work(py)? {
                 continue;
             }
-            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
+            let due_at = Self::patched_time_in(slf, dict)?.map(secs_to_ns_ceil);
             let begin = {
                 let mut st = this.lock();
                 if st.sched.ready_len() == 0 {
@@ -811,7 +891,8 @@ impl LoopCore {
     /// One loop iteration: release due timers, then run as many steps as
     /// entries were ready when it began (asyncio's batch semantics).
     fn _engine_run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
-        Self::run_once(slf, stopping)
+        let dict = Self::instance_dict(slf);
+        Self::run_once(slf, stopping, dict.as_ref())
     }
 
     /// `run_forever`'s loop (`while True: _run_once(); if _stopping: break`)
@@ -819,15 +900,18 @@ impl LoopCore {
     /// was called (returns RAN) or one ends with another status (a deadlock,
     /// a budget, a tape overrun), which `SeedLoop` turns into its error.
     fn _engine_run_until_stopped(slf: &Bound<'_, Self>) -> PyResult<u8> {
-        let py = slf.py();
-        let stopping_attr = intern!(py, "_stopping");
+        let dict = Self::instance_dict(slf);
+        let dict = dict.as_ref();
+        // Read once per iteration: nothing runs between the check after an
+        // iteration and the start of the next, so the value carries over.
+        let mut stopping = Self::stopping(slf, dict)?;
         loop {
-            let stopping = slf.getattr(stopping_attr)?.is_truthy()?;
-            let status = Self::run_once(slf, stopping)?;
+            let status = Self::run_once(slf, stopping, dict)?;
             if status != RAN && !(status == IDLE && stopping) {
                 return Ok(status);
             }
-            if slf.getattr(stopping_attr)?.is_truthy()? {
+            stopping = Self::stopping(slf, dict)?;
+            if stopping {
                 return Ok(RAN);
             }
         }
