@@ -4,6 +4,7 @@
 //! `Context.run(context, callback, *args)`; the handle keeps the three as
 //! its own fields, so scheduling allocates nothing but the handle.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -13,14 +14,46 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
+/// A strong reference released with a plain `Py_DECREF`. A handle's fields
+/// are dropped only in its `tp_dealloc`, or on a failed creation inside
+/// `call_soon`, both with the GIL held, so PyO3's check for the GIL (a
+/// thread-local read per reference) is not needed.
+pub(crate) struct Owned(ManuallyDrop<PyObject>);
+
+impl Owned {
+    pub(crate) fn new(obj: PyObject) -> Owned {
+        Owned(ManuallyDrop::new(obj))
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut ffi::PyObject {
+        self.0.as_ptr()
+    }
+
+    pub(crate) fn bind<'a, 'py>(&'a self, py: Python<'py>) -> &'a Bound<'py, PyAny> {
+        self.0.bind(py)
+    }
+
+    fn get(&self) -> &PyObject {
+        &self.0
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: the GIL is held wherever a handle is dropped (see above),
+        // and this is the reference `new` took over.
+        unsafe { ffi::Py_DECREF(self.0.as_ptr()) }
+    }
+}
+
 /// A handle's callback arguments, kept inline for the common counts (a task
 /// step takes none, a wake-up or done callback one) so scheduling allocates
 /// no tuple: a GC-tracked tuple per pending callback made every collection
 /// of a busy loop longer.
 pub(crate) enum Args {
     Zero,
-    One(PyObject),
-    Two(PyObject, PyObject),
+    One(Owned),
+    Two(Owned, Owned),
     Many(Py<PyTuple>),
 }
 
@@ -36,21 +69,29 @@ impl Args {
     ) -> PyResult<Args> {
         // SAFETY: the caller guarantees `n` valid borrowed pointers.
         unsafe {
-            let item = |i: usize| PyObject::from_borrowed_ptr(py, *items.add(i));
+            let item = |i: usize| Owned::new(PyObject::from_borrowed_ptr(py, *items.add(i)));
             Ok(match n {
                 0 => Args::Zero,
                 1 => Args::One(item(0)),
                 2 => Args::Two(item(0), item(1)),
-                _ => Args::Many(PyTuple::new(py, (0..n).map(item))?.unbind()),
+                _ => Args::Many(
+                    PyTuple::new(
+                        py,
+                        (0..n).map(|i| Bound::from_borrowed_ptr(py, *items.add(i))),
+                    )?
+                    .unbind(),
+                ),
             })
         }
     }
 
     pub(crate) fn from_tuple(args: &Bound<'_, PyTuple>) -> Args {
         let item = |i: usize| {
-            args.get_item(i)
-                .expect("index within the tuple's length")
-                .unbind()
+            Owned::new(
+                args.get_item(i)
+                    .expect("index within the tuple's length")
+                    .unbind(),
+            )
         };
         match args.len() {
             0 => Args::Zero,
@@ -72,8 +113,8 @@ impl Args {
 
 #[pyclass(frozen, module = "seedloop._engine", weakref)]
 pub struct Handle {
-    pub(crate) context: PyObject,
-    pub(crate) callback: PyObject,
+    pub(crate) context: Owned,
+    pub(crate) callback: Owned,
     pub(crate) args: Args,
     pub(crate) cancelled: AtomicBool,
     /// Deadline in loop time for timer handles.
@@ -94,8 +135,8 @@ impl Handle {
         cancelled_timers: Option<Arc<AtomicUsize>>,
     ) -> Handle {
         Handle {
-            context,
-            callback: callback.clone().unbind(),
+            context: Owned::new(context),
+            callback: Owned::new(callback.clone().unbind()),
             args,
             cancelled: AtomicBool::new(false),
             when,
@@ -187,14 +228,14 @@ impl Handle {
     /// TimerHandle (aiohttp, websockets, redis-py all do) forms a cycle through
     /// the handle, which would otherwise keep the whole run (loop included) alive.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.context)?;
-        visit.call(&self.callback)?;
+        visit.call(self.context.get())?;
+        visit.call(self.callback.get())?;
         match &self.args {
             Args::Zero => {}
-            Args::One(a) => visit.call(a)?,
+            Args::One(a) => visit.call(a.get())?,
             Args::Two(a, b) => {
-                visit.call(a)?;
-                visit.call(b)?;
+                visit.call(a.get())?;
+                visit.call(b.get())?;
             }
             Args::Many(t) => visit.call(t)?,
         }

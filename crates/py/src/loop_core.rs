@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -193,6 +193,46 @@ fn is_step_wrapper(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
     Ok(false)
 }
 
+/// Does the C step wrapper keep its task in the first word after the object
+/// header (`TaskStepMethWrapper { PyObject_HEAD; TaskObj *sw_task; ... }` in
+/// CPython 3.10-3.13)? Learnt on the first wrapper by comparing that word
+/// with its `__self__` (0 not yet known, 1 yes, 2 no: always `__self__`).
+static WRAPPER_LAYOUT: AtomicU8 = AtomicU8::new(0);
+
+/// The task a C step wrapper steps: read from the wrapper itself where its
+/// layout was confirmed (the attribute lookup cost about 150 instructions of
+/// every task step), else its `__self__`.
+fn step_wrapper_task<'py>(
+    py: Python<'py>,
+    wrapper: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let word = std::mem::size_of::<*mut pyo3::ffi::PyObject>();
+    // SAFETY (both reads): the wrapper's instances are at least three words
+    // long (checked with __basicsize__ before the first read), the GIL is held.
+    let field = || unsafe { *(wrapper.as_ptr() as *const *mut pyo3::ffi::PyObject).add(2) };
+    match WRAPPER_LAYOUT.load(Ordering::Relaxed) {
+        1 => {
+            let task = field();
+            if !task.is_null() {
+                // SAFETY: the wrapper holds a strong reference to its task.
+                return Ok(unsafe { Bound::from_borrowed_ptr(py, task) });
+            }
+        }
+        0 => {
+            let by_name = wrapper.getattr(intern!(py, "__self__"))?;
+            let size: usize = wrapper
+                .get_type()
+                .getattr(intern!(py, "__basicsize__"))?
+                .extract()?;
+            let same = size >= 3 * word && field() == by_name.as_ptr();
+            WRAPPER_LAYOUT.store(if same { 1 } else { 2 }, Ordering::Relaxed);
+            return Ok(by_name);
+        }
+        _ => {}
+    }
+    wrapper.getattr(intern!(py, "__self__"))
+}
+
 fn copy_context(py: Python<'_>) -> PyResult<PyObject> {
     let f = COPY_CONTEXT.get_or_try_init(py, || -> PyResult<PyObject> {
         Ok(py.import("contextvars")?.getattr("copy_context")?.unbind())
@@ -221,7 +261,7 @@ impl LoopCore {
         }
         if is_step_wrapper(py, &ty)? {
             // A C task's step: its __self__ is always the task.
-            let task = callback.getattr(intern!(py, "__self__"))?;
+            let task = step_wrapper_task(py, callback)?;
             return self.ordinal_of(py, &task).map(Some);
         }
         if ty.is_subclass(self_carrying_types(py)?)? {
@@ -1104,7 +1144,7 @@ unsafe extern "C" fn fast_call_soon(
             if !kwnames.is_null() {
                 let names = Bound::from_borrowed_ptr(py, kwnames).downcast_into::<PyTuple>()?;
                 for (i, name) in names.iter().enumerate() {
-                    if name.extract::<&str>()? != "context" {
+                    if !is_context_name(&name)? {
                         return Err(PyTypeError::new_err(format!(
                             "call_soon() got an unexpected keyword argument '{name}'"
                         )));
@@ -1157,6 +1197,25 @@ unsafe extern "C" fn fast_call_soon(
             }
         }
     })
+}
+
+/// The first `context` keyword name `call_soon` was given (kept alive, so the
+/// address always names that string): the C Task passes the same string
+/// object every time, and comparing the text cost about 100 instructions a step.
+static CONTEXT_NAME: AtomicPtr<pyo3::ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+
+fn is_context_name(name: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let known = CONTEXT_NAME.load(Ordering::Relaxed);
+    if name.as_ptr() == known {
+        return Ok(true);
+    }
+    if name.extract::<&str>()? != "context" {
+        return Ok(false);
+    }
+    if known.is_null() {
+        CONTEXT_NAME.store(name.clone().into_ptr(), Ordering::Relaxed);
+    }
+    Ok(true)
 }
 
 /// The METH_FASTCALL `call_soon` (see `CALL_SOON_DEF`), for `SeedLoop` to install.
