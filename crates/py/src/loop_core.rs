@@ -1152,7 +1152,8 @@ unsafe extern "C" fn fast_call_soon(
                     context = Some(Bound::from_borrowed_ptr(py, *args.add(nargs + i)));
                 }
             }
-            let core = Bound::from_borrowed_ptr(py, slf).downcast_into::<LoopCore>()?;
+            // The method descriptor made for LoopCore checked `slf`'s type.
+            let core = Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<LoopCore>();
             let core = core.get();
             core.check_open()?;
             let callback = Bound::from_borrowed_ptr(py, *args);
