@@ -255,23 +255,32 @@ impl LoopCore {
     /// The task ordinal an entry belongs to: the task it steps or wakes, else
     /// (None) the task that is scheduling it, read under the caller's lock.
     fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+        Ok(self.owner_and_step(py, callback)?.0)
+    }
+
+    /// `owner_of`, and whether `callback` is a C task's own step wrapper.
+    fn owner_and_step(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+    ) -> PyResult<(Option<u32>, bool)> {
         let ty = callback.get_type();
         if is_function(py, &ty)? {
-            return Ok(None);
+            return Ok((None, false));
         }
         if is_step_wrapper(py, &ty)? {
             // A C task's step: its __self__ is always the task.
             let task = step_wrapper_task(py, callback)?;
-            return self.ordinal_of(py, &task).map(Some);
+            return Ok((Some(self.ordinal_of(py, &task)?), true));
         }
         if ty.is_subclass(self_carrying_types(py)?)? {
             if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
                 if owner.is_instance(task_types(py)?)? {
-                    return self.ordinal_of(py, &owner).map(Some);
+                    return Ok((Some(self.ordinal_of(py, &owner)?), false));
                 }
             }
         }
-        Ok(None)
+        Ok((None, false))
     }
 
     fn ordinal_of(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
@@ -1182,8 +1191,8 @@ unsafe extern "C" fn fast_call_soon(
                 py,
                 Handle::new(&callback, call_args, context.unbind(), None, None),
             )?;
-            let owner = core.owner_of(py, &callback)?;
-            if is_step_wrapper(py, &callback.get_type())? {
+            let (owner, task_step) = core.owner_and_step(py, &callback)?;
+            if task_step {
                 // A C task's own step: the task drops the handle it is given,
                 // so the ready list holds the only reference and no cycle can
                 // run through it. Left tracked, every collection while it
