@@ -13,6 +13,7 @@ bounds. Nothing is timed.
     python bench/corpus_bench.py --strategies pct --pct-depth 2   # one PCT variant
     python bench/corpus_bench.py --strategies pct --pct-steps auto  # k = true run length
     python bench/corpus_bench.py --offsets 1 --strategies auto random pos pct:2 pct:4
+    python bench/corpus_bench.py --first-seed 1000000 --strategies random guided  # held out
 
 A strategy written ``pct:D`` is pct with ``depth=D``. ``systematic`` is not
 a seed strategy: it enumerates schedules (``explore(strategy="systematic")``,
@@ -99,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seeds", type=int, default=1000, help="seed budget per search")
     ap.add_argument("--offsets", type=int, default=5, help="independent searches per cell")
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="start seed of the first search (others 10000 apart): a held-out set of searches",
+    )
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     ap.add_argument("--bugs", nargs="+", default=None, help="corpus module names")
     ap.add_argument("--pct-depth", type=int, default=None, help="depth= for pct")
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     depth = {n: m.DEPTH for n, m in zip(names, modules, strict=True)}
     module_of = dict(zip(names, modules, strict=True))
     budget = args.seeds
-    starts = [i * 10_000 for i in range(args.offsets)]
+    starts = [args.first_seed + i * 10_000 for i in range(args.offsets)]
     jobs = []
     for name in names:
         for strategy in args.strategies:

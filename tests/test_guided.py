@@ -59,15 +59,82 @@ def test_guided_is_a_function_of_its_seeds() -> None:
     assert other.failing_seeds != first.failing_seeds  # another seed range, another search
 
 
-def test_guided_learns_and_mutates() -> None:
+def test_guided_learns_and_extends_its_corpus() -> None:
     summary = seedloop.explore(seedloop_scenarios.with_goals, range(60), strategy="guided")
     stats = summary.guided
     assert summary.seeds_run == 60 and summary.failures == 0
-    assert stats.fresh_runs + stats.mutant_runs == 60 and stats.mutant_runs > 20
+    assert stats.fresh_runs + stats.mutant_runs == 60
+    # Every arm ran: the warm-up's random and pos, the learnt policy, and the
+    # corpus-extending runs (two per entry that joined after the warm-up).
+    assert set(stats.arms) == {"random", "pos", "learn", "extend"}
+    assert sum(n for n, _ in stats.arms.values()) == 60
+    assert stats.mutant_runs == stats.arms["extend"][0] > 0
     assert stats.corpus >= 1 and stats.features >= stats.corpus
-    assert "guided:" in str(summary) and "coverage feature(s)" in str(summary)
+    assert "guided:" in str(summary) and "guided runs by arm" in str(summary)
     # The goals are aggregated as for any strategy.
     assert [s.name for s in summary.unsatisfied] == ["third increment"]
+
+
+def test_the_learnt_policy_avoids_what_it_has_seen() -> None:
+    """Q-learning's values fall for choices taken often: over a search the
+    policy's runs spread over more distinct interleavings than the same
+    number of uniform runs would visit from one state."""
+    import random
+
+    from seedloop import _guided
+
+    learner = _guided._Learner(random.Random(1))
+
+    class _Handle:
+        def __init__(self, name: str) -> None:
+            self._callback = type(name, (), {"__qualname__": name})
+
+    ready = [_Handle("a"), _Handle("b"), _Handle("c")]
+    firsts = []
+    for _ in range(30):
+        learner._prefix, learner._last = [], None
+        firsts.append(learner.choose(0, ready))
+        learner.finish()
+    # The choice taken first loses value each time it is taken, so all
+    # three get taken.
+    assert set(firsts) == {0, 1, 2}
+    # A prefix is followed (clamped to the ready list) before the policy decides.
+    learner._prefix = [2, 7]
+    assert [learner.choose(0, ready), learner.choose(1, ready)] == [2, 2]
+
+
+def test_a_chooser_decides_the_steps_and_its_choices_replay() -> None:
+    """The engine hook guided runs use: the choices land in the tape, and the
+    tape replays the same run."""
+    scenario = _bug("lost_update")
+    asked: list[int] = []
+
+    def newest(step: int, ready: list) -> int:
+        asked.append(len(ready))
+        return len(ready) - 1
+
+    def install(loop) -> None:
+        loop._engine_set_chooser(newest)
+
+    from seedloop._options import RunOptions
+    from seedloop._run import run_seed
+
+    result = run_seed(scenario, 3, RunOptions.build("test", "random", {}), instrument=install)
+    assert asked and all(n >= 2 for n in asked)
+    tape = list(result.tape)
+    assert sum(1 for c in tape if c > 0) == len(asked)  # newest of >= 2 is never index 0
+    replayed = run_seed(scenario, 3, RunOptions.build("test", "random", {}), tape=tape)
+    assert replayed.fingerprint == result.fingerprint
+    assert type(replayed.exception) is type(result.exception)
+
+    def bad(step: int, ready: list) -> object:
+        return "first"
+
+    with pytest.raises(TypeError, match="step chooser must return an index"):
+        run_seed(
+            scenario, 3, RunOptions.build("test", "random", {}),
+            instrument=lambda loop: loop._engine_set_chooser(bad),
+        )
 
 
 def test_guided_stops_at_the_first_failure_when_asked() -> None:
@@ -105,16 +172,34 @@ def test_guided_refuses_what_it_cannot_honour() -> None:
         seedloop.run(scenario, strategy="guided")  # a single run has no corpus to learn from
 
 
-def test_mutations_stay_valid_for_any_corpus() -> None:
-    """Tapes longer or shorter than their recorded ready counts (splices) mutate safely."""
-    from seedloop import _engine, _guided
+def test_a_guided_search_is_the_same_in_another_process() -> None:
+    """The learnt policy's table is keyed by code objects (hashed by their
+    strings): lookups only, so PYTHONHASHSEED changes nothing."""
+    import subprocess
+    import textwrap
 
-    search = _guided._Search(_engine.Rng(7, "test"))
-    search.corpus = [
-        _guided._Entry([0, 1, 2, 0, 1, 0, 0, 3, 1], [1, 2, 3, 1, 2], gain=3, frontier=2),
-        _guided._Entry([1, 0], [2, 2, 2, 4, 1, 1, 3], gain=1, frontier=6),
-        _guided._Entry([], [], gain=1),
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.path[:0] = [sys.argv[1], sys.argv[2]]
+        import corpus, seedloop
+        (m,) = corpus.load(["stale_leader_write"])
+        e = seedloop.explore(m.scenario, range(200), strategy="guided", shrink=False,
+                             explain=False)
+        print(e.failing_seeds, sorted(e.outcomes.items()), e.guided.corpus,
+              e.guided.features, sorted(e.guided.arms.items()))
+        """
+    )
+    here = Path(__file__).resolve().parent
+    package_root = Path(seedloop.__file__).resolve().parent.parent
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(here.parent / "bench"), str(here)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONPATH": str(package_root), "PYTHONHASHSEED": str(i)},
+        ).stdout
+        for i in (1, 2)
     ]
-    for _ in range(500):
-        tape = search.mutate()
-        assert all(isinstance(c, int) and c >= 0 for c in tape)
+    assert outs[0] == outs[1] and "learn" in outs[0]

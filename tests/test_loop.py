@@ -374,3 +374,37 @@ def test_callbacks_get_every_argument_count_and_handles_in_cycles_are_collected(
     loop.close()
     gc.collect()
     assert [r() for r in refs] == [None] * 4
+
+
+@pytest.mark.parametrize("method", ["call_later", "call_at"])
+def test_timer_methods_check_their_arguments_like_the_stock_loop(method):
+    loop = SeedLoop(seed=7, strategy="fifo")
+    schedule = getattr(loop, method)
+    first = "delay" if method == "call_later" else "when"
+    with pytest.raises(TypeError, match=f"missing 2 required positional arguments: '{first}'"):
+        schedule()
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'callback'"):
+        schedule(1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'name'"):
+        schedule(1, print, name="x")
+    with pytest.raises(TypeError, match=f"a callable object was expected by {method}"):
+        schedule(1, 42)
+    with pytest.raises(seedloop.SeedloopError):
+        schedule(float("nan"), print)
+    if method == "call_later":
+        with pytest.raises(seedloop.SeedloopError, match="delay must be >= 0"):
+            schedule(-1, print)
+    seen = []
+    var = contextvars.ContextVar("var", default="outer")
+    ctx = contextvars.copy_context()
+    ctx.run(var.set, "inner")
+    handle = schedule(0.5, lambda *a: seen.append((a, var.get(), loop.time())), 1, 2, context=ctx)
+    assert handle._args == (1, 2) and handle.get_context() is ctx and handle.when() == 0.5
+    schedule(0.25, lambda: seen.append(((), var.get(), loop.time())))
+    cancelled = schedule(0.1, seen.append, "cancelled")
+    cancelled.cancel()
+    loop.run_until_complete(asyncio.sleep(1))
+    assert seen == [((), "outer", 0.25), ((1, 2), "inner", 0.5)]
+    loop.close()
+    with pytest.raises(RuntimeError, match="Event loop is closed"):
+        schedule(1, print)

@@ -182,7 +182,8 @@ _search_strategy_option = click.option(
     default=DEFAULT_STRATEGY,
     show_default=True,
     help="how each seed orders ready callbacks; systematic: every schedule within --bound; "
-    "guided: mutate the tapes that reached new coverage",
+    "guided: a learnt policy that steers towards unseen interleavings, plus a corpus of tapes "
+    "that reached new coverage",
 )
 _fail_if_option = click.option(
     "--fail-if",

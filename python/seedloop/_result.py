@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 class RunResult:
     """Everything one run produced."""
 
+    # run_seed builds it by position (cheaper than keywords): new fields go last.
+
     seed: int
     strategy: str
     value: Any
@@ -134,7 +136,7 @@ class Failure:
     def replay_command(self) -> str:
         """A one-line call that reproduces this failure."""
         if self.strategy == "guided":
-            # A guided run is a tape (a mutant of earlier runs), not a seed's own schedule.
+            # A guided run is a tape (chosen by the learnt policy), not a seed's own schedule.
             extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
             return f"seedloop.replay({self.factory_name}, {list(self.tape)!r}, seed={self.seed}{extra})"
         extra = "".join(f", {k}={v!r}" for k, v in sorted(self.options.items()))
@@ -300,8 +302,13 @@ class Exploration:
             g = self.guided
             lines.append(
                 f"guided: {g.corpus} tape(s) in the corpus, {g.features} coverage feature(s), "
-                f"{g.fresh_runs} fresh and {g.mutant_runs} mutated run(s)"
+                f"{g.fresh_runs} fresh and {g.mutant_runs} corpus-extending run(s)"
             )
+            if g.arms:
+                lines.append(
+                    "guided runs by arm (runs, with new coverage): "
+                    + ", ".join(f"{arm} {n} ({new})" for arm, (n, new) in g.arms.items())
+                )
         never = _assertions.describe_unsatisfied(self.unsatisfied)
         if never:
             lines.append(never)

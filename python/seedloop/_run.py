@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import types
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from .errors import (
 Factory = Callable[[], Coroutine[Any, Any, Any]]
 
 _CLEANUP_STEPS = 100_000
+_CoroutineType = types.CoroutineType
 
 
 def check_not_in_running_loop(api: str) -> None:
@@ -52,7 +54,7 @@ def make_coroutine(factory: Factory, api: str) -> Coroutine[Any, Any, Any]:
         if tb is not None and tb.tb_next is None:
             raise needs_arguments(factory, api, exc) from None
         raise
-    if not inspect.iscoroutine(coro):
+    if type(coro) is not _CoroutineType and not inspect.iscoroutine(coro):
         if inspect.isawaitable(coro):
 
             async def _await(aw: Any = coro) -> Any:
@@ -111,9 +113,7 @@ def run_seed(
     """
     check_not_in_running_loop(api)
     # The loop first: a bad seed or tape fails before a coroutine exists.
-    loop = SeedLoop._for_run(
-        seed, opts, tape, keep_steps=keep_steps, clamp_tape=clamp_tape, walk=walk
-    )
+    loop = SeedLoop._for_run(seed, opts, tape, keep_steps, clamp_tape, walk)
     if timing is not None:
         loop._engine_set_timing_tape(list(timing))
     try:
@@ -128,7 +128,7 @@ def run_seed(
             value: Any = None
             exception: BaseException | None = None
             try:
-                value = loop.run_until_complete(main)
+                value = loop._run_main(main)
             except (KeyboardInterrupt, SystemExit):
                 if main.done() and not main.cancelled():
                     # The scenario raised it: consume it as asyncio.run does, or
@@ -155,21 +155,22 @@ def run_seed(
             fingerprint, width, tape_bytes, steps, now, strict, timing_used = (
                 loop._engine_outcome()
             )
+            # By position, in the fields' order: half the cost of 14 keywords.
             result = RunResult(
-                seed=seed,
-                strategy=loop.strategy,
-                value=value,
-                exception=exception,
-                fingerprint=fingerprint,
-                tape=Tape.from_engine(width, tape_bytes),
-                steps=steps,
-                virtual_time=now,
-                options=opts.kwargs,
-                strict_order=strict,
-                step_log=loop._engine_steps() if keep_steps else None,
-                timing=timing_used,
-                walk=loop._engine_take_walk() if walk is not None else None,
-                assertions=rec.sites,
+                seed,  # seed
+                loop.strategy,  # strategy
+                value,  # value
+                exception,  # exception
+                fingerprint,  # fingerprint
+                Tape.from_engine(width, tape_bytes),  # tape
+                steps,  # steps
+                now,  # virtual_time
+                opts.kwargs,  # options
+                strict,  # strict_order
+                loop._engine_steps() if keep_steps else None,  # step_log
+                timing_used,  # timing
+                loop._engine_take_walk() if walk is not None else None,  # walk
+                rec.sites,  # assertions
             )
         finally:
             rec.__exit__(None, None, None)

@@ -234,7 +234,8 @@ def explore(
     as its ``exploration`` attribute.
 
     ``strategy="guided"`` is the coverage-guided search: each seed is one
-    run, fresh or a mutant of a tape that reached new coverage, in order and
+    run (decided by a policy learnt over the search, a fresh ``pos`` run, or
+    a tape that reached new coverage extended by the policy), in order and
     in this process (``jobs``, ``shard`` and ``isolate`` do not apply); the
     failure replays from its tape (``Failure.replay_command``).
 

@@ -18,8 +18,7 @@ class Tape(array.array):  # type: ignore[type-arg]
     @classmethod
     def from_engine(cls, width: int, data: bytes) -> Tape:
         typecode = "B" if width == 1 else next(c for c in "IL" if array.array(c).itemsize == 4)
-        tape = cls(typecode)
-        tape.frombytes(data)
+        tape = cls(typecode, data)
         if width > 1 and sys.byteorder == "big":
             tape.byteswap()  # the engine sends little-endian words
         return tape

@@ -409,8 +409,29 @@ impl<T> Scheduler<T> {
         }
         // The previous callback's CPU time has passed before this one starts.
         self.charge_cpu();
-        self.ran_since_charge = self.timing.is_some();
-        let index = if let Strategy::Systematic(walk) = &mut self.strategy {
+        let index = self.choose();
+        self.take(index)
+    }
+
+    /// Remove the ready entry at `index` (a choice made outside the engine:
+    /// a guided search's learnt policy), recording it as the step's decision.
+    /// An index past the ready list takes the newest entry.
+    pub fn step_chosen(&mut self, index: usize) -> Option<Entry<T>> {
+        if self.ready.is_empty() {
+            return None;
+        }
+        self.charge_cpu();
+        self.take(index.min(self.ready.len() - 1))
+    }
+
+    /// The payloads ready to run, in ready-list order (what a choice indexes).
+    pub fn ready_payloads(&self) -> impl Iterator<Item = &T> {
+        self.ready.iter().map(|e| &e.payload)
+    }
+
+    /// The strategy's choice among the (non-empty) ready list.
+    fn choose(&mut self) -> usize {
+        if let Strategy::Systematic(walk) = &mut self.strategy {
             self.walk_view.clear();
             self.walk_view
                 .extend(self.ready.iter().map(|e| (e.seq, e.fp, e.owner)));
@@ -429,7 +450,13 @@ impl<T> Scheduler<T> {
             self.strategy
                 .choose(self.ready.len(), &self.candidates, step, &mut self.rng)
                 .min(self.ready.len() - 1)
-        };
+        }
+    }
+
+    /// Remove the entry at `index` and record the step (the previous
+    /// callback's CPU time already charged).
+    fn take(&mut self, index: usize) -> Option<Entry<T>> {
+        self.ran_since_charge = self.timing.is_some();
         let strict = index == 0 || {
             let group = self.ready.get(0).timer_group;
             group != 0

@@ -121,13 +121,16 @@ pub struct LoopCore {
     /// Called as `observer(step, task_ordinal, handle)` before each step
     /// (timelines); None on the fast path.
     observer: Mutex<Option<PyObject>>,
+    /// Called as `chooser(step, ready_handles)` when more than one callback
+    /// is ready; returns the index to run (a guided search's learnt policy).
+    chooser: Mutex<Option<PyObject>>,
     /// The class overrides `time()`: always ask it (see `patched_time`).
     own_time: AtomicBool,
     /// A systematic walk drives this run: entries carry their footprints.
     systematic: AtomicBool,
     /// Closed: new callbacks are refused (read without the state lock).
     closed: AtomicBool,
-    /// An observer is installed (checked once per iteration without its lock).
+    /// An observer or chooser is installed (checked once per iteration without its lock).
     observed: AtomicBool,
     /// The next creation-order hash of this loop's tasks and futures (from 1).
     next_hash: AtomicU64,
@@ -560,6 +563,43 @@ impl LoopCore {
         Ok(plain)
     }
 
+    /// The installed observer or chooser, if any (a new reference).
+    fn hook(&self, slot: &Mutex<Option<PyObject>>, py: Python<'_>) -> Option<PyObject> {
+        slot.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|o| o.clone_ref(py))
+    }
+
+    fn update_observed(&self) {
+        let any = |slot: &Mutex<Option<PyObject>>| {
+            slot.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        };
+        self.observed
+            .store(any(&self.observer) || any(&self.chooser), Ordering::Relaxed);
+    }
+
+    /// The chooser's index for the next step, or None when at most one
+    /// callback is ready (no choice to make). Called without the state lock:
+    /// the chooser is Python and may look at the handles.
+    fn ask_chooser(&self, py: Python<'_>, chooser: &PyObject) -> PyResult<Option<usize>> {
+        let (step, ready) = {
+            let st = self.lock();
+            if st.sched.ready_len() < 2 {
+                return Ok(None);
+            }
+            let ready: Vec<Py<Handle>> =
+                st.sched.ready_payloads().map(|h| h.clone_ref(py)).collect();
+            (st.sched.trace().len(), ready)
+        };
+        let index = chooser.bind(py).call1((step, ready))?;
+        index.extract::<usize>().map(Some).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "a step chooser must return an index among the ready callbacks, got {index}"
+            ))
+        })
+    }
+
     /// Has the run used up its real-time budget? (Starts the clock on first use.)
     fn wall_exceeded(&self) -> bool {
         let mut st = self.lock();
@@ -613,19 +653,23 @@ impl LoopCore {
             };
             match begin {
                 (Begin::Ready(n), charge) => {
-                    let observer = if this.observed.load(Ordering::Relaxed) {
-                        this.observer
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .as_ref()
-                            .map(|o| o.clone_ref(py))
+                    let (observer, chooser) = if this.observed.load(Ordering::Relaxed) {
+                        (this.hook(&this.observer, py), this.hook(&this.chooser, py))
                     } else {
-                        None
+                        (None, None)
                     };
                     for _ in 0..n {
+                        let chosen = match &chooser {
+                            Some(chooser) => this.ask_chooser(py, chooser)?,
+                            None => None,
+                        };
                         let (entry, step, overrun, walk_stop) = {
                             let mut st = this.lock();
-                            let Some(entry) = st.sched.step() else { break };
+                            let next = match chosen {
+                                Some(index) => st.sched.step_chosen(index),
+                                None => st.sched.step(),
+                            };
+                            let Some(entry) = next else { break };
                             st.current_owner = entry.owner;
                             // A user tape named a callback that was not ready:
                             // the clamped step still runs (nothing is lost for
@@ -731,6 +775,7 @@ impl LoopCore {
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             external_pending: AtomicUsize::new(0),
             observer: Mutex::new(None),
+            chooser: Mutex::new(None),
             own_time: AtomicBool::new(false),
             systematic: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -742,12 +787,25 @@ impl LoopCore {
     /// Install (or clear, with None) the per-step observer.
     fn _engine_set_observer(&self, py: Python<'_>, observer: Option<PyObject>) {
         let observer = observer.filter(|o| !o.is_none(py));
-        self.observed.store(observer.is_some(), Ordering::Relaxed);
         let old = std::mem::replace(
             &mut *self.observer.lock().unwrap_or_else(|e| e.into_inner()),
             observer,
         );
         drop(old);
+        self.update_observed();
+    }
+
+    /// Install (or clear, with None) the per-step chooser: it decides every
+    /// step with more than one ready callback instead of the strategy, and
+    /// its choices are recorded in the tape like the strategy's.
+    fn _engine_set_chooser(&self, py: Python<'_>, chooser: Option<PyObject>) {
+        let chooser = chooser.filter(|o| !o.is_none(py));
+        let old = std::mem::replace(
+            &mut *self.chooser.lock().unwrap_or_else(|e| e.into_inner()),
+            chooser,
+        );
+        drop(old);
+        self.update_observed();
     }
 
     /// Did every decision so far keep asyncio's documented order (a schedule
@@ -775,7 +833,7 @@ impl LoopCore {
     /// (TAPE_OVERRUN) instead of choosing the newest entry. `keep_steps`
     /// keeps the full step log (32 bytes a step) besides the compact tape.
     /// `walk` (an `Explorer` plan) makes this run one of a systematic exploration.
-    #[pyo3(signature = (seed, strategy, *, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None, walk=None))]
+    #[pyo3(signature = (seed, strategy, depth=3, steps=1000, tape=None, max_steps=0, max_time=None, strict_tape=false, keep_steps=false, max_wall=None, step_time=None, walk=None))]
     #[allow(clippy::too_many_arguments)]
     fn _engine_setup(
         slf: &Bound<'_, Self>,
@@ -1254,8 +1312,198 @@ fn fast_call_soon_method(py: Python<'_>) -> PyResult<PyObject> {
     Ok(unsafe { PyObject::from_owned_ptr(py, descr) })
 }
 
+/// `call_later` and `call_at` as METH_FASTCALL methods of `LoopCore`,
+/// installed as `SeedLoop.call_later`/`call_at` like `fast_call_soon`: the
+/// callback's arguments go straight into the handle's tuple (no PyO3
+/// argument parsing, no intermediate `*args` tuple). The same checks, in the
+/// same order, as the `#[pymethods]` versions above.
+static mut CALL_LATER_DEF: pyo3::ffi::PyMethodDef = pyo3::ffi::PyMethodDef {
+    ml_name: c"call_later".as_ptr(),
+    ml_meth: pyo3::ffi::PyMethodDefPointer {
+        PyCFunctionFastWithKeywords: fast_call_later,
+    },
+    ml_flags: pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+    ml_doc: c"call_later($self, delay, callback, /, *args, context=None)\n--\n\nArrange for callback(*args) to be called after delay seconds (virtual time).".as_ptr(),
+};
+
+static mut CALL_AT_DEF: pyo3::ffi::PyMethodDef = pyo3::ffi::PyMethodDef {
+    ml_name: c"call_at".as_ptr(),
+    ml_meth: pyo3::ffi::PyMethodDefPointer {
+        PyCFunctionFastWithKeywords: fast_call_at,
+    },
+    ml_flags: pyo3::ffi::METH_FASTCALL | pyo3::ffi::METH_KEYWORDS,
+    ml_doc: c"call_at($self, when, callback, /, *args, context=None)\n--\n\nArrange for callback(*args) to be called at loop time when (virtual time).".as_ptr(),
+};
+
+unsafe extern "C" fn fast_call_later(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: as `fast_call_soon`'s (CPython's METH_FASTCALL contract).
+    unsafe { fast_timer(slf, args, nargs, kwnames, false) }
+}
+
+unsafe extern "C" fn fast_call_at(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+) -> *mut pyo3::ffi::PyObject {
+    // SAFETY: as `fast_call_soon`'s (CPython's METH_FASTCALL contract).
+    unsafe { fast_timer(slf, args, nargs, kwnames, true) }
+}
+
+/// The body of `fast_call_later` (`at` false: `args[0]` is a delay) and
+/// `fast_call_at` (`at` true: `args[0]` is a loop time).
+///
+/// SAFETY: called with the GIL held, `slf` an instance of LoopCore (the
+/// method descriptor checks it), `args` holding `nargs` positional arguments
+/// followed by one value per name in `kwnames`.
+unsafe fn fast_timer(
+    slf: *mut pyo3::ffi::PyObject,
+    args: *const *mut pyo3::ffi::PyObject,
+    nargs: pyo3::ffi::Py_ssize_t,
+    kwnames: *mut pyo3::ffi::PyObject,
+    at: bool,
+) -> *mut pyo3::ffi::PyObject {
+    let (method, first) = if at {
+        ("call_at", "when")
+    } else {
+        ("call_later", "delay")
+    };
+    Python::with_gil(|py| unsafe {
+        let result = (|| -> PyResult<Py<Handle>> {
+            let nargs = usize::try_from(nargs).unwrap_or(0);
+            if nargs < 2 {
+                let missing = if nargs == 0 {
+                    format!("2 required positional arguments: '{first}' and 'callback'")
+                } else {
+                    "1 required positional argument: 'callback'".to_owned()
+                };
+                return Err(PyTypeError::new_err(format!(
+                    "{method}() missing {missing}"
+                )));
+            }
+            let mut context: Option<Bound<'_, PyAny>> = None;
+            if !kwnames.is_null() {
+                let names = Bound::from_borrowed_ptr(py, kwnames).downcast_into::<PyTuple>()?;
+                for (i, name) in names.iter().enumerate() {
+                    if name.extract::<&str>()? != "context" {
+                        return Err(PyTypeError::new_err(format!(
+                            "{method}() got an unexpected keyword argument '{name}'"
+                        )));
+                    }
+                    context = Some(Bound::from_borrowed_ptr(py, *args.add(nargs + i)));
+                }
+            }
+            let slf = Bound::from_borrowed_ptr(py, slf).downcast_into::<LoopCore>()?;
+            let given = Bound::from_borrowed_ptr(py, *args);
+            let value = errors::finite_or_inf(py, &given, method, first)?;
+            let when = if at {
+                value
+            } else {
+                if value < 0.0 {
+                    return Err(errors::new(
+                        py,
+                        Raised::InvalidDelay,
+                        format!(
+                            "call_later() delay must be >= 0, got {value}; use call_soon() to run as soon as possible"
+                        ),
+                    ));
+                }
+                // As stock: `self.time() + delay`, through a patched time() if any.
+                let now = match LoopCore::patched_time(&slf)? {
+                    Some(t) => t,
+                    None => slf.get().time(),
+                };
+                now + value
+            };
+            let core = slf.get();
+            core.check_open()?;
+            let callback = Bound::from_borrowed_ptr(py, *args.add(1));
+            if !callback.is_callable() {
+                return Err(PyTypeError::new_err(format!(
+                    "a callable object was expected by {method}(), got {}",
+                    callback.repr()?
+                )));
+            }
+            let context = match context {
+                Some(c) if !c.is_none() => c,
+                _ => copy_context(py)?.into_bound(py),
+            };
+            let owner = core.owner_of(py, &callback)?;
+            let fp = if core.systematic.load(Ordering::Relaxed) {
+                // What a systematic walk needs to know the step may touch.
+                let rest = PyTuple::new(
+                    py,
+                    (2..nargs).map(|i| Bound::from_borrowed_ptr(py, *args.add(i))),
+                )?;
+                footprint_of(py, &callback, &rest)?
+            } else {
+                Footprint::Any
+            };
+            let call_args = Args::from_raw(py, args.add(2), nargs - 2)?;
+            let handle = Py::new(
+                py,
+                Handle::new(
+                    &callback,
+                    call_args,
+                    context.unbind(),
+                    Some(when),
+                    Some(core.cancelled_timers.clone()),
+                ),
+            )?;
+            let deadline = secs_to_ns_ceil(when);
+            {
+                let mut st = core.lock();
+                let owner = owner.unwrap_or(st.current_owner);
+                st.sched
+                    .push_timer_fp(deadline, owner, fp, handle.clone_ref(py));
+            }
+            core.maybe_purge_timers(py);
+            Ok(handle)
+        })();
+        match result {
+            Ok(handle) => handle.into_ptr(),
+            Err(err) => {
+                err.restore(py);
+                std::ptr::null_mut()
+            }
+        }
+    })
+}
+
+/// A METH_FASTCALL method of `LoopCore` from its static definition.
+fn method_descriptor(py: Python<'_>, def: *mut pyo3::ffi::PyMethodDef) -> PyResult<PyObject> {
+    let ty = LoopCore::type_object(py);
+    // SAFETY: `def` is a static definition never written after start-up;
+    // the type object outlives the descriptor (the module holds it).
+    let descr = unsafe { pyo3::ffi::PyDescr_NewMethod(ty.as_type_ptr(), def) };
+    if descr.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: a new reference returned by PyDescr_NewMethod.
+    Ok(unsafe { PyObject::from_owned_ptr(py, descr) })
+}
+
+/// The METH_FASTCALL `call_later` (see `CALL_LATER_DEF`), for `SeedLoop` to install.
+#[pyfunction]
+fn fast_call_later_method(py: Python<'_>) -> PyResult<PyObject> {
+    method_descriptor(py, std::ptr::addr_of_mut!(CALL_LATER_DEF))
+}
+
+/// The METH_FASTCALL `call_at` (see `CALL_AT_DEF`), for `SeedLoop` to install.
+#[pyfunction]
+fn fast_call_at_method(py: Python<'_>) -> PyResult<PyObject> {
+    method_descriptor(py, std::ptr::addr_of_mut!(CALL_AT_DEF))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fast_call_soon_method, m)?)?;
+    m.add_function(wrap_pyfunction!(fast_call_later_method, m)?)?;
+    m.add_function(wrap_pyfunction!(fast_call_at_method, m)?)?;
     m.add_class::<LoopCore>()?;
     m.add_class::<Handle>()?;
     m.add("RAN", RAN)?;

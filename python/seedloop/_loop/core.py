@@ -28,6 +28,7 @@ from .net_methods import NetLoopMixin
 from .tasks import _BaseEventLoop, _SeedTasks
 
 _set_running_loop = asyncio.events._set_running_loop
+_run_until_complete_cb = asyncio.base_events._run_until_complete_cb
 # 3.12+ split run_forever's set-up and clean-up out of its loop.
 _RUN_FOREVER_SETUP = getattr(_BaseEventLoop, "_run_forever_setup", None)
 _RUN_FOREVER_CLEANUP = getattr(_BaseEventLoop, "_run_forever_cleanup", None)
@@ -81,6 +82,39 @@ def _asyncio_debug_mode() -> bool:
 
 #: PCT's run length k for a loop built by hand (a run measures it instead).
 _DEFAULT_PCT_STEPS = 1000
+
+
+# The last options' per-run attributes: a search sets up every seed's loop from one RunOptions.
+_run_state_cache: list[Any] = [None, None]
+
+
+def _run_state(opts: RunOptions) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attributes a loop for ``opts`` starts with: ``(SeedLoop's own, with BaseEventLoop's snapshot)``.
+
+    Only immutable values (each loop gets its own lists); cached for the last
+    options (a frozen RunOptions never changes).
+    """
+    cached_opts, cached = _run_state_cache
+    if cached_opts is opts:
+        return cached  # type: ignore[no-any-return]
+    own: dict[str, Any] = {
+        #: A systematic walk (an ``_engine.Explorer`` plan) drives the run and stopped it.
+        "_walk_stopped": False,
+        #: The InvalidOptionError that stopped a run whose tape named a
+        #: callback that was not ready (None if none did).
+        "_tape_error": None,
+        "_max_steps": opts.max_steps,
+        "_max_time": opts.max_time,
+        "_max_wall": opts.max_wall,
+        "_executor_mode": opts.executor,
+        "_tasks_created": 0,
+        "_seed_tasks_created": 0,
+        "_factory_tasks_created": 0,
+        "_on_task_created": None,
+    }
+    result = (own, {**(_BASE_STATE or {}), **own})
+    _run_state_cache[:] = [opts, result]
+    return result
 
 
 class _WalkStopped(Exception):
@@ -168,7 +202,6 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         seed: int,
         opts: RunOptions,
         tape: Sequence[int] | None,
-        *,
         keep_steps: bool = False,
         clamp_tape: bool = False,
         walk: Any = None,
@@ -180,18 +213,12 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         picks the newest entry instead of stopping the run with
         InvalidOptionError (for generated tapes: the shrinker's, Hypothesis's).
         """
-        loop = cls.__new__(cls)
-        loop._closed = True
-        loop.seed, loop.strategy = seed, opts.strategy
         check_seed(seed)
-        loop._setup(
-            seed,
-            opts,
-            check_tape(tape) if tape is not None else None,
-            keep_steps=keep_steps,
-            clamp_tape=clamp_tape,
-            walk=walk,
-        )
+        checked_tape = check_tape(tape) if tape is not None else None
+        loop = cls.__new__(cls)
+        loop._closed = True  # what __del__ reads if the set-up fails
+        # By position: keywords cost more than the rest of the call.
+        loop._setup(seed, opts, checked_tape, keep_steps, clamp_tape, walk, True)
         return loop
 
     def _setup(
@@ -199,61 +226,56 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         seed: int,
         opts: RunOptions,
         tape: list[int] | None,
-        *,
         keep_steps: bool = False,
         clamp_tape: bool = False,
         walk: Any = None,
+        fresh: bool = False,
     ) -> None:
+        """Set up the loop for a run; ``fresh``: nothing but ``_closed`` was set on it yet."""
         if (
             _BASE_STATE is None
             or type(self).set_debug is not SeedLoop.set_debug
             or _asyncio_debug_mode()
         ):
             _BaseEventLoop.__init__(self)
-        else:
-            # BaseEventLoop.__init__'s attributes from a snapshot: it reads the
-            # clock's resolution and the environment, and builds a WeakSet
-            # (made on first use here), about a third of a tiny run's set-up.
             state = self.__dict__
-            state.update(_BASE_STATE)
-            state["_scheduled"] = []
-        #: A systematic walk (an ``_engine.Explorer`` plan) drives the run and stopped it.
-        self._walk_stopped = False
-        #: The InvalidOptionError that stopped a run whose tape named a
-        #: callback that was not ready (None if none did).
-        self._tape_error: InvalidOptionError | None = None
+            state.update(_run_state(opts)[0])
+        elif fresh:
+            # BaseEventLoop.__init__'s attributes from a snapshot (it reads the
+            # clock's resolution and the environment, and builds a WeakSet,
+            # made on first use here) and this class's: a copy of one dict.
+            state = self.__dict__ = _run_state(opts)[1].copy()
+        else:
+            state = self.__dict__  # a subclass's __init__ may have set some already
+            state.update(_run_state(opts)[1])
+        state["_scheduled"] = []
+        # Async generators in first-iteration order: shutdown closes them in
+        # this order instead of the WeakSet's address order.
+        state["_agen_refs"] = []
+        state["seed"] = seed
+        state["strategy"] = (
+            "systematic" if walk is not None else "replay" if tape is not None else opts.strategy
+        )
         self._engine_setup(
             seed,
             opts.strategy,
-            depth=opts.depth,
-            steps=opts.steps or _DEFAULT_PCT_STEPS,
-            tape=tape,
-            max_steps=opts.max_steps or 0,
-            max_time=opts.max_time,
-            strict_tape=not clamp_tape,
-            keep_steps=keep_steps,
-            max_wall=opts.max_wall,
-            step_time=opts.step_time,
-            walk=walk,
+            opts.depth,
+            opts.steps or _DEFAULT_PCT_STEPS,
+            tape,
+            opts.max_steps or 0,
+            opts.max_time,
+            not clamp_tape,
+            keep_steps,
+            opts.max_wall,
+            opts.step_time,
+            walk,
         )
-        self.seed = seed
-        self.strategy = (
-            "systematic" if walk is not None else "replay" if tape is not None else opts.strategy
-        )
-        self._max_steps = opts.max_steps
-        self._max_time = opts.max_time
-        self._max_wall = opts.max_wall
-        self._executor_mode = opts.executor
-        # Async generators in first-iteration order: shutdown closes them in
-        # this order instead of the WeakSet's address order.
-        self._agen_refs: list[weakref.ref[Any]] = []
-        self._tasks_created = 0
-        self._seed_tasks_created = 0
-        self._factory_tasks_created = 0
-        self._on_task_created = None
 
     # LoopCore.call_soon without PyO3's argument parsing (the hot path of every step).
     call_soon = _engine.fast_call_soon_method()
+    # The same for timers (every sleep with a delay, every timeout).
+    call_later = _engine.fast_call_later_method()
+    call_at = _engine.fast_call_at_method()
 
     @property
     def _asyncgens(self) -> weakref.WeakSet[Any]:
@@ -341,22 +363,47 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         # 3.10 and 3.11: BaseEventLoop.run_forever, minus its loop.
         self._check_closed()
         self._check_running()
-        self._set_coroutine_origin_tracking(self._debug)
+        # Coroutine origin tracking is off unless in debug mode: no call then.
+        tracking = self._debug or self._coroutine_origin_tracking_enabled
+        if tracking:
+            self._set_coroutine_origin_tracking(self._debug)
         old_agen_hooks = sys.get_asyncgen_hooks()
         try:
             self._thread_id = threading.get_ident()
-            sys.set_asyncgen_hooks(
-                firstiter=self._asyncgen_firstiter_hook,
-                finalizer=self._asyncgen_finalizer_hook,
-            )
+            sys.set_asyncgen_hooks(self._asyncgen_firstiter_hook, self._asyncgen_finalizer_hook)
             _set_running_loop(self)
-            self._run_until_stopped()
+            while True:
+                status = self._engine_run_until_stopped()
+                if status == _engine.RAN:
+                    break
+                self._raise_for(status)
         finally:
             self._stopping = False
             self._thread_id = None
             _set_running_loop(None)
-            self._set_coroutine_origin_tracking(False)
+            if tracking or self._coroutine_origin_tracking_enabled:
+                self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
+
+    def _run_main(self, main: asyncio.Task[Any]) -> Any:
+        """``run_until_complete(main)`` for a run's main task, a task of this loop.
+
+        The same callback on the task as ``BaseEventLoop.run_until_complete``
+        (so the same steps, in the same order), without its ``ensure_future``
+        and checks, which a task this loop just created passes anyway.
+        """
+        if type(self).run_until_complete is not _BaseEventLoop.run_until_complete or (
+            "run_until_complete" in self.__dict__
+        ):
+            return self.run_until_complete(main)  # overridden: keep what it does
+        main.add_done_callback(_run_until_complete_cb)
+        try:
+            self.run_forever()
+        finally:
+            main.remove_done_callback(_run_until_complete_cb)
+        if not main.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return main.result()
 
     def _run_until_stopped(self) -> None:
         while True:
@@ -437,7 +484,13 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             raise RuntimeError("Cannot close a running event loop")
         if self.is_closed():
             return
-        _BaseEventLoop.close(self)
+        if self._debug or self._default_executor is not None:
+            _BaseEventLoop.close(self)  # its debug log line, the executor's shutdown
+        else:
+            # The rest of BaseEventLoop.close (the engine drops its ready entries itself).
+            self._closed = True
+            self._scheduled.clear()
+            self._executor_shutdown_called = True
         self._engine_close()
 
     # -- trace --------------------------------------------------------------

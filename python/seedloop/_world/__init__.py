@@ -242,11 +242,19 @@ def install(loop: Any, seed: int, options: WorldOptions) -> tuple[Any, ...]:
         saved_random = random.getstate()
         random.seed(_engine.derive_seed(seed, "random"))
         return (None, saved_random)
+    global _depth
     state = World(loop, seed, options.sleep, options.wall_epoch_ns)
     tid = _get_ident()
     outer = _worlds.get(tid)
     saved_uuid_timestamp = getattr(uuid, "_last_timestamp", None)
-    _acquire()
+    with _lock:  # _acquire(), inline: a search installs once per seed
+        if _depth == 0:
+            try:
+                _patch_process()
+            except BaseException:
+                _restore_process()
+                raise
+        _depth += 1
     # The loop's own transports for pipes and subprocesses are real I/O.
     loop._make_subprocess_transport = _refuse_subprocess_transport
     loop._make_read_pipe_transport = _refuse_read_pipe_transport
@@ -261,12 +269,16 @@ def uninstall(token: tuple[Any, ...]) -> None:
     if token[0] is None:
         random.setstate(token[1])
         return
+    global _depth
     _, tid, outer, saved_uuid_timestamp = token
     if outer is None:
         del _worlds[tid]
     else:
         _worlds[tid] = outer
-    _release()
+    with _lock:  # _release(), inline
+        _depth -= 1
+        if _depth == 0:
+            _restore_process()
     uuid._last_timestamp = saved_uuid_timestamp  # type: ignore[attr-defined]
 
 

@@ -71,18 +71,14 @@ class _Bindings:
         self.stand_ins[key] = stand_in
         self.real_map[key] = real
 
-    def batches(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """``(patch, restore)`` batches for ``_engine.swap_bindings``/``set_bindings``."""
-        keys = tuple(self.keys)
-        reals = tuple(self.reals)
-        fakes = tuple(self.stand_ins[k] for k in keys)
-        return (self.namespace, keys, reals, fakes), (self.namespace, keys, reals)
+    def batch(self) -> tuple[Any, ...]:
+        """``(namespace, keys, reals, stand-ins)``: this module's entry of the patch table."""
+        return (self.namespace, self.keys, self.reals, [self.stand_ins[k] for k in self.keys])
 
 
 _modules: list[_Bindings] = []  # every module that binds a real object
-# _modules as batches for the engine (rebuilt when _modules changes).
-_patch_batches: list[tuple[Any, ...]] = []
-_restore_batches: list[tuple[Any, ...]] = []
+# _modules as the engine's patch table (rebuilt when _modules changes).
+_table = _engine.PatchTable([])
 # module name -> (the module object scanned, its bindings or None). Entries of
 # modules that left sys.modules (or were replaced) are dropped at the next scan.
 _scanned: dict[str, tuple[object, _Bindings | None]] = {}
@@ -135,9 +131,8 @@ def _scan_new_modules() -> None:
                 _modules.append(entry)
         _scanned[name] = (module, entry)
     _scanned_len = len(modules)
-    pairs = [entry.batches() for entry in _modules]
-    _patch_batches[:] = [patch for patch, _ in pairs]
-    _restore_batches[:] = [restore for _, restore in pairs]
+    global _table
+    _table = _engine.PatchTable([entry.batch() for entry in _modules])
 
 
 def _unleak_new_modules() -> None:
@@ -153,64 +148,46 @@ def _unleak_new_modules() -> None:
 
 # -- patching the process and restoring it ------------------------------------
 
-_patched: list[tuple[Any, ...]] = []  # restore batches of the modules patched as a batch
-_undo: list[tuple[Any, str, Any, bool]] = []  # (target, name, old value, own attribute)
+_patched_table = _table  # the table the process was patched from (it knows which batches)
+_undo: list[tuple[Any, Any, Any, bool]] = []  # (target, name, old value, own entry)
 _modules_at_install = 0
+
+# (target, name, stand-in) set for runs besides the module bindings: a dict
+# target gets an item, anything else an attribute (classes through setattr,
+# which keeps CPython's type caches right); the target's own entry is put
+# back afterwards, or removed if it had none.
+_SETS: list[tuple[Any, Any, object]] = [
+    *_CLASS_PATCHES,
+    # uuid1() must not read the host's MAC address and clock through libuuid.
+    (uuid, "_generate_time_safe", None),
+    # pickle (and copy) find a class by its name: while datetime.datetime is
+    # the stand-in, real datetimes are reduced through the stand-in, which
+    # loads back as the real class anywhere.
+    *((copyreg.dispatch_table, cls, reducer) for cls, reducer in _REDUCERS),
+]
 
 
 def _patch_process() -> None:
-    global _modules_at_install
+    global _modules_at_install, _patched_table
     _scan_new_modules()
-    undo = _undo
-    # Every module whose bindings are all still the real objects, in one call.
-    skipped = _engine.swap_bindings(_patch_batches)
-    if not skipped:
-        _patched.extend(_restore_batches)
-    else:
-        for i, entry in enumerate(_modules):
-            if i not in skipped:
-                _patched.append(_restore_batches[i])
-                continue
-            # The module rebound some names since the scan: patch the rest one by one.
-            namespace = entry.namespace
-            for key, real in zip(entry.keys, entry.reals, strict=True):
-                if namespace.get(key) is real:
-                    namespace[key] = entry.stand_ins[key]
-                    undo.append((namespace, key, real, True))
-    for cls, name, fake in _CLASS_PATCHES:
-        own = cls.__dict__.get(name, _MISSING)
-        undo.append((cls, name, own, own is not _MISSING))
-        setattr(cls, name, fake)
-    undo.append((uuid, "_generate_time_safe", getattr(uuid, "_generate_time_safe", None), True))
-    uuid._generate_time_safe = None  # type: ignore[attr-defined]
-    # pickle (and copy) find a class by its name: while datetime.datetime is the
-    # stand-in, real datetimes are reduced through the stand-in, which loads
-    # back as the real class anywhere.
-    table = copyreg.dispatch_table
-    for cls, reducer in _REDUCERS:
-        old = table.get(cls, _MISSING)
-        undo.append((table, cls, old, old is not _MISSING))
-        table[cls] = reducer
+    # Every module whose bindings are all still the real objects, then every
+    # attribute and mapping entry of _SETS, in one engine call (it records
+    # what it did in the table and in _undo as it goes).
+    _patched_table = _table
+    skipped = _engine.patch_world(_table, _SETS, _undo)
+    for i in skipped:
+        # The module rebound some names since the scan: patch the rest one by one.
+        entry = _modules[i]
+        namespace = entry.namespace
+        for key, real in zip(entry.keys, entry.reals, strict=True):
+            if namespace.get(key) is real:
+                namespace[key] = entry.stand_ins[key]
+                _undo.append((namespace, key, real, True))
     _modules_at_install = len(sys.modules)
 
 
 def _restore_process() -> None:
-    undo = _undo
-    while undo:
-        target, name, old, own = undo.pop()
-        if isinstance(target, dict):
-            if own:
-                target[name] = old
-            else:
-                del target[name]
-        elif own:
-            setattr(target, name, old)
-        else:
-            delattr(target, name)
-    _engine.set_bindings(_patched)
-    _patched.clear()
+    _engine.restore_world(_undo, _patched_table)
     if len(sys.modules) != _modules_at_install:
         _unleak_new_modules()
 
-
-_MISSING = object()
