@@ -339,6 +339,43 @@ def test_call_soon_checks_its_arguments_like_the_stock_loop():
         loop.call_soon(print)
 
 
+def test_callbacks_get_every_argument_count_and_handles_in_cycles_are_collected():
+    import gc
+    import weakref
+
+    loop = SeedLoop(seed=3, strategy="fifo")
+    seen = []
+
+    def record(*args):
+        seen.append(args)
+
+    handles = [loop.call_soon(record, *range(n)) for n in range(5)]
+    assert [h._args for h in handles] == [tuple(range(n)) for n in range(5)]
+    assert all(h._callback is record for h in handles)
+    timer = loop.call_later(1, record, "t", "u", "v")
+    assert timer._args == ("t", "u", "v")
+
+    class Holder:
+        """Keeps its own handles (as aiohttp and redis-py clients do): a cycle through them."""
+
+        def tick(self, *args):
+            seen.append(("tick", len(args)))
+
+    refs = []
+    for n in range(4):
+        holder = Holder()
+        holder.handle = loop.call_soon(holder.tick, *([holder] * n))
+        holder.timer = loop.call_later(2, holder.tick, holder)
+        refs.append(weakref.ref(holder))
+        del holder
+    loop.run_until_complete(asyncio.sleep(3))
+    assert all(tuple(range(n)) in seen for n in range(5))
+    assert ("t", "u", "v") in seen and seen.count(("tick", 1)) == 5
+    loop.close()
+    gc.collect()
+    assert [r() for r in refs] == [None] * 4
+
+
 @pytest.mark.parametrize("method", ["call_later", "call_at"])
 def test_timer_methods_check_their_arguments_like_the_stock_loop(method):
     loop = SeedLoop(seed=7, strategy="fifo")

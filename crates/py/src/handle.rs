@@ -1,22 +1,121 @@
 //! `Handle`: what `call_soon`/`call_later`/`call_at` return.
 //!
 //! Frozen (no borrow tracking on the hot path). The callback runs as
-//! `Context.run(context, callback, *args)`, and the argument tuple for that
-//! call is built once, at scheduling time.
+//! `Context.run(context, callback, *args)`; the handle keeps the three as
+//! its own fields, so scheduling allocates nothing but the handle.
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
+/// A strong reference released with a plain `Py_DECREF`. A handle's fields
+/// are dropped only in its `tp_dealloc`, or on a failed creation inside
+/// `call_soon`, both with the GIL held, so PyO3's check for the GIL (a
+/// thread-local read per reference) is not needed.
+pub(crate) struct Owned(ManuallyDrop<PyObject>);
+
+impl Owned {
+    pub(crate) fn new(obj: PyObject) -> Owned {
+        Owned(ManuallyDrop::new(obj))
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut ffi::PyObject {
+        self.0.as_ptr()
+    }
+
+    pub(crate) fn bind<'a, 'py>(&'a self, py: Python<'py>) -> &'a Bound<'py, PyAny> {
+        self.0.bind(py)
+    }
+
+    fn get(&self) -> &PyObject {
+        &self.0
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: the GIL is held wherever a handle is dropped (see above),
+        // and this is the reference `new` took over.
+        unsafe { ffi::Py_DECREF(self.0.as_ptr()) }
+    }
+}
+
+/// A handle's callback arguments, kept inline for the common counts (a task
+/// step takes none, a wake-up or done callback one) so scheduling allocates
+/// no tuple: a GC-tracked tuple per pending callback made every collection
+/// of a busy loop longer.
+pub(crate) enum Args {
+    Zero,
+    One(Owned),
+    Two(Owned, Owned),
+    Many(Py<PyTuple>),
+}
+
+impl Args {
+    /// From a C array of `n` borrowed references.
+    ///
+    /// # Safety
+    /// `items` must point to `n` valid object pointers (the GIL held).
+    pub(crate) unsafe fn from_raw(
+        py: Python<'_>,
+        items: *const *mut pyo3::ffi::PyObject,
+        n: usize,
+    ) -> PyResult<Args> {
+        // SAFETY: the caller guarantees `n` valid borrowed pointers.
+        unsafe {
+            let item = |i: usize| Owned::new(PyObject::from_borrowed_ptr(py, *items.add(i)));
+            Ok(match n {
+                0 => Args::Zero,
+                1 => Args::One(item(0)),
+                2 => Args::Two(item(0), item(1)),
+                _ => Args::Many(
+                    PyTuple::new(
+                        py,
+                        (0..n).map(|i| Bound::from_borrowed_ptr(py, *items.add(i))),
+                    )?
+                    .unbind(),
+                ),
+            })
+        }
+    }
+
+    pub(crate) fn from_tuple(args: &Bound<'_, PyTuple>) -> Args {
+        let item = |i: usize| {
+            Owned::new(
+                args.get_item(i)
+                    .expect("index within the tuple's length")
+                    .unbind(),
+            )
+        };
+        match args.len() {
+            0 => Args::Zero,
+            1 => Args::One(item(0)),
+            2 => Args::Two(item(0), item(1)),
+            _ => Args::Many(args.clone().unbind()),
+        }
+    }
+
+    fn tuple<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
+        match self {
+            Args::Zero => PyTuple::empty(py),
+            Args::One(a) => PyTuple::new(py, [a.bind(py)]).expect("a one-item tuple"),
+            Args::Two(a, b) => PyTuple::new(py, [a.bind(py), b.bind(py)]).expect("a pair"),
+            Args::Many(t) => t.bind(py).clone(),
+        }
+    }
+}
+
 #[pyclass(frozen, module = "seedloop._engine", weakref)]
 pub struct Handle {
-    /// `(context, callback, *args)`, ready for `Context.run`: the one place
-    /// the handle keeps them (one reference to take and drop per handle).
-    pub(crate) run_args: Py<PyTuple>,
+    pub(crate) context: Owned,
+    pub(crate) callback: Owned,
+    pub(crate) args: Args,
     pub(crate) cancelled: AtomicBool,
     /// Deadline in loop time for timer handles.
     pub(crate) when: Option<f64>,
@@ -29,53 +128,32 @@ static FORMAT_CALLBACK: GILOnceCell<PyObject> = GILOnceCell::new();
 
 impl Handle {
     pub(crate) fn new(
-        py: Python<'_>,
         callback: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
+        args: Args,
         context: PyObject,
         when: Option<f64>,
         cancelled_timers: Option<Arc<AtomicUsize>>,
-    ) -> PyResult<Handle> {
-        let mut items = Vec::with_capacity(args.len() + 2);
-        items.push(context.into_bound(py));
-        items.push(callback.clone());
-        items.extend(args.iter());
-        let run_args = PyTuple::new(py, items)?;
-        Ok(Handle {
-            run_args: run_args.unbind(),
+    ) -> Handle {
+        Handle {
+            context: Owned::new(context),
+            callback: Owned::new(callback.clone().unbind()),
+            args,
             cancelled: AtomicBool::new(false),
             when,
             cancelled_timers,
-        })
-    }
-
-    /// A ready handle from its `(context, callback, *args)` tuple, built by the caller.
-    pub(crate) fn from_run_args(run_args: Bound<'_, PyTuple>) -> Handle {
-        Handle {
-            run_args: run_args.unbind(),
-            cancelled: AtomicBool::new(false),
-            when: None,
-            cancelled_timers: None,
         }
     }
 
     fn context<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        self.run_args
-            .bind(py)
-            .get_item(0)
-            .expect("a handle's run tuple starts with its context")
+        self.context.bind(py).clone()
     }
 
     fn callback<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        self.run_args
-            .bind(py)
-            .get_item(1)
-            .expect("a handle's run tuple holds its callback second")
+        self.callback.bind(py).clone()
     }
 
     fn args<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
-        let run_args = self.run_args.bind(py);
-        run_args.get_slice(2, run_args.len())
+        self.args.tuple(py)
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -103,6 +181,8 @@ impl Handle {
     }
 
     /// Run the callback in its context; errors are the caller's to route.
+    /// `Context.run(context, callback, *args)` through the variadic C call,
+    /// which passes the arguments on the C stack (no tuple) for up to two.
     pub(crate) fn run(&self, py: Python<'_>) -> PyResult<()> {
         let run = CONTEXT_RUN.get_or_try_init(py, || -> PyResult<PyObject> {
             Ok(py
@@ -111,7 +191,33 @@ impl Handle {
                 .getattr("run")?
                 .unbind())
         })?;
-        run.bind(py).call1(self.run_args.bind(py))?;
+        let (run, ctx, cb) = (run.as_ptr(), self.context.as_ptr(), self.callback.as_ptr());
+        let end = std::ptr::null_mut::<ffi::PyObject>();
+        // SAFETY: every pointer is a live object owned by this handle or the
+        // static above, the list is NULL-terminated, and the GIL is held.
+        let result = unsafe {
+            match &self.args {
+                Args::Zero => ffi::PyObject_CallFunctionObjArgs(run, ctx, cb, end),
+                Args::One(a) => ffi::PyObject_CallFunctionObjArgs(run, ctx, cb, a.as_ptr(), end),
+                Args::Two(a, b) => {
+                    ffi::PyObject_CallFunctionObjArgs(run, ctx, cb, a.as_ptr(), b.as_ptr(), end)
+                }
+                Args::Many(t) => {
+                    let t = t.bind(py);
+                    let mut items = Vec::with_capacity(t.len() + 2);
+                    items.push(self.context.bind(py).clone());
+                    items.push(self.callback.bind(py).clone());
+                    items.extend(t.iter());
+                    let all = PyTuple::new(py, items)?;
+                    ffi::PyObject_Call(run, all.as_ptr(), std::ptr::null_mut())
+                }
+            }
+        };
+        if result.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: a new reference we do not keep.
+        unsafe { ffi::Py_DECREF(result) };
         Ok(())
     }
 }
@@ -122,7 +228,17 @@ impl Handle {
     /// TimerHandle (aiohttp, websockets, redis-py all do) forms a cycle through
     /// the handle, which would otherwise keep the whole run (loop included) alive.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.run_args)?;
+        visit.call(self.context.get())?;
+        visit.call(self.callback.get())?;
+        match &self.args {
+            Args::Zero => {}
+            Args::One(a) => visit.call(a.get())?,
+            Args::Two(a, b) => {
+                visit.call(a.get())?;
+                visit.call(b.get())?;
+            }
+            Args::Many(t) => visit.call(t)?,
+        }
         Ok(())
     }
 

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ use seedloop_engine::trace::TapeBuf;
 use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
 use crate::errors::{self, Raised};
-use crate::handle::Handle;
+use crate::handle::{Args, Handle};
 use crate::systematic::{footprint_of, WalkPlan, WalkRecord};
 
 /// What one loop iteration ended with (read by `SeedLoop._run_once`).
@@ -196,6 +196,46 @@ fn is_step_wrapper(py: Python<'_>, ty: &Bound<'_, PyType>) -> PyResult<bool> {
     Ok(false)
 }
 
+/// Does the C step wrapper keep its task in the first word after the object
+/// header (`TaskStepMethWrapper { PyObject_HEAD; TaskObj *sw_task; ... }` in
+/// CPython 3.10-3.13)? Learnt on the first wrapper by comparing that word
+/// with its `__self__` (0 not yet known, 1 yes, 2 no: always `__self__`).
+static WRAPPER_LAYOUT: AtomicU8 = AtomicU8::new(0);
+
+/// The task a C step wrapper steps: read from the wrapper itself where its
+/// layout was confirmed (the attribute lookup cost about 150 instructions of
+/// every task step), else its `__self__`.
+fn step_wrapper_task<'py>(
+    py: Python<'py>,
+    wrapper: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let word = std::mem::size_of::<*mut pyo3::ffi::PyObject>();
+    // SAFETY (both reads): the wrapper's instances are at least three words
+    // long (checked with __basicsize__ before the first read), the GIL is held.
+    let field = || unsafe { *(wrapper.as_ptr() as *const *mut pyo3::ffi::PyObject).add(2) };
+    match WRAPPER_LAYOUT.load(Ordering::Relaxed) {
+        1 => {
+            let task = field();
+            if !task.is_null() {
+                // SAFETY: the wrapper holds a strong reference to its task.
+                return Ok(unsafe { Bound::from_borrowed_ptr(py, task) });
+            }
+        }
+        0 => {
+            let by_name = wrapper.getattr(intern!(py, "__self__"))?;
+            let size: usize = wrapper
+                .get_type()
+                .getattr(intern!(py, "__basicsize__"))?
+                .extract()?;
+            let same = size >= 3 * word && field() == by_name.as_ptr();
+            WRAPPER_LAYOUT.store(if same { 1 } else { 2 }, Ordering::Relaxed);
+            return Ok(by_name);
+        }
+        _ => {}
+    }
+    wrapper.getattr(intern!(py, "__self__"))
+}
+
 fn copy_context(py: Python<'_>) -> PyResult<PyObject> {
     let f = COPY_CONTEXT.get_or_try_init(py, || -> PyResult<PyObject> {
         Ok(py.import("contextvars")?.getattr("copy_context")?.unbind())
@@ -218,23 +258,32 @@ impl LoopCore {
     /// The task ordinal an entry belongs to: the task it steps or wakes, else
     /// (None) the task that is scheduling it, read under the caller's lock.
     fn owner_of(&self, py: Python<'_>, callback: &Bound<'_, PyAny>) -> PyResult<Option<u32>> {
+        Ok(self.owner_and_step(py, callback)?.0)
+    }
+
+    /// `owner_of`, and whether `callback` is a C task's own step wrapper.
+    fn owner_and_step(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+    ) -> PyResult<(Option<u32>, bool)> {
         let ty = callback.get_type();
         if is_function(py, &ty)? {
-            return Ok(None);
+            return Ok((None, false));
         }
         if is_step_wrapper(py, &ty)? {
             // A C task's step: its __self__ is always the task.
-            let task = callback.getattr(intern!(py, "__self__"))?;
-            return self.ordinal_of(py, &task).map(Some);
+            let task = step_wrapper_task(py, callback)?;
+            return Ok((Some(self.ordinal_of(py, &task)?), true));
         }
         if ty.is_subclass(self_carrying_types(py)?)? {
             if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
                 if owner.is_instance(task_types(py)?)? {
-                    return self.ordinal_of(py, &owner).map(Some);
+                    return Ok((Some(self.ordinal_of(py, &owner)?), false));
                 }
             }
         }
-        Ok(None)
+        Ok((None, false))
     }
 
     fn ordinal_of(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
@@ -250,6 +299,12 @@ impl LoopCore {
             }
         }
         let weak = PyWeakrefReference::new(task)?.unbind();
+        // A weakref without a callback references nothing the collector
+        // follows (its traverse visits only the callback), so leaving it
+        // tracked only made every collection walk one more object per task:
+        // the map's references outlive their tasks until the next prune.
+        // SAFETY: a live weakref object; untracking an untracked object is a no-op.
+        unsafe { pyo3::ffi::PyObject_GC_UnTrack(weak.as_ptr().cast()) };
         let mut st = self.lock();
         st.next_ordinal += 1;
         let ordinal = st.next_ordinal;
@@ -299,7 +354,10 @@ impl LoopCore {
             _ => copy_context(py)?,
         };
         let timers = when.map(|_| self.cancelled_timers.clone());
-        Py::new(py, Handle::new(py, callback, args, context, when, timers)?)
+        Py::new(
+            py,
+            Handle::new(callback, Args::from_tuple(args), context, when, timers),
+        )
     }
 
     /// What the entry may touch, when a systematic walk needs to know.
@@ -413,20 +471,96 @@ impl LoopCore {
     /// which timers are due; the unpatched fast path costs one dict lookup.
     fn patched_time(slf: &Bound<'_, Self>) -> PyResult<Option<f64>> {
         let py = slf.py();
+        if slf.get().own_time.load(Ordering::Relaxed) {
+            return Self::call_time(slf).map(Some);
+        }
+        let Ok(dict) = slf.getattr(intern!(py, "__dict__")) else {
+            return Ok(None);
+        };
+        let Ok(dict) = dict.downcast::<PyDict>() else {
+            return Ok(None);
+        };
+        Self::patched_time_in(slf, Some(dict))
+    }
+
+    /// `patched_time` with the instance dict already at hand (`run_forever`'s
+    /// iterations read it once, not per iteration).
+    fn patched_time_in(
+        slf: &Bound<'_, Self>,
+        dict: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<f64>> {
+        let py = slf.py();
         if !slf.get().own_time.load(Ordering::Relaxed) {
-            let Ok(dict) = slf.getattr(intern!(py, "__dict__")) else {
-                return Ok(None);
-            };
-            let Ok(dict) = dict.downcast::<PyDict>() else {
+            let Some(dict) = dict else {
                 return Ok(None);
             };
             if !dict.contains(intern!(py, "time"))? {
                 return Ok(None);
             }
         }
-        Ok(Some(
-            slf.call_method0(intern!(py, "time"))?.extract::<f64>()?,
-        ))
+        Self::call_time(slf).map(Some)
+    }
+
+    fn call_time(slf: &Bound<'_, Self>) -> PyResult<f64> {
+        slf.call_method0(intern!(slf.py(), "time"))?
+            .extract::<f64>()
+    }
+
+    /// The instance's `__dict__` (held for one `run_forever`: assigning a
+    /// loop's `__dict__` while it runs is not supported).
+    fn instance_dict<'py>(slf: &Bound<'py, Self>) -> Option<Bound<'py, PyDict>> {
+        slf.getattr(intern!(slf.py(), "__dict__"))
+            .ok()?
+            .downcast_into::<PyDict>()
+            .ok()
+    }
+
+    /// `self._stopping` (set by `loop.stop()`), read straight from the
+    /// instance dict: a generic attribute lookup twice per iteration cost
+    /// about 500 instructions of every `call_soon` callback. A class that
+    /// makes `_stopping` a descriptor is read through `getattr`.
+    fn stopping(slf: &Bound<'_, Self>, dict: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
+        let py = slf.py();
+        let name = intern!(py, "_stopping");
+        if let Some(dict) = dict {
+            if Self::plain_stopping(slf)? {
+                // SAFETY: a live dict and an interned str, the GIL held; the
+                // result is borrowed and only compared or tested here.
+                unsafe {
+                    let value = pyo3::ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr());
+                    if value == pyo3::ffi::Py_False() {
+                        return Ok(false);
+                    }
+                    if value == pyo3::ffi::Py_True() {
+                        return Ok(true);
+                    }
+                    if !value.is_null() {
+                        return Bound::from_borrowed_ptr(py, value).is_truthy();
+                    }
+                    if let Some(err) = PyErr::take(py) {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        slf.getattr(name)?.is_truthy()
+    }
+
+    /// Does the class leave `_stopping` to the instance dict (no class
+    /// attribute of that name)? Learnt once per class.
+    fn plain_stopping(slf: &Bound<'_, Self>) -> PyResult<bool> {
+        static PLAIN: AtomicPtr<pyo3::ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
+        let ty = slf.get_type();
+        if PLAIN.load(Ordering::Relaxed) == ty.as_type_ptr() {
+            return Ok(true);
+        }
+        let plain = !ty.hasattr(intern!(slf.py(), "_stopping"))?;
+        if plain {
+            // Keep the class alive so its address cannot name another class.
+            std::mem::forget(ty.clone());
+            PLAIN.store(ty.as_type_ptr(), Ordering::Relaxed);
+        }
+        Ok(plain)
     }
 
     /// The installed observer or chooser, if any (a new reference).
@@ -476,7 +610,11 @@ impl LoopCore {
     }
 
     /// One loop iteration (see `_engine_run_once`).
-    fn run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
+    fn run_once(
+        slf: &Bound<'_, Self>,
+        stopping: bool,
+        dict: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<u8> {
         let py = slf.py();
         let this = slf.get();
         loop {
@@ -487,7 +625,7 @@ impl LoopCore {
             if !stopping && this.wait_for_outside_work(py)? {
                 continue;
             }
-            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
+            let due_at = Self::patched_time_in(slf, dict)?.map(secs_to_ns_ceil);
             let begin = {
                 let mut st = this.lock();
                 if st.sched.ready_len() == 0 {
@@ -860,7 +998,8 @@ impl LoopCore {
     /// One loop iteration: release due timers, then run as many steps as
     /// entries were ready when it began (asyncio's batch semantics).
     fn _engine_run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
-        Self::run_once(slf, stopping)
+        let dict = Self::instance_dict(slf);
+        Self::run_once(slf, stopping, dict.as_ref())
     }
 
     /// `run_forever`'s loop (`while True: _run_once(); if _stopping: break`)
@@ -868,15 +1007,18 @@ impl LoopCore {
     /// was called (returns RAN) or one ends with another status (a deadlock,
     /// a budget, a tape overrun), which `SeedLoop` turns into its error.
     fn _engine_run_until_stopped(slf: &Bound<'_, Self>) -> PyResult<u8> {
-        let py = slf.py();
-        let stopping_attr = intern!(py, "_stopping");
+        let dict = Self::instance_dict(slf);
+        let dict = dict.as_ref();
+        // Read once per iteration: nothing runs between the check after an
+        // iteration and the start of the next, so the value carries over.
+        let mut stopping = Self::stopping(slf, dict)?;
         loop {
-            let stopping = slf.getattr(stopping_attr)?.is_truthy()?;
-            let status = Self::run_once(slf, stopping)?;
+            let status = Self::run_once(slf, stopping, dict)?;
             if status != RAN && !(status == IDLE && stopping) {
                 return Ok(status);
             }
-            if slf.getattr(stopping_attr)?.is_truthy()? {
+            stopping = Self::stopping(slf, dict)?;
+            if stopping {
                 return Ok(RAN);
             }
         }
@@ -1035,7 +1177,7 @@ impl LoopCore {
 
 /// `call_soon` as a METH_FASTCALL method of `LoopCore`, installed as
 /// `SeedLoop.call_soon`: the arguments arrive as a C array and go straight
-/// into the handle's `(context, callback, *args)` tuple, without PyO3's
+/// into the handle's fields, without PyO3's
 /// argument parsing and its intermediate `*args` tuple (about 500
 /// instructions of every task step). The `#[pymethods]` `call_soon` above
 /// stays the class's own for `LoopCore` used directly.
@@ -1069,7 +1211,7 @@ unsafe extern "C" fn fast_call_soon(
             if !kwnames.is_null() {
                 let names = Bound::from_borrowed_ptr(py, kwnames).downcast_into::<PyTuple>()?;
                 for (i, name) in names.iter().enumerate() {
-                    if name.extract::<&str>()? != "context" {
+                    if !is_context_name(&name)? {
                         return Err(PyTypeError::new_err(format!(
                             "call_soon() got an unexpected keyword argument '{name}'"
                         )));
@@ -1077,7 +1219,8 @@ unsafe extern "C" fn fast_call_soon(
                     context = Some(Bound::from_borrowed_ptr(py, *args.add(nargs + i)));
                 }
             }
-            let core = Bound::from_borrowed_ptr(py, slf).downcast_into::<LoopCore>()?;
+            // The method descriptor made for LoopCore checked `slf`'s type.
+            let core = Bound::from_borrowed_ptr(py, slf).downcast_into_unchecked::<LoopCore>();
             let core = core.get();
             core.check_open()?;
             let callback = Bound::from_borrowed_ptr(py, *args);
@@ -1091,28 +1234,32 @@ unsafe extern "C" fn fast_call_soon(
                 Some(c) if !c.is_none() => c,
                 _ => copy_context(py)?.into_bound(py),
             };
-            // (context, callback, *args), filled in place (PyTuple_SetItem takes
-            // the references given to it).
-            let tuple = pyo3::ffi::PyTuple_New((nargs + 1) as pyo3::ffi::Py_ssize_t);
-            if tuple.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            let run_args = Bound::from_owned_ptr(py, tuple).downcast_into_unchecked::<PyTuple>();
-            pyo3::ffi::PyTuple_SetItem(tuple, 0, context.into_ptr());
-            for i in 0..nargs {
-                let item = *args.add(i);
-                pyo3::ffi::Py_INCREF(item);
-                pyo3::ffi::PyTuple_SetItem(tuple, (i + 1) as pyo3::ffi::Py_ssize_t, item);
-            }
-            // What a systematic walk needs to know the step may touch (run_args
-            // is (context, callback, *args)).
             let fp = if core.systematic.load(Ordering::Relaxed) {
-                footprint_of(py, &callback, &run_args.get_slice(2, nargs + 1))?
+                // What a systematic walk needs to know the step may touch.
+                let rest = PyTuple::new(
+                    py,
+                    (1..nargs).map(|i| Bound::from_borrowed_ptr(py, *args.add(i))),
+                )?;
+                footprint_of(py, &callback, &rest)?
             } else {
                 Footprint::Any
             };
-            let handle = Py::new(py, Handle::from_run_args(run_args))?;
-            let owner = core.owner_of(py, &callback)?;
+            let call_args = Args::from_raw(py, args.add(1), nargs - 1)?;
+            let handle = Py::new(
+                py,
+                Handle::new(&callback, call_args, context.unbind(), None, None),
+            )?;
+            let (owner, task_step) = core.owner_and_step(py, &callback)?;
+            if task_step {
+                // A C task's own step: the task drops the handle it is given,
+                // so the ready list holds the only reference and no cycle can
+                // run through it. Left tracked, every collection while it
+                // waits walked it (about 400 instructions a task step; stock
+                // asyncio's handles cost the collector less).
+                // SAFETY: a live GC object; untracking is always sound (the
+                // collector treats what it references as reachable).
+                pyo3::ffi::PyObject_GC_UnTrack(handle.as_ptr().cast());
+            }
             {
                 let mut st = core.lock();
                 let owner = owner.unwrap_or(st.current_owner);
@@ -1128,6 +1275,25 @@ unsafe extern "C" fn fast_call_soon(
             }
         }
     })
+}
+
+/// The first `context` keyword name `call_soon` was given (kept alive, so the
+/// address always names that string): the C Task passes the same string
+/// object every time, and comparing the text cost about 100 instructions a step.
+static CONTEXT_NAME: AtomicPtr<pyo3::ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+
+fn is_context_name(name: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let known = CONTEXT_NAME.load(Ordering::Relaxed);
+    if name.as_ptr() == known {
+        return Ok(true);
+    }
+    if name.extract::<&str>()? != "context" {
+        return Ok(false);
+    }
+    if known.is_null() {
+        CONTEXT_NAME.store(name.clone().into_ptr(), Ordering::Relaxed);
+    }
+    Ok(true)
 }
 
 /// The METH_FASTCALL `call_soon` (see `CALL_SOON_DEF`), for `SeedLoop` to install.
@@ -1267,29 +1433,28 @@ unsafe fn fast_timer(
                 Some(c) if !c.is_none() => c,
                 _ => copy_context(py)?.into_bound(py),
             };
-            // (context, callback, *args), filled in place (PyTuple_SetItem takes
-            // the references given to it).
-            let tuple = pyo3::ffi::PyTuple_New(nargs as pyo3::ffi::Py_ssize_t);
-            if tuple.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            let run_args = Bound::from_owned_ptr(py, tuple).downcast_into_unchecked::<PyTuple>();
-            pyo3::ffi::PyTuple_SetItem(tuple, 0, context.into_ptr());
-            for i in 1..nargs {
-                let item = *args.add(i);
-                pyo3::ffi::Py_INCREF(item);
-                pyo3::ffi::PyTuple_SetItem(tuple, i as pyo3::ffi::Py_ssize_t, item);
-            }
             let owner = core.owner_of(py, &callback)?;
             let fp = if core.systematic.load(Ordering::Relaxed) {
-                footprint_of(py, &callback, &run_args.get_slice(2, nargs))?
+                // What a systematic walk needs to know the step may touch.
+                let rest = PyTuple::new(
+                    py,
+                    (2..nargs).map(|i| Bound::from_borrowed_ptr(py, *args.add(i))),
+                )?;
+                footprint_of(py, &callback, &rest)?
             } else {
                 Footprint::Any
             };
-            let mut handle = Handle::from_run_args(run_args);
-            handle.when = Some(when);
-            handle.cancelled_timers = Some(core.cancelled_timers.clone());
-            let handle = Py::new(py, handle)?;
+            let call_args = Args::from_raw(py, args.add(2), nargs - 2)?;
+            let handle = Py::new(
+                py,
+                Handle::new(
+                    &callback,
+                    call_args,
+                    context.unbind(),
+                    Some(when),
+                    Some(core.cancelled_timers.clone()),
+                ),
+            )?;
             let deadline = secs_to_ns_ceil(when);
             {
                 let mut st = core.lock();
