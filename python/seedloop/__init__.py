@@ -5,7 +5,7 @@ instant, and the same seed replays the same run exactly.
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._assertions import Site, always, expect, reachable, sometimes, unreachable
 from ._loop import SeedLoop
@@ -42,6 +42,10 @@ from .errors import (
     UnsupportedTestError,
     WorkerCrashError,
 )
+
+if TYPE_CHECKING:  # type checkers and the API docs see the names _LAZY loads on first use
+    from . import check
+    from .check import eventually
 
 __version__ = "0.1.0"
 
