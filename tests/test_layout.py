@@ -210,7 +210,11 @@ def test_import_seedloop_loads_the_checker_only_when_used() -> None:
         "else:\n"
         "    raise AssertionError('seedloop.nonesuch exists')\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(PACKAGE.parent))
+    # The seedloop under test, wherever it is installed (a wheel in CI, python/ in place).
+    import seedloop
+
+    installed = Path(seedloop.__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(installed))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
