@@ -28,7 +28,7 @@ brought new coverage. Coverage is, per run:
 
 Every random choice comes from RNGs seeded by the search's first seed, and
 the policy's table is only ever looked up (never iterated), so a search is
-a function of its seeds. Which arms and mutations were kept, and why, is
+a function of its seeds. Which generators were kept, and why, is
 measured in bench/RESULTS.md (the coverage-guided search).
 """
 
@@ -59,8 +59,9 @@ _FRESH = (_LEARN, "pos")
 #: A corpus tape's prefix up to where its new coverage appeared, then the
 #: learnt policy.
 _EXTEND = "extend"
-#: Runs an entry gets when it joins the corpus (measured: 2 did better on
-#: bench/corpus than 0, 1, 4 or 8; more spends the budget near passing tapes).
+#: Runs an entry gets when it joins the corpus (measured on bench/corpus's
+#: deep bugs: 2 did better than 0, 4 or 8; more spends the budget near
+#: passing tapes).
 _ENERGY = 2
 #: Runs before the bandit chooses: random and pos in turn (the default
 #: strategy's parts), so the first runs are as good as a plain search's.
@@ -117,12 +118,11 @@ class _Bandit:
 @dataclass
 class _Entry:
     tape: list[int]
-    #: How many new features it brought: its weight when picking parents.
+    #: How many new features it brought.
     gain: int
     #: The step at which its last new feature first showed: ``extend`` runs keep the
     #: decisions before it (the way there) and vary what follows.
     frontier: int = 0
-    picked: int = 0
 
 
 @dataclass
@@ -319,20 +319,6 @@ class _Search:
     seen: set[Any] = field(default_factory=set)
     stats: GuidedStats = field(default_factory=GuidedStats)
 
-    def below(self, n: int) -> int:
-        return int(self.rng.below(n)) if n > 1 else 0
-
-    def pick(self) -> _Entry:
-        # Favour entries that brought much and were mutated little.
-        weights = [max(1, e.gain * 4 // (1 + e.picked)) for e in self.corpus]
-        target = self.below(sum(weights))
-        for entry, weight in zip(self.corpus, weights, strict=True):
-            if target < weight:
-                entry.picked += 1
-                return entry
-            target -= weight
-        return self.corpus[-1]
-
     def learn(self, result: RunResult, observer: _Observer, lines: list[Any]) -> int:
         """Add the run's new coverage to what was seen; return how many features were new."""
         first = observer.first
@@ -364,7 +350,7 @@ def runs(
     """``(position, result)`` of each guided run; one run per seed, in order.
 
     The seed of each run sets the world's randomness (and a ``pos`` run's
-    schedule); the arm choices, the policy's draws and the parents picked
+    schedule); the arm choices and the policy's draws
     come from RNGs seeded by the first seed. ``opts`` are the runs' options.
     """
     search: _Search | None = None
