@@ -1277,7 +1277,7 @@ unsafe extern "C" fn fast_call_soon(
     })
 }
 
-/// The first `context` keyword name `call_soon` was given (kept alive, so the
+/// The first `context` keyword name a `call_*` method was given (kept alive, so the
 /// address always names that string): the C Task passes the same string
 /// object every time, and comparing the text cost about 100 instructions a step.
 static CONTEXT_NAME: AtomicPtr<pyo3::ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
@@ -1299,17 +1299,7 @@ fn is_context_name(name: &Bound<'_, PyAny>) -> PyResult<bool> {
 /// The METH_FASTCALL `call_soon` (see `CALL_SOON_DEF`), for `SeedLoop` to install.
 #[pyfunction]
 fn fast_call_soon_method(py: Python<'_>) -> PyResult<PyObject> {
-    let ty = LoopCore::type_object(py);
-    // SAFETY: CALL_SOON_DEF is a static definition never written after start-up;
-    // the type object outlives the descriptor (the module holds it).
-    let descr = unsafe {
-        pyo3::ffi::PyDescr_NewMethod(ty.as_type_ptr(), std::ptr::addr_of_mut!(CALL_SOON_DEF))
-    };
-    if descr.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    // SAFETY: a new reference returned by PyDescr_NewMethod.
-    Ok(unsafe { PyObject::from_owned_ptr(py, descr) })
+    method_descriptor(py, std::ptr::addr_of_mut!(CALL_SOON_DEF))
 }
 
 /// `call_later` and `call_at` as METH_FASTCALL methods of `LoopCore`,
@@ -1390,7 +1380,7 @@ unsafe fn fast_timer(
             if !kwnames.is_null() {
                 let names = Bound::from_borrowed_ptr(py, kwnames).downcast_into::<PyTuple>()?;
                 for (i, name) in names.iter().enumerate() {
-                    if name.extract::<&str>()? != "context" {
+                    if !is_context_name(&name)? {
                         return Err(PyTypeError::new_err(format!(
                             "{method}() got an unexpected keyword argument '{name}'"
                         )));
