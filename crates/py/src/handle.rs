@@ -14,6 +14,8 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyTuple};
 use pyo3::{PyTraverseError, PyVisit};
 
+use crate::capi;
+
 /// A strong reference released with a plain `Py_DECREF`. A handle's fields
 /// are dropped only in its `tp_dealloc`, or on a failed creation inside
 /// `call_soon`, both with the GIL held, so PyO3's check for the GIL (a
@@ -181,9 +183,52 @@ impl Handle {
     }
 
     /// Run the callback in its context; errors are the caller's to route.
-    /// `Context.run(context, callback, *args)` through the variadic C call,
-    /// which passes the arguments on the C stack (no tuple) for up to two.
+    /// What `Context.run(context, callback, *args)` does, without dispatching
+    /// through the method: enter the context, call, exit (about 150
+    /// instructions a callback). Anything but an exact `Context` goes through
+    /// `Context.run`, which raises the stock loop's TypeError for it.
     pub(crate) fn run(&self, py: Python<'_>) -> PyResult<()> {
+        let (ctx, cb) = (self.context.as_ptr(), self.callback.as_ptr());
+        // SAFETY: live objects owned by this handle, the GIL held.
+        if !unsafe { capi::is_context(ctx) } {
+            return self.run_through_context_run(py);
+        }
+        // SAFETY: as above; entering fails (RuntimeError set) if the context
+        // is already entered, as `Context.run` does.
+        if unsafe { capi::PyContext_Enter(ctx) } < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        let end = std::ptr::null_mut::<ffi::PyObject>();
+        // SAFETY: every pointer is a live object owned by this handle, the
+        // variadic list is NULL-terminated, and the GIL is held.
+        let result = unsafe {
+            match &self.args {
+                Args::Zero => ffi::PyObject_CallNoArgs(cb),
+                Args::One(a) => ffi::PyObject_CallFunctionObjArgs(cb, a.as_ptr(), end),
+                Args::Two(a, b) => {
+                    ffi::PyObject_CallFunctionObjArgs(cb, a.as_ptr(), b.as_ptr(), end)
+                }
+                Args::Many(t) => ffi::PyObject_Call(cb, t.as_ptr(), std::ptr::null_mut()),
+            }
+        };
+        // Fetch the callback's error before leaving the context: exiting
+        // only fails if the callback left it entered, a bug of its own.
+        let outcome = if result.is_null() {
+            Err(PyErr::fetch(py))
+        } else {
+            // SAFETY: a new reference we do not keep.
+            unsafe { ffi::Py_DECREF(result) };
+            Ok(())
+        };
+        // SAFETY: the context this call entered, the GIL held.
+        if unsafe { capi::PyContext_Exit(ctx) } < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        outcome
+    }
+
+    /// `Context.run(context, callback, *args)` looked up and called as such.
+    fn run_through_context_run(&self, py: Python<'_>) -> PyResult<()> {
         let run = CONTEXT_RUN.get_or_try_init(py, || -> PyResult<PyObject> {
             Ok(py
                 .import("contextvars")?
@@ -191,33 +236,12 @@ impl Handle {
                 .getattr("run")?
                 .unbind())
         })?;
-        let (run, ctx, cb) = (run.as_ptr(), self.context.as_ptr(), self.callback.as_ptr());
-        let end = std::ptr::null_mut::<ffi::PyObject>();
-        // SAFETY: every pointer is a live object owned by this handle or the
-        // static above, the list is NULL-terminated, and the GIL is held.
-        let result = unsafe {
-            match &self.args {
-                Args::Zero => ffi::PyObject_CallFunctionObjArgs(run, ctx, cb, end),
-                Args::One(a) => ffi::PyObject_CallFunctionObjArgs(run, ctx, cb, a.as_ptr(), end),
-                Args::Two(a, b) => {
-                    ffi::PyObject_CallFunctionObjArgs(run, ctx, cb, a.as_ptr(), b.as_ptr(), end)
-                }
-                Args::Many(t) => {
-                    let t = t.bind(py);
-                    let mut items = Vec::with_capacity(t.len() + 2);
-                    items.push(self.context.bind(py).clone());
-                    items.push(self.callback.bind(py).clone());
-                    items.extend(t.iter());
-                    let all = PyTuple::new(py, items)?;
-                    ffi::PyObject_Call(run, all.as_ptr(), std::ptr::null_mut())
-                }
-            }
-        };
-        if result.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        // SAFETY: a new reference we do not keep.
-        unsafe { ffi::Py_DECREF(result) };
+        let mut items = vec![
+            self.context.bind(py).clone(),
+            self.callback.bind(py).clone(),
+        ];
+        items.extend(self.args.tuple(py).iter());
+        run.bind(py).call1(PyTuple::new(py, items)?)?;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! PyO3 bindings of seedloop: glue between Python handles and the engine.
 
+mod capi;
 mod check;
 mod disk;
 mod errors;

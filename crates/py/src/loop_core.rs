@@ -139,7 +139,6 @@ pub struct LoopCore {
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
 static SELF_CARRYING_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
 static FUNCTION_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
-static COPY_CONTEXT: GILOnceCell<PyObject> = GILOnceCell::new();
 static STEP_WRAPPER: GILOnceCell<Py<PyType>> = GILOnceCell::new();
 
 pub(crate) fn task_types(py: Python<'_>) -> PyResult<&Bound<'_, PyTuple>> {
@@ -236,11 +235,10 @@ fn step_wrapper_task<'py>(
     wrapper.getattr(intern!(py, "__self__"))
 }
 
+/// `contextvars.copy_context()`.
 fn copy_context(py: Python<'_>) -> PyResult<PyObject> {
-    let f = COPY_CONTEXT.get_or_try_init(py, || -> PyResult<PyObject> {
-        Ok(py.import("contextvars")?.getattr("copy_context")?.unbind())
-    })?;
-    Ok(f.bind(py).call0()?.unbind())
+    // SAFETY: the GIL is held; a new reference or NULL with an error set.
+    unsafe { PyObject::from_owned_ptr_or_err(py, crate::capi::PyContext_CopyCurrent()) }
 }
 
 impl LoopCore {
