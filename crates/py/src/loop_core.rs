@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyBytes, PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
+use pyo3::types::{
+    PyBytes, PyDict, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference,
+};
 use pyo3::{intern, PyTypeInfo};
 use seedloop_engine::clock::{ns_to_secs, secs_to_ns_ceil};
 use seedloop_engine::systematic::Footprint;
@@ -126,6 +128,10 @@ pub struct LoopCore {
     chooser: Mutex<Option<PyObject>>,
     /// The class overrides `time()`: always ask it (see `patched_time`).
     own_time: AtomicBool,
+    /// `self._stopping` as last written (see `__setattr__`).
+    stopping_written: AtomicBool,
+    /// The instance has its own `time` (a test patched the clock), as last written.
+    time_written: AtomicBool,
     /// A systematic walk drives this run: entries carry their footprints.
     systematic: AtomicBool,
     /// Closed: new callbacks are refused (read without the state lock).
@@ -233,6 +239,19 @@ fn step_wrapper_task<'py>(
         _ => {}
     }
     wrapper.getattr(intern!(py, "__self__"))
+}
+
+/// `object.__setattr__(obj, name, value)`, or `__delattr__` with a null value.
+fn generic_setattr(
+    obj: &Bound<'_, PyAny>,
+    name: &Bound<'_, PyAny>,
+    value: *mut pyo3::ffi::PyObject,
+) -> PyResult<()> {
+    // SAFETY: live objects (value may be null: delete), the GIL held.
+    if unsafe { pyo3::ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value) } < 0 {
+        return Err(PyErr::fetch(obj.py()));
+    }
+    Ok(())
 }
 
 /// `contextvars.copy_context()`.
@@ -472,6 +491,9 @@ impl LoopCore {
         if slf.get().own_time.load(Ordering::Relaxed) {
             return Self::call_time(slf).map(Some);
         }
+        if Self::mirrors_writes(slf)? {
+            return Self::patched_time_in(slf, None);
+        }
         let Ok(dict) = slf.getattr(intern!(py, "__dict__")) else {
             return Ok(None);
         };
@@ -482,18 +504,26 @@ impl LoopCore {
     }
 
     /// `patched_time` with the instance dict already at hand (`run_forever`'s
-    /// iterations read it once, not per iteration).
+    /// iterations read it once, not per iteration); no dict lookup at all
+    /// where the class mirrors attribute writes.
     fn patched_time_in(
         slf: &Bound<'_, Self>,
         dict: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Option<f64>> {
         let py = slf.py();
-        if !slf.get().own_time.load(Ordering::Relaxed) {
-            let Some(dict) = dict else {
-                return Ok(None);
-            };
-            if !dict.contains(intern!(py, "time"))? {
-                return Ok(None);
+        let this = slf.get();
+        if !this.own_time.load(Ordering::Relaxed) {
+            if Self::mirrors_writes(slf)? {
+                if !this.time_written.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+            } else {
+                let Some(dict) = dict else {
+                    return Ok(None);
+                };
+                if !dict.contains(intern!(py, "time"))? {
+                    return Ok(None);
+                }
             }
         }
         Self::call_time(slf).map(Some)
@@ -513,52 +543,111 @@ impl LoopCore {
             .ok()
     }
 
-    /// `self._stopping` (set by `loop.stop()`), read straight from the
-    /// instance dict: a generic attribute lookup twice per iteration cost
-    /// about 500 instructions of every `call_soon` callback. A class that
-    /// makes `_stopping` a descriptor is read through `getattr`.
+    /// `self._stopping` (set by `loop.stop()`): as mirrored when written,
+    /// else read straight from the instance dict (a generic attribute lookup
+    /// twice per iteration cost about 500 instructions of every `call_soon`
+    /// callback, the dict lookup still about 150). A class that makes
+    /// `_stopping` a descriptor is read through `getattr`.
     fn stopping(slf: &Bound<'_, Self>, dict: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
-        let py = slf.py();
-        let name = intern!(py, "_stopping");
-        if let Some(dict) = dict {
-            if Self::plain_stopping(slf)? {
-                // SAFETY: a live dict and an interned str, the GIL held; the
-                // result is borrowed and only compared or tested here.
-                unsafe {
-                    let value = pyo3::ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr());
-                    if value == pyo3::ffi::Py_False() {
-                        return Ok(false);
-                    }
-                    if value == pyo3::ffi::Py_True() {
-                        return Ok(true);
-                    }
-                    if !value.is_null() {
-                        return Bound::from_borrowed_ptr(py, value).is_truthy();
-                    }
-                    if let Some(err) = PyErr::take(py) {
-                        return Err(err);
-                    }
-                }
-            }
+        if Self::mirrors_writes(slf)? {
+            return Ok(slf.get().stopping_written.load(Ordering::Relaxed));
         }
-        slf.getattr(name)?.is_truthy()
+        let name = intern!(slf.py(), "_stopping");
+        match dict {
+            Some(dict) if !slf.get_type().hasattr(name)? => Self::dict_flag(dict, name),
+            _ => slf.getattr(name)?.is_truthy(),
+        }
     }
 
-    /// Does the class leave `_stopping` to the instance dict (no class
-    /// attribute of that name)? Learnt once per class.
-    fn plain_stopping(slf: &Bound<'_, Self>) -> PyResult<bool> {
-        static PLAIN: AtomicPtr<pyo3::ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
+    /// `dict[name]`'s truth, False when absent.
+    fn dict_flag(dict: &Bound<'_, PyDict>, name: &Bound<'_, PyString>) -> PyResult<bool> {
+        // SAFETY: a live dict and str, the GIL held; the result is borrowed
+        // and only compared or tested here.
+        unsafe {
+            let value = pyo3::ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr());
+            if value == pyo3::ffi::Py_False() {
+                return Ok(false);
+            }
+            if value == pyo3::ffi::Py_True() {
+                return Ok(true);
+            }
+            if !value.is_null() {
+                return Bound::from_borrowed_ptr(dict.py(), value).is_truthy();
+            }
+            match PyErr::take(dict.py()) {
+                Some(err) => Err(err),
+                None => Ok(false),
+            }
+        }
+    }
+
+    /// Are `_stopping` and an instance `time` mirrored for this loop's class:
+    /// its attribute writes go through `LoopCore.__setattr__` (no
+    /// `__setattr__` of its own) and `_stopping` is no class attribute?
+    /// Learnt once per class (the last one asked).
+    fn mirrors_writes(slf: &Bound<'_, Self>) -> PyResult<bool> {
+        static MIRRORED: AtomicPtr<pyo3::ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
         let ty = slf.get_type();
-        if PLAIN.load(Ordering::Relaxed) == ty.as_type_ptr() {
+        if MIRRORED.load(Ordering::Relaxed) == ty.as_type_ptr() {
             return Ok(true);
         }
-        let plain = !ty.hasattr(intern!(slf.py(), "_stopping"))?;
-        if plain {
+        let py = slf.py();
+        let setattro = |t: *mut pyo3::ffi::PyTypeObject| {
+            // SAFETY: a live type object; GetSlot only reads it.
+            unsafe { pyo3::ffi::PyType_GetSlot(t, pyo3::ffi::Py_tp_setattro) }
+        };
+        let ours = setattro(LoopCore::type_object(py).as_type_ptr());
+        let mirrored =
+            setattro(ty.as_type_ptr()) == ours && !ty.hasattr(intern!(py, "_stopping"))?;
+        if mirrored {
             // Keep the class alive so its address cannot name another class.
             std::mem::forget(ty.clone());
-            PLAIN.store(ty.as_type_ptr(), Ordering::Relaxed);
+            MIRRORED.store(ty.as_type_ptr(), Ordering::Relaxed);
         }
-        Ok(plain)
+        Ok(mirrored)
+    }
+
+    /// After a write to `name`: refresh the mirror of `_stopping` / `time`
+    /// from the instance dict (all of it when `__dict__` itself was replaced).
+    fn mirror_write(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let (stopping, time, whole) = (
+            intern!(py, "_stopping"),
+            intern!(py, "time"),
+            intern!(py, "__dict__"),
+        );
+        let p = name.as_ptr();
+        let which = if p == stopping.as_ptr() || p == time.as_ptr() || p == whole.as_ptr() {
+            Some(p)
+        } else {
+            // A name built at run time (`setattr(loop, name, ...)`): by text.
+            match name
+                .downcast::<PyString>()
+                .ok()
+                .and_then(|s| s.to_str().ok())
+            {
+                Some("_stopping") => Some(stopping.as_ptr()),
+                Some("time") => Some(time.as_ptr()),
+                Some("__dict__") => Some(whole.as_ptr()),
+                _ => None,
+            }
+        };
+        let Some(which) = which else {
+            return Ok(());
+        };
+        let this = slf.get();
+        let Some(dict) = Self::instance_dict(slf) else {
+            return Ok(());
+        };
+        if which != time.as_ptr() {
+            let value = Self::dict_flag(&dict, stopping)?;
+            this.stopping_written.store(value, Ordering::Relaxed);
+        }
+        if which != stopping.as_ptr() {
+            this.time_written
+                .store(dict.contains(time)?, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// The installed observer or chooser, if any (a new reference).
@@ -775,11 +864,31 @@ impl LoopCore {
             observer: Mutex::new(None),
             chooser: Mutex::new(None),
             own_time: AtomicBool::new(false),
+            stopping_written: AtomicBool::new(false),
+            time_written: AtomicBool::new(false),
             systematic: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             observed: AtomicBool::new(false),
             next_hash: AtomicU64::new(1),
         }
+    }
+
+    /// Attribute writes as `object.__setattr__` does them; the engine mirrors
+    /// the two it reads every iteration (`_stopping`, a patched `time`) so
+    /// that no iteration looks them up. Writing the instance dict directly
+    /// (`vars(loop)[...] = ...`) bypasses the mirror.
+    fn __setattr__(
+        slf: &Bound<'_, Self>,
+        name: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        generic_setattr(slf.as_any(), name, value.as_ptr())?;
+        Self::mirror_write(slf, name)
+    }
+
+    fn __delattr__(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<()> {
+        generic_setattr(slf.as_any(), name, std::ptr::null_mut())?;
+        Self::mirror_write(slf, name)
     }
 
     /// Install (or clear, with None) the per-step observer.
