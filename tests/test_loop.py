@@ -408,3 +408,81 @@ def test_timer_methods_check_their_arguments_like_the_stock_loop(method):
     loop.close()
     with pytest.raises(RuntimeError, match="Event loop is closed"):
         schedule(1, print)
+
+
+# -- handles are reused only when nobody else can see them ----------------------
+
+
+def test_a_handle_the_caller_keeps_is_never_reused(loop):
+    log = []
+    kept = [loop.call_soon(log.append, i) for i in range(3)]
+    for i in range(3, 200):
+        loop.call_soon(log.append, i)  # handles dropped by the caller: reusable
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert sorted(log) == list(range(200))
+    assert [h._args for h in kept] == [(0,), (1,), (2,)]
+    assert len({id(h) for h in kept}) == 3
+    assert all(h._callback == log.append for h in kept)
+
+
+def test_a_weakly_referenced_handle_dies_after_it_runs_like_the_stock_one():
+    import gc
+    import weakref
+
+    def watched(loop):
+        ref = weakref.ref(loop.call_soon(lambda: None))
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        gc.collect()
+        return ref() is None
+
+    stock = asyncio.new_event_loop()
+    try:
+        assert watched(stock)
+    finally:
+        stock.close()
+    ours = SeedLoop(seed=1)
+    try:
+        assert watched(ours)
+        # and a new callback does not bring the old handle back to life
+        ours.call_soon(ours.stop)
+        ours.run_forever()
+    finally:
+        ours.close()
+
+
+# -- loop.stop() and a patched clock, whichever way they are written ----------------
+
+
+def test_stopping_written_under_a_name_built_at_run_time_stops_the_loop(loop):
+    ran = []
+
+    def tick():
+        ran.append(1)
+        if len(ran) == 3:
+            setattr(loop, "_stop" + "ping", True)  # not the interned name
+        loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    loop.run_forever()
+    assert len(ran) == 3
+    assert loop._stopping is False  # reset by run_forever, as stock
+
+
+def test_a_loop_class_that_redefines_stopping_still_stops():
+    class Audited(SeedLoop):
+        _stopping = False  # a class attribute: instances write their own
+
+    loop = Audited(seed=3)
+    try:
+        fired = []
+        loop.call_later(5, fired.append, "later")
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert fired == []
+        loop.call_later(10, loop.stop)
+        loop.run_forever()
+        assert fired == ["later"]
+    finally:
+        loop.close()

@@ -2,11 +2,13 @@
 //!
 //! Frozen (no borrow tracking on the hot path). The callback runs as
 //! `Context.run(context, callback, *args)`; the handle keeps the three as
-//! its own fields, so scheduling allocates nothing but the handle.
+//! its own fields, so scheduling allocates nothing but the handle, and a
+//! spent `call_soon` handle nobody else holds is reused (`HandlePool`).
 
+use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -113,17 +115,40 @@ impl Args {
     }
 }
 
+/// What a handle runs: `context.run(callback, *args)`.
+pub(crate) struct Call {
+    context: Owned,
+    callback: Owned,
+    args: Args,
+}
+
+impl Call {
+    /// The call a spent handle keeps while it waits in the pool.
+    fn spent(py: Python<'_>) -> Call {
+        Call {
+            context: Owned::new(py.None()),
+            callback: Owned::new(py.None()),
+            args: Args::Zero,
+        }
+    }
+}
+
 #[pyclass(frozen, module = "seedloop._engine", weakref)]
 pub struct Handle {
-    pub(crate) context: Owned,
-    pub(crate) callback: Owned,
-    pub(crate) args: Args,
+    /// Written at creation and otherwise only by `HandlePool`, while the
+    /// pool holds the handle's only reference (see `Handle::call`).
+    call: UnsafeCell<Call>,
     pub(crate) cancelled: AtomicBool,
     /// Deadline in loop time for timer handles.
     pub(crate) when: Option<f64>,
     /// Shared with the loop: how many timers were cancelled (drives purging).
     pub(crate) cancelled_timers: Option<Arc<AtomicUsize>>,
 }
+
+// SAFETY: `call` is only touched with the GIL held (every entry point is a
+// Python call or the loop running under the GIL), and written only while
+// the writer holds the handle's only reference, so no reader can overlap.
+unsafe impl Sync for Handle {}
 
 static CONTEXT_RUN: GILOnceCell<PyObject> = GILOnceCell::new();
 static FORMAT_CALLBACK: GILOnceCell<PyObject> = GILOnceCell::new();
@@ -137,25 +162,33 @@ impl Handle {
         cancelled_timers: Option<Arc<AtomicUsize>>,
     ) -> Handle {
         Handle {
-            context: Owned::new(context),
-            callback: Owned::new(callback.clone().unbind()),
-            args,
+            call: UnsafeCell::new(Call {
+                context: Owned::new(context),
+                callback: Owned::new(callback.clone().unbind()),
+                args,
+            }),
             cancelled: AtomicBool::new(false),
             when,
             cancelled_timers,
         }
     }
 
+    fn call(&self) -> &Call {
+        // SAFETY: see `unsafe impl Sync`: a write happens only while nobody
+        // else holds the handle, so no method of it is running.
+        unsafe { &*self.call.get() }
+    }
+
     fn context<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        self.context.bind(py).clone()
+        self.call().context.bind(py).clone()
     }
 
     fn callback<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        self.callback.bind(py).clone()
+        self.call().callback.bind(py).clone()
     }
 
     fn args<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
-        self.args.tuple(py)
+        self.call().args.tuple(py)
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
@@ -188,7 +221,8 @@ impl Handle {
     /// instructions a callback). Anything but an exact `Context` goes through
     /// `Context.run`, which raises the stock loop's TypeError for it.
     pub(crate) fn run(&self, py: Python<'_>) -> PyResult<()> {
-        let (ctx, cb) = (self.context.as_ptr(), self.callback.as_ptr());
+        let call = self.call();
+        let (ctx, cb) = (call.context.as_ptr(), call.callback.as_ptr());
         // SAFETY: live objects owned by this handle, the GIL held.
         if !unsafe { capi::is_context(ctx) } {
             return self.run_through_context_run(py);
@@ -202,7 +236,7 @@ impl Handle {
         // SAFETY: every pointer is a live object owned by this handle, the
         // variadic list is NULL-terminated, and the GIL is held.
         let result = unsafe {
-            match &self.args {
+            match &call.args {
                 Args::Zero => ffi::PyObject_CallNoArgs(cb),
                 Args::One(a) => ffi::PyObject_CallFunctionObjArgs(cb, a.as_ptr(), end),
                 Args::Two(a, b) => {
@@ -236,11 +270,8 @@ impl Handle {
                 .getattr("run")?
                 .unbind())
         })?;
-        let mut items = vec![
-            self.context.bind(py).clone(),
-            self.callback.bind(py).clone(),
-        ];
-        items.extend(self.args.tuple(py).iter());
+        let mut items = vec![self.context(py), self.callback(py)];
+        items.extend(self.args(py).iter());
         run.bind(py).call1(PyTuple::new(py, items)?)?;
         Ok(())
     }
@@ -252,9 +283,10 @@ impl Handle {
     /// TimerHandle (aiohttp, websockets, redis-py all do) forms a cycle through
     /// the handle, which would otherwise keep the whole run (loop included) alive.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(self.context.get())?;
-        visit.call(self.callback.get())?;
-        match &self.args {
+        let call = self.call();
+        visit.call(call.context.get())?;
+        visit.call(call.callback.get())?;
+        match &call.args {
             Args::Zero => {}
             Args::One(a) => visit.call(a.get())?,
             Args::Two(a, b) => {
@@ -332,5 +364,102 @@ impl Handle {
             parts.push_str(&format!(" when={when}"));
         }
         Ok(format!("<{kind}{parts} {source}>"))
+    }
+}
+
+/// Spent `call_soon` handles kept for reuse: allocating a PyO3 object and
+/// freeing it again cost about 500 instructions of every callback. A handle
+/// comes back only when nothing but the loop can see it (one reference, no
+/// weak reference), so reuse is indistinguishable from a new allocation at
+/// the same address, which the allocator would likely hand out anyway.
+#[derive(Default)]
+pub(crate) struct HandlePool(Mutex<Vec<Py<Handle>>>);
+
+/// Enough for a loop's steady state; more only keeps memory.
+const POOL_SIZE: usize = 64;
+
+static WEAKLIST_OFFSET: GILOnceCell<isize> = GILOnceCell::new();
+
+impl HandlePool {
+    /// A GC-tracked handle for `call_soon(callback, *args, context=context)`.
+    pub(crate) fn take(
+        &self,
+        py: Python<'_>,
+        callback: &Bound<'_, PyAny>,
+        args: Args,
+        context: PyObject,
+    ) -> PyResult<Py<Handle>> {
+        let spent = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        if let Some(handle) = spent {
+            // SAFETY: a live object; the GIL is held.
+            if unsafe { ffi::Py_REFCNT(handle.as_ptr()) } == 1 {
+                let fresh = Call {
+                    context: Owned::new(context),
+                    callback: Owned::new(callback.clone().unbind()),
+                    args,
+                };
+                // SAFETY: the pool holds the only reference (checked just
+                // above): nothing can read the call while it is replaced. The
+                // spent call holds only None, so dropping it runs no code.
+                drop(unsafe { std::mem::replace(&mut *handle.get().call.get(), fresh) });
+                handle.get().cancelled.store(false, Ordering::Relaxed);
+                return Ok(handle);
+            }
+            // Someone found it meanwhile (gc.get_objects()): leave it to them.
+        }
+        Py::new(py, Handle::new(callback, args, context, None, None))
+    }
+
+    /// Keep `handle` for reuse if it is a spent `call_soon` handle nothing
+    /// else holds; otherwise just drop this reference.
+    pub(crate) fn give(&self, py: Python<'_>, handle: Py<Handle>) {
+        let ptr = handle.as_ptr();
+        // SAFETY: a live object; the GIL is held.
+        if handle.get().when.is_some()
+            || unsafe { ffi::Py_REFCNT(ptr) } != 1
+            || has_weakrefs(py, ptr)
+        {
+            return;
+        }
+        // SAFETY: this is the only reference (checked above). The old call is
+        // dropped after the swap, so any code its release runs sees a handle
+        // in a consistent state.
+        let old = unsafe { std::mem::replace(&mut *handle.get().call.get(), Call::spent(py)) };
+        drop(old);
+        // A task's step handle was untracked (see `call_soon`); a pooled one
+        // is tracked again, like a new handle.
+        // SAFETY: a live GC object, the GIL held.
+        unsafe {
+            if ffi::PyObject_GC_IsTracked(ptr) == 0 {
+                ffi::PyObject_GC_Track(ptr.cast());
+            }
+        }
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOL_SIZE {
+            pool.push(handle);
+        }
+    }
+}
+
+/// Does the handle at `ptr` have weak references? (Its weak-reference list,
+/// at the class's `__weakrefoffset__`, is not empty.)
+fn has_weakrefs(py: Python<'_>, ptr: *mut ffi::PyObject) -> bool {
+    let offset = WEAKLIST_OFFSET.get_or_init(py, || {
+        py.get_type::<Handle>()
+            .getattr("__weakrefoffset__")
+            .and_then(|o| o.extract::<isize>())
+            .unwrap_or(0)
+    });
+    if *offset <= 0 {
+        return true; // unknown layout: never reuse
+    }
+    // SAFETY: `offset` is where CPython keeps this type's weak-reference list
+    // head, inside the object.
+    unsafe {
+        !(*ptr
+            .cast::<u8>()
+            .offset(*offset)
+            .cast::<*mut ffi::PyObject>())
+        .is_null()
     }
 }

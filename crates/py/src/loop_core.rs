@@ -28,7 +28,7 @@ use seedloop_engine::trace::TapeBuf;
 use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
 use crate::errors::{self, Raised};
-use crate::handle::{Args, Handle};
+use crate::handle::{Args, Handle, HandlePool};
 use crate::systematic::{footprint_of, WalkPlan, WalkRecord};
 
 /// What one loop iteration ended with (read by `SeedLoop._run_once`).
@@ -49,6 +49,9 @@ pub const WALK_STOPPED: u8 = 6;
 /// however many tasks take part, so ordinary runs never reach the streak and
 /// keep their exact virtual times.
 pub const SPIN_AFTER_ITERATIONS: u64 = 10_000;
+
+/// Iterations between two reads of the real-time clock for the wall budget.
+const WALL_CHECK_EVERY: u32 = 64;
 /// Simulated CPU time of one step in a busy streak: 10 us, in the range a
 /// stock event loop spends per callback.
 pub const SPIN_STEP_NS: u64 = 10_000;
@@ -97,6 +100,8 @@ struct State {
     /// (the first iteration after setup or a budget change).
     max_wall: Option<Duration>,
     wall_start: Option<Instant>,
+    /// Iterations left before the real-time budget is checked again.
+    wall_countdown: u32,
     /// Virtual time charged per step: Some(ns) for every step, None for the
     /// automatic rule (nothing, except in a long busy streak).
     step_time_ns: Option<u64>,
@@ -106,16 +111,49 @@ struct State {
     walk_stop_reported: bool,
 }
 
+/// Where an iteration reads `_stopping` and a patched `time` from: the
+/// engine's own `_stopping` unless the class redefines it, and the instance
+/// dict (learnt once per `run_forever`).
+#[derive(Clone, Copy)]
+struct Attrs<'a, 'py> {
+    engine_stopping: bool,
+    dict: Option<&'a Bound<'py, PyDict>>,
+}
+
 /// Callbacks handed over by other threads.
 #[derive(Default)]
 struct Inbox {
     queue: Mutex<Vec<Py<Handle>>>,
+    /// The queue is not empty (written under its lock): lets every
+    /// iteration skip the lock when no thread called back.
+    pending: AtomicBool,
     wake: Condvar,
+}
+
+impl Inbox {
+    fn push(&self, handle: Py<Handle>) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.push(handle);
+        self.pending.store(true, Ordering::Release);
+        drop(q);
+        self.wake.notify_all();
+    }
+
+    fn take_all(&self) -> Vec<Py<Handle>> {
+        if !self.pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        self.pending.store(false, Ordering::Release);
+        std::mem::take(&mut *q)
+    }
 }
 
 #[pyclass(subclass, frozen, module = "seedloop._engine")]
 pub struct LoopCore {
     state: Mutex<State>,
+    /// Spent `call_soon` handles for reuse.
+    pool: HandlePool,
     inbox: Inbox,
     cancelled_timers: Arc<AtomicUsize>,
     /// Executor jobs or other outside work that may still call back.
@@ -128,10 +166,8 @@ pub struct LoopCore {
     chooser: Mutex<Option<PyObject>>,
     /// The class overrides `time()`: always ask it (see `patched_time`).
     own_time: AtomicBool,
-    /// `self._stopping` as last written (see `__setattr__`).
-    stopping_written: AtomicBool,
-    /// The instance has its own `time` (a test patched the clock), as last written.
-    time_written: AtomicBool,
+    /// `self._stopping` (see `stopping_attr`).
+    stopping_flag: AtomicBool,
     /// A systematic walk drives this run: entries carry their footprints.
     systematic: AtomicBool,
     /// Closed: new callbacks are refused (read without the state lock).
@@ -239,19 +275,6 @@ fn step_wrapper_task<'py>(
         _ => {}
     }
     wrapper.getattr(intern!(py, "__self__"))
-}
-
-/// `object.__setattr__(obj, name, value)`, or `__delattr__` with a null value.
-fn generic_setattr(
-    obj: &Bound<'_, PyAny>,
-    name: &Bound<'_, PyAny>,
-    value: *mut pyo3::ffi::PyObject,
-) -> PyResult<()> {
-    // SAFETY: live objects (value may be null: delete), the GIL held.
-    if unsafe { pyo3::ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value) } < 0 {
-        return Err(PyErr::fetch(obj.py()));
-    }
-    Ok(())
 }
 
 /// `contextvars.copy_context()`.
@@ -431,10 +454,7 @@ impl LoopCore {
 
     /// Move callbacks from other threads into the ready list.
     fn drain_inbox(&self) {
-        let incoming: Vec<Py<Handle>> = {
-            let mut q = self.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut *q)
-        };
+        let incoming = self.inbox.take_all();
         if incoming.is_empty() {
             return;
         }
@@ -487,46 +507,52 @@ impl LoopCore {
     /// reads `self.time()` to compute `call_later` deadlines and to decide
     /// which timers are due; the unpatched fast path costs one dict lookup.
     fn patched_time(slf: &Bound<'_, Self>) -> PyResult<Option<f64>> {
-        let py = slf.py();
         if slf.get().own_time.load(Ordering::Relaxed) {
             return Self::call_time(slf).map(Some);
         }
-        if Self::mirrors_writes(slf)? {
-            return Self::patched_time_in(slf, None);
-        }
-        let Ok(dict) = slf.getattr(intern!(py, "__dict__")) else {
-            return Ok(None);
-        };
-        let Ok(dict) = dict.downcast::<PyDict>() else {
-            return Ok(None);
-        };
-        Self::patched_time_in(slf, Some(dict))
+        let dict = Self::instance_dict(slf);
+        Self::patched_time_in(slf, dict.as_ref())
     }
 
     /// `patched_time` with the instance dict already at hand (`run_forever`'s
-    /// iterations read it once, not per iteration); no dict lookup at all
-    /// where the class mirrors attribute writes.
+    /// iterations read it once, not per iteration).
     fn patched_time_in(
         slf: &Bound<'_, Self>,
         dict: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Option<f64>> {
-        let py = slf.py();
-        let this = slf.get();
-        if !this.own_time.load(Ordering::Relaxed) {
-            if Self::mirrors_writes(slf)? {
-                if !this.time_written.load(Ordering::Relaxed) {
-                    return Ok(None);
-                }
-            } else {
-                let Some(dict) = dict else {
-                    return Ok(None);
-                };
-                if !dict.contains(intern!(py, "time"))? {
-                    return Ok(None);
-                }
+        if !slf.get().own_time.load(Ordering::Relaxed) {
+            let Some(dict) = dict else {
+                return Ok(None);
+            };
+            if !Self::dict_has(dict, intern!(slf.py(), "time"))? {
+                return Ok(None);
             }
         }
         Self::call_time(slf).map(Some)
+    }
+
+    /// Is `name` in `dict`? (The raw lookup: half the cost of the generic one.)
+    fn dict_has(dict: &Bound<'_, PyDict>, name: &Bound<'_, PyString>) -> PyResult<bool> {
+        // SAFETY: a live dict and str, the GIL held; the result is borrowed
+        // and only tested for NULL.
+        let found = unsafe { pyo3::ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr()) };
+        if found.is_null() {
+            if let Some(err) = PyErr::take(dict.py()) {
+                return Err(err);
+            }
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn attrs<'a, 'py>(
+        slf: &Bound<'py, Self>,
+        dict: Option<&'a Bound<'py, PyDict>>,
+    ) -> PyResult<Attrs<'a, 'py>> {
+        Ok(Attrs {
+            engine_stopping: Self::engine_stopping(slf)?,
+            dict,
+        })
     }
 
     fn call_time(slf: &Bound<'_, Self>) -> PyResult<f64> {
@@ -548,106 +574,33 @@ impl LoopCore {
     /// twice per iteration cost about 500 instructions of every `call_soon`
     /// callback, the dict lookup still about 150). A class that makes
     /// `_stopping` a descriptor is read through `getattr`.
-    fn stopping(slf: &Bound<'_, Self>, dict: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
-        if Self::mirrors_writes(slf)? {
-            return Ok(slf.get().stopping_written.load(Ordering::Relaxed));
+    fn stopping(slf: &Bound<'_, Self>, attrs: Attrs<'_, '_>) -> PyResult<bool> {
+        if attrs.engine_stopping {
+            return Ok(slf.get().stopping_flag.load(Ordering::Relaxed));
         }
-        let name = intern!(slf.py(), "_stopping");
-        match dict {
-            Some(dict) if !slf.get_type().hasattr(name)? => Self::dict_flag(dict, name),
-            _ => slf.getattr(name)?.is_truthy(),
-        }
+        slf.getattr(intern!(slf.py(), "_stopping"))?.is_truthy()
     }
 
-    /// `dict[name]`'s truth, False when absent.
-    fn dict_flag(dict: &Bound<'_, PyDict>, name: &Bound<'_, PyString>) -> PyResult<bool> {
-        // SAFETY: a live dict and str, the GIL held; the result is borrowed
-        // and only compared or tested here.
-        unsafe {
-            let value = pyo3::ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr());
-            if value == pyo3::ffi::Py_False() {
-                return Ok(false);
-            }
-            if value == pyo3::ffi::Py_True() {
-                return Ok(true);
-            }
-            if !value.is_null() {
-                return Bound::from_borrowed_ptr(dict.py(), value).is_truthy();
-            }
-            match PyErr::take(dict.py()) {
-                Some(err) => Err(err),
-                None => Ok(false),
-            }
-        }
-    }
-
-    /// Are `_stopping` and an instance `time` mirrored for this loop's class:
-    /// its attribute writes go through `LoopCore.__setattr__` (no
-    /// `__setattr__` of its own) and `_stopping` is no class attribute?
-    /// Learnt once per class (the last one asked).
-    fn mirrors_writes(slf: &Bound<'_, Self>) -> PyResult<bool> {
-        static MIRRORED: AtomicPtr<pyo3::ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
+    /// Is `_stopping` the engine's own attribute for this loop's class (no
+    /// class in between makes it something else)? Learnt once per class
+    /// (the last one asked).
+    fn engine_stopping(slf: &Bound<'_, Self>) -> PyResult<bool> {
+        static OURS: AtomicPtr<pyo3::ffi::PyTypeObject> = AtomicPtr::new(std::ptr::null_mut());
         let ty = slf.get_type();
-        if MIRRORED.load(Ordering::Relaxed) == ty.as_type_ptr() {
+        if OURS.load(Ordering::Relaxed) == ty.as_type_ptr() {
             return Ok(true);
         }
         let py = slf.py();
-        let setattro = |t: *mut pyo3::ffi::PyTypeObject| {
-            // SAFETY: a live type object; GetSlot only reads it.
-            unsafe { pyo3::ffi::PyType_GetSlot(t, pyo3::ffi::Py_tp_setattro) }
-        };
-        let ours = setattro(LoopCore::type_object(py).as_type_ptr());
-        let mirrored =
-            setattro(ty.as_type_ptr()) == ours && !ty.hasattr(intern!(py, "_stopping"))?;
-        if mirrored {
+        let name = intern!(py, "_stopping");
+        let ours = ty
+            .getattr(name)?
+            .is(&LoopCore::type_object(py).getattr(name)?);
+        if ours {
             // Keep the class alive so its address cannot name another class.
             std::mem::forget(ty.clone());
-            MIRRORED.store(ty.as_type_ptr(), Ordering::Relaxed);
+            OURS.store(ty.as_type_ptr(), Ordering::Relaxed);
         }
-        Ok(mirrored)
-    }
-
-    /// After a write to `name`: refresh the mirror of `_stopping` / `time`
-    /// from the instance dict (all of it when `__dict__` itself was replaced).
-    fn mirror_write(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let (stopping, time, whole) = (
-            intern!(py, "_stopping"),
-            intern!(py, "time"),
-            intern!(py, "__dict__"),
-        );
-        let p = name.as_ptr();
-        let which = if p == stopping.as_ptr() || p == time.as_ptr() || p == whole.as_ptr() {
-            Some(p)
-        } else {
-            // A name built at run time (`setattr(loop, name, ...)`): by text.
-            match name
-                .downcast::<PyString>()
-                .ok()
-                .and_then(|s| s.to_str().ok())
-            {
-                Some("_stopping") => Some(stopping.as_ptr()),
-                Some("time") => Some(time.as_ptr()),
-                Some("__dict__") => Some(whole.as_ptr()),
-                _ => None,
-            }
-        };
-        let Some(which) = which else {
-            return Ok(());
-        };
-        let this = slf.get();
-        let Some(dict) = Self::instance_dict(slf) else {
-            return Ok(());
-        };
-        if which != time.as_ptr() {
-            let value = Self::dict_flag(&dict, stopping)?;
-            this.stopping_written.store(value, Ordering::Relaxed);
-        }
-        if which != stopping.as_ptr() {
-            this.time_written
-                .store(dict.contains(time)?, Ordering::Relaxed);
-        }
-        Ok(())
+        Ok(ours)
     }
 
     /// The installed observer or chooser, if any (a new reference).
@@ -687,34 +640,43 @@ impl LoopCore {
         })
     }
 
-    /// Has the run used up its real-time budget? (Starts the clock on first use.)
-    fn wall_exceeded(&self) -> bool {
-        let mut st = self.lock();
+    /// Has the run used up its real-time budget? (Starts the clock on first
+    /// use.) The clock is read every `WALL_CHECK_EVERY` iterations: a read per
+    /// iteration cost more than the rest of the check, and a budget is far
+    /// coarser than that many iterations.
+    fn wall_exceeded(st: &mut State) -> bool {
         let Some(budget) = st.max_wall else {
             return false;
         };
+        if st.wall_start.is_some() && st.wall_countdown > 0 {
+            st.wall_countdown -= 1;
+            return false;
+        }
+        st.wall_countdown = WALL_CHECK_EVERY - 1;
         st.wall_start.get_or_insert_with(Instant::now).elapsed() > budget
     }
 
     /// One loop iteration (see `_engine_run_once`).
-    fn run_once(
-        slf: &Bound<'_, Self>,
-        stopping: bool,
-        dict: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<u8> {
+    fn run_once(slf: &Bound<'_, Self>, stopping: bool, attrs: Attrs<'_, '_>) -> PyResult<u8> {
         let py = slf.py();
         let this = slf.get();
         loop {
-            if this.wall_exceeded() {
-                return Ok(WALL_BUDGET);
-            }
             this.drain_inbox();
             if !stopping && this.wait_for_outside_work(py)? {
+                // Waited in real time: check the budget now.
+                let mut st = this.lock();
+                st.wall_countdown = 0;
+                if Self::wall_exceeded(&mut st) {
+                    return Ok(WALL_BUDGET);
+                }
                 continue;
             }
-            let due_at = Self::patched_time_in(slf, dict)?.map(secs_to_ns_ceil);
+            let due_at = Self::patched_time_in(slf, attrs.dict)?.map(secs_to_ns_ceil);
             let begin = {
                 let mut st = this.lock();
+                if Self::wall_exceeded(&mut st) {
+                    return Ok(WALL_BUDGET);
+                }
                 if st.sched.ready_len() == 0 {
                     st.busy_iterations = 0;
                 }
@@ -790,6 +752,7 @@ impl LoopCore {
                             this.lock().current_owner = 0;
                             return Ok(WALK_STOPPED);
                         }
+                        this.pool.give(py, entry.payload);
                     }
                     this.lock().current_owner = 0;
                     return Ok(RAN);
@@ -843,6 +806,7 @@ impl LoopCore {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         LoopCore {
+            pool: HandlePool::default(),
             state: Mutex::new(State {
                 sched: Scheduler::new(0, StrategySpec::Fifo),
                 current_owner: 0,
@@ -854,6 +818,7 @@ impl LoopCore {
                 strict_tape: false,
                 max_wall: None,
                 wall_start: None,
+                wall_countdown: 0,
                 step_time_ns: None,
                 busy_iterations: 0,
                 walk_stop_reported: false,
@@ -864,8 +829,7 @@ impl LoopCore {
             observer: Mutex::new(None),
             chooser: Mutex::new(None),
             own_time: AtomicBool::new(false),
-            stopping_written: AtomicBool::new(false),
-            time_written: AtomicBool::new(false),
+            stopping_flag: AtomicBool::new(false),
             systematic: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             observed: AtomicBool::new(false),
@@ -873,22 +837,20 @@ impl LoopCore {
         }
     }
 
-    /// Attribute writes as `object.__setattr__` does them; the engine mirrors
-    /// the two it reads every iteration (`_stopping`, a patched `time`) so
-    /// that no iteration looks them up. Writing the instance dict directly
-    /// (`vars(loop)[...] = ...`) bypasses the mirror.
-    fn __setattr__(
-        slf: &Bound<'_, Self>,
-        name: &Bound<'_, PyAny>,
-        value: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        generic_setattr(slf.as_any(), name, value.as_ptr())?;
-        Self::mirror_write(slf, name)
+    /// `self._stopping`, set by `loop.stop()` and reset by `run_forever`:
+    /// kept by the engine, which reads it every iteration (a lookup in the
+    /// instance dict cost about 150 instructions of every `call_soon`
+    /// callback). Reads and writes behave as for the stock loop's attribute.
+    #[getter(_stopping)]
+    fn stopping_attr(&self) -> bool {
+        self.stopping_flag.load(Ordering::Relaxed)
     }
 
-    fn __delattr__(slf: &Bound<'_, Self>, name: &Bound<'_, PyAny>) -> PyResult<()> {
-        generic_setattr(slf.as_any(), name, std::ptr::null_mut())?;
-        Self::mirror_write(slf, name)
+    #[setter(_stopping)]
+    fn set_stopping_attr(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.stopping_flag
+            .store(value.is_truthy()?, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Install (or clear, with None) the per-step observer.
@@ -1080,12 +1042,7 @@ impl LoopCore {
     ) -> PyResult<Py<Handle>> {
         self.check_open()?;
         let handle = self.make_handle(py, "call_soon_threadsafe", callback, args, context, None)?;
-        self.inbox
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(handle.clone_ref(py));
-        self.inbox.wake.notify_all();
+        self.inbox.push(handle.clone_ref(py));
         Ok(handle)
     }
 
@@ -1106,7 +1063,7 @@ impl LoopCore {
     /// entries were ready when it began (asyncio's batch semantics).
     fn _engine_run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
         let dict = Self::instance_dict(slf);
-        Self::run_once(slf, stopping, dict.as_ref())
+        Self::run_once(slf, stopping, Self::attrs(slf, dict.as_ref())?)
     }
 
     /// `run_forever`'s loop (`while True: _run_once(); if _stopping: break`)
@@ -1115,16 +1072,16 @@ impl LoopCore {
     /// a budget, a tape overrun), which `SeedLoop` turns into its error.
     fn _engine_run_until_stopped(slf: &Bound<'_, Self>) -> PyResult<u8> {
         let dict = Self::instance_dict(slf);
-        let dict = dict.as_ref();
+        let attrs = Self::attrs(slf, dict.as_ref())?;
         // Read once per iteration: nothing runs between the check after an
         // iteration and the start of the next, so the value carries over.
-        let mut stopping = Self::stopping(slf, dict)?;
+        let mut stopping = Self::stopping(slf, attrs)?;
         loop {
-            let status = Self::run_once(slf, stopping, dict)?;
+            let status = Self::run_once(slf, stopping, attrs)?;
             if status != RAN && !(status == IDLE && stopping) {
                 return Ok(status);
             }
-            stopping = Self::stopping(slf, dict)?;
+            stopping = Self::stopping(slf, attrs)?;
             if stopping {
                 return Ok(RAN);
             }
@@ -1137,8 +1094,7 @@ impl LoopCore {
             self.closed.store(true, Ordering::Relaxed);
             st.sched.drain_all()
         };
-        let inbox: Vec<Py<Handle>> =
-            std::mem::take(&mut *self.inbox.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let inbox = self.inbox.take_all();
         drop(dropped);
         drop(inbox);
     }
@@ -1352,10 +1308,7 @@ unsafe extern "C" fn fast_call_soon(
                 Footprint::Any
             };
             let call_args = Args::from_raw(py, args.add(1), nargs - 1)?;
-            let handle = Py::new(
-                py,
-                Handle::new(&callback, call_args, context.unbind(), None, None),
-            )?;
+            let handle = core.pool.take(py, &callback, call_args, context.unbind())?;
             let (owner, task_step) = core.owner_and_step(py, &callback)?;
             if task_step {
                 // A C task's own step: the task drops the handle it is given,
