@@ -142,7 +142,13 @@ impl<T> ReadyList<T> {
     }
 
     fn remove(&mut self, index: usize) -> Option<Entry<T>> {
-        let slot = self.order.remove(index)?;
+        // The ends are the common picks (a lone entry, FIFO order): the
+        // general removal's bookkeeping cost more than the rest of a take.
+        let slot = if index == 0 {
+            self.order.pop_front()?
+        } else {
+            self.order.remove(index)?
+        };
         self.free.push(slot);
         self.slots[slot as usize].take()
     }

@@ -8,7 +8,9 @@
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -389,7 +391,7 @@ impl HandlePool {
         args: Args,
         context: PyObject,
     ) -> PyResult<Py<Handle>> {
-        let spent = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let spent = self.0.lock().pop();
         if let Some(handle) = spent {
             // SAFETY: a live object; the GIL is held.
             if unsafe { ffi::Py_REFCNT(handle.as_ptr()) } == 1 {
@@ -434,7 +436,7 @@ impl HandlePool {
                 ffi::PyObject_GC_Track(ptr.cast());
             }
         }
-        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pool = self.0.lock();
         if pool.len() < POOL_SIZE {
             pool.push(handle);
         }
