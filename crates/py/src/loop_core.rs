@@ -1252,7 +1252,10 @@ unsafe extern "C" fn fast_call_soon(
     // SAFETY: CPython calls this with the GIL held, `slf` an instance of
     // LoopCore (the method descriptor checks it), `args` holding `nargs`
     // positional arguments followed by one value per name in `kwnames`.
-    Python::with_gil(|py| unsafe {
+    // The GIL token is assumed, not acquired: PyO3's acquisition (thread-local
+    // counts) cost more than the rest of the argument handling.
+    let py = unsafe { Python::assume_gil_acquired() };
+    unsafe {
         let result = (|| -> PyResult<Py<Handle>> {
             let nargs = usize::try_from(nargs).unwrap_or(0);
             if nargs == 0 {
@@ -1324,7 +1327,7 @@ unsafe extern "C" fn fast_call_soon(
                 std::ptr::null_mut()
             }
         }
-    })
+    }
 }
 
 /// The first `context` keyword name a `call_*` method was given (kept alive, so the
@@ -1413,7 +1416,9 @@ unsafe fn fast_timer(
     } else {
         ("call_later", "delay")
     };
-    Python::with_gil(|py| unsafe {
+    // SAFETY: as in `fast_call_soon` (the GIL token assumed, not acquired).
+    let py = unsafe { Python::assume_gil_acquired() };
+    unsafe {
         let result = (|| -> PyResult<Py<Handle>> {
             let nargs = usize::try_from(nargs).unwrap_or(0);
             if nargs < 2 {
@@ -1512,7 +1517,7 @@ unsafe fn fast_timer(
                 std::ptr::null_mut()
             }
         }
-    })
+    }
 }
 
 /// A METH_FASTCALL method of `LoopCore` from its static definition.
