@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use crate::clock::{TimerHeap, NEVER};
 use crate::rng::Rng;
-use crate::strategy::{Candidate, Strategy, StrategySpec, TapeOverrun};
+use crate::strategy::{Candidate, Pick, Strategy, StrategySpec, TapeOverrun};
 use crate::systematic::{Footprint, Walk};
 use crate::trace::{StepRecord, Trace};
 
@@ -89,9 +89,15 @@ impl Timing {
 /// the middle is the common case: the order is kept as a deque of 4-byte
 /// slot numbers (a removal shifts those, not the whole entries, about 2,700
 /// instructions a step with 1,000 tasks ready), the entries in a slab.
+/// Each entry gets a stamp, increasing in push order (so in ready order):
+/// pct and pos name entries by stamp, and find an entry's position by a
+/// binary search.
 struct ReadyList<T> {
     order: VecDeque<u32>,
     slots: Vec<Option<Entry<T>>>,
+    /// By slot: the stamp of the entry in it.
+    stamps: Vec<u64>,
+    next_stamp: u64,
     free: Vec<u32>,
 }
 
@@ -100,6 +106,8 @@ impl<T> ReadyList<T> {
         ReadyList {
             order: VecDeque::new(),
             slots: Vec::new(),
+            stamps: Vec::new(),
+            next_stamp: 0,
             free: Vec::new(),
         }
     }
@@ -113,17 +121,41 @@ impl<T> ReadyList<T> {
     }
 
     fn push_back(&mut self, entry: Entry<T>) {
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(entry);
+                self.stamps[slot as usize] = stamp;
                 slot
             }
             None => {
                 self.slots.push(Some(entry));
+                self.stamps.push(stamp);
                 u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 ready entries")
             }
         };
         self.order.push_back(slot);
+    }
+
+    /// The position of the first entry stamped `stamp` or later.
+    fn position_from(&self, stamp: u64) -> usize {
+        self.order
+            .partition_point(|&slot| self.stamps[slot as usize] < stamp)
+    }
+
+    /// The position of the entry stamped `stamp` (which must be ready).
+    fn position_of(&self, stamp: u64) -> usize {
+        self.order
+            .binary_search_by_key(&stamp, |&slot| self.stamps[slot as usize])
+            .expect("a stamp a strategy picked is ready")
+    }
+
+    /// `(stamp, entry)` from position `from` on, in order.
+    fn iter_from(&self, from: usize) -> impl Iterator<Item = (u64, &Entry<T>)> {
+        self.order
+            .range(from..)
+            .map(|&slot| (self.stamps[slot as usize], self.entry(slot)))
     }
 
     fn entry(&self, slot: u32) -> &Entry<T> {
@@ -141,10 +173,12 @@ impl<T> ReadyList<T> {
         self.order.iter().map(|&slot| self.entry(slot))
     }
 
-    fn remove(&mut self, index: usize) -> Option<Entry<T>> {
+    /// Remove the entry at position `index`, with its stamp.
+    fn remove(&mut self, index: usize) -> Option<(u64, Entry<T>)> {
         let slot = self.order.remove(index)?;
         self.free.push(slot);
-        self.slots[slot as usize].take()
+        let entry = self.slots[slot as usize].take()?;
+        Some((self.stamps[slot as usize], entry))
     }
 
     /// Every entry, in order, leaving the list empty.
@@ -161,6 +195,7 @@ impl<T> ReadyList<T> {
             })
             .collect();
         slots.clear();
+        self.stamps.clear();
         out.into_iter()
     }
 }
@@ -438,13 +473,38 @@ impl<T> Scheduler<T> {
             walk.choose(&self.walk_view)
         } else if self.ready.len() == 1 && self.strategy.stateless_when_single() {
             0
+        } else if let Some(since) = self.strategy.indexed_since() {
+            // pct and pos keep their own index of the ready entries: they
+            // only need to see the entries pushed since their last choice.
+            self.candidates.clear();
+            let from = self.ready.position_from(since);
+            self.candidates
+                .extend(self.ready.iter_from(from).map(|(stamp, e)| Candidate {
+                    owner: e.owner,
+                    timer_group: e.timer_group,
+                    stamp,
+                }));
+            let step = self.trace.len() as u64;
+            let n = self.ready.len();
+            match self.strategy.choose_indexed(
+                n,
+                &self.candidates,
+                self.ready.next_stamp,
+                step,
+                &mut self.rng,
+            ) {
+                Pick::Index(i) => i.min(n - 1),
+                Pick::Stamp(stamp) => self.ready.position_of(stamp),
+            }
         } else {
             self.candidates.clear();
             if self.strategy.needs_candidates() {
-                self.candidates.extend(self.ready.iter().map(|e| Candidate {
-                    owner: e.owner,
-                    timer_group: e.timer_group,
-                }));
+                self.candidates
+                    .extend(self.ready.iter_from(0).map(|(stamp, e)| Candidate {
+                        owner: e.owner,
+                        timer_group: e.timer_group,
+                        stamp,
+                    }));
             }
             let step = self.trace.len() as u64;
             self.strategy
@@ -466,7 +526,8 @@ impl<T> Scheduler<T> {
                     .take(index + 1)
                     .all(|e| e.timer_group == group)
         };
-        let entry = self.ready.remove(index)?;
+        let (stamp, entry) = self.ready.remove(index)?;
+        self.strategy.taken(entry.owner, stamp);
         self.trace.record(StepRecord {
             seq: entry.seq,
             owner: entry.owner,
@@ -509,6 +570,7 @@ impl<T> Scheduler<T> {
     /// Remove and return everything still scheduled (loop close).
     pub fn drain_all(&mut self) -> Vec<T> {
         let mut out: Vec<T> = self.ready.drain_all().map(|e| e.payload).collect();
+        self.strategy.cleared(self.ready.next_stamp);
         out.extend(self.timers.drain().map(|e| e.payload));
         out
     }

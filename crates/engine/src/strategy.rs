@@ -5,6 +5,8 @@
 //! asyncio's order, so the recorded indices (the decision tape) replay any
 //! strategy and shrink towards asyncio's own schedule.
 
+use std::collections::BTreeSet;
+
 use crate::rng::Rng;
 use crate::systematic::{Plan, Walk};
 
@@ -16,6 +18,8 @@ pub struct Candidate {
     /// Non-zero when the entry was released from the timer heap; entries
     /// released together (same deadline, same release) share the value.
     pub timer_group: u64,
+    /// The entry's place in ready order (increasing; names it for pct and pos).
+    pub stamp: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,10 +134,35 @@ pub const FEASIBLE_JITTER_NS: u64 = 1_000_000;
 /// `feasible`'s default loop wake-up lateness: at most 1 ms.
 pub const FEASIBLE_OVERSLEEP_NS: u64 = 1_000_000;
 
-/// Priority table keyed by task ordinal (ordinals are dense, by creation).
+/// No indexed entry (an owner's `oldest` when it has none ready).
+const NONE: u64 = u64::MAX;
+
+/// An owner's indexed ready entries: its oldest, and how many more.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    oldest: u64,
+    more: u32,
+}
+
+/// Priority table keyed by task ordinal (ordinals are dense, by creation),
+/// with an index of the ready entries by priority, so that pct and pos pick
+/// in O(log n) steps instead of scanning every ready entry per step.
+///
+/// Ready entries are named by their stamp (`Candidate::stamp`, increasing in
+/// ready order). An entry is indexed once its owner has a priority; entries
+/// stamped from `since` on are new to the strategy (the next choice scans them).
 #[derive(Default, Debug)]
 pub(crate) struct Priorities {
     values: Vec<u64>,
+    since: u64,
+    /// By owner: its indexed entries (owners never indexed may be past the end).
+    held: Vec<Held>,
+    /// `(owner, stamp)` of every indexed entry but its owner's oldest.
+    later: BTreeSet<(u32, u64)>,
+    /// `(!priority, oldest stamp, owner)` per owner with indexed entries: the
+    /// first is the highest priority, ties to the oldest entry (as a scan in
+    /// ready order keeping the first strictly greater priority would pick).
+    by_prio: BTreeSet<(u64, u64, u32)>,
 }
 
 impl Priorities {
@@ -154,27 +183,104 @@ impl Priorities {
         self.values[i]
     }
 
+    /// Give `owner` priority `value` (non-zero), re-keying its ready entries.
     fn set(&mut self, owner: u32, value: u64) {
+        debug_assert!(value != 0);
         let i = owner as usize;
         if i >= self.values.len() {
             self.values.resize(i + 1, 0);
         }
+        let old = self.values[i];
         self.values[i] = value;
-    }
-
-    /// Index of the oldest ready entry of the highest-priority task.
-    fn pick(&mut self, ready: &[Candidate], rng: &mut Rng, floor: u64) -> usize {
-        let mut best = 0;
-        let mut best_prio = 0;
-        for (i, c) in ready.iter().enumerate() {
-            let p = self.get_or_draw(c.owner, rng, floor);
-            if p > best_prio {
-                best_prio = p;
-                best = i;
+        if let Some(h) = self.held.get(i) {
+            if h.oldest != NONE && old != value {
+                self.by_prio.remove(&(!old, h.oldest, owner));
+                self.by_prio.insert((!value, h.oldest, owner));
             }
         }
-        best
     }
+
+    /// Index the ready entry `stamp` of `owner` (whose priority is known).
+    /// Entries are added in stamp order.
+    fn add(&mut self, owner: u32, stamp: u64) {
+        let i = owner as usize;
+        if i >= self.held.len() {
+            self.held.resize(
+                i + 1,
+                Held {
+                    oldest: NONE,
+                    more: 0,
+                },
+            );
+        }
+        let h = &mut self.held[i];
+        if h.oldest == NONE {
+            h.oldest = stamp;
+            self.by_prio.insert((!self.values[i], stamp, owner));
+        } else {
+            h.more += 1;
+            self.later.insert((owner, stamp));
+        }
+    }
+
+    /// The ready entry `stamp` of `owner` was taken (whoever chose it).
+    fn remove(&mut self, owner: u32, stamp: u64) {
+        if stamp >= self.since {
+            return; // never indexed: pushed after the last choice
+        }
+        let i = owner as usize;
+        let h = &mut self.held[i];
+        if h.oldest != stamp {
+            h.more -= 1;
+            self.later.remove(&(owner, stamp));
+            return;
+        }
+        let prio = !self.values[i];
+        self.by_prio.remove(&(prio, stamp, owner));
+        if h.more == 0 {
+            h.oldest = NONE;
+            return;
+        }
+        h.more -= 1;
+        let next = self
+            .later
+            .range((owner, 0)..=(owner, NONE))
+            .next()
+            .copied()
+            .expect("an owner's later entries are indexed");
+        self.later.remove(&next);
+        h.oldest = next.1;
+        self.by_prio.insert((prio, next.1, owner));
+    }
+
+    /// Forget every indexed entry (the ready list was emptied); entries
+    /// stamped from `next_stamp` on are new.
+    fn clear_index(&mut self, next_stamp: u64) {
+        for &(_, _, owner) in &self.by_prio {
+            self.held[owner as usize].oldest = NONE;
+        }
+        for &(owner, _) in &self.later {
+            self.held[owner as usize].more = 0;
+        }
+        self.by_prio.clear();
+        self.later.clear();
+        self.since = next_stamp;
+    }
+
+    /// `(stamp, owner)` of the oldest ready entry of the highest-priority
+    /// task among the indexed ones (there must be one).
+    fn pick(&self) -> (u64, u32) {
+        let &(_, stamp, owner) = self.by_prio.first().expect("a ready entry is indexed");
+        (stamp, owner)
+    }
+}
+
+/// What a strategy chose: a position in the ready list, or (pct and pos,
+/// which index the ready entries themselves) the stamp of the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pick {
+    Index(usize),
+    Stamp(u64),
 }
 
 /// One PCT change point: demote `target` when it is about to run its
@@ -361,35 +467,49 @@ impl Strategy {
 
     /// Does `choose` look at the ready entries themselves (not just their count)?
     pub(crate) fn needs_candidates(&self) -> bool {
-        matches!(
-            self,
-            Strategy::Pct { .. }
-                | Strategy::Pos { .. }
-                | Strategy::Weighted { .. }
-                | Strategy::Strict
-        )
+        matches!(self, Strategy::Weighted { .. } | Strategy::Strict)
     }
 
-    /// Choose the index (among `n` ready entries, oldest first) of the entry to
-    /// run at `step`. `ready` describes them when `needs_candidates()`.
-    pub(crate) fn choose(
+    /// For pct and pos (which index the ready entries by priority): the
+    /// first stamp not yet indexed; `choose_indexed` must be given the ready
+    /// entries stamped from it on.
+    pub(crate) fn indexed_since(&self) -> Option<u64> {
+        match self {
+            Strategy::Pct { prios, .. } | Strategy::Pos { prios } => Some(prios.since),
+            _ => None,
+        }
+    }
+
+    /// The ready entry `stamp` of `owner` left the ready list (chosen by
+    /// anyone: a guided search's `step_chosen` too).
+    pub(crate) fn taken(&mut self, owner: u32, stamp: u64) {
+        if let Strategy::Pct { prios, .. } | Strategy::Pos { prios } = self {
+            prios.remove(owner, stamp);
+        }
+    }
+
+    /// The ready list was emptied; the next entry will be stamped `next_stamp`.
+    pub(crate) fn cleared(&mut self, next_stamp: u64) {
+        if let Strategy::Pct { prios, .. } | Strategy::Pos { prios } = self {
+            prios.clear_index(next_stamp);
+        }
+    }
+
+    /// pct and pos: choose among `n` ready entries at `step`, given `new`,
+    /// the ready entries stamped from `indexed_since()` on (oldest first),
+    /// and `next_stamp`, the stamp the next pushed entry will get. Makes the
+    /// same draws, in the same order, as a scan of the whole ready list that
+    /// draws each unknown priority at its task's first entry.
+    pub(crate) fn choose_indexed(
         &mut self,
         n: usize,
-        ready: &[Candidate],
+        new: &[Candidate],
+        next_stamp: u64,
         step: u64,
         rng: &mut Rng,
-    ) -> usize {
+    ) -> Pick {
         debug_assert!(n > 0);
         match self {
-            Strategy::Fifo => 0,
-            Strategy::Shuffle { batch_left } => {
-                // The batch is always the oldest `batch_left` entries: picking
-                // uniformly among them, one by one, is a Fisher-Yates shuffle.
-                let span = (*batch_left).clamp(1, n);
-                *batch_left = span - 1;
-                rng.below(span as u64) as usize
-            }
-            Strategy::Random => rng.below(n as u64) as usize,
             Strategy::Pct {
                 depth,
                 change_points,
@@ -400,13 +520,19 @@ impl Strategy {
                 prios,
             } => {
                 if step >= *fallback_after {
-                    return rng.below(n as u64) as usize;
+                    // Nothing is indexed from here on (and never needed again).
+                    return Pick::Index(rng.below(n as u64) as usize);
                 }
                 let floor = u64::from(*depth);
                 // New tasks enter every change point's reservoir (in ready
                 // order, which is deterministic), before any priority draw.
-                for c in ready {
-                    if c.owner != 0 && !prios.is_known(c.owner) {
+                // Every entry older than `new` was scanned by an earlier
+                // choice, so its task is known.
+                let mut loop_entry = false;
+                for c in new {
+                    if c.owner == 0 {
+                        loop_entry = true;
+                    } else if !prios.is_known(c.owner) {
                         *tasks_seen += 1;
                         for cp in change_points.iter_mut() {
                             if !cp.fired && rng.below(*tasks_seen) == 0 {
@@ -417,11 +543,19 @@ impl Strategy {
                         prios.get_or_draw(c.owner, rng, floor);
                     }
                 }
-                let mut pick = prios.pick(ready, rng, floor);
+                if loop_entry {
+                    // The loop's own priority is drawn after every new
+                    // task's (as when the pick scan first met it).
+                    prios.get_or_draw(0, rng, floor);
+                }
+                for c in new {
+                    prios.add(c.owner, c.stamp);
+                }
+                prios.since = next_stamp;
+                let (mut stamp, mut owner) = prios.pick();
                 // A task may hit several change points at once: each demotes
                 // it further, and the next pick sees every demotion.
                 loop {
-                    let owner = ready[pick].owner;
                     let i = owner as usize;
                     if i >= local_steps.len() {
                         local_steps.resize(i + 1, 0);
@@ -449,15 +583,48 @@ impl Strategy {
                     change_points[pos].fired = true;
                     let demoted = floor - 1 - fired as u64;
                     prios.set(owner, demoted.max(1));
-                    pick = prios.pick(ready, rng, floor);
+                    (stamp, owner) = prios.pick();
                 }
-                pick
+                Pick::Stamp(stamp)
             }
             Strategy::Pos { prios } => {
-                let pick = prios.pick(ready, rng, 0);
-                prios.set(ready[pick].owner, 1 + (rng.next_u64() >> 2));
-                pick
+                // Unknown priorities are drawn in ready order, floor 0.
+                for c in new {
+                    prios.get_or_draw(c.owner, rng, 0);
+                    prios.add(c.owner, c.stamp);
+                }
+                prios.since = next_stamp;
+                let (stamp, owner) = prios.pick();
+                prios.set(owner, 1 + (rng.next_u64() >> 2));
+                Pick::Stamp(stamp)
             }
+            // Every other strategy chooses through `choose`; never reached.
+            _ => Pick::Index(0),
+        }
+    }
+
+    /// Choose the index (among `n` ready entries, oldest first) of the entry to
+    /// run at `step`. `ready` describes them when `needs_candidates()`.
+    pub(crate) fn choose(
+        &mut self,
+        n: usize,
+        ready: &[Candidate],
+        step: u64,
+        rng: &mut Rng,
+    ) -> usize {
+        debug_assert!(n > 0);
+        match self {
+            Strategy::Fifo => 0,
+            Strategy::Shuffle { batch_left } => {
+                // The batch is always the oldest `batch_left` entries: picking
+                // uniformly among them, one by one, is a Fisher-Yates shuffle.
+                let span = (*batch_left).clamp(1, n);
+                *batch_left = span - 1;
+                rng.below(span as u64) as usize
+            }
+            Strategy::Random => rng.below(n as u64) as usize,
+            // They choose through `choose_indexed`; never reached.
+            Strategy::Pct { .. } | Strategy::Pos { .. } => 0,
             Strategy::Weighted {
                 spread,
                 redraw,
