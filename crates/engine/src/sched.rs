@@ -138,14 +138,25 @@ impl<T> ReadyList<T> {
         self.order.push_back(slot);
     }
 
-    /// The position of the first entry stamped `stamp` or later.
+    /// The position of the first entry stamped `stamp` or later: counted
+    /// from the back, as such entries are few (those pushed since a step).
     fn position_from(&self, stamp: u64) -> usize {
-        self.order
-            .partition_point(|&slot| self.stamps[slot as usize] < stamp)
+        let newer = self
+            .order
+            .iter()
+            .rev()
+            .take_while(|&&slot| self.stamps[slot as usize] >= stamp)
+            .count();
+        self.order.len() - newer
     }
 
     /// The position of the entry stamped `stamp` (which must be ready).
     fn position_of(&self, stamp: u64) -> usize {
+        // pct mostly runs one task on and on: its entry is the newest.
+        let last = self.order.len() - 1;
+        if self.stamps[self.order[last] as usize] == stamp {
+            return last;
+        }
         self.order
             .binary_search_by_key(&stamp, |&slot| self.stamps[slot as usize])
             .expect("a stamp a strategy picked is ready")

@@ -137,20 +137,35 @@ pub const FEASIBLE_OVERSLEEP_NS: u64 = 1_000_000;
 /// No indexed entry (an owner's `oldest` when it has none ready).
 const NONE: u64 = u64::MAX;
 
-/// An owner's indexed ready entries: its oldest, and how many more.
+/// An owner's indexed ready entries: its oldest, how many more, and where
+/// its heap node is (meaningful while `oldest != NONE`).
 #[derive(Clone, Copy, Debug)]
 struct Held {
     oldest: u64,
     more: u32,
+    node: u32,
+}
+
+/// A heap node: one owner with ready entries, keyed by `(!priority, stamp
+/// of its oldest entry)`: the smallest key is the highest priority, ties to
+/// the oldest entry (as a scan in ready order keeping the first strictly
+/// greater priority picks). Stamps are unique, so keys are too.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    key: (u64, u64),
+    owner: u32,
 }
 
 /// Priority table keyed by task ordinal (ordinals are dense, by creation),
 /// with an index of the ready entries by priority, so that pct and pos pick
-/// in O(log n) steps instead of scanning every ready entry per step.
+/// in O(log n) per step instead of scanning every ready entry.
 ///
 /// Ready entries are named by their stamp (`Candidate::stamp`, increasing in
 /// ready order). An entry is indexed once its owner has a priority; entries
-/// stamped from `since` on are new to the strategy (the next choice scans them).
+/// stamped from `since` on are new to the strategy (the next choice scans
+/// them). The index is a binary heap of owners (the highest priority at the
+/// root) with each owner's node position kept, so a priority change or a
+/// taken entry re-keys one node.
 #[derive(Default, Debug)]
 pub(crate) struct Priorities {
     values: Vec<u64>,
@@ -159,10 +174,7 @@ pub(crate) struct Priorities {
     held: Vec<Held>,
     /// `(owner, stamp)` of every indexed entry but its owner's oldest.
     later: BTreeSet<(u32, u64)>,
-    /// `(!priority, oldest stamp, owner)` per owner with indexed entries: the
-    /// first is the highest priority, ties to the oldest entry (as a scan in
-    /// ready order keeping the first strictly greater priority would pick).
-    by_prio: BTreeSet<(u64, u64, u32)>,
+    heap: Vec<Node>,
 }
 
 impl Priorities {
@@ -183,19 +195,17 @@ impl Priorities {
         self.values[i]
     }
 
-    /// Give `owner` priority `value` (non-zero), re-keying its ready entries.
+    /// Give `owner` priority `value` (non-zero), re-keying its node.
     fn set(&mut self, owner: u32, value: u64) {
         debug_assert!(value != 0);
         let i = owner as usize;
         if i >= self.values.len() {
             self.values.resize(i + 1, 0);
         }
-        let old = self.values[i];
         self.values[i] = value;
-        if let Some(h) = self.held.get(i) {
-            if h.oldest != NONE && old != value {
-                self.by_prio.remove(&(!old, h.oldest, owner));
-                self.by_prio.insert((!value, h.oldest, owner));
+        if let Some(&h) = self.held.get(i) {
+            if h.oldest != NONE {
+                self.rekey(h.node as usize, (!value, h.oldest));
             }
         }
     }
@@ -210,17 +220,23 @@ impl Priorities {
                 Held {
                     oldest: NONE,
                     more: 0,
+                    node: 0,
                 },
             );
         }
-        let h = &mut self.held[i];
-        if h.oldest == NONE {
-            h.oldest = stamp;
-            self.by_prio.insert((!self.values[i], stamp, owner));
-        } else {
-            h.more += 1;
+        if self.held[i].oldest != NONE {
+            self.held[i].more += 1;
             self.later.insert((owner, stamp));
+            return;
         }
+        self.held[i].oldest = stamp;
+        let at = self.heap.len();
+        self.heap.push(Node {
+            key: (!self.values[i], stamp),
+            owner,
+        });
+        self.held[i].node = at as u32;
+        self.sift_up(at);
     }
 
     /// The ready entry `stamp` of `owner` was taken (whoever chose it).
@@ -229,19 +245,17 @@ impl Priorities {
             return; // never indexed: pushed after the last choice
         }
         let i = owner as usize;
-        let h = &mut self.held[i];
+        let h = self.held[i];
         if h.oldest != stamp {
-            h.more -= 1;
+            self.held[i].more -= 1;
             self.later.remove(&(owner, stamp));
             return;
         }
-        let prio = !self.values[i];
-        self.by_prio.remove(&(prio, stamp, owner));
         if h.more == 0 {
-            h.oldest = NONE;
+            self.held[i].oldest = NONE;
+            self.remove_node(h.node as usize);
             return;
         }
-        h.more -= 1;
         let next = self
             .later
             .range((owner, 0)..=(owner, NONE))
@@ -249,20 +263,21 @@ impl Priorities {
             .copied()
             .expect("an owner's later entries are indexed");
         self.later.remove(&next);
-        h.oldest = next.1;
-        self.by_prio.insert((prio, next.1, owner));
+        self.held[i].more -= 1;
+        self.held[i].oldest = next.1;
+        self.rekey(h.node as usize, (!self.values[i], next.1));
     }
 
     /// Forget every indexed entry (the ready list was emptied); entries
     /// stamped from `next_stamp` on are new.
     fn clear_index(&mut self, next_stamp: u64) {
-        for &(_, _, owner) in &self.by_prio {
-            self.held[owner as usize].oldest = NONE;
+        for n in &self.heap {
+            self.held[n.owner as usize].oldest = NONE;
         }
         for &(owner, _) in &self.later {
             self.held[owner as usize].more = 0;
         }
-        self.by_prio.clear();
+        self.heap.clear();
         self.later.clear();
         self.since = next_stamp;
     }
@@ -270,8 +285,73 @@ impl Priorities {
     /// `(stamp, owner)` of the oldest ready entry of the highest-priority
     /// task among the indexed ones (there must be one).
     fn pick(&self) -> (u64, u32) {
-        let &(_, stamp, owner) = self.by_prio.first().expect("a ready entry is indexed");
-        (stamp, owner)
+        let root = self.heap.first().expect("a ready entry is indexed");
+        (root.key.1, root.owner)
+    }
+
+    fn place(&mut self, at: usize, node: Node) {
+        self.held[node.owner as usize].node = at as u32;
+        self.heap[at] = node;
+    }
+
+    fn sift_up(&mut self, mut at: usize) {
+        let node = self.heap[at];
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if self.heap[parent].key <= node.key {
+                break;
+            }
+            self.place(at, self.heap[parent]);
+            at = parent;
+        }
+        self.place(at, node);
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        let node = self.heap[at];
+        let len = self.heap.len();
+        loop {
+            let left = 2 * at + 1;
+            if left >= len {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < len && self.heap[right].key < self.heap[left].key {
+                right
+            } else {
+                left
+            };
+            if node.key <= self.heap[child].key {
+                break;
+            }
+            self.place(at, self.heap[child]);
+            at = child;
+        }
+        self.place(at, node);
+    }
+
+    fn rekey(&mut self, at: usize, key: (u64, u64)) {
+        let old = self.heap[at].key;
+        self.heap[at].key = key;
+        if key < old {
+            self.sift_up(at);
+        } else {
+            self.sift_down(at);
+        }
+    }
+
+    fn remove_node(&mut self, at: usize) {
+        let last = self.heap.pop().expect("a removed node is in the heap");
+        if at == self.heap.len() {
+            return;
+        }
+        let old = self.heap[at].key;
+        self.heap[at] = last;
+        if last.key < old {
+            self.sift_up(at);
+        } else {
+            self.sift_down(at);
+        }
     }
 }
 
@@ -473,6 +553,7 @@ impl Strategy {
     /// For pct and pos (which index the ready entries by priority): the
     /// first stamp not yet indexed; `choose_indexed` must be given the ready
     /// entries stamped from it on.
+    #[inline]
     pub(crate) fn indexed_since(&self) -> Option<u64> {
         match self {
             Strategy::Pct { prios, .. } | Strategy::Pos { prios } => Some(prios.since),
@@ -482,6 +563,7 @@ impl Strategy {
 
     /// The ready entry `stamp` of `owner` left the ready list (chosen by
     /// anyone: a guided search's `step_chosen` too).
+    #[inline]
     pub(crate) fn taken(&mut self, owner: u32, stamp: u64) {
         if let Strategy::Pct { prios, .. } | Strategy::Pos { prios } = self {
             prios.remove(owner, stamp);
@@ -489,6 +571,7 @@ impl Strategy {
     }
 
     /// The ready list was emptied; the next entry will be stamped `next_stamp`.
+    #[inline]
     pub(crate) fn cleared(&mut self, next_stamp: u64) {
         if let Strategy::Pct { prios, .. } | Strategy::Pos { prios } = self {
             prios.clear_index(next_stamp);
