@@ -89,23 +89,25 @@ impl Timing {
 /// the middle is the common case: the order is kept as a deque of 4-byte
 /// slot numbers (a removal shifts those, not the whole entries, about 2,700
 /// instructions a step with 1,000 tasks ready), the entries in a slab.
-/// Each entry gets a stamp, increasing in push order (so in ready order):
-/// pct and pos name entries by stamp, and find an entry's position by a
-/// binary search.
+/// When `stamped` (pct and pos), each entry gets a stamp, increasing in push
+/// order (so in ready order): those strategies name entries by stamp, and an
+/// entry's position is found by a binary search. The others skip the cost.
 struct ReadyList<T> {
     order: VecDeque<u32>,
     slots: Vec<Option<Entry<T>>>,
-    /// By slot: the stamp of the entry in it.
+    stamped: bool,
+    /// By slot: the stamp of the entry in it (when `stamped`).
     stamps: Vec<u64>,
     next_stamp: u64,
     free: Vec<u32>,
 }
 
 impl<T> ReadyList<T> {
-    fn new() -> Self {
+    fn new(stamped: bool) -> Self {
         ReadyList {
             order: VecDeque::new(),
             slots: Vec::new(),
+            stamped,
             stamps: Vec::new(),
             next_stamp: 0,
             free: Vec::new(),
@@ -121,21 +123,30 @@ impl<T> ReadyList<T> {
     }
 
     fn push_back(&mut self, entry: Entry<T>) {
-        let stamp = self.next_stamp;
-        self.next_stamp += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(entry);
-                self.stamps[slot as usize] = stamp;
                 slot
             }
             None => {
                 self.slots.push(Some(entry));
-                self.stamps.push(stamp);
                 u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 ready entries")
             }
         };
+        if self.stamped {
+            let i = slot as usize;
+            if i == self.stamps.len() {
+                self.stamps.push(0);
+            }
+            self.stamps[i] = self.next_stamp;
+            self.next_stamp += 1;
+        }
         self.order.push_back(slot);
+    }
+
+    /// The stamp of the entry at position `index` (stamped lists only).
+    fn stamp_at(&self, index: usize) -> u64 {
+        self.stamps[self.order[index] as usize]
     }
 
     /// The position of the first entry stamped `stamp` or later: counted
@@ -162,7 +173,7 @@ impl<T> ReadyList<T> {
             .expect("a stamp a strategy picked is ready")
     }
 
-    /// `(stamp, entry)` from position `from` on, in order.
+    /// `(stamp, entry)` from position `from` on, in order (stamped lists only).
     fn iter_from(&self, from: usize) -> impl Iterator<Item = (u64, &Entry<T>)> {
         self.order
             .range(from..)
@@ -184,12 +195,10 @@ impl<T> ReadyList<T> {
         self.order.iter().map(|&slot| self.entry(slot))
     }
 
-    /// Remove the entry at position `index`, with its stamp.
-    fn remove(&mut self, index: usize) -> Option<(u64, Entry<T>)> {
+    fn remove(&mut self, index: usize) -> Option<Entry<T>> {
         let slot = self.order.remove(index)?;
         self.free.push(slot);
-        let entry = self.slots[slot as usize].take()?;
-        Some((self.stamps[slot as usize], entry))
+        self.slots[slot as usize].take()
     }
 
     /// Every entry, in order, leaving the list empty.
@@ -219,6 +228,8 @@ pub struct Scheduler<T> {
     next_seq: u64,
     next_group: u64,
     ready: ReadyList<T>,
+    /// The strategy (pct, pos) keeps its own index of the ready entries.
+    indexed: bool,
     candidates: Vec<Candidate>,
     /// `(seq, footprint, owner)` of the ready entries, for a systematic walk.
     walk_view: Vec<(u64, Footprint, u32)>,
@@ -233,6 +244,7 @@ impl<T> Scheduler<T> {
     pub fn new(seed: u64, spec: StrategySpec) -> Self {
         let mut rng = Rng::stream(seed, "schedule");
         let strategy = Strategy::new(&spec, &mut rng);
+        let indexed = strategy.indexed_since().is_some();
         let timing = match spec {
             StrategySpec::Feasible {
                 cpu_ns,
@@ -256,7 +268,8 @@ impl<T> Scheduler<T> {
             ran_since_charge: false,
             next_seq: 0,
             next_group: 0,
-            ready: ReadyList::new(),
+            ready: ReadyList::new(indexed),
+            indexed,
             candidates: Vec::new(),
             walk_view: Vec::new(),
             timers: TimerHeap::default(),
@@ -484,10 +497,11 @@ impl<T> Scheduler<T> {
             walk.choose(&self.walk_view)
         } else if self.ready.len() == 1 && self.strategy.stateless_when_single() {
             0
-        } else if let Some(since) = self.strategy.indexed_since() {
+        } else if self.indexed {
             // pct and pos keep their own index of the ready entries: they
             // only need to see the entries pushed since their last choice.
             self.candidates.clear();
+            let since = self.strategy.indexed_since().unwrap_or(0);
             let from = self.ready.position_from(since);
             self.candidates
                 .extend(self.ready.iter_from(from).map(|(stamp, e)| Candidate {
@@ -510,12 +524,11 @@ impl<T> Scheduler<T> {
         } else {
             self.candidates.clear();
             if self.strategy.needs_candidates() {
-                self.candidates
-                    .extend(self.ready.iter_from(0).map(|(stamp, e)| Candidate {
-                        owner: e.owner,
-                        timer_group: e.timer_group,
-                        stamp,
-                    }));
+                self.candidates.extend(self.ready.iter().map(|e| Candidate {
+                    owner: e.owner,
+                    timer_group: e.timer_group,
+                    stamp: 0, // only pct and pos use stamps
+                }));
             }
             let step = self.trace.len() as u64;
             self.strategy
@@ -537,8 +550,11 @@ impl<T> Scheduler<T> {
                     .take(index + 1)
                     .all(|e| e.timer_group == group)
         };
-        let (stamp, entry) = self.ready.remove(index)?;
-        self.strategy.taken(entry.owner, stamp);
+        if self.indexed && index < self.ready.len() {
+            let stamp = self.ready.stamp_at(index);
+            self.strategy.taken(self.ready.get(index).owner, stamp);
+        }
+        let entry = self.ready.remove(index)?;
         self.trace.record(StepRecord {
             seq: entry.seq,
             owner: entry.owner,

@@ -18,7 +18,8 @@ pub struct Candidate {
     /// Non-zero when the entry was released from the timer heap; entries
     /// released together (same deadline, same release) share the value.
     pub timer_group: u64,
-    /// The entry's place in ready order (increasing; names it for pct and pos).
+    /// The entry's place in ready order (increasing; names it for pct and
+    /// pos, the strategies that index the ready entries; 0 for the others).
     pub stamp: u64,
 }
 
