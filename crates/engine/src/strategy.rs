@@ -767,6 +767,174 @@ impl Strategy {
     }
 }
 
+/// The pct and pos choice as it was first written: a scan of every ready
+/// entry per step, drawing unknown priorities as it meets them. Tests check
+/// the indexed choice against it, decision by decision and draw by draw.
+#[cfg(test)]
+pub(crate) mod scan_reference {
+    use super::{local_step, Candidate, ChangePoint, Strategy};
+    use crate::rng::Rng;
+
+    #[derive(Default)]
+    pub(crate) struct Prios(Vec<u64>);
+
+    impl Prios {
+        fn is_known(&self, owner: u32) -> bool {
+            self.0.get(owner as usize).is_some_and(|&v| v != 0)
+        }
+
+        fn get_or_draw(&mut self, owner: u32, rng: &mut Rng, floor: u64) -> u64 {
+            let i = owner as usize;
+            if i >= self.0.len() {
+                self.0.resize(i + 1, 0);
+            }
+            if self.0[i] == 0 {
+                self.0[i] = floor + 1 + (rng.next_u64() >> 2);
+            }
+            self.0[i]
+        }
+
+        fn set(&mut self, owner: u32, value: u64) {
+            let i = owner as usize;
+            if i >= self.0.len() {
+                self.0.resize(i + 1, 0);
+            }
+            self.0[i] = value;
+        }
+
+        /// Index of the oldest ready entry of the highest-priority task.
+        fn pick(&mut self, ready: &[Candidate], rng: &mut Rng, floor: u64) -> usize {
+            let mut best = 0;
+            let mut best_prio = 0;
+            for (i, c) in ready.iter().enumerate() {
+                let p = self.get_or_draw(c.owner, rng, floor);
+                if p > best_prio {
+                    best_prio = p;
+                    best = i;
+                }
+            }
+            best
+        }
+    }
+
+    pub(crate) enum Scan {
+        Pct {
+            depth: u32,
+            change_points: Vec<ChangePoint>,
+            k: u64,
+            local_steps: Vec<u64>,
+            tasks_seen: u64,
+            fallback_after: u64,
+            prios: Prios,
+        },
+        Pos {
+            prios: Prios,
+        },
+    }
+
+    impl Scan {
+        /// The reference for a freshly built pct or pos strategy (None for others).
+        pub(crate) fn of(strategy: &Strategy) -> Option<Scan> {
+            match strategy {
+                Strategy::Pct {
+                    depth,
+                    change_points,
+                    k,
+                    fallback_after,
+                    ..
+                } => Some(Scan::Pct {
+                    depth: *depth,
+                    change_points: change_points.clone(),
+                    k: *k,
+                    local_steps: Vec::new(),
+                    tasks_seen: 0,
+                    fallback_after: *fallback_after,
+                    prios: Prios::default(),
+                }),
+                Strategy::Pos { .. } => Some(Scan::Pos {
+                    prios: Prios::default(),
+                }),
+                _ => None,
+            }
+        }
+
+        /// The index (in `ready`, every ready entry oldest first) to run at `step`.
+        pub(crate) fn choose(&mut self, ready: &[Candidate], step: u64, rng: &mut Rng) -> usize {
+            let n = ready.len();
+            match self {
+                Scan::Pct {
+                    depth,
+                    change_points,
+                    k,
+                    local_steps,
+                    tasks_seen,
+                    fallback_after,
+                    prios,
+                } => {
+                    if step >= *fallback_after {
+                        return rng.below(n as u64) as usize;
+                    }
+                    let floor = u64::from(*depth);
+                    // New tasks enter every change point's reservoir (in ready
+                    // order, which is deterministic), before any priority draw.
+                    for c in ready {
+                        if c.owner != 0 && !prios.is_known(c.owner) {
+                            *tasks_seen += 1;
+                            for cp in change_points.iter_mut() {
+                                if !cp.fired && rng.below(*tasks_seen) == 0 {
+                                    cp.target = Some(c.owner);
+                                    cp.at = 0; // drawn when the target first runs
+                                }
+                            }
+                            prios.get_or_draw(c.owner, rng, floor);
+                        }
+                    }
+                    let mut pick = prios.pick(ready, rng, floor);
+                    // A task may hit several change points at once: each demotes
+                    // it further, and the next pick sees every demotion.
+                    loop {
+                        let owner = ready[pick].owner;
+                        let i = owner as usize;
+                        if i >= local_steps.len() {
+                            local_steps.resize(i + 1, 0);
+                        }
+                        let next_local = local_steps[i] + 1;
+                        for cp in change_points.iter_mut() {
+                            if !cp.fired && cp.at == 0 && cp.target == Some(owner) {
+                                // A task's expected length is k / (tasks seen by
+                                // its first step): the local step is drawn in it.
+                                cp.at = local_step(rng, (*k / (*tasks_seen).max(1)).max(2));
+                            }
+                        }
+                        let hit = change_points.iter().position(|cp| {
+                            !cp.fired && cp.target == Some(owner) && cp.at == next_local
+                        });
+                        let Some(pos) = hit else {
+                            local_steps[i] = next_local;
+                            break;
+                        };
+                        // The i-th change point to fire demotes the task below
+                        // every initial priority (and below earlier demotions),
+                        // whichever change point it is: any assignment of the
+                        // change points to the tasks a bug needs then works.
+                        let fired = change_points.iter().filter(|cp| cp.fired).count();
+                        change_points[pos].fired = true;
+                        let demoted = floor - 1 - fired as u64;
+                        prios.set(owner, demoted.max(1));
+                        pick = prios.pick(ready, rng, floor);
+                    }
+                    pick
+                }
+                Scan::Pos { prios } => {
+                    let pick = prios.pick(ready, rng, 0);
+                    prios.set(ready[pick].owner, 1 + (rng.next_u64() >> 2));
+                    pick
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -788,5 +956,77 @@ mod tests {
             StrategySpec::parse("bogus").unwrap_err(),
             "unknown strategy \"bogus\"; choose one of: shuffle, random, pct, pos, strict, auto, feasible, fifo"
         );
+    }
+
+    /// The first entry, in ready order, with a strictly greater priority.
+    fn scan_pick(ready: &[(u64, u32)], prios: &Priorities) -> (u64, u32) {
+        let mut best = ready[0];
+        for &(stamp, owner) in ready {
+            if prios.values[owner as usize] > prios.values[best.1 as usize] {
+                best = (stamp, owner);
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn the_priority_index_picks_as_a_scan_of_the_ready_list() {
+        // Priorities from a small range, so equal priorities (broken by the
+        // oldest entry) and re-keyed owners are common; owners with several
+        // entries; entries taken from anywhere, as step_chosen can.
+        let mut rng = Rng::new(7);
+        for round in 0..200 {
+            let owners = 1 + rng.below(if round % 2 == 0 { 6 } else { 60 }) as u32;
+            let mut p = Priorities {
+                since: NONE,
+                ..Priorities::default()
+            };
+            let mut ready: Vec<(u64, u32)> = Vec::new();
+            let mut next_stamp = 0;
+            for _ in 0..300 {
+                match rng.below(10) {
+                    0..=3 => {
+                        let owner = rng.below(u64::from(owners)) as u32;
+                        p.get_or_draw(owner, &mut rng, 0);
+                        if rng.below(2) == 0 {
+                            p.set(owner, 1 + rng.below(4));
+                        }
+                        p.add(owner, next_stamp);
+                        ready.push((next_stamp, owner));
+                        next_stamp += 1;
+                    }
+                    4..=6 if !ready.is_empty() => {
+                        let i = rng.below(ready.len() as u64) as usize;
+                        let (stamp, owner) = ready.remove(i);
+                        p.remove(owner, stamp);
+                    }
+                    7 | 8 if !ready.is_empty() => {
+                        // The picked one, as pct and pos take it.
+                        let (stamp, owner) = p.pick();
+                        p.remove(owner, stamp);
+                        ready.retain(|&e| e != (stamp, owner));
+                    }
+                    9 => {
+                        let owner = rng.below(u64::from(owners)) as u32;
+                        p.set(owner, 1 + rng.below(4));
+                    }
+                    _ => {}
+                }
+                if rng.below(100) == 0 {
+                    ready.clear();
+                    p.clear_index(next_stamp);
+                    p.since = NONE;
+                }
+                if !ready.is_empty() {
+                    assert_eq!(p.pick(), scan_pick(&ready, &p), "round {round}");
+                }
+                assert_eq!(p.heap.len(), {
+                    let mut o: Vec<u32> = ready.iter().map(|e| e.1).collect();
+                    o.sort_unstable();
+                    o.dedup();
+                    o.len()
+                });
+            }
+        }
     }
 }
