@@ -939,9 +939,7 @@ mod tests {
         use crate::strategy::scan_reference::Scan;
         let mut s: Scheduler<(u32, u32)> = Scheduler::new(seed, spec.clone());
         let mut ref_rng = Rng::stream(seed, "schedule");
-        let Some(mut scan) = Scan::of(&Strategy::new(spec, &mut ref_rng)) else {
-            return None;
-        };
+        let mut scan = Scan::of(&Strategy::new(spec, &mut ref_rng))?;
         let mut dice = Rng::new(seed ^ 0xfeed);
         let mut id = 0;
         let mut push = |s: &mut Scheduler<(u32, u32)>, dice: &mut Rng, owner: u32| {
