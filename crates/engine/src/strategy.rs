@@ -138,8 +138,11 @@ pub const FEASIBLE_OVERSLEEP_NS: u64 = 1_000_000;
 /// No indexed entry (an owner's `oldest` when it has none ready).
 const NONE: u64 = u64::MAX;
 
+/// No heap node (an owner's `node` when it has none).
+const NO_NODE: u32 = u32::MAX;
+
 /// An owner's indexed ready entries: its oldest, how many more, and where
-/// its heap node is (meaningful while `oldest != NONE`).
+/// its heap node is.
 #[derive(Clone, Copy, Debug)]
 struct Held {
     oldest: u64,
@@ -166,7 +169,10 @@ struct Node {
 /// stamped from `since` on are new to the strategy (the next choice scans
 /// them). The index is a binary heap of owners (the highest priority at the
 /// root) with each owner's node position kept, so a priority change or a
-/// taken entry re-keys one node.
+/// taken entry re-keys one node. A node whose owner's last entry was taken
+/// stays until the next choice (`settle`): the task that just ran usually
+/// has a new entry by then, re-keyed in place (pct's top task stays at the
+/// root) instead of removed from the root and added back up to it.
 #[derive(Default, Debug)]
 pub(crate) struct Priorities {
     values: Vec<u64>,
@@ -176,6 +182,9 @@ pub(crate) struct Priorities {
     /// `(owner, stamp)` of every indexed entry but its owner's oldest.
     later: BTreeSet<(u32, u64)>,
     heap: Vec<Node>,
+    /// Owners whose last entry was taken since the last `settle` (their
+    /// node may be empty: only `settle` may leave the heap with none).
+    emptied: Vec<u32>,
 }
 
 impl Priorities {
@@ -221,7 +230,7 @@ impl Priorities {
                 Held {
                     oldest: NONE,
                     more: 0,
-                    node: 0,
+                    node: NO_NODE,
                 },
             );
         }
@@ -231,11 +240,15 @@ impl Priorities {
             return;
         }
         self.held[i].oldest = stamp;
+        let key = (!self.values[i], stamp);
+        let node = self.held[i].node;
+        if node != NO_NODE {
+            // Its node was emptied since the last choice: refill it.
+            self.rekey(node as usize, key);
+            return;
+        }
         let at = self.heap.len();
-        self.heap.push(Node {
-            key: (!self.values[i], stamp),
-            owner,
-        });
+        self.heap.push(Node { key, owner });
         self.held[i].node = at as u32;
         self.sift_up(at);
     }
@@ -254,7 +267,7 @@ impl Priorities {
         }
         if h.more == 0 {
             self.held[i].oldest = NONE;
-            self.remove_node(h.node as usize);
+            self.emptied.push(owner);
             return;
         }
         let next = self
@@ -273,8 +286,11 @@ impl Priorities {
     /// stamped from `next_stamp` on are new.
     fn clear_index(&mut self, next_stamp: u64) {
         for n in &self.heap {
-            self.held[n.owner as usize].oldest = NONE;
+            let h = &mut self.held[n.owner as usize];
+            h.oldest = NONE;
+            h.node = NO_NODE;
         }
+        self.emptied.clear();
         for &(owner, _) in &self.later {
             self.held[owner as usize].more = 0;
         }
@@ -283,9 +299,22 @@ impl Priorities {
         self.since = next_stamp;
     }
 
+    /// Remove the nodes left empty since the last choice (call after
+    /// adding the new entries, before `pick`).
+    fn settle(&mut self) {
+        while let Some(owner) = self.emptied.pop() {
+            let h = self.held[owner as usize];
+            if h.oldest == NONE && h.node != NO_NODE {
+                self.remove_node(h.node as usize);
+                self.held[owner as usize].node = NO_NODE;
+            }
+        }
+    }
+
     /// `(stamp, owner)` of the oldest ready entry of the highest-priority
-    /// task among the indexed ones (there must be one).
+    /// task among the indexed ones (there must be one; settled).
     fn pick(&self) -> (u64, u32) {
+        debug_assert!(self.emptied.is_empty());
         let root = self.heap.first().expect("a ready entry is indexed");
         (root.key.1, root.owner)
     }
@@ -636,6 +665,7 @@ impl Strategy {
                     prios.add(c.owner, c.stamp);
                 }
                 prios.since = next_stamp;
+                prios.settle();
                 let (mut stamp, mut owner) = prios.pick();
                 // A task may hit several change points at once: each demotes
                 // it further, and the next pick sees every demotion.
@@ -678,6 +708,7 @@ impl Strategy {
                     prios.add(c.owner, c.stamp);
                 }
                 prios.since = next_stamp;
+                prios.settle();
                 let (stamp, owner) = prios.pick();
                 prios.set(owner, 1 + (rng.next_u64() >> 2));
                 Pick::Stamp(stamp)
@@ -1002,6 +1033,7 @@ mod tests {
                     }
                     7 | 8 if !ready.is_empty() => {
                         // The picked one, as pct and pos take it.
+                        p.settle();
                         let (stamp, owner) = p.pick();
                         p.remove(owner, stamp);
                         ready.retain(|&e| e != (stamp, owner));
@@ -1017,6 +1049,11 @@ mod tests {
                     p.clear_index(next_stamp);
                     p.since = NONE;
                 }
+                if rng.below(3) == 0 {
+                    // Not after every step: emptied nodes may pile up.
+                    continue;
+                }
+                p.settle();
                 if !ready.is_empty() {
                     assert_eq!(p.pick(), scan_pick(&ready, &p), "round {round}");
                 }
