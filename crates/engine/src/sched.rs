@@ -99,6 +99,9 @@ struct ReadyList<T> {
     /// By slot: the stamp of the entry in it (when `stamped`).
     stamps: Vec<u64>,
     next_stamp: u64,
+    /// The entries pushed since the strategy last looked, still ready, in
+    /// order (when `stamped`): all pct and pos need to see of the list.
+    fresh: Vec<Candidate>,
     free: Vec<u32>,
 }
 
@@ -110,6 +113,7 @@ impl<T> ReadyList<T> {
             stamped,
             stamps: Vec::new(),
             next_stamp: 0,
+            fresh: Vec::new(),
             free: Vec::new(),
         }
     }
@@ -123,6 +127,13 @@ impl<T> ReadyList<T> {
     }
 
     fn push_back(&mut self, entry: Entry<T>) {
+        if self.stamped {
+            self.fresh.push(Candidate {
+                owner: entry.owner,
+                timer_group: entry.timer_group,
+                stamp: self.next_stamp,
+            });
+        }
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(entry);
@@ -149,16 +160,13 @@ impl<T> ReadyList<T> {
         self.stamps[self.order[index] as usize]
     }
 
-    /// The position of the first entry stamped `stamp` or later: counted
-    /// from the back, as such entries are few (those pushed since a step).
-    fn position_from(&self, stamp: u64) -> usize {
-        let newer = self
-            .order
-            .iter()
-            .rev()
-            .take_while(|&&slot| self.stamps[slot as usize] >= stamp)
-            .count();
-        self.order.len() - newer
+    /// The entry stamped `stamp` leaves the list: drop it from `fresh`.
+    fn unfresh(&mut self, stamp: u64) {
+        if self.fresh.first().is_some_and(|c| c.stamp <= stamp) {
+            if let Ok(i) = self.fresh.binary_search_by_key(&stamp, |c| c.stamp) {
+                self.fresh.remove(i);
+            }
+        }
     }
 
     /// The position of the entry stamped `stamp` (which must be ready).
@@ -171,13 +179,6 @@ impl<T> ReadyList<T> {
         self.order
             .binary_search_by_key(&stamp, |&slot| self.stamps[slot as usize])
             .expect("a stamp a strategy picked is ready")
-    }
-
-    /// `(stamp, entry)` from position `from` on, in order (stamped lists only).
-    fn iter_from(&self, from: usize) -> impl Iterator<Item = (u64, &Entry<T>)> {
-        self.order
-            .range(from..)
-            .map(|&slot| (self.stamps[slot as usize], self.entry(slot)))
     }
 
     fn entry(&self, slot: u32) -> &Entry<T> {
@@ -216,6 +217,7 @@ impl<T> ReadyList<T> {
             .collect();
         slots.clear();
         self.stamps.clear();
+        self.fresh.clear();
         out.into_iter()
     }
 }
@@ -244,7 +246,7 @@ impl<T> Scheduler<T> {
     pub fn new(seed: u64, spec: StrategySpec) -> Self {
         let mut rng = Rng::stream(seed, "schedule");
         let strategy = Strategy::new(&spec, &mut rng);
-        let indexed = strategy.indexed_since().is_some();
+        let indexed = strategy.indexes_ready();
         let timing = match spec {
             StrategySpec::Feasible {
                 cpu_ns,
@@ -520,24 +522,17 @@ impl<T> Scheduler<T> {
     /// so the other strategies' path through `step` stays as lean as before.
     #[inline(never)]
     fn choose_indexed(&mut self) -> usize {
-        self.candidates.clear();
-        let since = self.strategy.indexed_since().unwrap_or(0);
-        let from = self.ready.position_from(since);
-        self.candidates
-            .extend(self.ready.iter_from(from).map(|(stamp, e)| Candidate {
-                owner: e.owner,
-                timer_group: e.timer_group,
-                stamp,
-            }));
         let step = self.trace.len() as u64;
         let n = self.ready.len();
-        match self.strategy.choose_indexed(
+        let pick = self.strategy.choose_indexed(
             n,
-            &self.candidates,
+            &self.ready.fresh,
             self.ready.next_stamp,
             step,
             &mut self.rng,
-        ) {
+        );
+        self.ready.fresh.clear();
+        match pick {
             Pick::Index(i) => i.min(n - 1),
             Pick::Stamp(stamp) => self.ready.position_of(stamp),
         }
@@ -558,6 +553,7 @@ impl<T> Scheduler<T> {
         };
         if self.indexed && index < self.ready.len() {
             let stamp = self.ready.stamp_at(index);
+            self.ready.unfresh(stamp);
             self.strategy.taken(self.ready.get(index).owner, stamp);
         }
         let entry = self.ready.remove(index)?;

@@ -580,15 +580,10 @@ impl Strategy {
         matches!(self, Strategy::Weighted { .. } | Strategy::Strict)
     }
 
-    /// For pct and pos (which index the ready entries by priority): the
-    /// first stamp not yet indexed; `choose_indexed` must be given the ready
-    /// entries stamped from it on.
-    #[inline]
-    pub(crate) fn indexed_since(&self) -> Option<u64> {
-        match self {
-            Strategy::Pct { prios, .. } | Strategy::Pos { prios } => Some(prios.since),
-            _ => None,
-        }
+    /// Does it (pct, pos) index the ready entries itself, choosing through
+    /// `choose_indexed`?
+    pub(crate) fn indexes_ready(&self) -> bool {
+        matches!(self, Strategy::Pct { .. } | Strategy::Pos { .. })
     }
 
     /// The ready entry `stamp` of `owner` left the ready list (chosen by
@@ -609,8 +604,9 @@ impl Strategy {
     }
 
     /// pct and pos: choose among `n` ready entries at `step`, given `new`,
-    /// the ready entries stamped from `indexed_since()` on (oldest first),
-    /// and `next_stamp`, the stamp the next pushed entry will get. Makes the
+    /// the entries pushed since the previous call and still ready (oldest
+    /// first), and `next_stamp`, the stamp the next pushed entry will get
+    /// (every older entry has been in some `new`). Makes the
     /// same draws, in the same order, as a scan of the whole ready list that
     /// draws each unknown priority at its task's first entry.
     pub(crate) fn choose_indexed(
