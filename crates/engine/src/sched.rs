@@ -127,13 +127,7 @@ impl<T> ReadyList<T> {
     }
 
     fn push_back(&mut self, entry: Entry<T>) {
-        if self.stamped {
-            self.fresh.push(Candidate {
-                owner: entry.owner,
-                timer_group: entry.timer_group,
-                stamp: self.next_stamp,
-            });
-        }
+        let (owner, timer_group) = (entry.owner, entry.timer_group);
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(entry);
@@ -145,12 +139,18 @@ impl<T> ReadyList<T> {
             }
         };
         if self.stamped {
+            let stamp = self.next_stamp;
+            self.next_stamp += 1;
             let i = slot as usize;
             if i == self.stamps.len() {
                 self.stamps.push(0);
             }
-            self.stamps[i] = self.next_stamp;
-            self.next_stamp += 1;
+            self.stamps[i] = stamp;
+            self.fresh.push(Candidate {
+                owner,
+                timer_group,
+                stamp,
+            });
         }
         self.order.push_back(slot);
     }
