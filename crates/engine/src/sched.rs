@@ -126,8 +126,8 @@ impl<T> ReadyList<T> {
         self.order.is_empty()
     }
 
+    #[inline]
     fn push_back(&mut self, entry: Entry<T>) {
-        let (owner, timer_group) = (entry.owner, entry.timer_group);
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(entry);
@@ -139,20 +139,29 @@ impl<T> ReadyList<T> {
             }
         };
         if self.stamped {
-            let stamp = self.next_stamp;
-            self.next_stamp += 1;
-            let i = slot as usize;
-            if i == self.stamps.len() {
-                self.stamps.push(0);
-            }
-            self.stamps[i] = stamp;
-            self.fresh.push(Candidate {
-                owner,
-                timer_group,
-                stamp,
-            });
+            self.stamp(slot);
         }
         self.order.push_back(slot);
+    }
+
+    /// Stamp the entry just put in `slot`; it is fresh. Out of line: only
+    /// pct and pos pay for it.
+    #[inline(never)]
+    fn stamp(&mut self, slot: u32) {
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let i = slot as usize;
+        if i == self.stamps.len() {
+            self.stamps.push(0);
+        }
+        self.stamps[i] = stamp;
+        let e = self.entry(slot);
+        let c = Candidate {
+            owner: e.owner,
+            timer_group: e.timer_group,
+            stamp,
+        };
+        self.fresh.push(c);
     }
 
     /// The stamp of the entry at position `index` (stamped lists only).
@@ -470,7 +479,11 @@ impl<T> Scheduler<T> {
         }
         // The previous callback's CPU time has passed before this one starts.
         self.charge_cpu();
-        let index = self.choose();
+        let index = if self.indexed {
+            self.choose_indexed()
+        } else {
+            self.choose()
+        };
         self.take(index)
     }
 
@@ -482,7 +495,11 @@ impl<T> Scheduler<T> {
             return None;
         }
         self.charge_cpu();
-        self.take(index.min(self.ready.len() - 1))
+        let index = index.min(self.ready.len() - 1);
+        if self.indexed {
+            self.unindex(index);
+        }
+        self.take(index)
     }
 
     /// The payloads ready to run, in ready-list order (what a choice indexes).
@@ -499,8 +516,6 @@ impl<T> Scheduler<T> {
             walk.choose(&self.walk_view)
         } else if self.ready.len() == 1 && self.strategy.stateless_when_single() {
             0
-        } else if self.indexed {
-            self.choose_indexed()
         } else {
             self.candidates.clear();
             if self.strategy.needs_candidates() {
@@ -517,9 +532,10 @@ impl<T> Scheduler<T> {
         }
     }
 
-    /// pct and pos keep their own index of the ready entries: they only
-    /// need to see the entries pushed since their last choice. Out of line,
-    /// so the other strategies' path through `step` stays as lean as before.
+    /// pct and pos (instead of `choose`) keep their own index of the ready
+    /// entries: they only need to see the entries pushed since their last
+    /// choice; the chosen entry leaves the index. Out of line, so the other
+    /// strategies' path through `step` stays as lean as before.
     #[inline(never)]
     fn choose_indexed(&mut self) -> usize {
         let step = self.trace.len() as u64;
@@ -532,9 +548,22 @@ impl<T> Scheduler<T> {
             &mut self.rng,
         );
         self.ready.fresh.clear();
-        match pick {
+        let index = match pick {
             Pick::Index(i) => i.min(n - 1),
             Pick::Stamp(stamp) => self.ready.position_of(stamp),
+        };
+        self.unindex(index);
+        index
+    }
+
+    /// The entry at `index` is about to leave the ready list: pct and pos
+    /// drop it from their index. Out of line: only they pay for it.
+    #[inline(never)]
+    fn unindex(&mut self, index: usize) {
+        if index < self.ready.len() {
+            let stamp = self.ready.stamp_at(index);
+            self.ready.unfresh(stamp);
+            self.strategy.taken(self.ready.get(index).owner, stamp);
         }
     }
 
@@ -551,11 +580,6 @@ impl<T> Scheduler<T> {
                     .take(index + 1)
                     .all(|e| e.timer_group == group)
         };
-        if self.indexed && index < self.ready.len() {
-            let stamp = self.ready.stamp_at(index);
-            self.ready.unfresh(stamp);
-            self.strategy.taken(self.ready.get(index).owner, stamp);
-        }
         let entry = self.ready.remove(index)?;
         self.trace.record(StepRecord {
             seq: entry.seq,
