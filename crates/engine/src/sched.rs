@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use crate::clock::{TimerHeap, NEVER};
 use crate::rng::Rng;
-use crate::strategy::{Candidate, Strategy, StrategySpec, TapeOverrun};
+use crate::strategy::{Candidate, Pick, Strategy, StrategySpec, TapeOverrun};
 use crate::systematic::{Footprint, Walk};
 use crate::trace::{StepRecord, Trace};
 
@@ -89,17 +89,31 @@ impl Timing {
 /// the middle is the common case: the order is kept as a deque of 4-byte
 /// slot numbers (a removal shifts those, not the whole entries, about 2,700
 /// instructions a step with 1,000 tasks ready), the entries in a slab.
+/// When `stamped` (pct and pos), each entry gets a stamp, increasing in push
+/// order (so in ready order): those strategies name entries by stamp, and an
+/// entry's position is found by a binary search. The others skip the cost.
 struct ReadyList<T> {
     order: VecDeque<u32>,
     slots: Vec<Option<Entry<T>>>,
+    stamped: bool,
+    /// By slot: the stamp of the entry in it (when `stamped`).
+    stamps: Vec<u64>,
+    next_stamp: u64,
+    /// The entries pushed since the strategy last looked, still ready, in
+    /// order (when `stamped`): all pct and pos need to see of the list.
+    fresh: Vec<Candidate>,
     free: Vec<u32>,
 }
 
 impl<T> ReadyList<T> {
-    fn new() -> Self {
+    fn new(stamped: bool) -> Self {
         ReadyList {
             order: VecDeque::new(),
             slots: Vec::new(),
+            stamped,
+            stamps: Vec::new(),
+            next_stamp: 0,
+            fresh: Vec::new(),
             free: Vec::new(),
         }
     }
@@ -112,6 +126,7 @@ impl<T> ReadyList<T> {
         self.order.is_empty()
     }
 
+    #[inline]
     fn push_back(&mut self, entry: Entry<T>) {
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -123,7 +138,56 @@ impl<T> ReadyList<T> {
                 u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 ready entries")
             }
         };
+        if self.stamped {
+            self.stamp(slot);
+        }
         self.order.push_back(slot);
+    }
+
+    /// Stamp the entry just put in `slot`; it is fresh. Out of line: only
+    /// pct and pos pay for it.
+    #[inline(never)]
+    fn stamp(&mut self, slot: u32) {
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let i = slot as usize;
+        if i == self.stamps.len() {
+            self.stamps.push(0);
+        }
+        self.stamps[i] = stamp;
+        let e = self.entry(slot);
+        let c = Candidate {
+            owner: e.owner,
+            timer_group: e.timer_group,
+            stamp,
+        };
+        self.fresh.push(c);
+    }
+
+    /// The stamp of the entry at position `index` (stamped lists only).
+    fn stamp_at(&self, index: usize) -> u64 {
+        self.stamps[self.order[index] as usize]
+    }
+
+    /// The entry stamped `stamp` leaves the list: drop it from `fresh`.
+    fn unfresh(&mut self, stamp: u64) {
+        if self.fresh.first().is_some_and(|c| c.stamp <= stamp) {
+            if let Ok(i) = self.fresh.binary_search_by_key(&stamp, |c| c.stamp) {
+                self.fresh.remove(i);
+            }
+        }
+    }
+
+    /// The position of the entry stamped `stamp` (which must be ready).
+    fn position_of(&self, stamp: u64) -> usize {
+        // pct mostly runs one task on and on: its entry is the newest.
+        let last = self.order.len() - 1;
+        if self.stamps[self.order[last] as usize] == stamp {
+            return last;
+        }
+        self.order
+            .binary_search_by_key(&stamp, |&slot| self.stamps[slot as usize])
+            .expect("a stamp a strategy picked is ready")
     }
 
     fn entry(&self, slot: u32) -> &Entry<T> {
@@ -167,6 +231,8 @@ impl<T> ReadyList<T> {
             })
             .collect();
         slots.clear();
+        self.stamps.clear();
+        self.fresh.clear();
         out.into_iter()
     }
 }
@@ -179,6 +245,8 @@ pub struct Scheduler<T> {
     next_seq: u64,
     next_group: u64,
     ready: ReadyList<T>,
+    /// The strategy (pct, pos) keeps its own index of the ready entries.
+    indexed: bool,
     candidates: Vec<Candidate>,
     /// `(seq, footprint, owner)` of the ready entries, for a systematic walk.
     walk_view: Vec<(u64, Footprint, u32)>,
@@ -193,6 +261,7 @@ impl<T> Scheduler<T> {
     pub fn new(seed: u64, spec: StrategySpec) -> Self {
         let mut rng = Rng::stream(seed, "schedule");
         let strategy = Strategy::new(&spec, &mut rng);
+        let indexed = strategy.indexes_ready();
         let timing = match spec {
             StrategySpec::Feasible {
                 cpu_ns,
@@ -216,7 +285,8 @@ impl<T> Scheduler<T> {
             ran_since_charge: false,
             next_seq: 0,
             next_group: 0,
-            ready: ReadyList::new(),
+            ready: ReadyList::new(indexed),
+            indexed,
             candidates: Vec::new(),
             walk_view: Vec::new(),
             timers: TimerHeap::default(),
@@ -415,7 +485,11 @@ impl<T> Scheduler<T> {
         }
         // The previous callback's CPU time has passed before this one starts.
         self.charge_cpu();
-        let index = self.choose();
+        let index = if self.indexed {
+            self.choose_indexed()
+        } else {
+            self.choose()
+        };
         self.take(index)
     }
 
@@ -427,7 +501,11 @@ impl<T> Scheduler<T> {
             return None;
         }
         self.charge_cpu();
-        self.take(index.min(self.ready.len() - 1))
+        let index = index.min(self.ready.len() - 1);
+        if self.indexed {
+            self.unindex(index);
+        }
+        self.take(index)
     }
 
     /// The payloads ready to run, in ready-list order (what a choice indexes).
@@ -450,12 +528,48 @@ impl<T> Scheduler<T> {
                 self.candidates.extend(self.ready.iter().map(|e| Candidate {
                     owner: e.owner,
                     timer_group: e.timer_group,
+                    stamp: 0, // only pct and pos use stamps
                 }));
             }
             let step = self.trace.len() as u64;
             self.strategy
                 .choose(self.ready.len(), &self.candidates, step, &mut self.rng)
                 .min(self.ready.len() - 1)
+        }
+    }
+
+    /// pct and pos (instead of `choose`) keep their own index of the ready
+    /// entries: they only need to see the entries pushed since their last
+    /// choice; the chosen entry leaves the index. Out of line, so the other
+    /// strategies' path through `step` stays as lean as before.
+    #[inline(never)]
+    fn choose_indexed(&mut self) -> usize {
+        let step = self.trace.len() as u64;
+        let n = self.ready.len();
+        let pick = self.strategy.choose_indexed(
+            n,
+            &self.ready.fresh,
+            self.ready.next_stamp,
+            step,
+            &mut self.rng,
+        );
+        self.ready.fresh.clear();
+        let index = match pick {
+            Pick::Index(i) => i.min(n - 1),
+            Pick::Stamp(stamp) => self.ready.position_of(stamp),
+        };
+        self.unindex(index);
+        index
+    }
+
+    /// The entry at `index` is about to leave the ready list: pct and pos
+    /// drop it from their index. Out of line: only they pay for it.
+    #[inline(never)]
+    fn unindex(&mut self, index: usize) {
+        if index < self.ready.len() {
+            let stamp = self.ready.stamp_at(index);
+            self.ready.unfresh(stamp);
+            self.strategy.taken(self.ready.get(index).owner, stamp);
         }
     }
 
@@ -515,6 +629,7 @@ impl<T> Scheduler<T> {
     /// Remove and return everything still scheduled (loop close).
     pub fn drain_all(&mut self) -> Vec<T> {
         let mut out: Vec<T> = self.ready.drain_all().map(|e| e.payload).collect();
+        self.strategy.cleared(self.ready.next_stamp);
         out.extend(self.timers.drain().map(|e| e.payload));
         out
     }
@@ -834,5 +949,117 @@ mod tests {
             order.windows(2).any(|w| w[0].0 == w[1].0)
         });
         assert!(ahead);
+    }
+
+    /// Random pushes (ready and timers, several entries per task, the loop's
+    /// own entries), steps, `step_chosen` takes and clears under `spec`;
+    /// every step's choice and the draws must match a scan of the whole ready
+    /// list. Returns the steps run, None when the strategy is neither pct
+    /// nor pos (auto's other parts).
+    fn indexed_matches_a_scan(
+        spec: &StrategySpec,
+        seed: u64,
+        owners: u64,
+        ops: usize,
+    ) -> Option<usize> {
+        use crate::strategy::scan_reference::Scan;
+        let mut s: Scheduler<(u32, u32)> = Scheduler::new(seed, spec.clone());
+        let mut ref_rng = Rng::stream(seed, "schedule");
+        let mut scan = Scan::of(&Strategy::new(spec, &mut ref_rng))?;
+        let mut dice = Rng::new(seed ^ 0xfeed);
+        let mut id = 0;
+        let mut push = |s: &mut Scheduler<(u32, u32)>, dice: &mut Rng, owner: u32| {
+            id += 1;
+            if dice.below(4) == 0 {
+                let at = s.now_ns() + dice.below(3) * 1_000;
+                s.push_timer(at, owner, (id, owner));
+            } else {
+                s.push_ready(owner, (id, owner));
+            }
+        };
+        for _ in 0..dice.below(40) {
+            let owner = dice.below(owners) as u32;
+            push(&mut s, &mut dice, owner);
+        }
+        for _ in 0..ops {
+            match dice.below(20) {
+                0..=5 => {
+                    let owner = dice.below(owners) as u32;
+                    push(&mut s, &mut dice, owner);
+                }
+                6 => {
+                    let owner = dice.below(owners) as u32;
+                    for _ in 0..3 {
+                        push(&mut s, &mut dice, owner);
+                    }
+                }
+                7..=16 if s.ready_len() > 0 => {
+                    let ready: Vec<(u32, u32)> = s.ready_payloads().copied().collect();
+                    let cands: Vec<Candidate> = ready
+                        .iter()
+                        .map(|&(_, owner)| Candidate {
+                            owner,
+                            timer_group: 0,
+                            stamp: 0,
+                        })
+                        .collect();
+                    let step = s.trace().len() as u64;
+                    let want = scan.choose(&cands, step, &mut ref_rng);
+                    assert_eq!(
+                        s.step().unwrap().payload,
+                        ready[want],
+                        "{spec:?} seed {seed}"
+                    );
+                }
+                17 | 18 if s.ready_len() > 0 => {
+                    let i = dice.below(s.ready_len() as u64) as usize;
+                    s.step_chosen(i);
+                }
+                19 => {
+                    let _ = s.begin_iteration(true, |_| true);
+                }
+                _ => {}
+            }
+            if dice.below(500) == 0 {
+                s.drain_all();
+            }
+        }
+        assert_eq!(s.rng.next_u64(), ref_rng.next_u64(), "{spec:?} seed {seed}");
+        Some(s.trace().len())
+    }
+
+    #[test]
+    fn pct_and_pos_choose_and_draw_as_a_scan_of_the_ready_list() {
+        let specs = [
+            StrategySpec::Pos,
+            StrategySpec::Auto,
+            StrategySpec::parse("pct").unwrap(),
+            StrategySpec::Pct {
+                depth: 1,
+                steps: 50,
+            },
+            StrategySpec::Pct {
+                depth: 5,
+                steps: 40,
+            },
+            StrategySpec::Pct {
+                depth: 10,
+                steps: 8,
+            },
+        ];
+        let mut checked = 0;
+        for spec in &specs {
+            for seed in 0..40 {
+                let owners = [2, 5, 30][seed as usize % 3];
+                checked += usize::from(indexed_matches_a_scan(spec, seed, owners, 600).is_some());
+            }
+        }
+        assert!(checked > 200, "{checked}");
+        // Past pct's fallback (10,000 steps) choices are uniform.
+        let pct = StrategySpec::Pct {
+            depth: 3,
+            steps: 100,
+        };
+        assert!(indexed_matches_a_scan(&pct, 1, 8, 30_000).unwrap() > 10_000);
     }
 }

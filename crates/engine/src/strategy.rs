@@ -5,6 +5,8 @@
 //! asyncio's order, so the recorded indices (the decision tape) replay any
 //! strategy and shrink towards asyncio's own schedule.
 
+use std::collections::BTreeSet;
+
 use crate::rng::Rng;
 use crate::systematic::{Plan, Walk};
 
@@ -16,6 +18,9 @@ pub struct Candidate {
     /// Non-zero when the entry was released from the timer heap; entries
     /// released together (same deadline, same release) share the value.
     pub timer_group: u64,
+    /// The entry's place in ready order (increasing; names it for pct and
+    /// pos, the strategies that index the ready entries; 0 for the others).
+    pub stamp: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,10 +135,56 @@ pub const FEASIBLE_JITTER_NS: u64 = 1_000_000;
 /// `feasible`'s default loop wake-up lateness: at most 1 ms.
 pub const FEASIBLE_OVERSLEEP_NS: u64 = 1_000_000;
 
-/// Priority table keyed by task ordinal (ordinals are dense, by creation).
+/// No indexed entry (an owner's `oldest` when it has none ready).
+const NONE: u64 = u64::MAX;
+
+/// No heap node (an owner's `node` when it has none).
+const NO_NODE: u32 = u32::MAX;
+
+/// An owner's indexed ready entries: its oldest, how many more, and where
+/// its heap node is.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    oldest: u64,
+    more: u32,
+    node: u32,
+}
+
+/// A heap node: one owner with ready entries, keyed by `(!priority, stamp
+/// of its oldest entry)`: the smallest key is the highest priority, ties to
+/// the oldest entry (as a scan in ready order keeping the first strictly
+/// greater priority picks). Stamps are unique, so keys are too.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    key: (u64, u64),
+    owner: u32,
+}
+
+/// Priority table keyed by task ordinal (ordinals are dense, by creation),
+/// with an index of the ready entries by priority, so that pct and pos pick
+/// in O(log n) per step instead of scanning every ready entry.
+///
+/// Ready entries are named by their stamp (`Candidate::stamp`, increasing in
+/// ready order). An entry is indexed once its owner has a priority; entries
+/// stamped from `since` on are new to the strategy (the next choice scans
+/// them). The index is a binary heap of owners (the highest priority at the
+/// root) with each owner's node position kept, so a priority change or a
+/// taken entry re-keys one node. A node whose owner's last entry was taken
+/// stays until the next choice (`settle`): the task that just ran usually
+/// has a new entry by then, re-keyed in place (pct's top task stays at the
+/// root) instead of removed from the root and added back up to it.
 #[derive(Default, Debug)]
 pub(crate) struct Priorities {
     values: Vec<u64>,
+    since: u64,
+    /// By owner: its indexed entries (owners never indexed may be past the end).
+    held: Vec<Held>,
+    /// `(owner, stamp)` of every indexed entry but its owner's oldest.
+    later: BTreeSet<(u32, u64)>,
+    heap: Vec<Node>,
+    /// Owners whose last entry was taken since the last `settle` (their
+    /// node may be empty: only `settle` may leave the heap with none).
+    emptied: Vec<u32>,
 }
 
 impl Priorities {
@@ -154,27 +205,192 @@ impl Priorities {
         self.values[i]
     }
 
+    /// Give `owner` priority `value` (non-zero), re-keying its node.
     fn set(&mut self, owner: u32, value: u64) {
+        debug_assert!(value != 0);
         let i = owner as usize;
         if i >= self.values.len() {
             self.values.resize(i + 1, 0);
         }
         self.values[i] = value;
-    }
-
-    /// Index of the oldest ready entry of the highest-priority task.
-    fn pick(&mut self, ready: &[Candidate], rng: &mut Rng, floor: u64) -> usize {
-        let mut best = 0;
-        let mut best_prio = 0;
-        for (i, c) in ready.iter().enumerate() {
-            let p = self.get_or_draw(c.owner, rng, floor);
-            if p > best_prio {
-                best_prio = p;
-                best = i;
+        if let Some(&h) = self.held.get(i) {
+            if h.oldest != NONE {
+                self.rekey(h.node as usize, (!value, h.oldest));
             }
         }
-        best
     }
+
+    /// Index the ready entry `stamp` of `owner` (whose priority is known).
+    /// Entries are added in stamp order.
+    fn add(&mut self, owner: u32, stamp: u64) {
+        let i = owner as usize;
+        if i >= self.held.len() {
+            self.held.resize(
+                i + 1,
+                Held {
+                    oldest: NONE,
+                    more: 0,
+                    node: NO_NODE,
+                },
+            );
+        }
+        if self.held[i].oldest != NONE {
+            self.held[i].more += 1;
+            self.later.insert((owner, stamp));
+            return;
+        }
+        self.held[i].oldest = stamp;
+        let key = (!self.values[i], stamp);
+        let node = self.held[i].node;
+        if node != NO_NODE {
+            // Its node was emptied since the last choice: refill it.
+            self.rekey(node as usize, key);
+            return;
+        }
+        let at = self.heap.len();
+        self.heap.push(Node { key, owner });
+        self.held[i].node = at as u32;
+        self.sift_up(at);
+    }
+
+    /// The ready entry `stamp` of `owner` was taken (whoever chose it).
+    fn remove(&mut self, owner: u32, stamp: u64) {
+        if stamp >= self.since {
+            return; // never indexed: pushed after the last choice
+        }
+        let i = owner as usize;
+        let h = self.held[i];
+        if h.oldest != stamp {
+            self.held[i].more -= 1;
+            self.later.remove(&(owner, stamp));
+            return;
+        }
+        if h.more == 0 {
+            self.held[i].oldest = NONE;
+            self.emptied.push(owner);
+            return;
+        }
+        let next = self
+            .later
+            .range((owner, 0)..=(owner, NONE))
+            .next()
+            .copied()
+            .expect("an owner's later entries are indexed");
+        self.later.remove(&next);
+        self.held[i].more -= 1;
+        self.held[i].oldest = next.1;
+        self.rekey(h.node as usize, (!self.values[i], next.1));
+    }
+
+    /// Forget every indexed entry (the ready list was emptied); entries
+    /// stamped from `next_stamp` on are new.
+    fn clear_index(&mut self, next_stamp: u64) {
+        for n in &self.heap {
+            let h = &mut self.held[n.owner as usize];
+            h.oldest = NONE;
+            h.node = NO_NODE;
+        }
+        self.emptied.clear();
+        for &(owner, _) in &self.later {
+            self.held[owner as usize].more = 0;
+        }
+        self.heap.clear();
+        self.later.clear();
+        self.since = next_stamp;
+    }
+
+    /// Remove the nodes left empty since the last choice (call after
+    /// adding the new entries, before `pick`).
+    fn settle(&mut self) {
+        while let Some(owner) = self.emptied.pop() {
+            let h = self.held[owner as usize];
+            if h.oldest == NONE && h.node != NO_NODE {
+                self.remove_node(h.node as usize);
+                self.held[owner as usize].node = NO_NODE;
+            }
+        }
+    }
+
+    /// `(stamp, owner)` of the oldest ready entry of the highest-priority
+    /// task among the indexed ones (there must be one; settled).
+    fn pick(&self) -> (u64, u32) {
+        debug_assert!(self.emptied.is_empty());
+        let root = self.heap.first().expect("a ready entry is indexed");
+        (root.key.1, root.owner)
+    }
+
+    fn place(&mut self, at: usize, node: Node) {
+        self.held[node.owner as usize].node = at as u32;
+        self.heap[at] = node;
+    }
+
+    fn sift_up(&mut self, mut at: usize) {
+        let node = self.heap[at];
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if self.heap[parent].key <= node.key {
+                break;
+            }
+            self.place(at, self.heap[parent]);
+            at = parent;
+        }
+        self.place(at, node);
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        let node = self.heap[at];
+        let len = self.heap.len();
+        loop {
+            let left = 2 * at + 1;
+            if left >= len {
+                break;
+            }
+            let right = left + 1;
+            let child = if right < len && self.heap[right].key < self.heap[left].key {
+                right
+            } else {
+                left
+            };
+            if node.key <= self.heap[child].key {
+                break;
+            }
+            self.place(at, self.heap[child]);
+            at = child;
+        }
+        self.place(at, node);
+    }
+
+    fn rekey(&mut self, at: usize, key: (u64, u64)) {
+        let old = self.heap[at].key;
+        self.heap[at].key = key;
+        if key < old {
+            self.sift_up(at);
+        } else {
+            self.sift_down(at);
+        }
+    }
+
+    fn remove_node(&mut self, at: usize) {
+        let last = self.heap.pop().expect("a removed node is in the heap");
+        if at == self.heap.len() {
+            return;
+        }
+        let old = self.heap[at].key;
+        self.heap[at] = last;
+        if last.key < old {
+            self.sift_up(at);
+        } else {
+            self.sift_down(at);
+        }
+    }
+}
+
+/// What a strategy chose: a position in the ready list, or (pct and pos,
+/// which index the ready entries themselves) the stamp of the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pick {
+    Index(usize),
+    Stamp(u64),
 }
 
 /// One PCT change point: demote `target` when it is about to run its
@@ -361,35 +577,48 @@ impl Strategy {
 
     /// Does `choose` look at the ready entries themselves (not just their count)?
     pub(crate) fn needs_candidates(&self) -> bool {
-        matches!(
-            self,
-            Strategy::Pct { .. }
-                | Strategy::Pos { .. }
-                | Strategy::Weighted { .. }
-                | Strategy::Strict
-        )
+        matches!(self, Strategy::Weighted { .. } | Strategy::Strict)
     }
 
-    /// Choose the index (among `n` ready entries, oldest first) of the entry to
-    /// run at `step`. `ready` describes them when `needs_candidates()`.
-    pub(crate) fn choose(
+    /// Does it (pct, pos) index the ready entries itself, choosing through
+    /// `choose_indexed`?
+    pub(crate) fn indexes_ready(&self) -> bool {
+        matches!(self, Strategy::Pct { .. } | Strategy::Pos { .. })
+    }
+
+    /// The ready entry `stamp` of `owner` left the ready list (chosen by
+    /// anyone: a guided search's `step_chosen` too).
+    #[inline]
+    pub(crate) fn taken(&mut self, owner: u32, stamp: u64) {
+        if let Strategy::Pct { prios, .. } | Strategy::Pos { prios } = self {
+            prios.remove(owner, stamp);
+        }
+    }
+
+    /// The ready list was emptied; the next entry will be stamped `next_stamp`.
+    #[inline]
+    pub(crate) fn cleared(&mut self, next_stamp: u64) {
+        if let Strategy::Pct { prios, .. } | Strategy::Pos { prios } = self {
+            prios.clear_index(next_stamp);
+        }
+    }
+
+    /// pct and pos: choose among `n` ready entries at `step`, given `new`,
+    /// the entries pushed since the previous call and still ready (oldest
+    /// first), and `next_stamp`, the stamp the next pushed entry will get
+    /// (every older entry has been in some `new`). Makes the
+    /// same draws, in the same order, as a scan of the whole ready list that
+    /// draws each unknown priority at its task's first entry.
+    pub(crate) fn choose_indexed(
         &mut self,
         n: usize,
-        ready: &[Candidate],
+        new: &[Candidate],
+        next_stamp: u64,
         step: u64,
         rng: &mut Rng,
-    ) -> usize {
+    ) -> Pick {
         debug_assert!(n > 0);
         match self {
-            Strategy::Fifo => 0,
-            Strategy::Shuffle { batch_left } => {
-                // The batch is always the oldest `batch_left` entries: picking
-                // uniformly among them, one by one, is a Fisher-Yates shuffle.
-                let span = (*batch_left).clamp(1, n);
-                *batch_left = span - 1;
-                rng.below(span as u64) as usize
-            }
-            Strategy::Random => rng.below(n as u64) as usize,
             Strategy::Pct {
                 depth,
                 change_points,
@@ -400,13 +629,19 @@ impl Strategy {
                 prios,
             } => {
                 if step >= *fallback_after {
-                    return rng.below(n as u64) as usize;
+                    // Nothing is indexed from here on (and never needed again).
+                    return Pick::Index(rng.below(n as u64) as usize);
                 }
                 let floor = u64::from(*depth);
                 // New tasks enter every change point's reservoir (in ready
                 // order, which is deterministic), before any priority draw.
-                for c in ready {
-                    if c.owner != 0 && !prios.is_known(c.owner) {
+                // Every entry older than `new` was scanned by an earlier
+                // choice, so its task is known.
+                let mut loop_entry = false;
+                for c in new {
+                    if c.owner == 0 {
+                        loop_entry = true;
+                    } else if !prios.is_known(c.owner) {
                         *tasks_seen += 1;
                         for cp in change_points.iter_mut() {
                             if !cp.fired && rng.below(*tasks_seen) == 0 {
@@ -417,11 +652,20 @@ impl Strategy {
                         prios.get_or_draw(c.owner, rng, floor);
                     }
                 }
-                let mut pick = prios.pick(ready, rng, floor);
+                if loop_entry {
+                    // The loop's own priority is drawn after every new
+                    // task's (as when the pick scan first met it).
+                    prios.get_or_draw(0, rng, floor);
+                }
+                for c in new {
+                    prios.add(c.owner, c.stamp);
+                }
+                prios.since = next_stamp;
+                prios.settle();
+                let (mut stamp, mut owner) = prios.pick();
                 // A task may hit several change points at once: each demotes
                 // it further, and the next pick sees every demotion.
                 loop {
-                    let owner = ready[pick].owner;
                     let i = owner as usize;
                     if i >= local_steps.len() {
                         local_steps.resize(i + 1, 0);
@@ -449,15 +693,49 @@ impl Strategy {
                     change_points[pos].fired = true;
                     let demoted = floor - 1 - fired as u64;
                     prios.set(owner, demoted.max(1));
-                    pick = prios.pick(ready, rng, floor);
+                    (stamp, owner) = prios.pick();
                 }
-                pick
+                Pick::Stamp(stamp)
             }
             Strategy::Pos { prios } => {
-                let pick = prios.pick(ready, rng, 0);
-                prios.set(ready[pick].owner, 1 + (rng.next_u64() >> 2));
-                pick
+                // Unknown priorities are drawn in ready order, floor 0.
+                for c in new {
+                    prios.get_or_draw(c.owner, rng, 0);
+                    prios.add(c.owner, c.stamp);
+                }
+                prios.since = next_stamp;
+                prios.settle();
+                let (stamp, owner) = prios.pick();
+                prios.set(owner, 1 + (rng.next_u64() >> 2));
+                Pick::Stamp(stamp)
             }
+            // Every other strategy chooses through `choose`; never reached.
+            _ => Pick::Index(0),
+        }
+    }
+
+    /// Choose the index (among `n` ready entries, oldest first) of the entry to
+    /// run at `step`. `ready` describes them when `needs_candidates()`.
+    pub(crate) fn choose(
+        &mut self,
+        n: usize,
+        ready: &[Candidate],
+        step: u64,
+        rng: &mut Rng,
+    ) -> usize {
+        debug_assert!(n > 0);
+        match self {
+            Strategy::Fifo => 0,
+            Strategy::Shuffle { batch_left } => {
+                // The batch is always the oldest `batch_left` entries: picking
+                // uniformly among them, one by one, is a Fisher-Yates shuffle.
+                let span = (*batch_left).clamp(1, n);
+                *batch_left = span - 1;
+                rng.below(span as u64) as usize
+            }
+            Strategy::Random => rng.below(n as u64) as usize,
+            // They choose through `choose_indexed`; never reached.
+            Strategy::Pct { .. } | Strategy::Pos { .. } => 0,
             Strategy::Weighted {
                 spread,
                 redraw,
@@ -516,6 +794,174 @@ impl Strategy {
     }
 }
 
+/// The pct and pos choice as it was first written: a scan of every ready
+/// entry per step, drawing unknown priorities as it meets them. Tests check
+/// the indexed choice against it, decision by decision and draw by draw.
+#[cfg(test)]
+pub(crate) mod scan_reference {
+    use super::{local_step, Candidate, ChangePoint, Strategy};
+    use crate::rng::Rng;
+
+    #[derive(Default)]
+    pub(crate) struct Prios(Vec<u64>);
+
+    impl Prios {
+        fn is_known(&self, owner: u32) -> bool {
+            self.0.get(owner as usize).is_some_and(|&v| v != 0)
+        }
+
+        fn get_or_draw(&mut self, owner: u32, rng: &mut Rng, floor: u64) -> u64 {
+            let i = owner as usize;
+            if i >= self.0.len() {
+                self.0.resize(i + 1, 0);
+            }
+            if self.0[i] == 0 {
+                self.0[i] = floor + 1 + (rng.next_u64() >> 2);
+            }
+            self.0[i]
+        }
+
+        fn set(&mut self, owner: u32, value: u64) {
+            let i = owner as usize;
+            if i >= self.0.len() {
+                self.0.resize(i + 1, 0);
+            }
+            self.0[i] = value;
+        }
+
+        /// Index of the oldest ready entry of the highest-priority task.
+        fn pick(&mut self, ready: &[Candidate], rng: &mut Rng, floor: u64) -> usize {
+            let mut best = 0;
+            let mut best_prio = 0;
+            for (i, c) in ready.iter().enumerate() {
+                let p = self.get_or_draw(c.owner, rng, floor);
+                if p > best_prio {
+                    best_prio = p;
+                    best = i;
+                }
+            }
+            best
+        }
+    }
+
+    pub(crate) enum Scan {
+        Pct {
+            depth: u32,
+            change_points: Vec<ChangePoint>,
+            k: u64,
+            local_steps: Vec<u64>,
+            tasks_seen: u64,
+            fallback_after: u64,
+            prios: Prios,
+        },
+        Pos {
+            prios: Prios,
+        },
+    }
+
+    impl Scan {
+        /// The reference for a freshly built pct or pos strategy (None for others).
+        pub(crate) fn of(strategy: &Strategy) -> Option<Scan> {
+            match strategy {
+                Strategy::Pct {
+                    depth,
+                    change_points,
+                    k,
+                    fallback_after,
+                    ..
+                } => Some(Scan::Pct {
+                    depth: *depth,
+                    change_points: change_points.clone(),
+                    k: *k,
+                    local_steps: Vec::new(),
+                    tasks_seen: 0,
+                    fallback_after: *fallback_after,
+                    prios: Prios::default(),
+                }),
+                Strategy::Pos { .. } => Some(Scan::Pos {
+                    prios: Prios::default(),
+                }),
+                _ => None,
+            }
+        }
+
+        /// The index (in `ready`, every ready entry oldest first) to run at `step`.
+        pub(crate) fn choose(&mut self, ready: &[Candidate], step: u64, rng: &mut Rng) -> usize {
+            let n = ready.len();
+            match self {
+                Scan::Pct {
+                    depth,
+                    change_points,
+                    k,
+                    local_steps,
+                    tasks_seen,
+                    fallback_after,
+                    prios,
+                } => {
+                    if step >= *fallback_after {
+                        return rng.below(n as u64) as usize;
+                    }
+                    let floor = u64::from(*depth);
+                    // New tasks enter every change point's reservoir (in ready
+                    // order, which is deterministic), before any priority draw.
+                    for c in ready {
+                        if c.owner != 0 && !prios.is_known(c.owner) {
+                            *tasks_seen += 1;
+                            for cp in change_points.iter_mut() {
+                                if !cp.fired && rng.below(*tasks_seen) == 0 {
+                                    cp.target = Some(c.owner);
+                                    cp.at = 0; // drawn when the target first runs
+                                }
+                            }
+                            prios.get_or_draw(c.owner, rng, floor);
+                        }
+                    }
+                    let mut pick = prios.pick(ready, rng, floor);
+                    // A task may hit several change points at once: each demotes
+                    // it further, and the next pick sees every demotion.
+                    loop {
+                        let owner = ready[pick].owner;
+                        let i = owner as usize;
+                        if i >= local_steps.len() {
+                            local_steps.resize(i + 1, 0);
+                        }
+                        let next_local = local_steps[i] + 1;
+                        for cp in change_points.iter_mut() {
+                            if !cp.fired && cp.at == 0 && cp.target == Some(owner) {
+                                // A task's expected length is k / (tasks seen by
+                                // its first step): the local step is drawn in it.
+                                cp.at = local_step(rng, (*k / (*tasks_seen).max(1)).max(2));
+                            }
+                        }
+                        let hit = change_points.iter().position(|cp| {
+                            !cp.fired && cp.target == Some(owner) && cp.at == next_local
+                        });
+                        let Some(pos) = hit else {
+                            local_steps[i] = next_local;
+                            break;
+                        };
+                        // The i-th change point to fire demotes the task below
+                        // every initial priority (and below earlier demotions),
+                        // whichever change point it is: any assignment of the
+                        // change points to the tasks a bug needs then works.
+                        let fired = change_points.iter().filter(|cp| cp.fired).count();
+                        change_points[pos].fired = true;
+                        let demoted = floor - 1 - fired as u64;
+                        prios.set(owner, demoted.max(1));
+                        pick = prios.pick(ready, rng, floor);
+                    }
+                    pick
+                }
+                Scan::Pos { prios } => {
+                    let pick = prios.pick(ready, rng, 0);
+                    prios.set(ready[pick].owner, 1 + (rng.next_u64() >> 2));
+                    pick
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,5 +983,83 @@ mod tests {
             StrategySpec::parse("bogus").unwrap_err(),
             "unknown strategy \"bogus\"; choose one of: shuffle, random, pct, pos, strict, auto, feasible, fifo"
         );
+    }
+
+    /// The first entry, in ready order, with a strictly greater priority.
+    fn scan_pick(ready: &[(u64, u32)], prios: &Priorities) -> (u64, u32) {
+        let mut best = ready[0];
+        for &(stamp, owner) in ready {
+            if prios.values[owner as usize] > prios.values[best.1 as usize] {
+                best = (stamp, owner);
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn the_priority_index_picks_as_a_scan_of_the_ready_list() {
+        // Priorities from a small range, so equal priorities (broken by the
+        // oldest entry) and re-keyed owners are common; owners with several
+        // entries; entries taken from anywhere, as step_chosen can.
+        let mut rng = Rng::new(7);
+        for round in 0..200 {
+            let owners = 1 + rng.below(if round % 2 == 0 { 6 } else { 60 }) as u32;
+            let mut p = Priorities {
+                since: NONE,
+                ..Priorities::default()
+            };
+            let mut ready: Vec<(u64, u32)> = Vec::new();
+            let mut next_stamp = 0;
+            for _ in 0..300 {
+                match rng.below(10) {
+                    0..=3 => {
+                        let owner = rng.below(u64::from(owners)) as u32;
+                        p.get_or_draw(owner, &mut rng, 0);
+                        if rng.below(2) == 0 {
+                            p.set(owner, 1 + rng.below(4));
+                        }
+                        p.add(owner, next_stamp);
+                        ready.push((next_stamp, owner));
+                        next_stamp += 1;
+                    }
+                    4..=6 if !ready.is_empty() => {
+                        let i = rng.below(ready.len() as u64) as usize;
+                        let (stamp, owner) = ready.remove(i);
+                        p.remove(owner, stamp);
+                    }
+                    7 | 8 if !ready.is_empty() => {
+                        // The picked one, as pct and pos take it.
+                        p.settle();
+                        let (stamp, owner) = p.pick();
+                        p.remove(owner, stamp);
+                        ready.retain(|&e| e != (stamp, owner));
+                    }
+                    9 => {
+                        let owner = rng.below(u64::from(owners)) as u32;
+                        p.set(owner, 1 + rng.below(4));
+                    }
+                    _ => {}
+                }
+                if rng.below(100) == 0 {
+                    ready.clear();
+                    p.clear_index(next_stamp);
+                    p.since = NONE;
+                }
+                if rng.below(3) == 0 {
+                    // Not after every step: emptied nodes may pile up.
+                    continue;
+                }
+                p.settle();
+                if !ready.is_empty() {
+                    assert_eq!(p.pick(), scan_pick(&ready, &p), "round {round}");
+                }
+                assert_eq!(p.heap.len(), {
+                    let mut o: Vec<u32> = ready.iter().map(|e| e.1).collect();
+                    o.sort_unstable();
+                    o.dedup();
+                    o.len()
+                });
+            }
+        }
     }
 }
