@@ -570,11 +570,9 @@ impl LoopCore {
             .ok()
     }
 
-    /// `self._stopping` (set by `loop.stop()`): as mirrored when written,
-    /// else read straight from the instance dict (a generic attribute lookup
-    /// twice per iteration cost about 500 instructions of every `call_soon`
-    /// callback, the dict lookup still about 150). A class that makes
-    /// `_stopping` a descriptor is read through `getattr`.
+    /// `self._stopping` (set by `loop.stop()`): the engine's own attribute
+    /// (`stopping_attr`), read without a lookup; a class that redefines
+    /// `_stopping` is read through `getattr`.
     fn stopping(slf: &Bound<'_, Self>, attrs: Attrs<'_, '_>) -> PyResult<bool> {
         if attrs.engine_stopping {
             return Ok(slf.get().stopping_flag.load(Ordering::Relaxed));
