@@ -486,3 +486,20 @@ def test_a_loop_class_that_redefines_stopping_still_stops():
         assert fired == ["later"]
     finally:
         loop.close()
+
+
+def test_a_handle_an_exception_handler_keeps_stays_what_it_was(loop):
+    kept = []
+    loop.set_exception_handler(lambda lp, context: kept.append(context["handle"]))
+
+    def boom(tag):
+        raise ValueError(tag)
+
+    loop.call_soon(boom, "first")
+    for i in range(100):
+        loop.call_soon(str, i)  # spent handles: reused meanwhile
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+    assert len(kept) == 1
+    assert kept[0]._callback is boom and kept[0]._args == ("first",)
+    assert "boom('first')" in repr(kept[0])
