@@ -89,7 +89,7 @@ impl Timing {
 /// the middle is the common case: the order is kept as a deque of 4-byte
 /// slot numbers (a removal shifts those, not the whole entries, about 2,700
 /// instructions a step with 1,000 tasks ready), the entries in a slab.
-/// When `stamped` (pct and pos), each entry gets a stamp, increasing in push
+/// When `stamped` (pct, pos, weighted), each entry gets a stamp, increasing in push
 /// order (so in ready order): those strategies name entries by stamp, and an
 /// entry's position is found by a binary search. The others skip the cost.
 struct ReadyList<T> {
@@ -100,7 +100,7 @@ struct ReadyList<T> {
     stamps: Vec<u64>,
     next_stamp: u64,
     /// The entries pushed since the strategy last looked, still ready, in
-    /// order (when `stamped`): all pct and pos need to see of the list.
+    /// order (when `stamped`): all those strategies need to see of the list.
     fresh: Vec<Candidate>,
     free: Vec<u32>,
 }
@@ -145,7 +145,7 @@ impl<T> ReadyList<T> {
     }
 
     /// Stamp the entry just put in `slot`; it is fresh. Out of line: only
-    /// pct and pos pay for it.
+    /// they pay for it.
     #[inline(never)]
     fn stamp(&mut self, slot: u32) {
         let stamp = self.next_stamp;
@@ -245,7 +245,7 @@ pub struct Scheduler<T> {
     next_seq: u64,
     next_group: u64,
     ready: ReadyList<T>,
-    /// The strategy (pct, pos) keeps its own index of the ready entries.
+    /// The strategy (pct, pos, weighted) keeps its own index of the ready entries.
     indexed: bool,
     candidates: Vec<Candidate>,
     /// `(seq, footprint, owner)` of the ready entries, for a systematic walk.
@@ -528,7 +528,7 @@ impl<T> Scheduler<T> {
                 self.candidates.extend(self.ready.iter().map(|e| Candidate {
                     owner: e.owner,
                     timer_group: e.timer_group,
-                    stamp: 0, // only pct and pos use stamps
+                    stamp: 0, // only the indexed strategies use stamps
                 }));
             }
             let step = self.trace.len() as u64;
@@ -538,7 +538,7 @@ impl<T> Scheduler<T> {
         }
     }
 
-    /// pct and pos (instead of `choose`) keep their own index of the ready
+    /// pct, pos and weighted (instead of `choose`) keep their own index of the ready
     /// entries: they only need to see the entries pushed since their last
     /// choice; the chosen entry leaves the index. Out of line, so the other
     /// strategies' path through `step` stays as lean as before.
@@ -562,7 +562,7 @@ impl<T> Scheduler<T> {
         index
     }
 
-    /// The entry at `index` is about to leave the ready list: pct and pos
+    /// The entry at `index` is about to leave the ready list: the indexed strategies
     /// drop it from their index. Out of line: only they pay for it.
     #[inline(never)]
     fn unindex(&mut self, index: usize) {
@@ -954,8 +954,8 @@ mod tests {
     /// Random pushes (ready and timers, several entries per task, the loop's
     /// own entries), steps, `step_chosen` takes and clears under `spec`;
     /// every step's choice and the draws must match a scan of the whole ready
-    /// list. Returns the steps run, None when the strategy is neither pct
-    /// nor pos (auto's other parts).
+    /// list. Returns the steps run, None when the strategy indexes nothing
+    /// (auto's random part).
     fn indexed_matches_a_scan(
         spec: &StrategySpec,
         seed: u64,
@@ -1029,8 +1029,27 @@ mod tests {
     }
 
     #[test]
-    fn pct_and_pos_choose_and_draw_as_a_scan_of_the_ready_list() {
+    fn pct_pos_and_weighted_choose_and_draw_as_a_scan_of_the_ready_list() {
         let specs = [
+            // auto's weighted part, resets after one in 2 steps (several
+            // owners redrawn while they still have entries) and at every
+            // step, narrow spreads (equal weights) and weights of 1 only.
+            StrategySpec::Weighted {
+                spread: 100,
+                redraw: 8,
+            },
+            StrategySpec::Weighted {
+                spread: 3,
+                redraw: 2,
+            },
+            StrategySpec::Weighted {
+                spread: 1_000,
+                redraw: 1,
+            },
+            StrategySpec::Weighted {
+                spread: 1,
+                redraw: 0,
+            },
             StrategySpec::Pos,
             StrategySpec::Auto,
             StrategySpec::parse("pct").unwrap(),
@@ -1054,12 +1073,21 @@ mod tests {
                 checked += usize::from(indexed_matches_a_scan(spec, seed, owners, 600).is_some());
             }
         }
-        assert!(checked > 200, "{checked}");
+        assert!(checked > 330, "{checked}");
         // Past pct's fallback (10,000 steps) choices are uniform.
         let pct = StrategySpec::Pct {
             depth: 3,
             steps: 100,
         };
         assert!(indexed_matches_a_scan(&pct, 1, 8, 30_000).unwrap() > 10_000);
+        // Many entries ready at once, long runs: the weighted index packs its
+        // places many times over.
+        let weighted = StrategySpec::Weighted {
+            spread: 100,
+            redraw: 8,
+        };
+        for seed in 0..4 {
+            assert!(indexed_matches_a_scan(&weighted, seed, 300, 20_000).unwrap() > 5_000);
+        }
     }
 }

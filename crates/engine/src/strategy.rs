@@ -18,8 +18,9 @@ pub struct Candidate {
     /// Non-zero when the entry was released from the timer heap; entries
     /// released together (same deadline, same release) share the value.
     pub timer_group: u64,
-    /// The entry's place in ready order (increasing; names it for pct and
-    /// pos, the strategies that index the ready entries; 0 for the others).
+    /// The entry's place in ready order (increasing; names it for pct, pos
+    /// and weighted, the strategies that index the ready entries; 0 for the
+    /// others).
     pub stamp: u64,
 }
 
@@ -385,7 +386,190 @@ impl Priorities {
     }
 }
 
-/// What a strategy chose: a position in the ready list, or (pct and pos,
+/// Weighted random's table of weights by task ordinal, with an index of the
+/// ready entries, so that a choice costs O(log n) instead of a scan of every
+/// ready entry summing weights.
+///
+/// Indexed entries sit at increasing places (added in stamp order, so places
+/// follow ready order); a Fenwick tree over the places holds each entry's
+/// weight (its task's; 0 once gone), so the pick, the first entry at which
+/// the running sum in ready order passes the draw, is a descent of the tree.
+/// When the places run out, the entries still ready are packed to the front
+/// (amortized O(1) per entry: at least as many free places as entries follow).
+#[derive(Default, Debug)]
+pub(crate) struct WeightIndex {
+    /// By owner: its weight (0 = drawn at its next appearance).
+    weights: Vec<u64>,
+    /// Entries stamped from here on are not indexed yet.
+    since: u64,
+    /// The owner whose weight the last choice reset.
+    reset: Option<u32>,
+    /// By owner: `(stamp, place)` of its indexed entries, oldest first.
+    held: Vec<Vec<(u64, u32)>>,
+    /// By place: the entry's weight (0 once gone), stamp and owner.
+    vals: Vec<u64>,
+    stamps: Vec<u64>,
+    owners: Vec<u32>,
+    /// Fenwick tree over `vals` (1-based; its length - 1 is the capacity).
+    tree: Vec<u64>,
+    /// Sum of `vals`; entries indexed.
+    total: u64,
+    live: usize,
+}
+
+impl WeightIndex {
+    /// `owner`'s weight, drawn log-uniform in 1..=`spread` if it has none.
+    fn weight_or_draw(&mut self, owner: u32, spread: u64, rng: &mut Rng) -> u64 {
+        let i = owner as usize;
+        if i >= self.weights.len() {
+            self.weights.resize(i + 1, 0);
+        }
+        if self.weights[i] == 0 {
+            let s = spread.max(1) as f64;
+            self.weights[i] = ((rng.unit_f64() * s.ln()).exp() as u64).max(1);
+        }
+        self.weights[i]
+    }
+
+    fn has_entries(&self, owner: u32) -> bool {
+        self.held.get(owner as usize).is_some_and(|h| !h.is_empty())
+    }
+
+    /// Add `delta` (wrapping: a decrease is a wrapped negative) at `place`.
+    fn bump(&mut self, place: usize, delta: u64) {
+        self.total = self.total.wrapping_add(delta);
+        let mut i = place + 1;
+        while i < self.tree.len() {
+            self.tree[i] = self.tree[i].wrapping_add(delta);
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// Index the ready entry `stamp` of `owner` (whose weight is known).
+    /// Entries are added in stamp order.
+    fn add(&mut self, owner: u32, stamp: u64) {
+        if self.vals.len() + 1 >= self.tree.len() {
+            self.compact();
+        }
+        let w = self.weights[owner as usize];
+        let place = self.vals.len();
+        self.vals.push(w);
+        self.stamps.push(stamp);
+        self.owners.push(owner);
+        self.bump(place, w);
+        let i = owner as usize;
+        if i >= self.held.len() {
+            self.held.resize_with(i + 1, Vec::new);
+        }
+        self.held[i].push((stamp, place as u32));
+        self.live += 1;
+    }
+
+    /// The ready entry `stamp` of `owner` was taken (whoever chose it).
+    fn remove(&mut self, owner: u32, stamp: u64) {
+        if stamp >= self.since {
+            return; // never indexed: pushed after the last choice
+        }
+        let held = &mut self.held[owner as usize];
+        let at = if held[0].0 == stamp {
+            0
+        } else {
+            held.binary_search_by_key(&stamp, |e| e.0)
+                .expect("a taken entry is indexed")
+        };
+        let place = held.remove(at).1 as usize;
+        let w = self.vals[place];
+        self.vals[place] = 0;
+        self.bump(place, w.wrapping_neg());
+        self.live -= 1;
+    }
+
+    /// Give `owner`'s indexed entries its current weight.
+    fn reweigh(&mut self, owner: u32) {
+        let w = self.weights[owner as usize];
+        for k in 0..self.held[owner as usize].len() {
+            let place = self.held[owner as usize][k].1 as usize;
+            let old = self.vals[place];
+            self.vals[place] = w;
+            self.bump(place, w.wrapping_sub(old));
+        }
+    }
+
+    /// `(stamp, owner)` of the first indexed entry, in ready order, at which
+    /// the running sum of weights exceeds `draw` (< `total`).
+    fn find(&self, draw: u64) -> (u64, u32) {
+        let cap = self.tree.len() - 1;
+        let mut at = 0;
+        let mut rest = draw;
+        let mut step = 1 << (usize::BITS - 1 - cap.leading_zeros());
+        while step > 0 {
+            let next = at + step;
+            if next <= cap && self.tree[next] <= rest {
+                at = next;
+                rest -= self.tree[next];
+            }
+            step >>= 1;
+        }
+        // `at` entries sum to at most `draw`: the pick is the next place.
+        debug_assert!(self.vals[at] > rest);
+        (self.stamps[at], self.owners[at])
+    }
+
+    /// Pack the entries still indexed to the front, with room for as many
+    /// again, and rebuild the tree.
+    #[inline(never)]
+    fn compact(&mut self) {
+        let mut k = 0;
+        for place in 0..self.vals.len() {
+            if self.vals[place] == 0 {
+                continue;
+            }
+            self.vals[k] = self.vals[place];
+            self.stamps[k] = self.stamps[place];
+            self.owners[k] = self.owners[place];
+            k += 1;
+        }
+        debug_assert_eq!(k, self.live);
+        self.vals.truncate(k);
+        self.stamps.truncate(k);
+        self.owners.truncate(k);
+        for &owner in &self.owners {
+            self.held[owner as usize].clear();
+        }
+        for (place, (&owner, &stamp)) in self.owners.iter().zip(&self.stamps).enumerate() {
+            self.held[owner as usize].push((stamp, place as u32));
+        }
+        let cap = (2 * k).max(64);
+        self.tree.clear();
+        self.tree.resize(cap + 1, 0);
+        for (place, &w) in self.vals.iter().enumerate() {
+            self.tree[place + 1] = w;
+        }
+        for i in 1..=cap {
+            let j = i + (i & i.wrapping_neg());
+            if j <= cap {
+                self.tree[j] = self.tree[j].wrapping_add(self.tree[i]);
+            }
+        }
+    }
+
+    /// Forget every indexed entry (the ready list was emptied); entries
+    /// stamped from `next_stamp` on are new. Weights are kept.
+    fn clear(&mut self, next_stamp: u64) {
+        for &owner in &self.owners {
+            self.held[owner as usize].clear();
+        }
+        self.vals.clear();
+        self.stamps.clear();
+        self.owners.clear();
+        self.tree.iter_mut().for_each(|t| *t = 0);
+        self.total = 0;
+        self.live = 0;
+        self.since = next_stamp;
+    }
+}
+
+/// What a strategy chose: a position in the ready list, or (pct, pos and weighted,
 /// which index the ready entries themselves) the stamp of the entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Pick {
@@ -464,7 +648,7 @@ pub(crate) enum Strategy {
     Weighted {
         spread: u64,
         redraw: u64,
-        weights: Vec<u64>,
+        index: WeightIndex,
     },
     Strict,
     Replay {
@@ -511,7 +695,7 @@ impl Strategy {
                     AutoPart::Weighted => Strategy::Weighted {
                         spread: AUTO_WEIGHT_SPREAD,
                         redraw: AUTO_WEIGHT_REDRAW,
-                        weights: Vec::new(),
+                        index: WeightIndex::default(),
                     },
                 }
             }
@@ -522,7 +706,7 @@ impl Strategy {
             StrategySpec::Weighted { spread, redraw } => Strategy::Weighted {
                 spread: *spread,
                 redraw: *redraw,
-                weights: Vec::new(),
+                index: WeightIndex::default(),
             },
             StrategySpec::Replay { tape } => Strategy::Replay {
                 tape: tape.clone(),
@@ -577,33 +761,40 @@ impl Strategy {
 
     /// Does `choose` look at the ready entries themselves (not just their count)?
     pub(crate) fn needs_candidates(&self) -> bool {
-        matches!(self, Strategy::Weighted { .. } | Strategy::Strict)
+        matches!(self, Strategy::Strict)
     }
 
-    /// Does it (pct, pos) index the ready entries itself, choosing through
-    /// `choose_indexed`?
+    /// Does it (pct, pos, weighted) index the ready entries itself, choosing
+    /// through `choose_indexed`?
     pub(crate) fn indexes_ready(&self) -> bool {
-        matches!(self, Strategy::Pct { .. } | Strategy::Pos { .. })
+        matches!(
+            self,
+            Strategy::Pct { .. } | Strategy::Pos { .. } | Strategy::Weighted { .. }
+        )
     }
 
     /// The ready entry `stamp` of `owner` left the ready list (chosen by
     /// anyone: a guided search's `step_chosen` too).
     #[inline]
     pub(crate) fn taken(&mut self, owner: u32, stamp: u64) {
-        if let Strategy::Pct { prios, .. } | Strategy::Pos { prios } = self {
-            prios.remove(owner, stamp);
+        match self {
+            Strategy::Pct { prios, .. } | Strategy::Pos { prios } => prios.remove(owner, stamp),
+            Strategy::Weighted { index, .. } => index.remove(owner, stamp),
+            _ => {}
         }
     }
 
     /// The ready list was emptied; the next entry will be stamped `next_stamp`.
     #[inline]
     pub(crate) fn cleared(&mut self, next_stamp: u64) {
-        if let Strategy::Pct { prios, .. } | Strategy::Pos { prios } = self {
-            prios.clear_index(next_stamp);
+        match self {
+            Strategy::Pct { prios, .. } | Strategy::Pos { prios } => prios.clear_index(next_stamp),
+            Strategy::Weighted { index, .. } => index.clear(next_stamp),
+            _ => {}
         }
     }
 
-    /// pct and pos: choose among `n` ready entries at `step`, given `new`,
+    /// pct, pos and weighted: choose among `n` ready entries at `step`, given `new`,
     /// the entries pushed since the previous call and still ready (oldest
     /// first), and `next_stamp`, the stamp the next pushed entry will get
     /// (every older entry has been in some `new`). Makes the
@@ -709,6 +900,35 @@ impl Strategy {
                 prios.set(owner, 1 + (rng.next_u64() >> 2));
                 Pick::Stamp(stamp)
             }
+            Strategy::Weighted {
+                spread,
+                redraw,
+                index,
+            } => {
+                // Unknown weights are drawn in the order of their task's
+                // first ready entry. The task whose weight the previous
+                // choice reset is the only one with older entries and no
+                // weight: when it still has some, they come before every
+                // new entry, so its weight is drawn first.
+                if let Some(owner) = index.reset.take() {
+                    if index.has_entries(owner) {
+                        index.weight_or_draw(owner, *spread, rng);
+                        index.reweigh(owner);
+                    }
+                }
+                for c in new {
+                    index.weight_or_draw(c.owner, *spread, rng);
+                    index.add(c.owner, c.stamp);
+                }
+                index.since = next_stamp;
+                let (stamp, owner) = index.find(rng.below(index.total));
+                if *redraw > 0 && rng.below(*redraw) == 0 {
+                    // The task that runs draws a fresh weight next time.
+                    index.weights[owner as usize] = 0;
+                    index.reset = Some(owner);
+                }
+                Pick::Stamp(stamp)
+            }
             // Every other strategy chooses through `choose`; never reached.
             _ => Pick::Index(0),
         }
@@ -735,40 +955,7 @@ impl Strategy {
             }
             Strategy::Random => rng.below(n as u64) as usize,
             // They choose through `choose_indexed`; never reached.
-            Strategy::Pct { .. } | Strategy::Pos { .. } => 0,
-            Strategy::Weighted {
-                spread,
-                redraw,
-                weights,
-            } => {
-                let mut total = 0u64;
-                for c in ready {
-                    let i = c.owner as usize;
-                    if i >= weights.len() {
-                        weights.resize(i + 1, 0);
-                    }
-                    if weights[i] == 0 {
-                        let s = (*spread).max(1) as f64;
-                        weights[i] = ((rng.unit_f64() * s.ln()).exp() as u64).max(1);
-                    }
-                    total += weights[i];
-                }
-                let mut draw = rng.below(total);
-                let mut pick = n - 1;
-                for (i, c) in ready.iter().enumerate() {
-                    let w = weights[c.owner as usize];
-                    if draw < w {
-                        pick = i;
-                        break;
-                    }
-                    draw -= w;
-                }
-                if *redraw > 0 && rng.below(*redraw) == 0 {
-                    // The task that runs draws a fresh weight next time.
-                    weights[ready[pick].owner as usize] = 0;
-                }
-                pick
-            }
+            Strategy::Pct { .. } | Strategy::Pos { .. } | Strategy::Weighted { .. } => 0,
             Strategy::Strict => {
                 let group = ready[0].timer_group;
                 if group == 0 {
@@ -794,8 +981,8 @@ impl Strategy {
     }
 }
 
-/// The pct and pos choice as it was first written: a scan of every ready
-/// entry per step, drawing unknown priorities as it meets them. Tests check
+/// The pct, pos and weighted choice as first written: a scan of every ready
+/// entry per step, drawing unknown priorities (weights) as it meets them. Tests check
 /// the indexed choice against it, decision by decision and draw by draw.
 #[cfg(test)]
 pub(crate) mod scan_reference {
@@ -857,6 +1044,11 @@ pub(crate) mod scan_reference {
         Pos {
             prios: Prios,
         },
+        Weighted {
+            spread: u64,
+            redraw: u64,
+            weights: Vec<u64>,
+        },
     }
 
     impl Scan {
@@ -880,6 +1072,11 @@ pub(crate) mod scan_reference {
                 }),
                 Strategy::Pos { .. } => Some(Scan::Pos {
                     prios: Prios::default(),
+                }),
+                Strategy::Weighted { spread, redraw, .. } => Some(Scan::Weighted {
+                    spread: *spread,
+                    redraw: *redraw,
+                    weights: Vec::new(),
                 }),
                 _ => None,
             }
@@ -955,6 +1152,39 @@ pub(crate) mod scan_reference {
                 Scan::Pos { prios } => {
                     let pick = prios.pick(ready, rng, 0);
                     prios.set(ready[pick].owner, 1 + (rng.next_u64() >> 2));
+                    pick
+                }
+                Scan::Weighted {
+                    spread,
+                    redraw,
+                    weights,
+                } => {
+                    let mut total = 0u64;
+                    for c in ready {
+                        let i = c.owner as usize;
+                        if i >= weights.len() {
+                            weights.resize(i + 1, 0);
+                        }
+                        if weights[i] == 0 {
+                            let s = (*spread).max(1) as f64;
+                            weights[i] = ((rng.unit_f64() * s.ln()).exp() as u64).max(1);
+                        }
+                        total += weights[i];
+                    }
+                    let mut draw = rng.below(total);
+                    let mut pick = n - 1;
+                    for (i, c) in ready.iter().enumerate() {
+                        let w = weights[c.owner as usize];
+                        if draw < w {
+                            pick = i;
+                            break;
+                        }
+                        draw -= w;
+                    }
+                    if *redraw > 0 && rng.below(*redraw) == 0 {
+                        // The task that runs draws a fresh weight next time.
+                        weights[ready[pick].owner as usize] = 0;
+                    }
                     pick
                 }
             }
