@@ -3,6 +3,7 @@
 //! - [`rng`]: the documented PRNG (xoshiro256** + splitmix64) and seed derivation
 //! - [`clock`]: integer-nanosecond virtual time and the timer heap
 //! - [`strategy`]: fifo, shuffle, random, pct, pos, strict, replay
+//! - `ready_index`: the ready-entry indexes pct, pos and weighted choose through
 //! - [`sched`]: the ready list + timers + strategy + trace, generic over payloads
 //! - [`shrink`]: minimising a failing decision tape
 //! - [`systematic`]: bounded depth-first enumeration of schedules with sleep sets
@@ -15,6 +16,7 @@ pub mod check;
 pub mod clock;
 pub mod disk;
 pub mod net;
+mod ready_index;
 pub mod rng;
 pub mod sched;
 pub mod shrink;
