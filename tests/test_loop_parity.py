@@ -71,6 +71,41 @@ def test_a_subclass_overriding_time_is_asked():
         loop.close()
 
 
+def test_time_set_on_the_instance_is_seen_like_stock_and_removed_again():
+    loop = SeedLoop(0, "fifo")
+    try:
+        assert SeedLoop.time(loop) == loop.time() == 0.0  # callable from the class too
+        loop.time = lambda: 50.0  # a plain assignment, no mock
+        assert vars(loop)["time"]() == 50.0  # where stock keeps it
+        assert loop.call_later(1, print).when() == 51.0
+        del loop.time
+        assert "time" not in vars(loop)
+        assert loop.call_later(1, print).when() == 1.0  # the virtual clock again
+        with pytest.raises(AttributeError, match="'SeedLoop' object has no attribute 'time'"):
+            del loop.time
+        object.__setattr__(loop, "time", lambda: 7.0)  # the generic setattr path
+        assert loop.call_later(1, print).when() == 8.0
+    finally:
+        loop.close()
+
+
+def test_a_run_keeps_every_loop_attribute_out_of_the_instance_dict():
+    # Attributes in slots, `time` a descriptor: nothing creates the loop's
+    # __dict__, so CPython specializes `loop.call_soon` in every callback.
+    async def main() -> dict[str, object]:
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(asyncio.sleep(d) for d in (0, 0.5, 1)))
+        async for _ in _agen():
+            pass
+        return dict(vars(loop))
+
+    assert seedloop.run(main, seed=3) == {}
+
+
+async def _agen():  # an async generator: the loop's asyncgen set is made
+    yield 1
+
+
 # -- asyncio's own wording and timing for never-retrieved exceptions ------------------
 
 

@@ -11,6 +11,7 @@ mod patch;
 mod shrink;
 mod systematic;
 mod task_hash;
+mod time_attr;
 mod world;
 
 use pyo3::prelude::*;
@@ -32,6 +33,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     systematic::register(m)?;
     patch::register(m)?;
     task_hash::register(m)?;
+    time_attr::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;

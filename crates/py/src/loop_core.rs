@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{
-    PyBytes, PyDict, PyString, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference,
-};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType, PyWeakrefMethods, PyWeakrefReference};
 use pyo3::{intern, PyTypeInfo};
 use seedloop_engine::clock::{ns_to_secs, secs_to_ns_ceil};
 use seedloop_engine::systematic::Footprint;
@@ -113,15 +111,6 @@ struct State {
     walk_stop_reported: bool,
 }
 
-/// Where an iteration reads `_stopping` and a patched `time` from: the
-/// engine's own `_stopping` unless the class redefines it, and the instance
-/// dict (learnt once per `run_forever`).
-#[derive(Clone, Copy)]
-struct Attrs<'a, 'py> {
-    engine_stopping: bool,
-    dict: Option<&'a Bound<'py, PyDict>>,
-}
-
 /// Callbacks handed over by other threads.
 #[derive(Default)]
 struct Inbox {
@@ -168,6 +157,8 @@ pub struct LoopCore {
     chooser: Mutex<Option<PyObject>>,
     /// The class overrides `time()`: always ask it (see `patched_time`).
     own_time: AtomicBool,
+    /// A `time` was set on the instance (`time_attr.rs` keeps this).
+    time_patched: AtomicBool,
     /// `self._stopping` (see `stopping_attr`).
     stopping_flag: AtomicBool,
     /// A systematic walk drives this run: entries carry their footprints.
@@ -508,73 +499,31 @@ impl LoopCore {
     /// The loop's `time()` when a test or subclass replaced it
     /// (`mock.patch.object(loop, "time", ...)`), else None. The stock loop
     /// reads `self.time()` to compute `call_later` deadlines and to decide
-    /// which timers are due; the unpatched fast path costs one dict lookup.
+    /// which timers are due. Two flags, no lookup: `SeedLoop.time` is a data
+    /// descriptor that notices an instance's replacement (`time_attr.rs`).
     fn patched_time(slf: &Bound<'_, Self>) -> PyResult<Option<f64>> {
-        if slf.get().own_time.load(Ordering::Relaxed) {
-            return Self::call_time(slf).map(Some);
+        let this = slf.get();
+        if !this.own_time.load(Ordering::Relaxed) && !this.time_patched() {
+            return Ok(None);
         }
-        let dict = Self::instance_dict(slf);
-        Self::patched_time_in(slf, dict.as_ref())
-    }
-
-    /// `patched_time` with the instance dict already at hand (`run_forever`'s
-    /// iterations read it once, not per iteration).
-    fn patched_time_in(
-        slf: &Bound<'_, Self>,
-        dict: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Option<f64>> {
-        if !slf.get().own_time.load(Ordering::Relaxed) {
-            let Some(dict) = dict else {
-                return Ok(None);
-            };
-            if !Self::dict_has(dict, intern!(slf.py(), "time"))? {
-                return Ok(None);
-            }
-        }
-        Self::call_time(slf).map(Some)
-    }
-
-    /// Is `name` in `dict`? (The raw lookup: half the cost of the generic one.)
-    fn dict_has(dict: &Bound<'_, PyDict>, name: &Bound<'_, PyString>) -> PyResult<bool> {
-        // SAFETY: a live dict and str, the GIL held; the result is borrowed
-        // and only tested for NULL.
-        let found = unsafe { pyo3::ffi::PyDict_GetItemWithError(dict.as_ptr(), name.as_ptr()) };
-        // SAFETY: the GIL is held. (PyErr::take alone costs more than the lookup.)
-        if found.is_null() && !unsafe { pyo3::ffi::PyErr_Occurred() }.is_null() {
-            return Err(PyErr::fetch(dict.py()));
-        }
-        Ok(!found.is_null())
-    }
-
-    fn attrs<'a, 'py>(
-        slf: &Bound<'py, Self>,
-        dict: Option<&'a Bound<'py, PyDict>>,
-    ) -> PyResult<Attrs<'a, 'py>> {
-        Ok(Attrs {
-            engine_stopping: Self::engine_stopping(slf)?,
-            dict,
-        })
-    }
-
-    fn call_time(slf: &Bound<'_, Self>) -> PyResult<f64> {
         slf.call_method0(intern!(slf.py(), "time"))?
             .extract::<f64>()
+            .map(Some)
     }
 
-    /// The instance's `__dict__` (held for one `run_forever`: assigning a
-    /// loop's `__dict__` while it runs is not supported).
-    fn instance_dict<'py>(slf: &Bound<'py, Self>) -> Option<Bound<'py, PyDict>> {
-        slf.getattr(intern!(slf.py(), "__dict__"))
-            .ok()?
-            .downcast_into::<PyDict>()
-            .ok()
+    pub(crate) fn time_patched(&self) -> bool {
+        self.time_patched.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_time_patched(&self, patched: bool) {
+        self.time_patched.store(patched, Ordering::Relaxed);
     }
 
     /// `self._stopping` (set by `loop.stop()`): the engine's own attribute
     /// (`stopping_attr`), read without a lookup; a class that redefines
-    /// `_stopping` is read through `getattr`.
-    fn stopping(slf: &Bound<'_, Self>, attrs: Attrs<'_, '_>) -> PyResult<bool> {
-        if attrs.engine_stopping {
+    /// `_stopping` (`engine_stopping` false) is read through `getattr`.
+    fn stopping(slf: &Bound<'_, Self>, engine_stopping: bool) -> PyResult<bool> {
+        if engine_stopping {
             return Ok(slf.get().stopping_flag.load(Ordering::Relaxed));
         }
         slf.getattr(intern!(slf.py(), "_stopping"))?.is_truthy()
@@ -651,7 +600,7 @@ impl LoopCore {
     }
 
     /// One loop iteration (see `_engine_run_once`).
-    fn run_once(slf: &Bound<'_, Self>, stopping: bool, attrs: Attrs<'_, '_>) -> PyResult<u8> {
+    fn run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
         let py = slf.py();
         let this = slf.get();
         loop {
@@ -665,7 +614,7 @@ impl LoopCore {
                 }
                 continue;
             }
-            let due_at = Self::patched_time_in(slf, attrs.dict)?.map(secs_to_ns_ceil);
+            let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
             let begin = {
                 let mut st = this.lock();
                 if Self::wall_exceeded(&mut st) {
@@ -823,6 +772,7 @@ impl LoopCore {
             observer: Mutex::new(None),
             chooser: Mutex::new(None),
             own_time: AtomicBool::new(false),
+            time_patched: AtomicBool::new(false),
             stopping_flag: AtomicBool::new(false),
             systematic: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -908,10 +858,9 @@ impl LoopCore {
         walk: Option<PyRef<'_, WalkPlan>>,
     ) -> PyResult<()> {
         let py = slf.py();
-        let own_time = !slf
-            .get_type()
-            .getattr(intern!(py, "time"))?
-            .is(&LoopCore::type_object(py).getattr(intern!(py, "time"))?);
+        // A class whose `time` is not the engine's descriptor (a subclass's
+        // own method, or LoopCore used without SeedLoop) is always asked.
+        let own_time = !crate::time_attr::is_engine_time(&slf.get_type())?;
         slf.get().own_time.store(own_time, Ordering::Relaxed);
         slf.get()
             .systematic
@@ -943,7 +892,7 @@ impl LoopCore {
         Ok(())
     }
 
-    fn time(&self) -> f64 {
+    pub(crate) fn time(&self) -> f64 {
         ns_to_secs(self.lock().sched.now_ns())
     }
 
@@ -1050,8 +999,7 @@ impl LoopCore {
     /// One loop iteration: release due timers, then run as many steps as
     /// entries were ready when it began (asyncio's batch semantics).
     fn _engine_run_once(slf: &Bound<'_, Self>, stopping: bool) -> PyResult<u8> {
-        let dict = Self::instance_dict(slf);
-        Self::run_once(slf, stopping, Self::attrs(slf, dict.as_ref())?)
+        Self::run_once(slf, stopping)
     }
 
     /// `run_forever`'s loop (`while True: _run_once(); if _stopping: break`)
@@ -1059,22 +1007,22 @@ impl LoopCore {
     /// was called (returns RAN) or one ends with another status (a deadlock,
     /// a budget, a tape overrun), which `SeedLoop` turns into its error.
     fn _engine_run_until_stopped(slf: &Bound<'_, Self>) -> PyResult<u8> {
-        let dict = Self::instance_dict(slf);
-        let attrs = Self::attrs(slf, dict.as_ref())?;
+        let engine_stopping = Self::engine_stopping(slf)?;
         // Read once per iteration: nothing runs between the check after an
         // iteration and the start of the next, so the value carries over.
-        let mut stopping = Self::stopping(slf, attrs)?;
+        let mut stopping = Self::stopping(slf, engine_stopping)?;
         loop {
-            let status = Self::run_once(slf, stopping, attrs)?;
+            let status = Self::run_once(slf, stopping)?;
             if status != RAN && !(status == IDLE && stopping) {
                 return Ok(status);
             }
-            stopping = Self::stopping(slf, attrs)?;
+            stopping = Self::stopping(slf, engine_stopping)?;
             if stopping {
                 return Ok(RAN);
             }
         }
     }
+
     /// Drop everything scheduled and refuse new callbacks.
     fn _engine_close(&self) {
         let dropped = {

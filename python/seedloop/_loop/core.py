@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import sys
 import threading
@@ -34,10 +35,11 @@ _RUN_FOREVER_SETUP = getattr(_BaseEventLoop, "_run_forever_setup", None)
 _RUN_FOREVER_CLEANUP = getattr(_BaseEventLoop, "_run_forever_cleanup", None)
 
 def _base_state() -> dict[str, Any] | None:
-    """What ``BaseEventLoop.__init__`` sets, outside debug mode, to copy into new loops.
+    """What ``BaseEventLoop.__init__`` sets, outside debug mode, to set on new loops.
 
     None (keep calling ``__init__``) if it sets anything but immutable values,
     the scheduled-timer list and the two containers SeedLoop replaces.
+    ``_stopping`` is left out: the engine keeps it (``LoopCore._stopping``).
     """
     probe = _BaseEventLoop.__new__(_BaseEventLoop)
     _BaseEventLoop.__init__(probe)
@@ -47,6 +49,7 @@ def _base_state() -> dict[str, Any] | None:
         return None
     state.pop("_ready", None)  # the engine's ready list (a property here)
     state.pop("_asyncgens", None)  # made on first use (the _asyncgens property)
+    state.pop("_stopping", None)
     if state.pop("_scheduled", None) != []:
         return None
     if not all(v is None or type(v) in (bool, int, float) for v in state.values()):
@@ -56,6 +59,26 @@ def _base_state() -> dict[str, Any] | None:
 
 
 _BASE_STATE = _base_state()
+#: What ``SeedLoop._setup`` sets: BaseEventLoop's attributes and SeedLoop's own.
+_LOOP_SLOTS = (
+    *(_BASE_STATE or ()),
+    "_scheduled",
+    "_agen_refs",
+    "seed",
+    "strategy",
+    "_max_steps",
+    "_max_time",
+    "_max_wall",
+    "_executor_mode",
+    "_tasks_created",
+    "_seed_tasks_created",
+    "_factory_tasks_created",
+    "_on_task_created",
+    "_walk_stopped",
+    "_tape_error",
+    "_asyncgens_set",
+    "_seedloop_net",
+)
 _ENVIRON_DATA: Any = getattr(os.environ, "_data", None)
 try:
     _DEBUG_KEY: Any = os.environ.encodekey("PYTHONASYNCIODEBUG")  # type: ignore[attr-defined]
@@ -82,39 +105,6 @@ def _asyncio_debug_mode() -> bool:
 
 #: PCT's run length k for a loop built by hand (a run measures it instead).
 _DEFAULT_PCT_STEPS = 1000
-
-
-# The last options' per-run attributes: a search sets up every seed's loop from one RunOptions.
-_run_state_cache: list[Any] = [None, None]
-
-
-def _run_state(opts: RunOptions) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The attributes a loop for ``opts`` starts with: ``(SeedLoop's own, with BaseEventLoop's snapshot)``.
-
-    Only immutable values (each loop gets its own lists); cached for the last
-    options (a frozen RunOptions never changes).
-    """
-    cached_opts, cached = _run_state_cache
-    if cached_opts is opts:
-        return cached  # type: ignore[no-any-return]
-    own: dict[str, Any] = {
-        #: A systematic walk (an ``_engine.Explorer`` plan) drives the run and stopped it.
-        "_walk_stopped": False,
-        #: The InvalidOptionError that stopped a run whose tape named a
-        #: callback that was not ready (None if none did).
-        "_tape_error": None,
-        "_max_steps": opts.max_steps,
-        "_max_time": opts.max_time,
-        "_max_wall": opts.max_wall,
-        "_executor_mode": opts.executor,
-        "_tasks_created": 0,
-        "_seed_tasks_created": 0,
-        "_factory_tasks_created": 0,
-        "_on_task_created": None,
-    }
-    result = (own, {**(_BASE_STATE or {}), **own})
-    _run_state_cache[:] = [opts, result]
-    return result
 
 
 class _WalkStopped(Exception):
@@ -163,6 +153,15 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
     ``run_in_executor`` work synchronously (deterministic); ``"thread"`` uses
     real threads, for code that needs them outside simulations.
     """
+
+    # Every attribute a run sets is a slot, so a loop has no instance dict
+    # unless other code adds an attribute: CPython's adaptive interpreter then
+    # specializes ``loop.call_soon`` and every other ``loop.attr`` (stock's and
+    # rloop's loops get that too). ``time`` is a data descriptor for the same
+    # reason: the engine never has to look in the dict for a replacement.
+    __slots__ = _LOOP_SLOTS
+
+    time = _engine.TimeAttribute()
 
     def __init__(
         self,
@@ -238,24 +237,37 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             or _asyncio_debug_mode()
         ):
             _BaseEventLoop.__init__(self)
-            state = self.__dict__
-            state.update(_run_state(opts)[0])
-        elif fresh:
+        else:
             # BaseEventLoop.__init__'s attributes from a snapshot (it reads the
             # clock's resolution and the environment, and builds a WeakSet,
-            # made on first use here) and this class's: a copy of one dict.
-            state = self.__dict__ = _run_state(opts)[1].copy()
-        else:
-            state = self.__dict__  # a subclass's __init__ may have set some already
-            state.update(_run_state(opts)[1])
-        state["_scheduled"] = []
+            # made on first use here).
+            for name, value in _BASE_STATE.items():
+                setattr(self, name, value)
+        self._stopping = False
+        self._scheduled = []
         # Async generators in first-iteration order: shutdown closes them in
         # this order instead of the WeakSet's address order.
-        state["_agen_refs"] = []
-        state["seed"] = seed
-        state["strategy"] = (
+        self._agen_refs = []
+        self.seed = seed
+        self.strategy = (
             "systematic" if walk is not None else "replay" if tape is not None else opts.strategy
         )
+        self._max_steps = opts.max_steps
+        self._max_time = opts.max_time
+        self._max_wall = opts.max_wall
+        self._executor_mode = opts.executor
+        self._tasks_created = 0
+        self._seed_tasks_created = 0
+        self._factory_tasks_created = 0
+        #: Called as ``hook(task, parent)`` after each task is created (timelines).
+        self._on_task_created = None
+        #: A systematic walk (an ``_engine.Explorer`` plan) drives the run and stopped it.
+        self._walk_stopped = False
+        #: The InvalidOptionError that stopped a run whose tape named a callback
+        #: that was not ready (None if none did).
+        self._tape_error = None
+        self._asyncgens_set = None  # made by an async generator's first iteration
+        self._seedloop_net = None  # the simulated network, made on first use
         self._engine_setup(
             seed,
             opts.strategy,
@@ -271,6 +283,20 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             walk,
         )
 
+    # The loop's own transports for pipes and subprocesses are real I/O:
+    # refused while a simulated world runs on this loop.
+    def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
+        _world.refuse_real_transport(self, "subprocess")
+        return _BaseEventLoop._make_subprocess_transport(self, *args, **kwargs)
+
+    def _make_read_pipe_transport(self, *args: Any, **kwargs: Any) -> Any:
+        _world.refuse_real_transport(self, "read_pipe")
+        return _BaseEventLoop._make_read_pipe_transport(self, *args, **kwargs)
+
+    def _make_write_pipe_transport(self, *args: Any, **kwargs: Any) -> Any:
+        _world.refuse_real_transport(self, "write_pipe")
+        return _BaseEventLoop._make_write_pipe_transport(self, *args, **kwargs)
+
     # LoopCore.call_soon without PyO3's argument parsing (the hot path of every step).
     call_soon = _engine.fast_call_soon_method()
     # The same for timers (every sleep with a delay, every timeout).
@@ -280,18 +306,18 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
     @property
     def _asyncgens(self) -> weakref.WeakSet[Any]:
         """BaseEventLoop's set of live async generators, made when first needed."""
-        agens = self.__dict__.get("_asyncgens_set")
+        agens = self._asyncgens_set
         if agens is None:
-            agens = self.__dict__["_asyncgens_set"] = weakref.WeakSet()
+            agens = self._asyncgens_set = weakref.WeakSet()
         return agens
 
     @_asyncgens.setter
     def _asyncgens(self, value: weakref.WeakSet[Any]) -> None:
-        self.__dict__["_asyncgens_set"] = value
+        self._asyncgens_set = value
 
     def _has_asyncgens(self) -> bool:
         """Is an async generator of this loop alive? (Without building the set.)"""
-        agens = self.__dict__.get("_asyncgens_set")
+        agens = self._asyncgens_set
         return agens is not None and len(agens) > 0
 
     @property
@@ -319,9 +345,10 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         _BaseEventLoop.set_debug(self, enabled)
         for name in self._DEBUG_CHECKED:
             if enabled:
-                self.__dict__[name] = self._debug_checked(name)
+                setattr(self, name, self._debug_checked(name))
             else:
-                self.__dict__.pop(name, None)
+                with contextlib.suppress(AttributeError):
+                    delattr(self, name)
 
     def _debug_checked(self, name: str) -> Callable[..., Any]:
         method = getattr(type(self), name)
@@ -392,8 +419,9 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         (so the same steps, in the same order), without its ``ensure_future``
         and checks, which a task this loop just created passes anyway.
         """
-        if type(self).run_until_complete is not _BaseEventLoop.run_until_complete or (
-            "run_until_complete" in self.__dict__
+        if (
+            getattr(self.run_until_complete, "__func__", None)
+            is not _BaseEventLoop.run_until_complete
         ):
             return self.run_until_complete(main)  # overridden: keep what it does
         main.add_done_callback(_run_until_complete_cb)

@@ -148,12 +148,32 @@ __all__ = [
     "uninstall",
     "mark_simulated",
     "real_io_allowed",
+    "refuse_real_transport",
 ]
 
 
 def current() -> World | None:
     """The world of the run on this thread, or None outside a run."""
     return _worlds.get(_get_ident())
+
+
+_REAL_TRANSPORTS = {
+    "subprocess": _refuse_subprocess_transport,
+    "read_pipe": _refuse_read_pipe_transport,
+    "write_pipe": _refuse_write_pipe_transport,
+}
+
+
+def refuse_real_transport(loop: Any, kind: str) -> None:
+    """Raise SimulationEscapeError if this thread's world runs ``loop``.
+
+    The loop's own transports for pipes and subprocesses (``kind``: a key of
+    ``_REAL_TRANSPORTS``) are real I/O; outside a simulation they are
+    BaseEventLoop's (NotImplementedError, as for any loop without them).
+    """
+    world = _worlds.get(_get_ident())
+    if world is not None and world.loop is loop:
+        _REAL_TRANSPORTS[kind]()
 
 
 # -- installing and restoring ---------------------------------------------------
@@ -255,10 +275,6 @@ def install(loop: Any, seed: int, options: WorldOptions) -> tuple[Any, ...]:
                 _restore_process()
                 raise
         _depth += 1
-    # The loop's own transports for pipes and subprocesses are real I/O.
-    loop._make_subprocess_transport = _refuse_subprocess_transport
-    loop._make_read_pipe_transport = _refuse_read_pipe_transport
-    loop._make_write_pipe_transport = _refuse_write_pipe_transport
     uuid._last_timestamp = None  # type: ignore[attr-defined]
     _worlds[tid] = state
     return (state, tid, outer, saved_uuid_timestamp)
