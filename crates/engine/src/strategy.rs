@@ -482,6 +482,21 @@ impl Strategy {
                         index.reweigh(owner);
                     }
                 }
+                if n == 1 && new.len() == 1 {
+                    // The only ready entry, not indexed yet: the same draws as
+                    // indexing it, picking it and taking it out again (a chain
+                    // of callbacks steps like this), without the index. It is
+                    // taken at once, so it stays "not indexed" (since = stamp).
+                    let c = new[0];
+                    let w = index.weight_or_draw(c.owner, *spread, rng);
+                    rng.below(w);
+                    index.since = c.stamp;
+                    if *redraw > 0 && rng.below(*redraw) == 0 {
+                        index.weights[c.owner as usize] = 0;
+                        index.reset = Some(c.owner);
+                    }
+                    return Pick::Stamp(c.stamp);
+                }
                 for c in new {
                     index.weight_or_draw(c.owner, *spread, rng);
                     index.add(c.owner, c.stamp);
