@@ -455,6 +455,15 @@ impl Strategy {
                 Pick::Stamp(stamp)
             }
             Strategy::Pos { prios } => {
+                if n == 1 && new.len() == 1 {
+                    // The only ready entry: what indexing, picking and taking
+                    // it would draw, without the index (as weighted does).
+                    let c = new[0];
+                    prios.get_or_draw(c.owner, rng, 0);
+                    prios.since = c.stamp;
+                    prios.set(c.owner, 1 + (rng.next_u64() >> 2));
+                    return Pick::Stamp(c.stamp);
+                }
                 // Unknown priorities are drawn in ready order, floor 0.
                 for c in new {
                     prios.get_or_draw(c.owner, rng, 0);
