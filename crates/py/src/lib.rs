@@ -2,6 +2,7 @@
 
 mod capi;
 mod check;
+mod create_task;
 mod disk;
 mod errors;
 mod handle;
@@ -32,6 +33,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     systematic::register(m)?;
     patch::register(m)?;
     task_hash::register(m)?;
+    create_task::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;

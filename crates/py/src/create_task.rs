@@ -1,0 +1,322 @@
+//! `SeedLoop.create_task` as a METH_FASTCALL method: a task without a Python frame.
+//!
+//! The Python `create_task` (now `_create_task_slow` in `seedloop._loop.tasks`)
+//! cost a frame, three attribute writes and an f-string per task. This
+//! method does the same for the common call, `create_task(coro[, name=...]
+//! [, context=...])` on an open loop outside debug mode with no task factory
+//! and no creation hook: it bumps the same counters in the instance dict,
+//! names the task `Task-<n>` from the same counter, builds the same
+//! `SeedTask(coro, loop=self, name=name[, context=context])` and tells the
+//! network about it the same way. Every other call (extra or unknown
+//! arguments, a factory, a hook, debug mode, a closed loop, `context` on
+//! 3.10, a counter that is not an int) goes to `_create_task_slow`, which
+//! keeps the Python path's checks, errors and messages.
+
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+
+/// The task class the fast path builds (`SeedTask`; kept alive for the process).
+static TASK_CLASS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
+/// `asyncio.Task` takes `context=` (3.11+).
+static TASK_TAKES_CONTEXT: AtomicBool = AtomicBool::new(false);
+
+static mut CREATE_TASK_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
+    ml_name: c"create_task".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunctionFastWithKeywords: fast_create_task,
+    },
+    ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
+    ml_doc: c"create_task($self, coro, /, *, name=None, context=None)\n--\n\n``loop.create_task``; without a task factory the task is a SeedTask (hashed by creation order).".as_ptr(),
+};
+
+/// Is the keyword `kw` the string `name`? (By address first: keyword names
+/// from code objects are interned, like `intern!`'s strings.)
+fn is_keyword(kw: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> bool {
+    kw.is(name)
+        || kw
+            .downcast::<PyString>()
+            .ok()
+            .and_then(|s| s.to_str().ok().map(|s| s == name.to_str().unwrap_or("")))
+            .unwrap_or(false)
+}
+
+/// `dict[key]` as a borrowed pointer, NULL if missing (an error is cleared:
+/// the caller then takes the slow path, which raises it again if it must).
+///
+/// SAFETY: `dict` a live dict, the GIL held.
+unsafe fn dict_get(dict: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> *mut ffi::PyObject {
+    // SAFETY: the caller's guarantee; the result is borrowed from the dict.
+    unsafe {
+        let found = ffi::PyDict_GetItemWithError(dict.as_ptr(), key.as_ptr());
+        if found.is_null() && !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+        }
+        found
+    }
+}
+
+/// `dict[key] + 1` stored back, if `dict[key]` is an int that fits in 63 bits
+/// (the value before the increment; None: not such an int, nothing changed).
+///
+/// SAFETY: `dict` a live dict, the GIL held.
+unsafe fn bump(
+    py: Python<'_>,
+    dict: &Bound<'_, PyDict>,
+    key: &Bound<'_, PyString>,
+) -> PyResult<Option<i64>> {
+    // SAFETY: the caller's guarantee; `count` is borrowed and used before
+    // anything else runs.
+    unsafe {
+        let count = dict_get(dict, key);
+        if count.is_null() || ffi::PyLong_CheckExact(count) == 0 {
+            return Ok(None);
+        }
+        let n = ffi::PyLong_AsLongLong(count);
+        if n == -1 && !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+            return Ok(None);
+        }
+        let Some(next) = n.checked_add(1) else {
+            return Ok(None);
+        };
+        let value = Bound::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(next))?;
+        if ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) < 0 {
+            return Err(PyErr::fetch(py));
+        }
+        Ok(Some(next))
+    }
+}
+
+/// `f"Task-{n}"`, written without a heap buffer.
+fn default_name(py: Python<'_>, n: i64) -> PyResult<Bound<'_, PyAny>> {
+    let mut buf = [0u8; 32];
+    buf[..5].copy_from_slice(b"Task-");
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    let mut rest = n.unsigned_abs();
+    loop {
+        digits[len] = b'0' + (rest % 10) as u8;
+        len += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut at = 5;
+    if n < 0 {
+        buf[at] = b'-';
+        at += 1;
+    }
+    for &d in digits[..len].iter().rev() {
+        buf[at] = d;
+        at += 1;
+    }
+    // SAFETY: ASCII bytes of the given length; a new reference or NULL with an error set.
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyUnicode_FromStringAndSize(buf.as_ptr().cast(), at as ffi::Py_ssize_t),
+        )
+    }
+}
+
+/// The fast path; Ok(None) sends the call to `_create_task_slow`.
+///
+/// SAFETY: as `fast_create_task`'s.
+unsafe fn create_fast<'py>(
+    py: Python<'py>,
+    slf: &Bound<'py, PyAny>,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let class = TASK_CLASS.load(Ordering::Acquire);
+    if nargs != 1 || class.is_null() {
+        return Ok(None);
+    }
+    // SAFETY (the block): CPython's METH_FASTCALL contract (the caller's);
+    // borrowed references are used while their owners (the arguments, the
+    // instance dict) hold them.
+    unsafe {
+        let none = ffi::Py_None();
+        let mut name: *mut ffi::PyObject = none;
+        let mut context: *mut ffi::PyObject = none;
+        if !kwnames.is_null() {
+            let names = Bound::from_borrowed_ptr(py, kwnames).downcast_into_unchecked::<PyTuple>();
+            for (i, kw) in names.iter().enumerate() {
+                let value = *args.add(nargs + i);
+                if is_keyword(&kw, intern!(py, "name")) {
+                    name = value;
+                } else if is_keyword(&kw, intern!(py, "context")) {
+                    context = value;
+                } else {
+                    return Ok(None);
+                }
+            }
+        }
+        if context != none && !TASK_TAKES_CONTEXT.load(Ordering::Relaxed) {
+            return Ok(None); // 3.10: the slow path raises asyncio's TypeError
+        }
+        let dict = ffi::PyObject_GenericGetDict(slf.as_ptr(), ptr::null_mut());
+        if dict.is_null() {
+            ffi::PyErr_Clear();
+            return Ok(None);
+        }
+        let dict = Bound::from_owned_ptr(py, dict);
+        let Ok(dict) = dict.downcast_into::<PyDict>() else {
+            return Ok(None);
+        };
+        let falsy = ffi::Py_False();
+        if dict_get(&dict, intern!(py, "_task_factory")) != none
+            || dict_get(&dict, intern!(py, "_on_task_created")) != none
+            || dict_get(&dict, intern!(py, "_closed")) != falsy
+            || dict_get(&dict, intern!(py, "_debug")) != falsy
+        {
+            return Ok(None);
+        }
+        let Some(n) = bump(py, &dict, intern!(py, "_tasks_created"))? else {
+            return Ok(None);
+        };
+        let name = if name == none {
+            default_name(py, n)?
+        } else {
+            Bound::from_borrowed_ptr(py, name)
+        };
+        let kwargs = PyDict::new(py);
+        kwargs.set_item(intern!(py, "loop"), slf)?;
+        kwargs.set_item(intern!(py, "name"), name)?;
+        if context != none {
+            kwargs.set_item(
+                intern!(py, "context"),
+                Bound::from_borrowed_ptr(py, context),
+            )?;
+        }
+        let coro = Bound::from_borrowed_ptr(py, *args);
+        let call_args = PyTuple::new(py, [coro])?;
+        let task = Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyObject_Call(class, call_args.as_ptr(), kwargs.as_ptr()),
+        )?;
+        let seed_count = intern!(py, "_seed_tasks_created");
+        if bump(py, &dict, seed_count)?.is_none() {
+            // Not a plain int: `self._seed_tasks_created += 1` as Python does it.
+            let count = slf.getattr(seed_count)?;
+            slf.setattr(seed_count, count.add(1)?)?;
+        }
+        // The engine keeps every task it schedules (weakly, in creation
+        // order): clean-up reads pending tasks from there. The network
+        // learns which host's tasks these are.
+        let net_name = intern!(py, "_seedloop_net");
+        let net = dict_get(&dict, net_name);
+        let has_net = if net.is_null() {
+            !slf.getattr(net_name)?.is_none()
+        } else {
+            net != none
+        };
+        if has_net {
+            slf.call_method1(
+                intern!(py, "_track_on_host"),
+                (&task, Bound::from_borrowed_ptr(py, context)),
+            )?;
+        }
+        Ok(Some(task))
+    }
+}
+
+unsafe extern "C" fn fast_create_task(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held, `slf` the instance (the
+    // method descriptor checked its type), `args` holding `nargs` positional
+    // arguments followed by one value per name in `kwnames`. The GIL token
+    // is assumed, not acquired (as in `loop_core::fast_call_soon`).
+    let py = unsafe { Python::assume_gil_acquired() };
+    unsafe {
+        let nargs = usize::try_from(nargs).unwrap_or(0);
+        let this = Bound::from_borrowed_ptr(py, slf);
+        let result = match create_fast(py, &this, args, nargs, kwnames) {
+            Ok(Some(task)) => Ok(task),
+            Ok(None) => create_slow(py, &this, args, nargs, kwnames),
+            Err(err) => Err(err),
+        };
+        match result {
+            Ok(task) => task.into_ptr(),
+            Err(err) => {
+                err.restore(py);
+                ptr::null_mut()
+            }
+        }
+    }
+}
+
+/// `self._create_task_slow(*args, **kwargs)` with the call's own arguments.
+///
+/// SAFETY: as `fast_create_task`'s.
+unsafe fn create_slow<'py>(
+    py: Python<'py>,
+    slf: &Bound<'py, PyAny>,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: CPython's METH_FASTCALL contract (the caller's).
+    unsafe {
+        let positional = PyTuple::new(
+            py,
+            (0..nargs).map(|i| Bound::from_borrowed_ptr(py, *args.add(i))),
+        )?;
+        let kwargs = if kwnames.is_null() {
+            None
+        } else {
+            let kwargs = PyDict::new(py);
+            let names = Bound::from_borrowed_ptr(py, kwnames).downcast_into_unchecked::<PyTuple>();
+            for (i, kw) in names.iter().enumerate() {
+                kwargs.set_item(kw, Bound::from_borrowed_ptr(py, *args.add(nargs + i)))?;
+            }
+            Some(kwargs)
+        };
+        slf.call_method(
+            intern!(py, "_create_task_slow"),
+            positional,
+            kwargs.as_ref(),
+        )
+    }
+}
+
+/// The METH_FASTCALL `create_task` building `task_class` tasks, for
+/// `SeedLoop` to install (a method of any object: it reads only the
+/// instance dict and calls the instance's own methods).
+#[pyfunction]
+fn fast_create_task_method(py: Python<'_>, task_class: &Bound<'_, PyType>) -> PyResult<PyObject> {
+    let takes_context = py.version_info() >= (3, 11);
+    TASK_TAKES_CONTEXT.store(takes_context, Ordering::Relaxed);
+    // The class must outlive every call: keep a reference for the process.
+    let previous = TASK_CLASS.swap(task_class.clone().into_ptr(), Ordering::AcqRel);
+    let _ = previous; // an earlier class stays alive too (a call may still use it)
+                      // SAFETY: CREATE_TASK_DEF is a static method definition, never written
+                      // after start-up; PyBaseObject_Type is `object`.
+    let descr = unsafe {
+        ffi::PyDescr_NewMethod(
+            ptr::addr_of_mut!(ffi::PyBaseObject_Type),
+            ptr::addr_of_mut!(CREATE_TASK_DEF),
+        )
+    };
+    if descr.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: a new reference returned by PyDescr_NewMethod.
+    Ok(unsafe { PyObject::from_owned_ptr(py, descr) })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fast_create_task_method, m)?)?;
+    Ok(())
+}
