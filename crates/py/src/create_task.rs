@@ -1,15 +1,16 @@
-//! `SeedLoop.create_task` as a METH_FASTCALL method: a task without a Python frame.
+//! `SeedLoop.create_task` and `get_debug` as C-level methods: a task without a Python frame.
 //!
 //! The Python `create_task` (now `_create_task_slow` in `seedloop._loop.tasks`)
 //! cost a frame, three attribute writes and an f-string per task. This
 //! method does the same for the common call, `create_task(coro[, name=...]
 //! [, context=...])` on an open loop outside debug mode with no task factory
-//! and no creation hook: it bumps the same counters in the instance dict,
+//! and no creation hook: it bumps the same counters (the engine's, read in
+//! Python as `_tasks_created`/`_seed_tasks_created`),
 //! names the task `Task-<n>` from the same counter, builds the same
 //! `SeedTask(coro, loop=self, name=name[, context=context])` and tells the
 //! network about it the same way. Every other call (extra or unknown
 //! arguments, a factory, a hook, debug mode, a closed loop, `context` on
-//! 3.10, a counter that is not an int) goes to `_create_task_slow`, which
+//! 3.10) goes to `_create_task_slow`, which
 //! keeps the Python path's checks, errors and messages.
 
 use std::ptr;
@@ -19,6 +20,8 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+
+use crate::loop_core::{method_descriptor, LoopCore};
 
 /// The task class the fast path builds (`SeedTask`; kept alive for the process).
 static TASK_CLASS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
@@ -57,38 +60,6 @@ unsafe fn dict_get(dict: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> *mut 
             ffi::PyErr_Clear();
         }
         found
-    }
-}
-
-/// `dict[key] + 1` stored back, if `dict[key]` is an int that fits in 63 bits
-/// (the value before the increment; None: not such an int, nothing changed).
-///
-/// SAFETY: `dict` a live dict, the GIL held.
-unsafe fn bump(
-    py: Python<'_>,
-    dict: &Bound<'_, PyDict>,
-    key: &Bound<'_, PyString>,
-) -> PyResult<Option<i64>> {
-    // SAFETY: the caller's guarantee; `count` is borrowed and used before
-    // anything else runs.
-    unsafe {
-        let count = dict_get(dict, key);
-        if count.is_null() || ffi::PyLong_CheckExact(count) == 0 {
-            return Ok(None);
-        }
-        let n = ffi::PyLong_AsLongLong(count);
-        if n == -1 && !ffi::PyErr_Occurred().is_null() {
-            ffi::PyErr_Clear();
-            return Ok(None);
-        }
-        let Some(next) = n.checked_add(1) else {
-            return Ok(None);
-        };
-        let value = Bound::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(next))?;
-        if ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) < 0 {
-            return Err(PyErr::fetch(py));
-        }
-        Ok(Some(next))
     }
 }
 
@@ -172,6 +143,8 @@ unsafe fn create_fast<'py>(
             return Ok(None);
         };
         let falsy = ffi::Py_False();
+        // The method descriptor made for LoopCore checked `slf`'s type.
+        let core = slf.downcast_unchecked::<LoopCore>().get();
         if dict_get(&dict, intern!(py, "_task_factory")) != none
             || dict_get(&dict, intern!(py, "_on_task_created")) != none
             || dict_get(&dict, intern!(py, "_closed")) != falsy
@@ -179,9 +152,12 @@ unsafe fn create_fast<'py>(
         {
             return Ok(None);
         }
-        let Some(n) = bump(py, &dict, intern!(py, "_tasks_created"))? else {
-            return Ok(None);
-        };
+        // As `self._tasks_created += 1` (wrapping at the end of i64, where
+        // a Python int would grow: 2**63 tasks are not created).
+        let n = core
+            .tasks_created
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         let name = if name == none {
             default_name(py, n)?
         } else {
@@ -202,12 +178,7 @@ unsafe fn create_fast<'py>(
             py,
             ffi::PyObject_Call(class, call_args.as_ptr(), kwargs.as_ptr()),
         )?;
-        let seed_count = intern!(py, "_seed_tasks_created");
-        if bump(py, &dict, seed_count)?.is_none() {
-            // Not a plain int: `self._seed_tasks_created += 1` as Python does it.
-            let count = slf.getattr(seed_count)?;
-            slf.setattr(seed_count, count.add(1)?)?;
-        }
+        core.seed_tasks_created.fetch_add(1, Ordering::Relaxed);
         // The engine keeps every task it schedules (weakly, in creation
         // order): clean-up reads pending tasks from there. The network
         // learns which host's tasks these are.
@@ -291,9 +262,54 @@ unsafe fn create_slow<'py>(
     }
 }
 
-/// The METH_FASTCALL `create_task` building `task_class` tasks, for
-/// `SeedLoop` to install (a method of any object: it reads only the
-/// instance dict and calls the instance's own methods).
+static mut GET_DEBUG_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
+    ml_name: c"get_debug".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: fast_get_debug,
+    },
+    ml_flags: ffi::METH_NOARGS,
+    ml_doc: c"get_debug($self, /)\n--\n\nIs the loop in debug mode? (``self._debug``.)".as_ptr(),
+};
+
+/// `BaseEventLoop.get_debug` (`return self._debug`) without its frame: the
+/// C Future and Task call it in their `__init__`, so every task and future
+/// paid a Python frame for it. Reads the instance dict, then the attribute
+/// as Python would (no class between defines `_debug` as a descriptor).
+unsafe extern "C" fn fast_get_debug(
+    slf: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held and `slf` an instance (the
+    // method descriptor checked its type); the dict value is borrowed only
+    // until a reference of its own is taken.
+    unsafe {
+        let py = Python::assume_gil_acquired();
+        let name = intern!(py, "_debug");
+        let dict = ffi::PyObject_GenericGetDict(slf, ptr::null_mut());
+        if dict.is_null() {
+            ffi::PyErr_Clear();
+        } else {
+            let value = ffi::PyDict_GetItemWithError(dict, name.as_ptr());
+            if !value.is_null() {
+                ffi::Py_INCREF(value);
+            }
+            ffi::Py_DECREF(dict);
+            if !value.is_null() || !ffi::PyErr_Occurred().is_null() {
+                return value;
+            }
+        }
+        ffi::PyObject_GetAttr(slf, name.as_ptr())
+    }
+}
+
+/// The METH_NOARGS `get_debug` (see `fast_get_debug`), for `SeedLoop` to install.
+#[pyfunction]
+fn fast_get_debug_method(py: Python<'_>) -> PyResult<PyObject> {
+    method_descriptor(py, ptr::addr_of_mut!(GET_DEBUG_DEF))
+}
+
+/// The METH_FASTCALL `create_task` of `LoopCore` building `task_class`
+/// tasks, for `SeedLoop` to install.
 #[pyfunction]
 fn fast_create_task_method(py: Python<'_>, task_class: &Bound<'_, PyType>) -> PyResult<PyObject> {
     let takes_context = py.version_info() >= (3, 11);
@@ -318,5 +334,6 @@ fn fast_create_task_method(py: Python<'_>, task_class: &Bound<'_, PyType>) -> Py
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fast_create_task_method, m)?)?;
+    m.add_function(wrap_pyfunction!(fast_get_debug_method, m)?)?;
     Ok(())
 }

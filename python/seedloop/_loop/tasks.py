@@ -117,6 +117,9 @@ class _SeedTasks(_BaseEventLoop):  # type: ignore[misc]
     # a frame, three attribute writes and an f-string cost about a fifth of
     # creating, running and awaiting a task.
     create_task = _engine.fast_create_task_method(SeedTask)
+    # BaseEventLoop.get_debug (``return self._debug``) in C: every Future and
+    # Task calls it in its __init__.
+    get_debug = _engine.fast_get_debug_method()
 
     def _create_task_hooked(
         self, coro: Any, name: str | None, context: Any, kwargs: dict[str, Any]
