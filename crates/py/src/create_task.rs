@@ -66,32 +66,28 @@ unsafe fn dict_get(dict: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> *mut 
 /// `f"Task-{n}"`, written without a heap buffer.
 fn default_name(py: Python<'_>, n: i64) -> PyResult<Bound<'_, PyAny>> {
     let mut buf = [0u8; 32];
-    buf[..5].copy_from_slice(b"Task-");
-    let mut digits = [0u8; 20];
-    let mut len = 0;
+    let mut at = buf.len();
     let mut rest = n.unsigned_abs();
     loop {
-        digits[len] = b'0' + (rest % 10) as u8;
-        len += 1;
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
             break;
         }
     }
-    let mut at = 5;
     if n < 0 {
+        at -= 1;
         buf[at] = b'-';
-        at += 1;
     }
-    for &d in digits[..len].iter().rev() {
-        buf[at] = d;
-        at += 1;
-    }
+    at -= 5;
+    buf[at..at + 5].copy_from_slice(b"Task-");
+    let text = &buf[at..];
     // SAFETY: ASCII bytes of the given length; a new reference or NULL with an error set.
     unsafe {
         Bound::from_owned_ptr_or_err(
             py,
-            ffi::PyUnicode_FromStringAndSize(buf.as_ptr().cast(), at as ffi::Py_ssize_t),
+            ffi::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as ffi::Py_ssize_t),
         )
     }
 }
