@@ -377,8 +377,11 @@ impl Handle {
 #[derive(Default)]
 pub(crate) struct HandlePool(Mutex<Vec<Py<Handle>>>);
 
-/// Enough for a loop's steady state; more only keeps memory.
-const POOL_SIZE: usize = 64;
+/// Enough for a loop's steady state, including a burst of a thousand tasks
+/// created at once (each task's first step is a handle: with 64 kept, such
+/// bursts built a new handle per task, about 400 instructions each); more
+/// only keeps memory (at most this many idle handles per loop, freed with it).
+const POOL_SIZE: usize = 1024;
 
 static WEAKLIST_OFFSET: GILOnceCell<isize> = GILOnceCell::new();
 
