@@ -386,13 +386,16 @@ const POOL_SIZE: usize = 1024;
 static WEAKLIST_OFFSET: GILOnceCell<isize> = GILOnceCell::new();
 
 impl HandlePool {
-    /// A GC-tracked handle for `call_soon(callback, *args, context=context)`.
+    /// A handle for `call_soon(callback, *args, context=context)`, tracked
+    /// by the collector if `tracked` (untracked: the caller's promise that no
+    /// reference cycle can run through it, see `fast_call_soon`).
     pub(crate) fn take(
         &self,
         py: Python<'_>,
         callback: &Bound<'_, PyAny>,
         args: Args,
         context: PyObject,
+        tracked: bool,
     ) -> PyResult<Py<Handle>> {
         let spent = self.0.lock().pop();
         if let Some(handle) = spent {
@@ -408,11 +411,22 @@ impl HandlePool {
                 // spent call holds only None, so dropping it runs no code.
                 drop(unsafe { std::mem::replace(&mut *handle.get().call.get(), fresh) });
                 handle.get().cancelled.store(false, Ordering::Relaxed);
+                if tracked {
+                    // Pooled handles are untracked (see `give`).
+                    // SAFETY: a live, untracked GC object, the GIL held.
+                    unsafe { ffi::PyObject_GC_Track(handle.as_ptr().cast()) };
+                }
                 return Ok(handle);
             }
-            // Someone found it meanwhile (gc.get_objects()): leave it to them.
+            // Someone else holds it (they got it before it was pooled): leave it to them.
         }
-        Py::new(py, Handle::new(callback, args, context, None, None))
+        let handle = Py::new(py, Handle::new(callback, args, context, None, None))?;
+        if !tracked {
+            // SAFETY: a live GC object; untracking is always sound (the
+            // collector treats what it references as reachable).
+            unsafe { ffi::PyObject_GC_UnTrack(handle.as_ptr().cast()) };
+        }
+        Ok(handle)
     }
 
     /// Keep `handle` for reuse if it is a spent `call_soon` handle nothing
@@ -431,12 +445,15 @@ impl HandlePool {
         // in a consistent state.
         let old = unsafe { std::mem::replace(&mut *handle.get().call.get(), Call::spent(py)) };
         drop(old);
-        // A task's step handle was untracked (see `call_soon`); a pooled one
-        // is tracked again, like a new handle.
-        // SAFETY: a live GC object, the GIL held.
+        // Pooled handles are untracked: a spent call holds only None, so no
+        // cycle runs through it, and the collector does not walk idle handles
+        // (re-tracking put every task step's handle back in the youngest
+        // generation, walked by its next collection). `take` tracks it again
+        // unless its new call is a task's step.
+        // SAFETY: a live GC object, the GIL held; untracking is always sound.
         unsafe {
-            if ffi::PyObject_GC_IsTracked(ptr) == 0 {
-                ffi::PyObject_GC_Track(ptr.cast());
+            if ffi::PyObject_GC_IsTracked(ptr) != 0 {
+                ffi::PyObject_GC_UnTrack(ptr.cast());
             }
         }
         let mut pool = self.0.lock();

@@ -1333,18 +1333,16 @@ unsafe extern "C" fn fast_call_soon(
                 Footprint::Any
             };
             let call_args = Args::from_raw(py, args.add(1), nargs - 1)?;
-            let handle = core.pool.take(py, &callback, call_args, context.unbind())?;
             let (owner, task_step) = core.owner_and_step(py, &callback)?;
-            if task_step {
-                // A C task's own step: the task drops the handle it is given,
-                // so the ready list holds the only reference and no cycle can
-                // run through it. Left tracked, every collection while it
-                // waits walked it (about 400 instructions a task step; stock
-                // asyncio's handles cost the collector less).
-                // SAFETY: a live GC object; untracking is always sound (the
-                // collector treats what it references as reachable).
-                pyo3::ffi::PyObject_GC_UnTrack(handle.as_ptr().cast());
-            }
+            // A C task's own step: the task drops the handle it is given, so
+            // the ready list holds the only reference and no cycle can run
+            // through it: the handle is not tracked by the collector. Left
+            // tracked, every collection while it waits walked it (about 400
+            // instructions a task step; stock asyncio's handles cost the
+            // collector less).
+            let handle = core
+                .pool
+                .take(py, &callback, call_args, context.unbind(), !task_step)?;
             {
                 let mut st = core.lock();
                 let owner = owner.unwrap_or(st.current_owner);
