@@ -63,6 +63,36 @@ unsafe fn dict_get(dict: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> *mut 
     }
 }
 
+/// Is `slf.<name>` None? As getattr finds it, without its generic lookup
+/// when the class's attribute is not a descriptor: the instance dict's
+/// value, else the class's.
+///
+/// SAFETY: `dict` is `slf`'s instance dict, the GIL held.
+unsafe fn is_none_attr(
+    slf: &Bound<'_, PyAny>,
+    dict: &Bound<'_, PyDict>,
+    name: &Bound<'_, PyString>,
+) -> PyResult<bool> {
+    // SAFETY: the caller's guarantee; borrowed results, compared and dropped
+    // before anything else runs.
+    unsafe {
+        let none = ffi::Py_None();
+        let class_attr = crate::capi::_PyType_Lookup(ffi::Py_TYPE(slf.as_ptr()), name.as_ptr());
+        let descriptor = !class_attr.is_null()
+            && !ffi::PyType_GetSlot(ffi::Py_TYPE(class_attr), ffi::Py_tp_descr_get).is_null();
+        if !descriptor {
+            let own = dict_get(dict, name);
+            if !own.is_null() {
+                return Ok(own == none);
+            }
+            if !class_attr.is_null() {
+                return Ok(class_attr == none);
+            }
+        }
+        Ok(slf.getattr(name)?.is_none())
+    }
+}
+
 /// `f"Task-{n}"`, written without a heap buffer.
 fn default_name(py: Python<'_>, n: i64) -> PyResult<Bound<'_, PyAny>> {
     let mut buf = [0u8; 32];
@@ -178,13 +208,7 @@ unsafe fn create_fast<'py>(
         // The engine keeps every task it schedules (weakly, in creation
         // order): clean-up reads pending tasks from there. The network
         // learns which host's tasks these are.
-        let net_name = intern!(py, "_seedloop_net");
-        let net = dict_get(&dict, net_name);
-        let has_net = if net.is_null() {
-            !slf.getattr(net_name)?.is_none()
-        } else {
-            net != none
-        };
+        let has_net = !is_none_attr(slf, &dict, intern!(py, "_seedloop_net"))?;
         if has_net {
             slf.call_method1(
                 intern!(py, "_track_on_host"),

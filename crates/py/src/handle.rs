@@ -411,21 +411,13 @@ impl HandlePool {
                 // spent call holds only None, so dropping it runs no code.
                 drop(unsafe { std::mem::replace(&mut *handle.get().call.get(), fresh) });
                 handle.get().cancelled.store(false, Ordering::Relaxed);
-                if tracked {
-                    // Pooled handles are untracked (see `give`).
-                    // SAFETY: a live, untracked GC object, the GIL held.
-                    unsafe { ffi::PyObject_GC_Track(handle.as_ptr().cast()) };
-                }
+                set_tracked(handle.as_ptr(), tracked);
                 return Ok(handle);
             }
             // Someone else holds it (they got it before it was pooled): leave it to them.
         }
         let handle = Py::new(py, Handle::new(callback, args, context, None, None))?;
-        if !tracked {
-            // SAFETY: a live GC object; untracking is always sound (the
-            // collector treats what it references as reachable).
-            unsafe { ffi::PyObject_GC_UnTrack(handle.as_ptr().cast()) };
-        }
+        set_tracked(handle.as_ptr(), tracked);
         Ok(handle)
     }
 
@@ -445,20 +437,27 @@ impl HandlePool {
         // in a consistent state.
         let old = unsafe { std::mem::replace(&mut *handle.get().call.get(), Call::spent(py)) };
         drop(old);
-        // Pooled handles are untracked: a spent call holds only None, so no
-        // cycle runs through it, and the collector does not walk idle handles
-        // (re-tracking put every task step's handle back in the youngest
-        // generation, walked by its next collection). `take` tracks it again
-        // unless its new call is a task's step.
-        // SAFETY: a live GC object, the GIL held; untracking is always sound.
-        unsafe {
-            if ffi::PyObject_GC_IsTracked(ptr) != 0 {
-                ffi::PyObject_GC_UnTrack(ptr.cast());
-            }
-        }
+        // Pooled as tracked or untracked as it was: `take` sets what its next
+        // call needs. (Re-tracking here put every task step's handle back in
+        // the youngest generation, walked by its next collection; a spent
+        // call holds only None, so no cycle runs through an idle handle.)
         let mut pool = self.0.lock();
         if pool.len() < POOL_SIZE {
             pool.push(handle);
+        }
+    }
+}
+
+/// Track (or untrack) the GC object at `ptr` unless it already is.
+fn set_tracked(ptr: *mut ffi::PyObject, tracked: bool) {
+    // SAFETY: a live GC object, the GIL held (the callers'); untracking is
+    // always sound (the collector treats what it references as reachable).
+    unsafe {
+        let is_tracked = ffi::PyObject_GC_IsTracked(ptr) != 0;
+        if tracked && !is_tracked {
+            ffi::PyObject_GC_Track(ptr.cast());
+        } else if !tracked && is_tracked {
+            ffi::PyObject_GC_UnTrack(ptr.cast());
         }
     }
 }

@@ -109,9 +109,6 @@ def _run_state(opts: RunOptions) -> tuple[dict[str, Any], dict[str, Any]]:
         "_executor_mode": opts.executor,
         # _tasks_created and _seed_tasks_created are the engine's (LoopCore).
         "_factory_tasks_created": 0,
-        # NetLoopMixin's default, here too: the engine's create_task finds it
-        # in the instance dict instead of looking through the classes.
-        "_seedloop_net": None,
         "_on_task_created": None,
     }
     result = (own, {**(_BASE_STATE or {}), **own})
