@@ -86,10 +86,16 @@ def test_create_task_names_counts_and_falls_back_like_the_python_method():
     assert [t.get_name() for t in tasks] == ["Task-1", "named", "Task-3"]
     assert type(tasks[0]).__name__ == "Task" and type(tasks[0]) is not asyncio.Task
     assert (loop._tasks_created, loop._seed_tasks_created) == (3, 3)
-    loop._tasks_created = 10  # the counters read and write like attributes
+    for n in (1, 9, 10, 99, 100, 101, 12345, 10**15, -5):
+        loop._tasks_created = n - 1  # the counters read and write like attributes
+        named = loop.create_task(noop())
+        assert named.get_name() == f"Task-{n}"
+        tasks.append(named)
+    loop._tasks_created = 10
     tasks.append(loop.create_task(noop()))
     assert tasks[-1].get_name() == "Task-11"
-    assert loop.run_until_complete(asyncio.gather(*tasks)) == ["Task-1", "named", "Task-3", "Task-11"]
+    expected = ["Task-1", "named", "Task-3", *(f"Task-{n}" for n in (1, 9, 10, 99, 100, 101, 12345, 10**15, -5))]
+    assert loop.run_until_complete(asyncio.gather(*tasks)) == [*expected, "Task-11"]
     assert loop.pending_tasks() == []
 
     seen = []
@@ -100,7 +106,7 @@ def test_create_task_names_counts_and_falls_back_like_the_python_method():
     loop.set_task_factory(lambda loop, coro, **kwargs: asyncio.Task(coro, loop=loop, **kwargs))
     made = loop.create_task(noop())
     assert type(made) is asyncio.Task and made.get_name() == "Task-13"
-    assert (loop._tasks_created, loop._seed_tasks_created, loop._factory_tasks_created) == (13, 5, 1)
+    assert (loop._tasks_created, loop._seed_tasks_created, loop._factory_tasks_created) == (13, 14, 1)
     loop.set_task_factory(None)
     loop.run_until_complete(asyncio.gather(hooked, made))
 

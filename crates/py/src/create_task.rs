@@ -95,16 +95,28 @@ unsafe fn is_none_attr(
 
 /// `f"Task-{n}"`, written without a heap buffer.
 fn default_name(py: Python<'_>, n: i64) -> PyResult<Bound<'_, PyAny>> {
+    // Two digits at a time (a division per pair).
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut buf = [0u8; 32];
     let mut at = buf.len();
     let mut rest = n.unsigned_abs();
-    loop {
+    while rest >= 100 {
+        let pair = (rest % 100) as usize * 2;
+        rest /= 100;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if rest >= 10 {
+        let pair = rest as usize * 2;
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        buf[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+        buf[at] = b'0' + rest as u8;
     }
     if n < 0 {
         at -= 1;
@@ -118,6 +130,45 @@ fn default_name(py: Python<'_>, n: i64) -> PyResult<Bound<'_, PyAny>> {
         Bound::from_owned_ptr_or_err(
             py,
             ffi::PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as ffi::Py_ssize_t),
+        )
+    }
+}
+
+/// `class(coro, loop=slf, name=name[, context=context])`; `context` is
+/// None when not given.
+///
+/// SAFETY: `class` a live type, `context` a live object, the GIL held.
+unsafe fn new_task<'py>(
+    py: Python<'py>,
+    class: *mut ffi::PyObject,
+    coro: &Bound<'py, PyAny>,
+    slf: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyAny>,
+    context: *mut ffi::PyObject,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY (the block): the caller's guarantee.
+    unsafe {
+        let call_args = PyTuple::new(py, [coro])?;
+        let (loop_key, name_key) = (intern!(py, "loop"), intern!(py, "name"));
+        let set =
+            |dict: *mut ffi::PyObject, key: &Bound<'_, PyString>, value: *mut ffi::PyObject| {
+                if ffi::PyDict_SetItem(dict, key.as_ptr(), value) < 0 {
+                    return Err(PyErr::fetch(py));
+                }
+                Ok(())
+            };
+        // A new dict per call (as Python's own call builds): refilling a
+        // kept one cost more than making one (the values must be let go
+        // after the call, so each key is replaced twice).
+        let kwargs = PyDict::new(py);
+        set(kwargs.as_ptr(), loop_key, slf.as_ptr())?;
+        set(kwargs.as_ptr(), name_key, name.as_ptr())?;
+        if context != ffi::Py_None() {
+            set(kwargs.as_ptr(), intern!(py, "context"), context)?;
+        }
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyObject_Call(class, call_args.as_ptr(), kwargs.as_ptr()),
         )
     }
 }
@@ -189,21 +240,8 @@ unsafe fn create_fast<'py>(
         } else {
             Bound::from_borrowed_ptr(py, name)
         };
-        let kwargs = PyDict::new(py);
-        kwargs.set_item(intern!(py, "loop"), slf)?;
-        kwargs.set_item(intern!(py, "name"), name)?;
-        if context != none {
-            kwargs.set_item(
-                intern!(py, "context"),
-                Bound::from_borrowed_ptr(py, context),
-            )?;
-        }
         let coro = Bound::from_borrowed_ptr(py, *args);
-        let call_args = PyTuple::new(py, [coro])?;
-        let task = Bound::from_owned_ptr_or_err(
-            py,
-            ffi::PyObject_Call(class, call_args.as_ptr(), kwargs.as_ptr()),
-        )?;
+        let task = new_task(py, class, &coro, slf, &name, context)?;
         core.seed_tasks_created.fetch_add(1, Ordering::Relaxed);
         // The engine keeps every task it schedules (weakly, in creation
         // order): clean-up reads pending tasks from there. The network
