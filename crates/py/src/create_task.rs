@@ -79,6 +79,7 @@ unsafe fn is_none_attr(
         let none = ffi::Py_None();
         let class_attr = crate::capi::_PyType_Lookup(ffi::Py_TYPE(slf.as_ptr()), name.as_ptr());
         let descriptor = !class_attr.is_null()
+            && class_attr != none
             && !ffi::PyType_GetSlot(ffi::Py_TYPE(class_attr), ffi::Py_tp_descr_get).is_null();
         if !descriptor {
             let own = dict_get(dict, name);
@@ -148,7 +149,7 @@ unsafe fn new_task<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY (the block): the caller's guarantee.
     unsafe {
-        let call_args = PyTuple::new(py, [coro])?;
+        let call_args = Bound::from_owned_ptr_or_err(py, ffi::PyTuple_Pack(1, coro.as_ptr()))?;
         let (loop_key, name_key) = (intern!(py, "loop"), intern!(py, "name"));
         let set =
             |dict: *mut ffi::PyObject, key: &Bound<'_, PyString>, value: *mut ffi::PyObject| {
