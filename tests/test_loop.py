@@ -131,6 +131,31 @@ def test_create_task_names_counts_and_falls_back_like_the_python_method():
     assert loop._tasks_created == 15  # counted before the check, as the Python method did
 
 
+def test_a_loop_class_with_debug_as_a_property_is_read_through_it():
+    # get_debug and create_task read the instance dict only where
+    # ``self._debug`` would: a class's data descriptor wins over it.
+    class AlwaysDebug(SeedLoop):
+        @property
+        def _debug(self):
+            return True
+
+        @_debug.setter
+        def _debug(self, value):
+            pass
+
+    loop = AlwaysDebug(seed=1)
+    assert loop.get_debug() is True
+
+    async def noop():
+        return None
+
+    task = loop.create_task(noop())
+    # Debug mode: the task recorded where it was created, ending at the caller.
+    assert task._source_traceback[-1].name == "test_a_loop_class_with_debug_as_a_property_is_read_through_it"
+    loop.run_until_complete(task)
+    loop.close()
+
+
 def test_create_task_context_is_a_type_error_on_310_only(loop):
     async def noop():
         return None

@@ -34,7 +34,7 @@ static mut CREATE_TASK_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
         PyCFunctionFastWithKeywords: fast_create_task,
     },
     ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-    ml_doc: c"create_task($self, coro, /, *, name=None, context=None)\n--\n\n``loop.create_task``; without a task factory the task is a SeedTask (hashed by creation order).".as_ptr(),
+    ml_doc: c"create_task($self, coro, *, name=None, context=None, **kwargs)\n--\n\n``loop.create_task``; without a task factory the task is a SeedTask (hashed by creation order).".as_ptr(),
 };
 
 /// Is the keyword `kw` the string `name`? (By address first: keyword names
@@ -92,6 +92,43 @@ unsafe fn is_none_attr(
         }
         Ok(slf.getattr(name)?.is_none())
     }
+}
+
+/// The last loop class found to define none of the attributes the fast
+/// paths read from the instance dict as a data descriptor (kept alive, so
+/// the address always names that class). Learnt once per class, as
+/// `LoopCore::engine_stopping` does: a class attribute added later is not seen.
+static PLAIN_TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(ptr::null_mut());
+
+/// Does `self.<name>` read the instance dict for every name the fast paths
+/// read there (no class defines one as a data descriptor, which would win
+/// over the dict)?
+///
+/// SAFETY: `ty` a live type, the GIL held.
+unsafe fn reads_dict(py: Python<'_>, ty: *mut ffi::PyTypeObject) -> bool {
+    if PLAIN_TYPE.load(Ordering::Relaxed) == ty {
+        return true;
+    }
+    let names = [
+        intern!(py, "_task_factory"),
+        intern!(py, "_on_task_created"),
+        intern!(py, "_closed"),
+        intern!(py, "_debug"),
+    ];
+    // SAFETY: the caller's guarantee; borrowed results only tested.
+    unsafe {
+        for name in names {
+            let attr = crate::capi::_PyType_Lookup(ty, name.as_ptr());
+            if !attr.is_null()
+                && !ffi::PyType_GetSlot(ffi::Py_TYPE(attr), ffi::Py_tp_descr_set).is_null()
+            {
+                return false;
+            }
+        }
+        ffi::Py_INCREF(ty.cast());
+    }
+    PLAIN_TYPE.store(ty, Ordering::Relaxed);
+    true
 }
 
 /// `f"Task-{n}"`, written without a heap buffer.
@@ -210,6 +247,9 @@ unsafe fn create_fast<'py>(
         }
         if context != none && !TASK_TAKES_CONTEXT.load(Ordering::Relaxed) {
             return Ok(None); // 3.10: the slow path raises asyncio's TypeError
+        }
+        if !reads_dict(py, ffi::Py_TYPE(slf.as_ptr())) {
+            return Ok(None);
         }
         let dict = ffi::PyObject_GenericGetDict(slf.as_ptr(), ptr::null_mut());
         if dict.is_null() {
@@ -332,8 +372,8 @@ static mut GET_DEBUG_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
 
 /// `BaseEventLoop.get_debug` (`return self._debug`) without its frame: the
 /// C Future and Task call it in their `__init__`, so every task and future
-/// paid a Python frame for it. Reads the instance dict, then the attribute
-/// as Python would (no class between defines `_debug` as a descriptor).
+/// paid a Python frame for it. Reads the instance dict where that is what
+/// `self._debug` reads (`reads_dict`), else the attribute.
 unsafe extern "C" fn fast_get_debug(
     slf: *mut ffi::PyObject,
     _args: *mut ffi::PyObject,
@@ -344,6 +384,9 @@ unsafe extern "C" fn fast_get_debug(
     unsafe {
         let py = Python::assume_gil_acquired();
         let name = intern!(py, "_debug");
+        if !reads_dict(py, ffi::Py_TYPE(slf)) {
+            return ffi::PyObject_GetAttr(slf, name.as_ptr());
+        }
         let dict = ffi::PyObject_GenericGetDict(slf, ptr::null_mut());
         if dict.is_null() {
             ffi::PyErr_Clear();
