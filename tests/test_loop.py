@@ -73,6 +73,137 @@ def test_create_task_with_name_and_context(loop):
     assert loop.run_until_complete(main()) == expected
 
 
+def test_create_task_names_counts_and_falls_back_like_the_python_method():
+    # The engine's create_task does the common call itself; everything else
+    # (a hook, a factory, debug mode, a closed loop) keeps the Python path.
+    loop = SeedLoop(seed=1)
+
+    async def noop():
+        return asyncio.current_task().get_name()
+
+    tasks = [loop.create_task(noop()), loop.create_task(noop(), name="named")]
+    tasks.append(loop.create_task(noop(), name=None))
+    assert [t.get_name() for t in tasks] == ["Task-1", "named", "Task-3"]
+    assert type(tasks[0]).__name__ == "Task" and type(tasks[0]) is not asyncio.Task
+    assert (loop._tasks_created, loop._seed_tasks_created) == (3, 3)
+    for n in (1, 9, 10, 99, 100, 101, 12345, 10**15, -5):
+        loop._tasks_created = n - 1  # the counters read and write like attributes
+        named = loop.create_task(noop())
+        assert named.get_name() == f"Task-{n}"
+        tasks.append(named)
+    loop._tasks_created = 10
+    tasks.append(loop.create_task(noop()))
+    assert tasks[-1].get_name() == "Task-11"
+    expected = ["Task-1", "named", "Task-3", *(f"Task-{n}" for n in (1, 9, 10, 99, 100, 101, 12345, 10**15, -5))]
+    assert loop.run_until_complete(asyncio.gather(*tasks)) == [*expected, "Task-11"]
+    assert loop.pending_tasks() == []
+
+    seen = []
+    loop._on_task_created = lambda task, parent: seen.append((task.get_name(), parent))
+    hooked = loop.create_task(noop())
+    assert seen == [("Task-12", None)]
+    loop._on_task_created = None
+    loop.set_task_factory(lambda loop, coro, **kwargs: asyncio.Task(coro, loop=loop, **kwargs))
+    made = loop.create_task(noop())
+    assert type(made) is asyncio.Task and made.get_name() == "Task-13"
+    assert (loop._tasks_created, loop._seed_tasks_created, loop._factory_tasks_created) == (13, 14, 1)
+    loop.set_task_factory(None)
+    loop.run_until_complete(asyncio.gather(hooked, made))
+
+    assert loop.get_debug() is False
+    loop.set_debug(True)
+    assert loop.get_debug() is True
+    traced = loop.create_task(noop())
+    # The caller's line ends the source traceback, as with the stock loop.
+    assert traced._source_traceback[-1].name == "test_create_task_names_counts_and_falls_back_like_the_python_method"
+    loop.set_debug(False)
+    loop.run_until_complete(traced)
+
+    with pytest.raises(TypeError):
+        loop.create_task()
+    coro = noop()
+    with pytest.raises(TypeError):
+        loop.create_task(coro, "positional name")
+    loop.close()
+    with pytest.raises(RuntimeError, match="^Event loop is closed$"):
+        loop.create_task(coro)
+    coro.close()
+    assert loop._tasks_created == 15  # counted before the check, as the Python method did
+
+
+def test_a_loop_class_with_debug_as_a_property_is_read_through_it():
+    # get_debug and create_task read the instance dict only where
+    # ``self._debug`` would: a class's data descriptor wins over it.
+    class AlwaysDebug(SeedLoop):
+        @property
+        def _debug(self):
+            return True
+
+        @_debug.setter
+        def _debug(self, value):
+            pass
+
+    loop = AlwaysDebug(seed=1)
+    assert loop.get_debug() is True
+
+    async def noop():
+        return None
+
+    task = loop.create_task(noop())
+    # Debug mode: the task recorded where it was created, ending at the caller.
+    assert task._source_traceback[-1].name == "test_a_loop_class_with_debug_as_a_property_is_read_through_it"
+    loop.run_until_complete(task)
+    loop.close()
+
+
+def test_create_task_context_is_a_type_error_on_310_only(loop):
+    async def noop():
+        return None
+
+    coro = noop()
+    if sys.version_info < (3, 11):
+        with pytest.raises(TypeError, match="^create_task\\(\\) got an unexpected keyword argument 'context'$"):
+            loop.create_task(coro, context=contextvars.copy_context())
+        coro.close()
+        task = loop.create_task(noop(), context=None)  # None is no context
+    else:
+        task = loop.create_task(coro, context=contextvars.copy_context())
+    loop.run_until_complete(task)
+
+
+def test_a_pooled_handle_reused_for_a_plain_callback_is_collected_in_a_cycle():
+    import gc
+    import weakref
+
+    loop = SeedLoop(seed=3)
+
+    async def noop():
+        return None
+
+    async def many():
+        await asyncio.gather(*[noop() for _ in range(50)])
+
+    # Task steps leave handles the collector does not track in the pool ...
+    loop.run_until_complete(many())
+
+    class Holder:
+        def tick(self):
+            pass
+
+    refs = []
+    for _ in range(20):
+        holder = Holder()
+        # ... reused here, in a cycle through the holder: tracked again.
+        holder.handle = loop.call_soon(holder.tick)
+        assert gc.is_tracked(holder.handle)
+        refs.append(weakref.ref(holder))
+        del holder
+    loop.run_until_complete(asyncio.sleep(0))
+    loop.close()
+    gc.collect()
+    assert [r() for r in refs] == [None] * 20
+
+
 def test_exception_handler_receives_callback_errors(loop):
     seen = []
     loop.set_exception_handler(lambda lp, ctx: seen.append(ctx))

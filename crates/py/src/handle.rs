@@ -377,19 +377,25 @@ impl Handle {
 #[derive(Default)]
 pub(crate) struct HandlePool(Mutex<Vec<Py<Handle>>>);
 
-/// Enough for a loop's steady state; more only keeps memory.
-const POOL_SIZE: usize = 64;
+/// Enough for a loop's steady state, including a burst of a thousand tasks
+/// created at once (each task's first step is a handle: with 64 kept, such
+/// bursts built a new handle per task, about 400 instructions each); more
+/// only keeps memory (at most this many idle handles per loop, freed with it).
+const POOL_SIZE: usize = 1024;
 
 static WEAKLIST_OFFSET: GILOnceCell<isize> = GILOnceCell::new();
 
 impl HandlePool {
-    /// A GC-tracked handle for `call_soon(callback, *args, context=context)`.
+    /// A handle for `call_soon(callback, *args, context=context)`, tracked
+    /// by the collector if `tracked` (untracked: the caller's promise that no
+    /// reference cycle can run through it, see `fast_call_soon`).
     pub(crate) fn take(
         &self,
         py: Python<'_>,
         callback: &Bound<'_, PyAny>,
         args: Args,
         context: PyObject,
+        tracked: bool,
     ) -> PyResult<Py<Handle>> {
         let spent = self.0.lock().pop();
         if let Some(handle) = spent {
@@ -405,11 +411,14 @@ impl HandlePool {
                 // spent call holds only None, so dropping it runs no code.
                 drop(unsafe { std::mem::replace(&mut *handle.get().call.get(), fresh) });
                 handle.get().cancelled.store(false, Ordering::Relaxed);
+                set_tracked(handle.as_ptr(), tracked);
                 return Ok(handle);
             }
-            // Someone found it meanwhile (gc.get_objects()): leave it to them.
+            // Someone else holds it (they got it before it was pooled): leave it to them.
         }
-        Py::new(py, Handle::new(callback, args, context, None, None))
+        let handle = Py::new(py, Handle::new(callback, args, context, None, None))?;
+        set_tracked(handle.as_ptr(), tracked);
+        Ok(handle)
     }
 
     /// Keep `handle` for reuse if it is a spent `call_soon` handle nothing
@@ -428,17 +437,27 @@ impl HandlePool {
         // in a consistent state.
         let old = unsafe { std::mem::replace(&mut *handle.get().call.get(), Call::spent(py)) };
         drop(old);
-        // A task's step handle was untracked (see `call_soon`); a pooled one
-        // is tracked again, like a new handle.
-        // SAFETY: a live GC object, the GIL held.
-        unsafe {
-            if ffi::PyObject_GC_IsTracked(ptr) == 0 {
-                ffi::PyObject_GC_Track(ptr.cast());
-            }
-        }
+        // Pooled as tracked or untracked as it was: `take` sets what its next
+        // call needs. (Re-tracking here put every task step's handle back in
+        // the youngest generation, walked by its next collection; a spent
+        // call holds only None, so no cycle runs through an idle handle.)
         let mut pool = self.0.lock();
         if pool.len() < POOL_SIZE {
             pool.push(handle);
+        }
+    }
+}
+
+/// Track (or untrack) the GC object at `ptr` unless it already is.
+fn set_tracked(ptr: *mut ffi::PyObject, tracked: bool) {
+    // SAFETY: a live GC object, the GIL held (the callers'); untracking is
+    // always sound (the collector treats what it references as reachable).
+    unsafe {
+        let is_tracked = ffi::PyObject_GC_IsTracked(ptr) != 0;
+        if tracked && !is_tracked {
+            ffi::PyObject_GC_Track(ptr.cast());
+        } else if !tracked && is_tracked {
+            ffi::PyObject_GC_UnTrack(ptr.cast());
         }
     }
 }

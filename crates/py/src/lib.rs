@@ -2,6 +2,7 @@
 
 mod capi;
 mod check;
+mod create_task;
 mod disk;
 mod errors;
 mod handle;
@@ -34,6 +35,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     patch::register(m)?;
     task_hash::register(m)?;
     time_attr::register(m)?;
+    create_task::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;
     m.add_class::<shrink::Shrinker>()?;
     m.add_function(wrap_pyfunction!(shrink::tape_complexity, m)?)?;

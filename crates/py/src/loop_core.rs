@@ -11,7 +11,9 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -169,6 +171,10 @@ pub struct LoopCore {
     observed: AtomicBool,
     /// The next creation-order hash of this loop's tasks and futures (from 1).
     next_hash: AtomicU64,
+    /// `self._tasks_created` and `self._seed_tasks_created` (see
+    /// `tasks_created_attr`): counted here by the engine's `create_task`.
+    pub(crate) tasks_created: AtomicI64,
+    pub(crate) seed_tasks_created: AtomicI64,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -778,7 +784,35 @@ impl LoopCore {
             closed: AtomicBool::new(false),
             observed: AtomicBool::new(false),
             next_hash: AtomicU64::new(1),
+            tasks_created: AtomicI64::new(0),
+            seed_tasks_created: AtomicI64::new(0),
         }
+    }
+
+    /// `self._tasks_created`: tasks this loop's `create_task` made or was
+    /// asked for (it names unnamed tasks `Task-<n>` from it). Kept by the
+    /// engine, whose `create_task` counts without a dict write per task;
+    /// reads and writes behave as for a plain attribute holding an int.
+    #[getter(_tasks_created)]
+    fn tasks_created_attr(&self) -> i64 {
+        self.tasks_created.load(Ordering::Relaxed)
+    }
+
+    #[setter(_tasks_created)]
+    fn set_tasks_created_attr(&self, value: i64) {
+        self.tasks_created.store(value, Ordering::Relaxed);
+    }
+
+    /// `self._seed_tasks_created`: the SeedTasks among them (`pending_tasks`
+    /// compares it with the tasks the engine has seen).
+    #[getter(_seed_tasks_created)]
+    fn seed_tasks_created_attr(&self) -> i64 {
+        self.seed_tasks_created.load(Ordering::Relaxed)
+    }
+
+    #[setter(_seed_tasks_created)]
+    fn set_seed_tasks_created_attr(&self, value: i64) {
+        self.seed_tasks_created.store(value, Ordering::Relaxed);
     }
 
     /// `self._stopping`, set by `loop.stop()` and reset by `run_forever`:
@@ -1247,18 +1281,16 @@ unsafe extern "C" fn fast_call_soon(
                 Footprint::Any
             };
             let call_args = Args::from_raw(py, args.add(1), nargs - 1)?;
-            let handle = core.pool.take(py, &callback, call_args, context.unbind())?;
             let (owner, task_step) = core.owner_and_step(py, &callback)?;
-            if task_step {
-                // A C task's own step: the task drops the handle it is given,
-                // so the ready list holds the only reference and no cycle can
-                // run through it. Left tracked, every collection while it
-                // waits walked it (about 400 instructions a task step; stock
-                // asyncio's handles cost the collector less).
-                // SAFETY: a live GC object; untracking is always sound (the
-                // collector treats what it references as reachable).
-                pyo3::ffi::PyObject_GC_UnTrack(handle.as_ptr().cast());
-            }
+            // A C task's own step: the task drops the handle it is given, so
+            // the ready list holds the only reference and no cycle can run
+            // through it: the handle is not tracked by the collector. Left
+            // tracked, every collection while it waits walked it (about 400
+            // instructions a task step; stock asyncio's handles cost the
+            // collector less).
+            let handle = core
+                .pool
+                .take(py, &callback, call_args, context.unbind(), !task_step)?;
             {
                 let mut st = core.lock();
                 let owner = owner.unwrap_or(st.current_owner);
@@ -1467,7 +1499,10 @@ unsafe fn fast_timer(
 }
 
 /// A METH_FASTCALL method of `LoopCore` from its static definition.
-fn method_descriptor(py: Python<'_>, def: *mut pyo3::ffi::PyMethodDef) -> PyResult<PyObject> {
+pub(crate) fn method_descriptor(
+    py: Python<'_>,
+    def: *mut pyo3::ffi::PyMethodDef,
+) -> PyResult<PyObject> {
     let ty = LoopCore::type_object(py);
     // SAFETY: `def` is a static definition never written after start-up;
     // the type object outlives the descriptor (the module holds it).

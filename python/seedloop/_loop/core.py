@@ -59,7 +59,9 @@ def _base_state() -> dict[str, Any] | None:
 
 
 _BASE_STATE = _base_state()
-#: What ``SeedLoop._setup`` sets: BaseEventLoop's attributes and SeedLoop's own.
+#: What ``SeedLoop._setup`` sets: BaseEventLoop's attributes and SeedLoop's own
+#: (``_stopping``, ``_tasks_created`` and ``_seed_tasks_created`` are the
+#: engine's: data descriptors of LoopCore, not slots).
 _LOOP_SLOTS = (
     *(_BASE_STATE or ()),
     "_scheduled",
@@ -70,8 +72,6 @@ _LOOP_SLOTS = (
     "_max_time",
     "_max_wall",
     "_executor_mode",
-    "_tasks_created",
-    "_seed_tasks_created",
     "_factory_tasks_created",
     "_on_task_created",
     "_walk_stopped",
