@@ -861,7 +861,10 @@ def _run_parallel(
 ) -> None:
     # A forked or spawned worker starts with no loop running, no world held
     # and no thread but its own: explore() refuses to run inside a loop.
-    ctx = multiprocessing.get_context(start_method())
+    method = start_method()
+    if method == "fork" and opts.world.world:
+        _world.prepare()  # forked workers inherit what their runs patch
+    ctx = multiprocessing.get_context(method)
     workers = _Workers(ctx, jobs)
     shared = workers.shared
     # Chunks queued or running at once: one running and one waiting per

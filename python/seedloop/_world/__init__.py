@@ -133,7 +133,7 @@ from .guards import (
     real_io_allowed,
 )
 from .guards import inline_work as inline_work
-from .patching import _patch_process, _restore_process
+from .patching import _patch_process, _restore_process, _scan_new_modules
 from .state import World, _get_ident, _worlds
 
 __all__ = [
@@ -145,11 +145,20 @@ __all__ = [
     "held",
     "install",
     "installed",
+    "prepare",
     "uninstall",
     "mark_simulated",
     "real_io_allowed",
     "refuse_real_transport",
 ]
+
+
+def prepare() -> None:
+    """Find what the world patches now, not in the first run: a process about
+    to fork workers calls it, so that each inherits the table instead of
+    scanning ``sys.modules`` itself in its first run."""
+    with _lock:
+        _scan_new_modules()
 
 
 def current() -> World | None:
