@@ -187,8 +187,12 @@ unsafe fn create_fast<'py>(
             return Ok(None); // 3.10: the slow path raises asyncio's TypeError
         }
         let falsy = ffi::Py_False();
-        // The method descriptor made for LoopCore checked `slf`'s type.
-        let core = slf.downcast_unchecked::<LoopCore>().get();
+        // The descriptor is `object`'s (it is installed on a mixin class):
+        // anything but a loop takes the slow path.
+        let Ok(core) = slf.downcast::<LoopCore>() else {
+            return Ok(None);
+        };
+        let core = core.get();
         if !attr_is(slf, intern!(py, "_task_factory"), none)
             || !attr_is(slf, intern!(py, "_on_task_created"), none)
             || !attr_is(slf, intern!(py, "_closed"), falsy)

@@ -217,7 +217,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         loop = cls.__new__(cls)
         loop._closed = True  # what __del__ reads if the set-up fails
         # By position: keywords cost more than the rest of the call.
-        loop._setup(seed, opts, checked_tape, keep_steps, clamp_tape, walk, True)
+        loop._setup(seed, opts, checked_tape, keep_steps, clamp_tape, walk)
         return loop
 
     def _setup(
@@ -228,9 +228,8 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
         keep_steps: bool = False,
         clamp_tape: bool = False,
         walk: Any = None,
-        fresh: bool = False,
     ) -> None:
-        """Set up the loop for a run; ``fresh``: nothing but ``_closed`` was set on it yet."""
+        """Set up the loop for a run (every attribute, also those a subclass's ``__init__`` set)."""
         if (
             _BASE_STATE is None
             or type(self).set_debug is not SeedLoop.set_debug
