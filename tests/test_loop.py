@@ -634,3 +634,15 @@ def test_a_handle_an_exception_handler_keeps_stays_what_it_was(loop):
     assert len(kept) == 1
     assert kept[0]._callback is boom and kept[0]._args == ("first",)
     assert "boom('first')" in repr(kept[0])
+
+
+def test_the_engine_create_task_called_on_something_else_raises_instead_of_crashing():
+    # The C-level method is installed on a mixin, so its descriptor accepts any object.
+    from seedloop._loop.tasks import _SeedTasks
+
+    coro = asyncio.sleep(0)
+    try:
+        with pytest.raises(AttributeError, match="_create_task_slow"):
+            _SeedTasks.create_task(object(), coro)
+    finally:
+        coro.close()
