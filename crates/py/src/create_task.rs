@@ -21,7 +21,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
-use crate::loop_core::{method_descriptor, LoopCore};
+use crate::loop_core::{method_descriptor, method_descriptor_of, LoopCore};
 
 /// The task class the fast path builds (`SeedTask`; kept alive for the process).
 static TASK_CLASS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
@@ -320,28 +320,21 @@ fn fast_get_debug_method(py: Python<'_>) -> PyResult<PyObject> {
     method_descriptor(py, ptr::addr_of_mut!(GET_DEBUG_DEF))
 }
 
-/// The METH_FASTCALL `create_task` of `LoopCore` building `task_class`
-/// tasks, for `SeedLoop` to install.
+/// The METH_FASTCALL `create_task` building `task_class` tasks, for the
+/// loop's task mixin to install.
 #[pyfunction]
 fn fast_create_task_method(py: Python<'_>, task_class: &Bound<'_, PyType>) -> PyResult<PyObject> {
     let takes_context = py.version_info() >= (3, 11);
     TASK_TAKES_CONTEXT.store(takes_context, Ordering::Relaxed);
     // The class must outlive every call: keep a reference for the process.
-    let previous = TASK_CLASS.swap(task_class.clone().into_ptr(), Ordering::AcqRel);
-    let _ = previous; // an earlier class stays alive too (a call may still use it)
-                      // SAFETY: CREATE_TASK_DEF is a static method definition, never written
-                      // after start-up; PyBaseObject_Type is `object`.
-    let descr = unsafe {
-        ffi::PyDescr_NewMethod(
-            ptr::addr_of_mut!(ffi::PyBaseObject_Type),
-            ptr::addr_of_mut!(CREATE_TASK_DEF),
-        )
-    };
-    if descr.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    // SAFETY: a new reference returned by PyDescr_NewMethod.
-    Ok(unsafe { PyObject::from_owned_ptr(py, descr) })
+    // An earlier class stays alive too (a call may still use it).
+    let _previous = TASK_CLASS.swap(task_class.clone().into_ptr(), Ordering::AcqRel);
+    // `object`'s: the method is installed on a mixin, not on a LoopCore class.
+    method_descriptor_of(
+        py,
+        ptr::addr_of_mut!(ffi::PyBaseObject_Type),
+        ptr::addr_of_mut!(CREATE_TASK_DEF),
+    )
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -926,7 +926,7 @@ impl LoopCore {
         Ok(())
     }
 
-    pub(crate) fn time(&self) -> f64 {
+    fn time(&self) -> f64 {
         ns_to_secs(self.lock().sched.now_ns())
     }
 
@@ -1498,15 +1498,24 @@ unsafe fn fast_timer(
     }
 }
 
-/// A METH_FASTCALL method of `LoopCore` from its static definition.
+/// A C-level method of `LoopCore` from its static definition.
 pub(crate) fn method_descriptor(
     py: Python<'_>,
     def: *mut pyo3::ffi::PyMethodDef,
 ) -> PyResult<PyObject> {
-    let ty = LoopCore::type_object(py);
-    // SAFETY: `def` is a static definition never written after start-up;
-    // the type object outlives the descriptor (the module holds it).
-    let descr = unsafe { pyo3::ffi::PyDescr_NewMethod(ty.as_type_ptr(), def) };
+    method_descriptor_of(py, LoopCore::type_object(py).as_type_ptr(), def)
+}
+
+/// A method descriptor of the type `ty` (one that lives for the process:
+/// `LoopCore`, held by the module, or a static type such as `object`) from a
+/// static definition never written after start-up.
+pub(crate) fn method_descriptor_of(
+    py: Python<'_>,
+    ty: *mut pyo3::ffi::PyTypeObject,
+    def: *mut pyo3::ffi::PyMethodDef,
+) -> PyResult<PyObject> {
+    // SAFETY: the caller's guarantee: both outlive the descriptor.
+    let descr = unsafe { pyo3::ffi::PyDescr_NewMethod(ty, def) };
     if descr.is_null() {
         return Err(PyErr::fetch(py));
     }

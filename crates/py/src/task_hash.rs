@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyType;
 use pyo3::PyTypeInfo;
 
-use crate::loop_core::LoopCore;
+use crate::loop_core::{method_descriptor_of, LoopCore};
 
 /// The classes given a C-level hash and the byte offset of their slot.
 const MAX_CLASSES: usize = 4;
@@ -200,19 +200,12 @@ fn creation_hash_method(py: Python<'_>, cls: &Bound<'_, PyType>) -> PyResult<Opt
     if !registered {
         return Ok(None);
     }
-    // SAFETY: HASH_DEF is a static method definition, never written after
-    // start-up; PyBaseObject_Type is `object`.
-    let descr = unsafe {
-        ffi::PyDescr_NewMethod(
-            ptr::addr_of_mut!(ffi::PyBaseObject_Type),
-            ptr::addr_of_mut!(HASH_DEF),
-        )
-    };
-    if descr.is_null() {
-        return Err(PyErr::fetch(py));
-    }
-    // SAFETY: a new reference returned by PyDescr_NewMethod.
-    Ok(Some(unsafe { PyObject::from_owned_ptr(py, descr) }))
+    method_descriptor_of(
+        py,
+        ptr::addr_of_mut!(ffi::PyBaseObject_Type),
+        ptr::addr_of_mut!(HASH_DEF),
+    )
+    .map(Some)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

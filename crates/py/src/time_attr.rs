@@ -13,6 +13,7 @@
 //! flag on the loop that the engine reads instead.
 
 use pyo3::exceptions::{PyAttributeError, PyTypeError};
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::PyDict;
@@ -20,58 +21,40 @@ use pyo3::PyTypeInfo;
 
 use crate::loop_core::LoopCore;
 
-/// `time()` as a METH_NOARGS method of `LoopCore`: what an unpatched
-/// `loop.time` is bound to, and what `SeedLoop.time` shows on the class.
-static mut TIME_DEF: pyo3::ffi::PyMethodDef = pyo3::ffi::PyMethodDef {
-    ml_name: c"time".as_ptr(),
-    ml_meth: pyo3::ffi::PyMethodDefPointer {
-        PyCFunction: loop_time,
-    },
-    ml_flags: pyo3::ffi::METH_NOARGS,
-    ml_doc: c"time($self, /)\n--\n\nThe loop's virtual time in seconds.".as_ptr(),
-};
+/// `LoopCore.time`, the engine's own method descriptor (what an unpatched
+/// `loop.time` is bound to and what `SeedLoop.time` shows on the class), and
+/// its type's `__get__`, which binds it without a Python-level call.
+struct EngineTime {
+    method: PyObject,
+    bind: ffi::descrgetfunc,
+}
 
-unsafe extern "C" fn loop_time(
-    slf: *mut pyo3::ffi::PyObject,
-    _args: *mut pyo3::ffi::PyObject,
-) -> *mut pyo3::ffi::PyObject {
-    // SAFETY: CPython calls a method with the GIL held and a live `slf`.
-    let py = unsafe { Python::assume_gil_acquired() };
-    // SAFETY: as above; borrowed for the call.
-    let slf = unsafe { Bound::from_borrowed_ptr(py, slf) };
-    match slf.downcast::<LoopCore>() {
-        // SAFETY: the GIL is held; a new float reference.
-        Ok(core) => unsafe { pyo3::ffi::PyFloat_FromDouble(core.get().time()) },
-        Err(err) => {
-            PyErr::from(err).restore(py);
-            std::ptr::null_mut()
+fn engine_time(py: Python<'_>) -> PyResult<&EngineTime> {
+    static ENGINE_TIME: GILOnceCell<EngineTime> = GILOnceCell::new();
+    ENGINE_TIME.get_or_try_init(py, || {
+        let method = LoopCore::type_object(py).getattr(pyo3::intern!(py, "time"))?;
+        // SAFETY: the GIL is held; a method descriptor's type is a static
+        // type (readable by PyType_GetSlot since 3.10) whose `tp_descr_get`
+        // slot, if set, is a `descrgetfunc`.
+        let slot =
+            unsafe { ffi::PyType_GetSlot(ffi::Py_TYPE(method.as_ptr()), ffi::Py_tp_descr_get) };
+        if slot.is_null() {
+            return Err(PyTypeError::new_err("LoopCore.time cannot be bound"));
         }
-    }
+        Ok(EngineTime {
+            method: method.unbind(),
+            // SAFETY: see above: the slot holds a `descrgetfunc`.
+            bind: unsafe { std::mem::transmute::<*mut std::ffi::c_void, ffi::descrgetfunc>(slot) },
+        })
+    })
 }
 
-/// `LoopCore`'s `time` method descriptor (what `SeedLoop.time` returns).
-fn method(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    static METHOD: GILOnceCell<PyObject> = GILOnceCell::new();
-    Ok(METHOD
-        .get_or_try_init(py, || {
-            let ty = LoopCore::type_object(py);
-            // SAFETY: a static definition never written; the type outlives it.
-            let descr = unsafe {
-                pyo3::ffi::PyDescr_NewMethod(ty.as_type_ptr(), std::ptr::addr_of_mut!(TIME_DEF))
-            };
-            if descr.is_null() {
-                return Err(PyErr::fetch(py));
-            }
-            // SAFETY: a new reference.
-            Ok(unsafe { PyObject::from_owned_ptr(py, descr) })
-        })?
-        .bind(py))
-}
-
-/// Is `ty`'s `time` this module's (no class in between defines its own)?
+/// Is `ty`'s `time` the engine's (no class in between defines its own)?
 pub(crate) fn is_engine_time(ty: &Bound<'_, pyo3::types::PyType>) -> PyResult<bool> {
     let py = ty.py();
-    Ok(ty.getattr(pyo3::intern!(py, "time"))?.is(method(py)?))
+    Ok(ty
+        .getattr(pyo3::intern!(py, "time"))?
+        .is(engine_time(py)?.method.bind(py)))
 }
 
 /// The descriptor `SeedLoop.time` is.
@@ -124,7 +107,7 @@ impl TimeAttribute {
         _owner: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let Some(instance) = instance.filter(|i| !i.is_none()) else {
-            return Ok(method(py)?.clone());
+            return Ok(engine_time(py)?.method.bind(py).clone());
         };
         let core = Self::core(instance)?;
         if core.get().time_patched() {
@@ -132,13 +115,14 @@ impl TimeAttribute {
                 return Ok(value);
             }
         }
-        // SAFETY: a static definition never written; `instance` is live and
-        // becomes the builtin method's `__self__` (a new reference).
+        let time = engine_time(py)?;
+        // SAFETY: the method descriptor's own `__get__`, with live objects and
+        // the GIL held; a new reference (the bound method) or NULL.
         let bound = unsafe {
-            pyo3::ffi::PyCFunction_NewEx(
-                std::ptr::addr_of_mut!(TIME_DEF),
+            (time.bind)(
+                time.method.as_ptr(),
                 instance.as_ptr(),
-                std::ptr::null_mut(),
+                ffi::Py_TYPE(instance.as_ptr()).cast(),
             )
         };
         if bound.is_null() {
