@@ -640,9 +640,13 @@ def test_the_engine_create_task_called_on_something_else_raises_instead_of_crash
     # The C-level method is installed on a mixin, so its descriptor accepts any object.
     from seedloop._loop.tasks import _SeedTasks
 
+    class LooksLikeALoop:  # every attribute the fast path reads, and no engine behind it
+        _task_factory = _on_task_created = _seedloop_net = None
+        _closed = _debug = False
+
     coro = asyncio.sleep(0)
     try:
         with pytest.raises(AttributeError, match="_create_task_slow"):
-            _SeedTasks.create_task(object(), coro)
+            _SeedTasks.create_task(LooksLikeALoop(), coro)
     finally:
         coro.close()
