@@ -20,6 +20,7 @@ use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::PyTypeInfo;
 
 use crate::loop_core::{method_descriptor, method_descriptor_of, LoopCore};
 
@@ -189,10 +190,10 @@ unsafe fn create_fast<'py>(
         let falsy = ffi::Py_False();
         // The descriptor is `object`'s (it is installed on a mixin class):
         // anything but a loop takes the slow path.
-        let Ok(core) = slf.downcast::<LoopCore>() else {
+        if ffi::PyObject_TypeCheck(slf.as_ptr(), LoopCore::type_object_raw(py)) == 0 {
             return Ok(None);
-        };
-        let core = core.get();
+        }
+        let core = slf.downcast_unchecked::<LoopCore>().get();
         if !attr_is(slf, intern!(py, "_task_factory"), none)
             || !attr_is(slf, intern!(py, "_on_task_created"), none)
             || !attr_is(slf, intern!(py, "_closed"), falsy)
