@@ -281,3 +281,24 @@ def test_workers_fork_only_on_linux_while_no_other_thread_runs() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+def test_forked_workers_leave_the_collector_as_they_found_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    monkeypatch.setattr(_parallel, "START_METHOD", "fork")
+    # The parent freezes its objects for the fork and thaws them afterwards...
+    assert gc.get_freeze_count() == 0
+    seedloop.explore(sc.race, range(60), jobs=2)
+    assert gc.get_freeze_count() == 0
+    # ...but never thaws what the program itself had frozen.
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        seedloop.explore(sc.race, range(60), jobs=2)
+        assert gc.get_freeze_count() >= frozen > 0
+    finally:
+        gc.unfreeze()

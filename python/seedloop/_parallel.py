@@ -20,6 +20,7 @@ This module never investigates a failure: the search above it does.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import multiprocessing
@@ -881,6 +882,12 @@ def _run_parallel(
         initializer=_worker_init,
         initargs=(spec, shared, opts, mode),
     )
+    # Forked workers then never collect (nor, by collecting, copy) the
+    # parent's objects: ~3% of a -j 2 search's CPU. Undone at the end, unless
+    # the program had frozen objects itself (unfreeze would thaw those too).
+    thaw = method == "fork" and gc.get_freeze_count() == 0
+    if method == "fork":
+        gc.freeze()
     try:
         while True:
             while (chunk := feeder.to_submit(
@@ -921,6 +928,8 @@ def _run_parallel(
             workers.stop()
         pool.shutdown(wait=True, cancel_futures=True)
         workers.stop()  # reaped, whatever happened: no worker is left behind
+        if thaw:
+            gc.unfreeze()
 
 
 def _collect_interrupted(
