@@ -436,6 +436,41 @@ def test_tasks_and_futures_hash_in_the_order_first_hashed():
         type(first).__hash__(object())
 
 
+def test_a_task_keeps_the_number_its_own_loop_gave_it():
+    # A task stepped more than once carries its ordinal (the trace's task
+    # identity) on itself; another loop, or a number overwritten from Python,
+    # never changes what a loop says a task is.
+    async def spawn(scribble=False):
+        async def worker():
+            for junk in ("not a number", 10**30):
+                if scribble:
+                    asyncio.current_task()._seedloop_ordinal = junk
+                await asyncio.sleep(0)
+
+        tasks = [asyncio.ensure_future(worker()) for _ in range(6)]
+        await asyncio.gather(*tasks)
+        loop = asyncio.get_running_loop()
+        return tasks, [loop.task_ordinal(t) for t in tasks]
+
+    tasks, ordinals = seedloop.run(spawn, strategy="fifo")
+    assert ordinals == [2, 3, 4, 5, 6, 7]  # main is 1
+    assert [t._seedloop_ordinal for t in tasks] == ordinals
+
+    async def ask_about(stranger):
+        loop = asyncio.get_running_loop()
+        first = loop.task_ordinal(stranger)
+        return first, loop.task_ordinal(stranger), loop.task_ordinal(asyncio.current_task())
+
+    # To a second loop, a task of the first is new: it numbers it itself.
+    assert seedloop.run(lambda: ask_about(tasks[-1])) == (2, 2, 1)
+
+    assert seedloop.run(lambda: spawn(scribble=True), strategy="fifo")[1] == ordinals
+    for seed in range(5):  # the same decisions as runs that kept their numbers
+        kept = seedloop.execute(spawn, seed, "shuffle")
+        scribbled = seedloop.execute(lambda: spawn(scribble=True), seed, "shuffle")
+        assert scribbled.fingerprint == kept.fingerprint
+
+
 def test_a_run_is_in_asyncio_debug_mode_when_the_environment_asks(monkeypatch):
     async def debug_mode():
         return asyncio.get_running_loop().get_debug()

@@ -12,6 +12,7 @@ mod patch;
 mod shrink;
 mod systematic;
 mod task_hash;
+mod task_ordinal;
 mod time_attr;
 mod world;
 
@@ -34,6 +35,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     systematic::register(m)?;
     patch::register(m)?;
     task_hash::register(m)?;
+    task_ordinal::register(m)?;
     time_attr::register(m)?;
     create_task::register(m)?;
     m.add_function(wrap_pyfunction!(derive_seed, m)?)?;

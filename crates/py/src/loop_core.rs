@@ -32,6 +32,7 @@ use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 use crate::errors::{self, Raised};
 use crate::handle::{Args, Handle, HandlePool};
 use crate::systematic::{footprint_of, WalkPlan, WalkRecord};
+use crate::task_ordinal;
 
 /// What one loop iteration ended with (read by `SeedLoop._run_once`).
 pub const RAN: u8 = 0;
@@ -175,6 +176,9 @@ pub struct LoopCore {
     /// `tasks_created_attr`): counted here by the engine's `create_task`.
     pub(crate) tasks_created: AtomicI64,
     pub(crate) seed_tasks_created: AtomicI64,
+    /// This loop's own object address (set up by `_engine_setup`): a
+    /// SeedTask whose loop this is keeps its ordinal (see `task_ordinal`).
+    addr: AtomicUsize,
 }
 
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
@@ -327,13 +331,23 @@ impl LoopCore {
     }
 
     fn ordinal_of(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<u32> {
+        let addr = self.addr.load(Ordering::Relaxed);
+        if let Some(ordinal) = task_ordinal::read(task, addr) {
+            return Ok(ordinal);
+        }
         let key = task.as_ptr() as usize;
         {
             let st = self.lock();
             if let Some((ordinal, weak)) = st.ordinals.get(&key) {
                 if let Some(obj) = weak.bind(py).upgrade() {
                     if obj.is(task) {
-                        return Ok(*ordinal);
+                        // Seen again: a task that steps more than once keeps
+                        // its number on itself (most short-lived tasks are
+                        // looked up once, and then would only pay for an int).
+                        let ordinal = *ordinal;
+                        drop(st);
+                        task_ordinal::write(py, task, addr, ordinal);
+                        return Ok(ordinal);
                     }
                 }
             }
@@ -786,6 +800,7 @@ impl LoopCore {
             next_hash: AtomicU64::new(1),
             tasks_created: AtomicI64::new(0),
             seed_tasks_created: AtomicI64::new(0),
+            addr: AtomicUsize::new(0),
         }
     }
 
@@ -895,6 +910,9 @@ impl LoopCore {
         // A class whose `time` is not the engine's descriptor (a subclass's
         // own method, or LoopCore used without SeedLoop) is always asked.
         let own_time = !crate::time_attr::is_engine_time(&slf.get_type())?;
+        slf.get()
+            .addr
+            .store(slf.as_ptr() as usize, Ordering::Relaxed);
         slf.get().own_time.store(own_time, Ordering::Relaxed);
         slf.get()
             .systematic

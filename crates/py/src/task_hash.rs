@@ -18,6 +18,7 @@ use pyo3::types::PyType;
 use pyo3::PyTypeInfo;
 
 use crate::loop_core::{method_descriptor_of, LoopCore};
+use crate::task_ordinal::slot_offset;
 
 /// The classes given a C-level hash and the byte offset of their slot.
 const MAX_CLASSES: usize = 4;
@@ -157,28 +158,14 @@ unsafe extern "C" fn creation_hash(
     }
 }
 
-/// A C-level `__hash__` for `cls`, whose last slot (added by
-/// `__slots__ = ("_seedloop_hash",)`) holds the number; None if the class's
-/// layout is not that (then the Python `__hash__` stays).
+/// A C-level `__hash__` for `cls`, whose slot `_seedloop_hash` (added by
+/// `__slots__`) holds the number; None if the class's layout is not that
+/// (then the Python `__hash__` stays).
 #[pyfunction]
 fn creation_hash_method(py: Python<'_>, cls: &Bound<'_, PyType>) -> PyResult<Option<PyObject>> {
-    let word = std::mem::size_of::<*mut ffi::PyObject>() as isize;
-    let base = cls.getattr("__base__")?;
-    let size: isize = cls.getattr("__basicsize__")?.extract()?;
-    let base_size: isize = base.getattr("__basicsize__")?.extract()?;
-    let same = |name: &str| -> PyResult<bool> {
-        Ok(cls.getattr(name)?.extract::<isize>()? == base.getattr(name)?.extract::<isize>()?)
-    };
-    let slots = cls.getattr("__slots__")?;
-    let one_slot = slots.len().ok() == Some(1)
-        && slots.get_item(0)?.extract::<String>().ok().as_deref() == Some("_seedloop_hash");
-    if size != base_size + word
-        || !same("__dictoffset__")?
-        || !same("__weakrefoffset__")?
-        || !one_slot
-    {
+    let Some(slot) = slot_offset(cls, "_seedloop_hash")? else {
         return Ok(None);
-    }
+    };
     LOOP_CORE_TYPE.store(LoopCore::type_object_raw(py), Ordering::Relaxed);
     let ty = cls.as_type_ptr();
     let mut registered = false;
@@ -189,7 +176,7 @@ fn creation_hash_method(py: Python<'_>, cls: &Bound<'_, PyType>) -> PyResult<Opt
             break;
         }
         if current.is_null() {
-            offset.store(base_size, Ordering::Release);
+            offset.store(slot, Ordering::Release);
             // The class must outlive every call: keep a reference for the process.
             std::mem::forget(cls.clone().unbind());
             class.store(ty, Ordering::Release);

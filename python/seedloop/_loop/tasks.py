@@ -43,7 +43,9 @@ def _creation_hash(self: Any) -> int:
 class SeedTask(asyncio.Task):  # type: ignore[type-arg]
     """The task SeedLoop creates: an ``asyncio.Task`` with a deterministic hash."""
 
-    __slots__ = ("_seedloop_hash",)
+    # The hash, and the number the loop gave the task (its identity in the
+    # trace, kept here so a step does not look it up: see the engine).
+    __slots__ = ("_seedloop_hash", "_seedloop_ordinal")
     __hash__ = _creation_hash
 
 
@@ -61,6 +63,7 @@ for _cls in (SeedTask, SeedFuture):
     if _method is not None:
         _cls.__hash__ = _method  # type: ignore[method-assign,assignment]
 del _cls, _method
+_engine.register_ordinal_slot(SeedTask)
 
 # Reprs and asyncio's own messages ("Task exception was never retrieved",
 # "Task was destroyed but it is pending!") print the class's name: read as
