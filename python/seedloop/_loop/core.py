@@ -59,6 +59,27 @@ def _base_state() -> dict[str, Any] | None:
 
 
 _BASE_STATE = _base_state()
+
+
+def _base_state_setter() -> Callable[[Any], None] | None:
+    """A function storing ``_BASE_STATE`` on a loop, one plain store per name.
+
+    Specialized attribute stores take a tenth of the time of a ``setattr``
+    loop over the snapshot (0.1 against 0.7 us of every run). The values are
+    the snapshot's own objects (immutable: see ``_base_state``), passed in as
+    defaults; the names are identifiers from ``vars()`` of the probe loop.
+    """
+    if _BASE_STATE is None or not all(name.isidentifier() for name in _BASE_STATE):
+        return None
+    params = ", ".join(f"_v{i}=_v{i}" for i in range(len(_BASE_STATE)))
+    stores = "".join(f"    self.{name} = _v{i}\n" for i, name in enumerate(_BASE_STATE))
+    source = f"def set_base_state(self, *, {params}):\n{stores}"
+    namespace: dict[str, Any] = {f"_v{i}": v for i, v in enumerate(_BASE_STATE.values())}
+    exec(compile(source, "<seedloop base state>", "exec"), namespace)
+    return namespace["set_base_state"]  # type: ignore[no-any-return]
+
+
+_set_base_state = _base_state_setter()
 #: What ``SeedLoop._setup`` sets: BaseEventLoop's attributes and SeedLoop's own
 #: (``_stopping``, ``_tasks_created`` and ``_seed_tasks_created`` are the
 #: engine's: data descriptors of LoopCore, not slots).
@@ -231,7 +252,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
     ) -> None:
         """Set up the loop for a run (every attribute, also those a subclass's ``__init__`` set)."""
         if (
-            _BASE_STATE is None
+            _set_base_state is None
             or type(self).set_debug is not SeedLoop.set_debug
             or _asyncio_debug_mode()
         ):
@@ -240,8 +261,7 @@ class SeedLoop(_engine.LoopCore, NetLoopMixin, _SeedTasks):  # type: ignore[misc
             # BaseEventLoop.__init__'s attributes from a snapshot (it reads the
             # clock's resolution and the environment, and builds a WeakSet,
             # made on first use here).
-            for name, value in _BASE_STATE.items():
-                setattr(self, name, value)
+            _set_base_state(self)
         self._stopping = False
         self._scheduled = []
         # Async generators in first-iteration order: shutdown closes them in
