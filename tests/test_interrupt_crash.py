@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,27 @@ def _alive(pid: int) -> bool:
         return True
 
 
+@pytest.fixture
+def sigint_handled() -> Iterator[None]:
+    """SIGINT handled in this process while the test runs, so a child starts
+    with the default disposition: a suite started as a background job (`cmd &`
+    in a script) inherits SIGINT ignored, and so would the CLI it runs, as any
+    program started that way does."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        # None: a handler not set from Python; the default one is as good.
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
 @pytest.mark.extra
 @pytest.mark.parametrize("jobs", [1, 2])
 @pytest.mark.parametrize("group", [False, True], ids=["kill", "terminal"])
-def test_ctrl_c_stops_the_cli_within_a_second_with_a_summary(jobs: int, group: bool) -> None:
+def test_ctrl_c_stops_the_cli_within_a_second_with_a_summary(
+    jobs: int, group: bool, sigint_handled: None
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "seedloop", "explore", "seedloop_scenarios:slow"]
         + ["--seeds", "0:1000000", "-j", str(jobs), "--no-progress"],
