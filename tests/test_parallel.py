@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -287,8 +288,6 @@ def test_workers_fork_only_on_linux_while_no_other_thread_runs() -> None:
 def test_forked_workers_leave_the_collector_as_they_found_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import gc
-
     monkeypatch.setattr(_parallel, "START_METHOD", "fork")
     # The parent freezes its objects for the fork and thaws them afterwards...
     assert gc.get_freeze_count() == 0

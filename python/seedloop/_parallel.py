@@ -883,7 +883,7 @@ def _run_parallel(
         initargs=(spec, shared, opts, mode),
     )
     # Forked workers then never collect (nor, by collecting, copy) the
-    # parent's objects: ~3% of a -j 2 search's CPU. Undone at the end, unless
+    # parent's objects: about 3% of a -j 2 command's time. Undone at the end, unless
     # the program had frozen objects itself (unfreeze would thaw those too).
     thaw = method == "fork" and gc.get_freeze_count() == 0
     if method == "fork":
