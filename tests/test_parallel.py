@@ -289,15 +289,27 @@ def test_forked_workers_leave_the_collector_as_they_found_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_parallel, "START_METHOD", "fork")
+    frozen = []  # the freeze count whenever the parent freezes
+
+    def freeze(real=gc.freeze) -> None:
+        frozen.append(gc.get_freeze_count())
+        real()
+
+    monkeypatch.setattr(_parallel.gc, "freeze", freeze)
     # The parent freezes its objects for the fork and thaws them afterwards...
-    assert gc.get_freeze_count() == 0
+    before = gc.get_freeze_count()  # (3.12 starts with a few hundred frozen)
     seedloop.explore(sc.race, range(60), jobs=2)
-    assert gc.get_freeze_count() == 0
-    # ...but never thaws what the program itself had frozen.
+    assert frozen == ([0] if before == 0 else [])
+    assert gc.get_freeze_count() <= before  # thawed, or never frozen
+    # ...and never thaws what the program itself had frozen.
+    monkeypatch.undo()
+    monkeypatch.setattr(_parallel, "START_METHOD", "fork")
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
+        held = gc.get_freeze_count()
         seedloop.explore(sc.race, range(60), jobs=2)
-        assert gc.get_freeze_count() >= frozen > 0
+        # Not thawed (frozen objects may still die of their last reference).
+        assert gc.get_freeze_count() > held // 2 > 0
     finally:
-        gc.unfreeze()
+        if before == 0:
+            gc.unfreeze()

@@ -883,10 +883,11 @@ def _run_parallel(
         initargs=(spec, shared, opts, mode),
     )
     # Forked workers then never collect (nor, by collecting, copy) the
-    # parent's objects: about 3% of a -j 2 command's time. Undone at the end, unless
-    # the program had frozen objects itself (unfreeze would thaw those too).
+    # parent's objects: about 3% of a -j 2 command's time. Only when nothing
+    # is frozen yet, since unfreeze thaws everything: objects the program froze
+    # itself, or (CPython 3.12) a few hundred the interpreter starts with.
     thaw = method == "fork" and gc.get_freeze_count() == 0
-    if method == "fork":
+    if thaw:
         gc.freeze()
     try:
         while True:
