@@ -74,6 +74,12 @@ fn register_ordinal_slot(cls: &Bound<'_, PyType>) -> PyResult<bool> {
     Ok(true)
 }
 
+/// Is `obj` exactly a SeedTask (the registered class)?
+pub(crate) fn is_seed_task(obj: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: a live object (the GIL held).
+    unsafe { ffi::Py_TYPE(obj.as_ptr()) == CLASS.load(Ordering::Acquire) }
+}
+
 /// The slot of `task` if it is a SeedTask of the loop at `loop_addr`.
 fn slot_of(task: *mut ffi::PyObject, loop_addr: usize) -> Option<*mut *mut ffi::PyObject> {
     // SAFETY: a live object (the GIL held); instances of CLASS are at least
