@@ -320,28 +320,23 @@ impl LoopCore {
             let task = step_wrapper_task(py, callback)?;
             return Ok((Some(self.ordinal_of(py, &task)?), true));
         }
-        if ty.as_type_ptr() == std::ptr::addr_of_mut!(pyo3::ffi::PyCFunction_Type) {
+        let owner = if ty.as_type_ptr() == std::ptr::addr_of_mut!(pyo3::ffi::PyCFunction_Type) {
             // A bound C method, such as the C task's wakeup: its `__self__`
             // read directly (the subclass check and the attribute lookup
             // cost about 150 instructions of every wakeup).
             // SAFETY: `callback` is a live PyCFunction (exact type checked);
             // the result is borrowed from it, or NULL for none.
             let owner = unsafe { pyo3::ffi::PyCFunction_GetSelf(callback.as_ptr()) };
-            if owner.is_null() {
-                return Ok((None, false));
-            }
             // SAFETY: a live object the callback holds a reference to.
-            let owner = unsafe { Bound::from_borrowed_ptr(py, owner) };
+            (!owner.is_null()).then(|| unsafe { Bound::from_borrowed_ptr(py, owner) })
+        } else if ty.is_subclass(self_carrying_types(py)?)? {
+            callback.getattr(intern!(py, "__self__")).ok()
+        } else {
+            None
+        };
+        if let Some(owner) = owner {
             if task_ordinal::is_seed_task(&owner) || owner.is_instance(task_types(py)?)? {
                 return Ok((Some(self.ordinal_of(py, &owner)?), false));
-            }
-            return Ok((None, false));
-        }
-        if ty.is_subclass(self_carrying_types(py)?)? {
-            if let Ok(owner) = callback.getattr(intern!(py, "__self__")) {
-                if owner.is_instance(task_types(py)?)? {
-                    return Ok((Some(self.ordinal_of(py, &owner)?), false));
-                }
             }
         }
         Ok((None, false))
