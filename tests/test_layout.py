@@ -158,7 +158,8 @@ def test_layers_point_down() -> None:
     graph, _ = _graph()
     layers = [
         {"seedloop", "seedloop.pytest_plugin", "seedloop.hypothesis", "seedloop._cli",
-         "seedloop.__main__", "seedloop._html", "seedloop._simulate", "seedloop._database"},
+         "seedloop.__main__", "seedloop._html", "seedloop._simulate", "seedloop._database",
+         "seedloop._pytest_run"},
         {"seedloop._search", "seedloop._timetravel"},
         {"seedloop._systematic", "seedloop._cluster"},
         {"seedloop._investigate", "seedloop._parallel", "seedloop._guided"},
@@ -215,6 +216,39 @@ def test_import_seedloop_loads_the_checker_only_when_used() -> None:
 
     installed = Path(seedloop.__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=str(installed))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_import_seedloop_loads_only_the_exceptions() -> None:
+    """pytest imports the plugin, and with it the package, in every session: the
+    rest loads on first use, and public classes say ``seedloop.X`` however loaded."""
+    code = (
+        "import sys\n"
+        "import seedloop._result, seedloop._race\n"  # loaded directly, before any seedloop.X
+        "import seedloop\n"
+        "assert seedloop._result.RunResult.__module__ == 'seedloop'\n"
+        "assert seedloop._race.Race.__module__ == 'seedloop'\n"
+        "assert 'seedloop._loop' not in sys.modules and 'seedloop._run' not in sys.modules\n"
+        "assert seedloop.RunResult is sys.modules['seedloop._result'].RunResult\n"
+        "import asyncio\n"
+        "assert seedloop.run(lambda: asyncio.sleep(3600, result=7)) == 7\n"
+        "for cls in (seedloop.SeedLoop, seedloop.Failure, seedloop.Exploration, seedloop.Site,\n"
+        "            seedloop.SimulationFailure):\n"
+        "    assert cls.__module__ == 'seedloop', cls\n"
+        "import pickle\n"
+        "assert pickle.loads(pickle.dumps(seedloop.Site)) is seedloop.Site\n"
+    )
+    import seedloop
+
+    installed = Path(seedloop.__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(installed))
+    bare = subprocess.run(
+        [sys.executable, "-c", "import sys, seedloop; print('asyncio' in sys.modules, sorted("
+         "m for m in sys.modules if m.startswith('seedloop')))"], env=env, capture_output=True,
+        text=True,
+    )
+    assert bare.stdout.strip() == "False ['seedloop', 'seedloop.errors']", bare.stderr
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

@@ -830,3 +830,32 @@ async def test_on_the_custom_loop():
     result.assert_outcomes(passed=1)
     out = result.stdout.str()
     assert "its loop comes from a pytest_asyncio_loop_factories hook" in out
+
+
+LOADED = """
+import sys
+
+def pytest_sessionfinish(session):
+    loaded = sorted(m for m in sys.modules if m.startswith("seedloop"))
+    print("\\nseedloop modules:", " ".join(loaded))
+"""
+
+
+@pytest.mark.parametrize("with_seedloop_test", [False, True])
+def test_a_session_loads_the_engine_only_to_run_a_seedloop_test(
+    pytester: pytest.Pytester, with_seedloop_test: bool
+) -> None:
+    """Installed, the plugin is imported by every pytest session: one without a
+    seedloop test must not pay for the loop, the world and the search."""
+    pytester.makeconftest(LOADED)
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    if with_seedloop_test:
+        pytester.makepyfile(test_race=RACE + "\n@pytest.mark.seedloop(seeds=range(300))\n"
+                            "async def test_race():\n    await race()\n")
+    result = pytester.runpytest_subprocess("-p", "no:asyncio", *QUIET, "-s")
+    result.assert_outcomes(passed=1, failed=int(with_seedloop_test))
+    line = next(x for x in result.outlines if x.startswith("seedloop modules:"))
+    loaded = set(line.split()[2:])
+    assert "seedloop.pytest_plugin" in loaded
+    heavy = {"seedloop._pytest_run", "seedloop._search", "seedloop._run", "seedloop._loop"}
+    assert (heavy <= loaded) if with_seedloop_test else not (heavy & loaded), loaded

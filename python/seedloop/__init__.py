@@ -7,14 +7,8 @@ instant, and the same seed replays the same run exactly.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._assertions import Site, always, expect, reachable, sometimes, unreachable
-from ._loop import SeedLoop
-from ._options import DEFAULT_STRATEGY, STRATEGIES
-from ._race import Race
-from ._result import Exploration, Failure, RunResult
-from ._run import execute, replay, run
-from ._search import explore, find_failing_seed, find_seed_where
-from ._simulate import SimulationFailure, simulate
+# The exceptions load with the package: they are small, and the engine
+# resolves them when it is imported.
 from .errors import (
     AlwaysViolated,
     BlockingCallError,
@@ -45,14 +39,49 @@ from .errors import (
 
 if TYPE_CHECKING:  # type checkers and the API docs see the names _LAZY loads on first use
     from . import check
+    from ._assertions import Site, always, expect, reachable, sometimes, unreachable
+    from ._loop import SeedLoop
+    from ._options import DEFAULT_STRATEGY, STRATEGIES
+    from ._race import Race
+    from ._result import Exploration, Failure, RunResult
+    from ._run import execute, replay, run
+    from ._search import explore, find_failing_seed, find_seed_where
+    from ._simulate import SimulationFailure, simulate
     from .check import eventually
 
 __version__ = "0.1.0"
 
-#: Public names whose module loads on first use (PEP 562): a search or a run
-#: never needs the history checker, so ``import seedloop`` does not pay for it.
+#: Every other public name loads its module on first use (PEP 562), so
+#: ``import seedloop`` costs only the exceptions: pytest imports the plugin
+#: (and with it this package) in every session, seedloop tests or not.
+#: ``_pytest_run`` is the plugin's runner, loaded when a seedloop test runs.
 #: tests/test_layout.py reads this table as imports of those modules.
-_LAZY = {"check": "check", "eventually": "check"}
+_LAZY = {
+    "DEFAULT_STRATEGY": "_options",
+    "STRATEGIES": "_options",
+    "Exploration": "_result",
+    "Failure": "_result",
+    "Race": "_race",
+    "RunResult": "_result",
+    "SeedLoop": "_loop",
+    "SimulationFailure": "_simulate",
+    "Site": "_assertions",
+    "always": "_assertions",
+    "check": "check",
+    "eventually": "check",
+    "execute": "_run",
+    "expect": "_assertions",
+    "explore": "_search",
+    "find_failing_seed": "_search",
+    "find_seed_where": "_search",
+    "reachable": "_assertions",
+    "replay": "_run",
+    "run": "_run",
+    "simulate": "_simulate",
+    "sometimes": "_assertions",
+    "unreachable": "_assertions",
+    "_pytest_run": "_pytest_run",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -69,11 +98,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
-# Public classes live in private modules; show them where users import them from
-# (tracebacks, reprs, pickles say seedloop.SimulationFailure, not seedloop._simulate...).
-for _cls in (SeedLoop, Exploration, Failure, Race, RunResult, SimulationFailure, Site):
-    _cls.__module__ = __name__
-del _cls
 
 __all__ = [
     "DEFAULT_STRATEGY",

@@ -200,3 +200,7 @@ def describe_unsatisfied(sites: list[Site]) -> str:
     lines = [f"{len(sites)} sometimes/reachable site(s) never satisfied (a path that never ran):"]
     lines += [f"  {site}" for site in sites]
     return "\n".join(lines)
+
+
+# Shown where users import it from: tracebacks, reprs and pickles say seedloop.Site.
+Site.__module__ = "seedloop"

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _world
-from ._options import RunOptions
+from ._options import DB_DEFAULT_DIR, DB_ENV_VAR, DB_OFF, RunOptions
 from ._parallel import resolve_factory
 from ._result import Exploration, Failure
 from ._run import Factory, run_seed
@@ -47,13 +47,12 @@ from .errors import SeedloopError, SeedloopWarning
 
 #: The entry format this version writes (and the newest it reads).
 FORMAT = 1
-#: Where the database lives unless configured (relative to the current directory,
-#: or to pytest's rootdir).
-DEFAULT_DIR = ".seedloop"
-#: Environment variable naming the directory (``off`` turns the database off).
-ENV_VAR = "SEEDLOOP_DB"
-#: The value of any setting that turns the database off.
-OFF = "off"
+#: Where the database lives unless configured, the variable naming it, and
+#: the value that turns it off (in ``_options``: the pytest plugin reads them
+#: without loading the search).
+DEFAULT_DIR = DB_DEFAULT_DIR
+ENV_VAR = DB_ENV_VAR
+OFF = DB_OFF
 #: Tapes and timing longer than this are not stored (the seed still is).
 MAX_TAPE = 100_000
 #: Files larger than this are not read (no entry is anywhere near it).

@@ -50,6 +50,13 @@ DEFAULT_PCT_DEPTH = 6
 SUITE_STRATEGY = "feasible"
 #: Seeds per test under ``pytest --seedloop-all`` when ``--seedloop-seeds`` is not given.
 SUITE_SEEDS = range(30)
+#: Where the failure database lives unless configured (relative to the current
+#: directory, or to pytest's rootdir; ``seedloop._database``).
+DB_DEFAULT_DIR = ".seedloop"
+#: Environment variable naming the failure database's directory.
+DB_ENV_VAR = "SEEDLOOP_DB"
+#: The value of any database setting that turns the database off.
+DB_OFF = "off"
 #: Run options of tests taken over by ``--seedloop-all``: executor work and
 #: threads the test starts are real, as on a stock loop (sync/async bridges such
 #: as janus need them); a test that uses no threads stays deterministic.

@@ -1,4 +1,4 @@
-"""Which tests of a pytest suite seedloop can take over, and their fixtures run inside each seed.
+"""Which tests of a pytest suite seedloop can take over, under what settings, and their fixtures run inside each seed.
 
 Used by the pytest plugin: ``not_simulable(item)`` says why a collected test
 cannot run on a SeedLoop (None when it can), and a function-scoped fixture
@@ -9,6 +9,7 @@ that must live on the seed's loop is set up as a :class:`Deferred` that
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +17,31 @@ from typing import Any
 import pytest
 
 _PYTEST_ASYNCIO = "pytest_asyncio.plugin"
+#: The marker's name: ``@pytest.mark.seedloop(...)``.
+MARKER = "seedloop"
 #: Fixtures through which a suite makes or picks its own event loop.
 _LOOP_FIXTURES = {
     "event_loop": "uses an 'event_loop' fixture (a loop the suite makes itself)",
     "_asyncio_loop_factory": "its loop comes from a pytest_asyncio_loop_factories hook",
 }
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """The command line's say over every seedloop test of a session."""
+
+    seeds: Iterable[int] | None
+    strategy: str | None
+    replay: int | None
+    all: bool = False
+    #: The failure database's settings: (``--seedloop-db`` or None, the
+    #: default directory), or None for none.
+    database: tuple[str | None, str | os.PathLike[str]] | None = None
+
+
+def is_simulate_wrapper(obj: object) -> bool:
+    """``obj`` is a test decorated with ``@seedloop.simulate``."""
+    return isinstance(getattr(obj, "seedloop", None), dict) and hasattr(obj, "__wrapped__")
 
 
 def is_async_function(func: object) -> bool:

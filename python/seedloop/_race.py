@@ -444,3 +444,7 @@ def find_race(
                 if best is None or rank < best[0]:
                     best = (rank, race)
     return best[1] if best else None
+
+
+# Shown where users import it from: tracebacks, reprs and pickles say seedloop.Race.
+Race.__module__ = "seedloop"

@@ -315,3 +315,9 @@ class Exploration:
         if self.failure is not None:
             lines.append(str(self.failure))
         return "\n".join(lines)
+
+
+# Shown where users import them from: tracebacks, reprs and pickles say seedloop.RunResult...
+for _cls in (RunResult, Failure, Exploration):
+    _cls.__module__ = "seedloop"
+del _cls

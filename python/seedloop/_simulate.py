@@ -91,3 +91,7 @@ def simulate(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+# Shown where users import it from: tracebacks, reprs and pickles say seedloop.SimulationFailure.
+SimulationFailure.__module__ = "seedloop"

@@ -31,28 +31,20 @@ like any other test.
 from __future__ import annotations
 
 import gc
-import os
-import re
-import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._database import (
-    DEFAULT_DIR,
-    ENV_VAR,
-    OFF,
-    FailureDatabase,
-    Key,
-    database_at,
-    explore_saved_first,
-)
+import seedloop
+
 from ._options import (
+    DB_DEFAULT_DIR,
+    DB_ENV_VAR,
+    DB_OFF,
     DEFAULT_STRATEGY,
     STRATEGIES,
-    SUITE_OPTIONS,
     SUITE_SEEDS,
     SUITE_STRATEGY,
     check_seed,
@@ -60,43 +52,31 @@ from ._options import (
     parse_seeds,
 )
 from ._pytest_suite import (
+    MARKER,
+    CommandLine,
     Deferred,
     anyio_backend_reason,
     is_async_function,
     is_coroutine_test,
+    is_simulate_wrapper,
     not_simulable,
     returns,
-    run_test,
 )
-from ._simulate import SimulationFailure
-from .errors import (
-    InvalidFactoryError,
-    InvalidStrategyError,
-    SeedloopError,
-    UnsupportedTestError,
-)
+from .errors import InvalidStrategyError, SeedloopError, UnsupportedTestError
+
+if TYPE_CHECKING:  # loaded when a seedloop test runs, through the package's _LAZY table
+    from . import _pytest_run  # noqa: F401
 
 try:  # how pytest binds a fixture defined in a test class to the test's instance
     from _pytest.fixtures import resolve_fixture_function as _resolve_fixture_function
 except ImportError:  # pragma: no cover - a pytest without it: plain functions only
     _resolve_fixture_function = None
 
-_MARKER = "seedloop"
-_DEFAULT_SEEDS = range(100)
 #: The status of a test seedloop runs (any other status is the reason it does not).
 SIMULATED = "simulated"
 
 
-@dataclass(frozen=True)
-class _CommandLine:
-    seeds: Iterable[int] | None
-    strategy: str | None
-    replay: int | None
-    all: bool = False
-    database: FailureDatabase | None = None
-
-
-_options_key = pytest.StashKey[_CommandLine]()
+_options_key = pytest.StashKey[CommandLine]()
 _report_key = pytest.StashKey[str]()
 #: On items: SIMULATED, or why seedloop does not run the test (suite mode).
 _status_key = pytest.StashKey[str]()
@@ -140,8 +120,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="the failure database: failing seeds are saved there and run first next time "
-        f"(default: ${ENV_VAR}, the ini option seedloop_db, or {DEFAULT_DIR} in the rootdir; "
-        f"{OFF!r}: none)",
+        f"(default: ${DB_ENV_VAR}, the ini option seedloop_db, or {DB_DEFAULT_DIR} in the rootdir; "
+        f"{DB_OFF!r}: none)",
     )
     group.addoption(
         "--no-seedloop-db",
@@ -152,7 +132,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "seedloop_db",
         default="",
-        help=f"the failure database's directory, relative to the rootdir ({OFF!r}: none)",
+        help=f"the failure database's directory, relative to the rootdir ({DB_OFF!r}: none)",
     )
     group.addoption(
         "--seedloop-trace",
@@ -181,7 +161,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _read_command_line(config: pytest.Config) -> _CommandLine:
+def _read_command_line(config: pytest.Config) -> CommandLine:
     seeds_text = config.getoption("seedloop_seeds", None)
     strategy = config.getoption("seedloop_strategy", None)
     replay_text = config.getoption("seedloop_replay", None)
@@ -198,19 +178,20 @@ def _read_command_line(config: pytest.Config) -> _CommandLine:
                 "copy it from the failure report"
             ) from None
     everything = bool(config.getoption("seedloop_all", None) or config.getini("seedloop_all"))
-    return _CommandLine(seeds, strategy, replay, everything, _database(config))
+    return CommandLine(seeds, strategy, replay, everything, _database(config))
 
 
-def _database(config: pytest.Config) -> FailureDatabase | None:
+def _database(config: pytest.Config) -> tuple[str | None, str | Path] | None:
+    """The failure database's settings (opened when a seedloop test runs); None: off."""
     if config.getoption("no_seedloop_db", False):
         return None
     ini = str(config.getini("seedloop_db") or "").strip()
-    default = ini if ini.lower() == OFF else config.rootpath / (ini or DEFAULT_DIR)
-    return database_at(config.getoption("seedloop_db", None), default)
+    default = ini if ini.lower() == DB_OFF else config.rootpath / (ini or DB_DEFAULT_DIR)
+    return config.getoption("seedloop_db", None), default
 
 
-def _command_line(config: pytest.Config) -> _CommandLine:
-    return config.stash.get(_options_key, _CommandLine(None, None, None))
+def _command_line(config: pytest.Config) -> CommandLine:
+    return config.stash.get(_options_key, CommandLine(None, None, None))
 
 
 # -- collection: which tests seedloop runs -------------------------------------
@@ -231,14 +212,10 @@ class SeedloopFunction(pytest.Function):
         _simulate(self)
 
 
-def _is_simulate_wrapper(obj: object) -> bool:
-    return isinstance(getattr(obj, "seedloop", None), dict) and hasattr(obj, "__wrapped__")
-
-
 def _decorated(item: pytest.Function) -> bool:
     """The marker is on the test function itself (not a module, class or conftest's)."""
     own = getattr(getattr(item.obj, "__func__", item.obj), "pytestmark", [])
-    return any(getattr(m, "name", None) == _MARKER for m in own)
+    return any(getattr(m, "name", None) == MARKER for m in own)
 
 
 @pytest.hookimpl(trylast=True)
@@ -249,11 +226,11 @@ def pytest_collection_modifyitems(
     everything = _command_line(config).all
     for index, item in enumerate(items):
         explicit = isinstance(item, pytest.Function) and (
-            _is_simulate_wrapper(item.obj) or item.get_closest_marker(_MARKER) is not None
+            is_simulate_wrapper(item.obj) or item.get_closest_marker(MARKER) is not None
         )
         if not explicit and not everything:
             continue
-        if isinstance(item, pytest.Function) and _is_simulate_wrapper(item.obj):
+        if isinstance(item, pytest.Function) and is_simulate_wrapper(item.obj):
             reason = None
         elif explicit and not is_coroutine_test(item):
             if not _decorated(item):  # type: ignore[arg-type]
@@ -304,7 +281,7 @@ def _decide_anyio_backend(item: pytest.Item, backend: object) -> None:
     item.stash[_anyio_pending_key] = False
     reason = anyio_backend_reason(backend) if backend is not None else None
     if reason is not None:
-        if item.get_closest_marker(_MARKER) is not None:
+        if item.get_closest_marker(MARKER) is not None:
             item.stash[_refusal_key] = reason
         item.stash[_status_key] = reason
 
@@ -351,121 +328,15 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
 # -- running ----------------------------------------------------------------
 
 
-@dataclass
-class _Spec:
-    fn: Any  # the async test function (bound for methods)
-    seeds: Iterable[int]
-    strategy: str
-    options: dict[str, Any]
-
-
-def _spec_for(item: pytest.Function) -> _Spec:
-    obj = item.obj
-    if _is_simulate_wrapper(obj):
-        fn = obj.__wrapped__
-        instance = getattr(obj, "__self__", None)
-        if instance is not None:
-            fn = fn.__get__(instance)
-        settings = dict(obj.seedloop)
-        seeds = settings.pop("seeds", _DEFAULT_SEEDS)
-        strategy = settings.pop("strategy", DEFAULT_STRATEGY)
-        return _Spec(fn, seeds, strategy, settings)
-    marker = item.get_closest_marker(_MARKER)
-    if marker is None:  # taken over by --seedloop-all
-        return _Spec(obj, SUITE_SEEDS, SUITE_STRATEGY, dict(SUITE_OPTIONS))
-    kwargs = dict(marker.kwargs)
-    if marker.args:
-        if len(marker.args) > 1 or "seeds" in kwargs:
-            raise InvalidFactoryError(
-                "@pytest.mark.seedloop takes the seeds as its only positional argument: "
-                "seedloop(range(1000), strategy='pct')"
-            )
-        kwargs["seeds"] = marker.args[0]
-    seeds = kwargs.pop("seeds", _DEFAULT_SEEDS)
-    if isinstance(seeds, int):
-        seeds = range(seeds)
-    strategy = kwargs.pop("strategy", DEFAULT_STRATEGY)
-    return _Spec(obj, seeds, strategy, kwargs)
-
-
 def _simulate(item: SeedloopFunction) -> None:
     __tracebackhide__ = True
-    spec = _spec_for(item)
-    cmd = _command_line(item.config)
-    funcargs = item.funcargs
-    argnames = list(item._fixtureinfo.argnames)
-    fn = spec.fn
-    names = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
-    if names:
-        names = [n for n in item.fixturenames if n in funcargs]
-
-        def factory() -> Any:
-            return run_test(fn, funcargs, names, argnames)
-
-    else:
-        kwargs = {arg: funcargs[arg] for arg in argnames}
-
-        def factory() -> Any:
-            return fn(**kwargs)
-
-    # Named like the test (for reports), but without __wrapped__: the factory
-    # itself takes no arguments.
-    factory.__name__ = getattr(fn, "__name__", "test")
-    factory.__qualname__ = getattr(fn, "__qualname__", factory.__name__)
-
-    strategy = cmd.strategy or spec.strategy
-    if cmd.replay is not None:
-        seeds: Iterable[int] = [cmd.replay]
-    else:
-        seeds = cmd.seeds if cmd.seeds is not None else spec.seeds
-    # An explicit --seedloop-replay runs that seed alone: no database.
-    database = cmd.database if cmd.replay is None else None
-    try:
-        summary, db_run = explore_saved_first(
-            database,
-            Key.of(item.nodeid, strategy, spec.options),
-            factory,
-            seeds,
-            strategy=strategy,
-            options=spec.options,
-            stop_on_failure=True,
-        )
-    finally:
-        # What the runs left for the garbage collector (tasks whose exception was
-        # never retrieved, loops, their frames) is finalized here, attributed to
-        # this test, and not at a random later point: a finalizer that logs runs
-        # ast.parse (3.11's traceback), which must not run inside another
-        # ast.parse (CPython's AST constructor is not reentrant).
-        gc.collect()
-    never = summary.unsatisfied
-    if never:
-        item.stash[_never_key] = [str(site) for site in never]
-    failure = summary.failure
-    if failure is None:
-        return
-    in_run = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
-    database_line = db_run.describe() if db_run.database is not None else ""
-    item.stash[_report_key] = _report(item, summary, argnames, tuple(in_run), database_line)
-    trace_dir = item.config.getoption("seedloop_trace", None)
-    if trace_dir and failure.recording is not None:
-        os.makedirs(trace_dir, exist_ok=True)
-        path = os.path.join(trace_dir, trace_file_name(item.nodeid))
-        failure.save_trace(path)
-        item.stash[_report_key] += f"trace:       {path}\n"
-    if cmd.replay is not None:
-        raise failure.exception  # the test's own exception, traceback and all
-
-    error = SimulationFailure(item.name, failure)
-    # The full report (timeline, minimal schedule) is the "seedloop" section
-    # below the traceback; the message names the seed and the exact command.
-    exc = failure.exception
-    error.args = (
-        f"{item.name} fails under seed {failure.seed} (strategy {failure.strategy}): "
-        f"{type(exc).__name__}: {exc}\n"
-        f"replay: {replay_command_line(item, failure.seed, failure.strategy)}\n"
-        "(the seedloop section of this report shows the failing interleaving)",
-    )
-    raise error from exc
+    outcome = seedloop._pytest_run.simulate_item(item, _command_line(item.config))
+    if outcome.never:
+        item.stash[_never_key] = outcome.never
+    if outcome.report is not None:
+        item.stash[_report_key] = outcome.report
+    if outcome.error is not None:
+        raise outcome.error
 
 
 @pytest.hookimpl(wrapper=True)
@@ -558,72 +429,3 @@ def _describe_seeds(seeds: Iterable[int]) -> str:
         return f"seeds {seeds.start}..{seeds.stop - 1}"
     listed = list(seeds)
     return f"{len(listed)} seeds"
-
-
-def _report(
-    item: pytest.Function,
-    summary: Any,
-    argnames: list[str],
-    in_run: tuple[str, ...] = (),
-    database: str = "",
-) -> str:
-    failure = summary.failure
-    exc = failure.exception
-    lines = [
-        f"seed:        {failure.seed}",
-        f"strategy:    {failure.strategy}",
-        f"seeds run:   {summary.seeds_run} (stopped at the first failing seed)",
-        f"exception:   {_indent(f'{type(exc).__name__}: {exc}')}",
-        f"replay:      {replay_command_line(item, failure.seed, failure.strategy)}",
-        f"python:      {python_replay_call(item, failure, argnames)}",
-    ]
-    if database:
-        lines.append(f"database:    {database}")
-    if in_run:
-        # Their values exist only inside a run: the python line needs them rebuilt there.
-        lines.append(f"fixtures:    {', '.join(in_run)} (set up and torn down inside each run)")
-    extra = {k: v for k, v in failure.options.items() if k != "steps"}
-    if extra:
-        lines.append(f"options:     {extra}")
-    tape_command = getattr(failure, "replay_tape_command", None)
-    if tape_command:
-        lines.append(f"schedule:    {tape_command}  (the minimal failing schedule)")
-    feasibility = getattr(failure, "feasibility", None)
-    if feasibility:
-        lines.append(f"real loop:   {_indent(str(feasibility))}")
-    race = getattr(failure, "race", None)
-    if race is not None:
-        lines.append(f"race:        {_indent(str(race))}")
-    timeline = getattr(failure, "timeline", None)
-    if timeline:
-        lines.append("timeline:")
-        lines.extend("  " + line for line in str(timeline).splitlines())
-    return "\n".join(lines) + "\n"
-
-
-def trace_file_name(nodeid: str) -> str:
-    """``tests/test_x.py::test_y[3]`` -> ``tests_test_x.py__test_y_3_.trace.json``."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", nodeid).strip("_") + ".trace.json"
-
-
-def _indent(text: str, prefix: str = " " * 13) -> str:
-    return ("\n" + prefix).join(text.splitlines() or [""])
-
-
-def replay_command_line(item: pytest.Item, seed: int, strategy: str) -> str:
-    """The pytest command line that reruns this test under ``seed`` alone."""
-    invocation = item.config.invocation_params.dir
-    path = os.path.relpath(str(item.path), str(invocation))
-    tail = item.nodeid.split("::", 1)[1] if "::" in item.nodeid else ""
-    target = f"{path}::{tail}" if tail else path
-    return f"pytest {shlex.quote(target)} --seedloop-replay {seed} --seedloop-strategy {strategy}"
-
-
-def python_replay_call(item: pytest.Function, failure: Any, argnames: list[str]) -> str:
-    name = getattr(item, "originalname", item.name)
-    if isinstance(getattr(item.obj, "seedloop", None), dict) and hasattr(item.obj, "__wrapped__"):
-        name += ".__wrapped__"  # @simulate: the decorated name would rerun every seed
-    if argnames:
-        name = f"lambda: {name}({', '.join(f'{a}={a}' for a in argnames)})"
-    options = "".join(f", {k}={v!r}" for k, v in sorted(failure.options.items()))
-    return f"seedloop.run({name}, seed={failure.seed}, strategy={failure.strategy!r}{options})"

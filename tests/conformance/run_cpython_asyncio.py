@@ -229,7 +229,11 @@ def install() -> None:
 
     from test.test_asyncio import utils as test_utils
 
-    import seedloop  # imported before any test patches asyncio names
+    import seedloop
+
+    # Loaded now, before any test patches asyncio names (``import seedloop``
+    # loads the loop on first use).
+    assert seedloop.SeedLoop is not None
 
     # asyncio.new_event_loop(), asyncio.run(), asyncio.Runner() and
     # IsolatedAsyncioTestCase all go through the default policy; modules reset

@@ -643,3 +643,7 @@ if sys.version_info >= (3, 12):
     def new_event_loop_factory(seed: int = 0, strategy: str = "shuffle") -> Callable[[], SeedLoop]:
         """A ``loop_factory`` for ``asyncio.Runner`` / ``asyncio.run`` (3.12+)."""
         return lambda: SeedLoop(seed, strategy)
+
+
+# Shown where users import it from: tracebacks, reprs and pickles say seedloop.SeedLoop.
+SeedLoop.__module__ = "seedloop"
