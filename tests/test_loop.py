@@ -685,3 +685,38 @@ def test_the_engine_create_task_called_on_something_else_raises_instead_of_crash
             _SeedTasks.create_task(LooksLikeALoop(), coro)
     finally:
         coro.close()
+
+
+@pytest.mark.parametrize("how", ["alone", "behind a live timer", "purged"])
+def test_a_dropped_cancelled_timer_may_call_back_into_the_loop(how):
+    """The loop drops a cancelled timer it takes off its heap; the last reference
+    to an object whose ``__del__`` schedules a callback may go with it. That
+    callback must be scheduled (it deadlocked the loop before)."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        called = []
+
+        class Sentinel:
+            def __del__(self):
+                loop.call_soon(called.append, "del")
+
+            def callback(self):
+                called.append("ran")
+
+        count = 300 if how == "purged" else 1
+        if how == "behind a live timer":
+            loop.call_later(5, called.append, "live")
+        handles = [loop.call_later(10, Sentinel().callback) for _ in range(count)]
+        for handle in handles:
+            handle.cancel()
+        del handles, handle
+        if how == "purged":
+            loop.call_later(1, called.append, "after")  # the purge runs here
+        await asyncio.sleep(20)
+        return called
+
+    called = seedloop.run(main, seed=3)
+    assert called.count("del") == (300 if how == "purged" else 1)
+    assert "ran" not in called
+    assert called.count("live") == (how == "behind a live timer")

@@ -115,9 +115,14 @@ impl<T> TimerHeap<T> {
         self.heap.pop().map(|t| (t.deadline, t.seq, t.payload))
     }
 
-    /// Drop every timer for which `keep` is false (used to purge cancelled timers).
-    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        self.heap.retain(|t| keep(&t.payload));
+    /// Take out every timer for which `keep` is false (used to purge
+    /// cancelled timers), returning their payloads for the caller to drop.
+    pub fn remove_unless(&mut self, mut keep: impl FnMut(&T) -> bool) -> Vec<T> {
+        let (kept, removed): (Vec<_>, Vec<_>) = std::mem::take(&mut self.heap)
+            .into_iter()
+            .partition(|t| keep(&t.payload));
+        self.heap = BinaryHeap::from(kept);
+        removed.into_iter().map(|t| t.payload).collect()
     }
 
     pub fn drain(&mut self) -> impl Iterator<Item = T> + '_ {

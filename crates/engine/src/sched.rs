@@ -27,6 +27,11 @@ pub enum Begin {
     Ready(usize),
     /// Nothing is ready and no live timer is pending.
     Idle,
+    /// Cancelled timers were taken off the heap before the clock could move
+    /// on: drop them (`take_discarded`) and begin again. A dropped payload's
+    /// destructor may schedule a callback, which then runs first, at this
+    /// time, as on a stock loop.
+    Discarded,
 }
 
 /// Where `feasible`'s timing comes from: seeded draws, or a recorded tape.
@@ -255,6 +260,9 @@ pub struct Scheduler<T> {
     spec: StrategySpec,
     rng: Rng,
     trace: Trace,
+    /// Cancelled timers taken off the heap, for the caller to drop after its
+    /// critical section: dropping a payload may run code that calls back.
+    discarded: Vec<T>,
 }
 
 impl<T> Scheduler<T> {
@@ -294,6 +302,7 @@ impl<T> Scheduler<T> {
             spec,
             rng,
             trace: Trace::new(),
+            discarded: Vec::new(),
         }
     }
 
@@ -423,13 +432,19 @@ impl<T> Scheduler<T> {
     pub fn begin_iteration(&mut self, may_advance: bool, is_live: impl Fn(&T) -> bool) -> Begin {
         self.charge_cpu();
         // Cancelled timers at the top must not drag the clock forward.
+        let before = self.discarded.len();
         while let Some(top) = self.timers.peek() {
             if is_live(&top.payload) {
                 break;
             }
-            self.timers.pop();
+            if let Some((_, _, dead)) = self.timers.pop() {
+                self.discarded.push(dead.payload);
+            }
         }
         if self.ready.is_empty() && may_advance {
+            if self.discarded.len() > before {
+                return Begin::Discarded;
+            }
             if let Some(deadline) = self.timers.peek_deadline() {
                 if deadline != NEVER && deadline > self.now_ns {
                     // A real loop's wait for its next timer returns late by
@@ -466,6 +481,7 @@ impl<T> Scheduler<T> {
         let mut group_deadline = NEVER;
         while let Some((deadline, _, mut e)) = self.timers.pop_due(at_ns) {
             if !is_live(&e.payload) {
+                self.discarded.push(e.payload);
                 continue;
             }
             if group == 0 || deadline != group_deadline {
@@ -631,13 +647,25 @@ impl<T> Scheduler<T> {
         let mut out: Vec<T> = self.ready.drain_all().map(|e| e.payload).collect();
         self.strategy.cleared(self.ready.next_stamp);
         out.extend(self.timers.drain().map(|e| e.payload));
+        out.append(&mut self.discarded);
         out
     }
 
     /// Drop cancelled timers when they dominate the heap (bounded memory for
     /// code that arms and cancels timeouts in a loop).
     pub fn purge_timers(&mut self, is_live: impl Fn(&T) -> bool) {
-        self.timers.retain(|e| is_live(&e.payload));
+        let dead = self.timers.remove_unless(|e| is_live(&e.payload));
+        self.discarded.extend(dead.into_iter().map(|e| e.payload));
+    }
+
+    /// The cancelled timers taken off the heap since the last call (see
+    /// `begin_iteration`, `release_due_at`, `purge_timers`): drop them once
+    /// nothing of the scheduler is borrowed.
+    pub fn take_discarded(&mut self) -> Vec<T> {
+        if self.discarded.is_empty() {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.discarded)
     }
 }
 
@@ -765,6 +793,10 @@ mod tests {
         s.push_timer(5_000, 1, ("cancelled", false));
         s.push_timer(10_000, 1, ("a", true));
         s.push_timer(10_000, 2, ("b", true));
+        // The cancelled timer first comes off, before the clock moves.
+        assert_eq!(s.begin_iteration(true, |p| p.1), Begin::Discarded);
+        assert_eq!(s.now_ns(), 0);
+        assert_eq!(s.take_discarded(), vec![("cancelled", false)]);
         assert_eq!(s.begin_iteration(true, |p| p.1), Begin::Ready(2));
         assert_eq!(s.now_ns(), 10_000);
         assert_eq!(s.step().unwrap().payload.0, "a");

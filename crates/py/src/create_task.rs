@@ -240,20 +240,15 @@ unsafe extern "C" fn fast_create_task(
     // is assumed, not acquired (as in `loop_core::fast_call_soon`).
     let py = unsafe { Python::assume_gil_acquired() };
     unsafe {
-        let nargs = usize::try_from(nargs).unwrap_or(0);
-        let this = Bound::from_borrowed_ptr(py, slf);
-        let result = match create_fast(py, &this, args, nargs, kwnames) {
-            Ok(Some(task)) => Ok(task),
-            Ok(None) => create_slow(py, &this, args, nargs, kwnames),
-            Err(err) => Err(err),
-        };
-        match result {
-            Ok(task) => task.into_ptr(),
-            Err(err) => {
-                err.restore(py);
-                ptr::null_mut()
-            }
-        }
+        crate::errors::ffi_call(py, || {
+            let nargs = usize::try_from(nargs).unwrap_or(0);
+            let this = Bound::from_borrowed_ptr(py, slf);
+            let task = match create_fast(py, &this, args, nargs, kwnames)? {
+                Some(task) => task,
+                None => create_slow(py, &this, args, nargs, kwnames)?,
+            };
+            Ok(task.into_ptr())
+        })
     }
 }
 

@@ -125,3 +125,31 @@ pub fn finite_or_inf(
     }
     Ok(v)
 }
+
+/// Run the body of a method CPython calls directly (the hand-written
+/// `METH_FASTCALL` methods, which no PyO3 trampoline wraps): its new
+/// reference, or NULL with the error set. A panic in it (a broken invariant,
+/// a loop re-entered from a destructor) becomes PyO3's `PanicException`, as
+/// in PyO3's own methods: unwinding out of an `extern "C"` function would
+/// abort the process.
+pub(crate) fn ffi_call(
+    py: Python<'_>,
+    body: impl FnOnce() -> PyResult<*mut pyo3::ffi::PyObject>,
+) -> *mut pyo3::ffi::PyObject {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+        .unwrap_or_else(|payload| Err(panic_error(payload.as_ref())));
+    outcome.unwrap_or_else(|err| {
+        err.restore(py);
+        std::ptr::null_mut()
+    })
+}
+
+#[cold]
+fn panic_error(payload: &(dyn std::any::Any + Send)) -> PyErr {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("panic from Rust code");
+    pyo3::panic::PanicException::new_err(message.to_owned())
+}

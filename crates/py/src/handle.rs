@@ -10,8 +10,7 @@ use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
+use crate::gil_cell::GilCell;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -375,7 +374,7 @@ impl Handle {
 /// weak reference), so reuse is indistinguishable from a new allocation at
 /// the same address, which the allocator would likely hand out anyway.
 #[derive(Default)]
-pub(crate) struct HandlePool(Mutex<Vec<Py<Handle>>>);
+pub(crate) struct HandlePool(GilCell<Vec<Py<Handle>>>);
 
 /// Enough for a loop's steady state, including a burst of a thousand tasks
 /// created at once (each task's first step is a handle: with 64 kept, such

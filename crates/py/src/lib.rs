@@ -5,6 +5,7 @@ mod check;
 mod create_task;
 mod disk;
 mod errors;
+mod gil_cell;
 mod handle;
 mod loop_core;
 mod net;

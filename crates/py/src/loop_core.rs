@@ -16,7 +16,7 @@ use std::sync::atomic::{
 };
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit, PyTypeError};
@@ -30,6 +30,7 @@ use seedloop_engine::trace::TapeBuf;
 use seedloop_engine::{Begin, Scheduler, StrategySpec, STRATEGIES};
 
 use crate::errors::{self, Raised};
+use crate::gil_cell::{GilCell, GilGuard};
 use crate::handle::{Args, Handle, HandlePool};
 use crate::systematic::{footprint_of, WalkPlan, WalkRecord};
 use crate::task_ordinal;
@@ -145,7 +146,7 @@ impl Inbox {
 
 #[pyclass(subclass, frozen, module = "seedloop._engine")]
 pub struct LoopCore {
-    state: Mutex<State>,
+    state: GilCell<State>,
     /// Spent `call_soon` handles for reuse.
     pool: HandlePool,
     inbox: Inbox,
@@ -292,10 +293,8 @@ impl LoopCore {
         self.next_hash.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // parking_lot's lock: no poisoning to check (a panic inside a
-        // critical section of a few field updates leaves the state
-        // consistent), one atomic operation each way when uncontended.
+    fn lock(&self) -> GilGuard<'_, State> {
+        // The GIL is the lock (see `gil_cell`): every caller holds it.
         self.state.lock()
     }
 
@@ -473,8 +472,10 @@ impl LoopCore {
             return;
         }
         st.sched.purge_timers(|h| !h.get().is_cancelled());
+        let dead = st.sched.take_discarded();
         self.cancelled_timers.store(0, Ordering::Relaxed);
         drop(st);
+        drop(dead); // after the state is free (see `run_once`)
         let _ = py;
     }
 
@@ -647,7 +648,7 @@ impl LoopCore {
                 continue;
             }
             let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
-            let begin = {
+            let (begin, dead) = {
                 let mut st = this.lock();
                 if Self::wall_exceeded(&mut st) {
                     return Ok(WALL_BUDGET);
@@ -673,8 +674,11 @@ impl LoopCore {
                     None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
                     None => 0,
                 };
-                (begin, charge)
+                ((begin, charge), st.sched.take_discarded())
             };
+            // Cancelled timers go once the state is free: dropping one may
+            // run a destructor that calls back into the loop.
+            drop(dead);
             match begin {
                 (Begin::Ready(n), charge) => {
                     let (observer, chooser) = if this.observed.load(Ordering::Relaxed) {
@@ -732,6 +736,9 @@ impl LoopCore {
                     this.lock().current_owner = 0;
                     return Ok(RAN);
                 }
+                // The cancelled timers are dropped (above): whatever their
+                // destructors scheduled runs before the clock moves on.
+                (Begin::Discarded, _) => continue,
                 (Begin::Idle, _) => {
                     if stopping {
                         return Ok(IDLE);
@@ -782,7 +789,7 @@ impl LoopCore {
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         LoopCore {
             pool: HandlePool::default(),
-            state: Mutex::new(State {
+            state: GilCell::new(State {
                 sched: Scheduler::new(0, StrategySpec::Fifo),
                 current_owner: 0,
                 ordinals: AddressMap::default(),
@@ -1266,7 +1273,7 @@ unsafe extern "C" fn fast_call_soon(
     // counts) cost more than the rest of the argument handling.
     let py = unsafe { Python::assume_gil_acquired() };
     unsafe {
-        let result = (|| -> PyResult<Py<Handle>> {
+        errors::ffi_call(py, || -> PyResult<*mut pyo3::ffi::PyObject> {
             let nargs = usize::try_from(nargs).unwrap_or(0);
             if nargs == 0 {
                 return Err(PyTypeError::new_err(
@@ -1326,15 +1333,8 @@ unsafe extern "C" fn fast_call_soon(
                 let owner = owner.unwrap_or(st.current_owner);
                 st.sched.push_ready_fp(owner, fp, handle.clone_ref(py));
             }
-            Ok(handle)
-        })();
-        match result {
-            Ok(handle) => handle.into_ptr(),
-            Err(err) => {
-                err.restore(py);
-                std::ptr::null_mut()
-            }
-        }
+            Ok(handle.into_ptr())
+        })
     }
 }
 
@@ -1427,7 +1427,7 @@ unsafe fn fast_timer(
     // SAFETY: as in `fast_call_soon` (the GIL token assumed, not acquired).
     let py = unsafe { Python::assume_gil_acquired() };
     unsafe {
-        let result = (|| -> PyResult<Py<Handle>> {
+        errors::ffi_call(py, || -> PyResult<*mut pyo3::ffi::PyObject> {
             let nargs = usize::try_from(nargs).unwrap_or(0);
             if nargs < 2 {
                 let missing = if nargs == 0 {
@@ -1516,15 +1516,8 @@ unsafe fn fast_timer(
                     .push_timer_fp(deadline, owner, fp, handle.clone_ref(py));
             }
             core.maybe_purge_timers(py);
-            Ok(handle)
-        })();
-        match result {
-            Ok(handle) => handle.into_ptr(),
-            Err(err) => {
-                err.restore(py);
-                std::ptr::null_mut()
-            }
-        }
+            Ok(handle.into_ptr())
+        })
     }
 }
 
