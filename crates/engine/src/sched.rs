@@ -27,10 +27,10 @@ pub enum Begin {
     Ready(usize),
     /// Nothing is ready and no live timer is pending.
     Idle,
-    /// Cancelled timers were taken off the heap before the clock could move
-    /// on: drop them (`take_discarded`) and begin again. A dropped payload's
-    /// destructor may schedule a callback, which then runs first, at this
-    /// time, as on a stock loop.
+    /// Cancelled timers were taken off the heap: drop them
+    /// (`take_discarded`) and begin again. A dropped payload's destructor
+    /// may schedule a callback, which then runs before the clock moves on,
+    /// as on a stock loop.
     Discarded,
 }
 
@@ -432,7 +432,6 @@ impl<T> Scheduler<T> {
     pub fn begin_iteration(&mut self, may_advance: bool, is_live: impl Fn(&T) -> bool) -> Begin {
         self.charge_cpu();
         // Cancelled timers at the top must not drag the clock forward.
-        let before = self.discarded.len();
         while let Some(top) = self.timers.peek() {
             if is_live(&top.payload) {
                 break;
@@ -442,7 +441,7 @@ impl<T> Scheduler<T> {
             }
         }
         if self.ready.is_empty() && may_advance {
-            if self.discarded.len() > before {
+            if !self.discarded.is_empty() {
                 return Begin::Discarded;
             }
             if let Some(deadline) = self.timers.peek_deadline() {
@@ -458,6 +457,9 @@ impl<T> Scheduler<T> {
             }
         }
         self.release_due(&is_live);
+        if !self.discarded.is_empty() {
+            return Begin::Discarded;
+        }
         let n = self.ready.len();
         if n == 0 {
             return Begin::Idle;

@@ -2,15 +2,14 @@
 //!
 //! Every path into a loop's state is a Python call (a method of the loop,
 //! a handle run by it, its deallocation), so the GIL already keeps two
-//! threads out of it. The mutex this replaces cost two atomic operations per
-//! use and four uses per callback: a `call_soon` callback took 0.195-0.201
-//! us with it and 0.178-0.180 us without (rloop: 0.187), bench/RESULTS.md
-//! section 1. What is left to check is re-entry: Python code run while the
-//! cell is held (a destructor, or another thread that took the GIL while
-//! that code released it) must not get a second reference. The flag catches
-//! it and panics, which the methods turn into a Python exception; the mutex
-//! deadlocked. The loop drops what may run such code (cancelled timers, old
-//! schedulers) only after letting go of the cell.
+//! threads out of it. The mutexes this replaces cost two atomic operations
+//! per use and four uses per callback (bench/RESULTS.md section 1). What is
+//! left to check is re-entry: Python code run while the cell is held (a
+//! destructor, or another thread that took the GIL while that code released
+//! it) must not get a second reference. The flag catches it: `lock` panics
+//! (PyO3's methods turn that into a Python exception) and `try_lock` lets
+//! `call_soon` raise instead; the mutex deadlocked. The loop drops what may
+//! run such code (cancelled timers, old schedulers) only after letting go.
 
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
@@ -47,6 +46,22 @@ impl<T> GilCell<T> {
             cell: self,
             _not_send: PhantomData,
         }
+    }
+}
+
+impl<T> GilCell<T> {
+    /// `lock`, or None when the cell is already held (re-entry): for the
+    /// method CPython calls most, which turns it into an error instead of
+    /// paying for a panic guard on every call.
+    #[inline]
+    pub(crate) fn try_lock(&self) -> Option<GilGuard<'_, T>> {
+        if self.held.replace(true) {
+            return None;
+        }
+        Some(GilGuard {
+            cell: self,
+            _not_send: PhantomData,
+        })
     }
 }
 

@@ -182,6 +182,15 @@ pub struct LoopCore {
     addr: AtomicUsize,
 }
 
+#[cold]
+#[inline(never)]
+fn reentered() -> PyErr {
+    PyRuntimeError::new_err(
+        "seedloop's loop was called back while it was updating its own state \
+         (from a destructor?); this is a seedloop bug, please report it",
+    )
+}
+
 static TASK_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
 static SELF_CARRYING_TYPES: GILOnceCell<Py<PyTuple>> = GILOnceCell::new();
 static FUNCTION_TYPE: GILOnceCell<Py<PyType>> = GILOnceCell::new();
@@ -390,6 +399,16 @@ impl LoopCore {
         drop(stale);
         drop(dead);
         Ok(ordinal)
+    }
+
+    /// The state for `fast_call_soon`: re-entry (a destructor run while the
+    /// state is in use calling back) is an error there, not a panic.
+    #[inline]
+    fn lock_or_err(&self) -> PyResult<GilGuard<'_, State>> {
+        match self.state.try_lock() {
+            Some(guard) => Ok(guard),
+            None => Err(reentered()),
+        }
     }
 
     fn check_open(&self) -> PyResult<()> {
@@ -648,7 +667,7 @@ impl LoopCore {
                 continue;
             }
             let due_at = Self::patched_time(slf)?.map(secs_to_ns_ceil);
-            let (begin, dead) = {
+            let begin = {
                 let mut st = this.lock();
                 if Self::wall_exceeded(&mut st) {
                     return Ok(WALL_BUDGET);
@@ -674,11 +693,8 @@ impl LoopCore {
                     None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
                     None => 0,
                 };
-                ((begin, charge), st.sched.take_discarded())
+                (begin, charge)
             };
-            // Cancelled timers go once the state is free: dropping one may
-            // run a destructor that calls back into the loop.
-            drop(dead);
             match begin {
                 (Begin::Ready(n), charge) => {
                     let (observer, chooser) = if this.observed.load(Ordering::Relaxed) {
@@ -736,9 +752,13 @@ impl LoopCore {
                     this.lock().current_owner = 0;
                     return Ok(RAN);
                 }
-                // The cancelled timers are dropped (above): whatever their
-                // destructors scheduled runs before the clock moves on.
-                (Begin::Discarded, _) => continue,
+                (Begin::Discarded, _) => {
+                    // Cancelled timers go once the state is free: dropping
+                    // one may run a destructor that calls back into the loop
+                    // (what it schedules runs before the clock moves on).
+                    let dead = this.lock().sched.take_discarded();
+                    drop(dead);
+                }
                 (Begin::Idle, _) => {
                     if stopping {
                         return Ok(IDLE);
@@ -1273,7 +1293,7 @@ unsafe extern "C" fn fast_call_soon(
     // counts) cost more than the rest of the argument handling.
     let py = unsafe { Python::assume_gil_acquired() };
     unsafe {
-        errors::ffi_call(py, || -> PyResult<*mut pyo3::ffi::PyObject> {
+        let result = (|| -> PyResult<Py<Handle>> {
             let nargs = usize::try_from(nargs).unwrap_or(0);
             if nargs == 0 {
                 return Err(PyTypeError::new_err(
@@ -1329,12 +1349,19 @@ unsafe extern "C" fn fast_call_soon(
                 .pool
                 .take(py, &callback, call_args, context.unbind(), !task_step)?;
             {
-                let mut st = core.lock();
+                let mut st = core.lock_or_err()?;
                 let owner = owner.unwrap_or(st.current_owner);
                 st.sched.push_ready_fp(owner, fp, handle.clone_ref(py));
             }
-            Ok(handle.into_ptr())
-        })
+            Ok(handle)
+        })();
+        match result {
+            Ok(handle) => handle.into_ptr(),
+            Err(err) => {
+                err.restore(py);
+                std::ptr::null_mut()
+            }
+        }
     }
 }
 
