@@ -689,27 +689,32 @@ def test_the_engine_create_task_called_on_something_else_raises_instead_of_crash
 
 @pytest.mark.parametrize("how", ["alone", "behind a live timer", "purged"])
 def test_a_dropped_cancelled_timer_may_call_back_into_the_loop(how):
-    """The loop drops a cancelled timer it takes off its heap; the last reference
-    to an object whose ``__del__`` schedules a callback may go with it. That
-    callback must be scheduled (it deadlocked the loop before)."""
+    """The loop drops a cancelled timer it takes off its heap, and with it the
+    timer's context; the last reference to an object whose ``__del__``
+    schedules a callback may go with it. That callback must be scheduled (it
+    deadlocked the loop before), before the clock moves on."""
 
     async def main():
         loop = asyncio.get_running_loop()
         called = []
+        var = contextvars.ContextVar("var")
 
         class Sentinel:
             def __del__(self):
+                called.append(("del at", loop.time()))
                 loop.call_soon(called.append, "del")
-
-            def callback(self):
-                called.append("ran")
 
         count = 300 if how == "purged" else 1
         if how == "behind a live timer":
             loop.call_later(5, called.append, "live")
-        handles = [loop.call_later(10, Sentinel().callback) for _ in range(count)]
+        handles = []
+        for _ in range(count):
+            context = contextvars.copy_context()
+            context.run(var.set, Sentinel())  # only the timer's context holds it
+            handles.append(loop.call_later(10, called.append, "ran", context=context))
+            del context
         for handle in handles:
-            handle.cancel()
+            handle.cancel()  # drops the callback, not the context (as stock)
         del handles, handle
         if how == "purged":
             loop.call_later(1, called.append, "after")  # the purge runs here
@@ -720,3 +725,51 @@ def test_a_dropped_cancelled_timer_may_call_back_into_the_loop(how):
     assert called.count("del") == (300 if how == "purged" else 1)
     assert "ran" not in called
     assert called.count("live") == (how == "behind a live timer")
+    # Dropped when the loop reached the timer: at 10 s, or at 5 s right after
+    # the live one (the heap's top), never after the clock passed on to 20.
+    times = {t for item in called if isinstance(item, tuple) for t in item[1:]}
+    assert times == ({0.0} if how == "purged" else {5.0} if how == "behind a live timer" else {0.0})
+
+
+@pytest.mark.parametrize("kind", ["call_soon", "call_later"])
+def test_cancelling_a_handle_releases_its_callback_as_stock_does(kind):
+    """Stock asyncio's ``Handle.cancel()`` drops the callback and its arguments
+    at once: a leak test that cancels a timer and checks a weak reference
+    passes on it, and must pass under seedloop too."""
+    import gc
+    import weakref
+
+    class Obj:
+        def method(self, arg):
+            pass
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        obj, arg = Obj(), Obj()
+        refs = weakref.ref(obj), weakref.ref(arg)
+        schedule = loop.call_soon if kind == "call_soon" else (lambda *a: loop.call_later(10, *a))
+        handle = schedule(obj.method, arg)
+        handle.cancel()
+        del obj, arg
+        gc.collect()
+        own = []
+        done = loop.create_future()
+
+        def cancels_itself():
+            own.append(mine._callback is not None)  # still there while it runs
+            mine.cancel()
+            done.set_result(None)
+
+        mine = loop.call_soon(cancels_itself)
+        await done
+        shown = repr(handle).split(" when=")[0].rstrip(">")
+        return (
+            [r() is None for r in refs],
+            handle._callback,
+            shown,
+            own,
+            mine._callback,
+            handle.cancelled(),
+        )
+
+    assert seedloop.run(main, seed=1) == asyncio.run(main())

@@ -136,10 +136,14 @@ impl Call {
 
 #[pyclass(frozen, module = "seedloop._engine", weakref)]
 pub struct Handle {
-    /// Written at creation and otherwise only by `HandlePool`, while the
-    /// pool holds the handle's only reference (see `Handle::call`).
+    /// Written at creation, by `HandlePool` while the pool holds the
+    /// handle's only reference, and by `release_call` when it is cancelled
+    /// and not running (see `Handle::call`).
     call: UnsafeCell<Call>,
     pub(crate) cancelled: AtomicBool,
+    /// `run` is calling the callback: a `cancel` meanwhile leaves the call
+    /// in place until it returns (see `release_call`).
+    running: AtomicBool,
     /// Deadline in loop time for timer handles.
     pub(crate) when: Option<f64>,
     /// Shared with the loop: how many timers were cancelled (drives purging).
@@ -147,8 +151,11 @@ pub struct Handle {
 }
 
 // SAFETY: `call` is only touched with the GIL held (every entry point is a
-// Python call or the loop running under the GIL), and written only while
-// the writer holds the handle's only reference, so no reader can overlap.
+// Python call or the loop running under the GIL). It is written while the
+// writer holds the handle's only reference, or (`release_call`) while no
+// borrow of it is alive: `run`, the one reader that keeps it across Python
+// code, marks itself `running`, and every other reader clones what it needs
+// before running Python code. So no reader can overlap a write.
 unsafe impl Sync for Handle {}
 
 static CONTEXT_RUN: GILOnceCell<PyObject> = GILOnceCell::new();
@@ -169,14 +176,14 @@ impl Handle {
                 args,
             }),
             cancelled: AtomicBool::new(false),
+            running: AtomicBool::new(false),
             when,
             cancelled_timers,
         }
     }
 
     fn call(&self) -> &Call {
-        // SAFETY: see `unsafe impl Sync`: a write happens only while nobody
-        // else holds the handle, so no method of it is running.
+        // SAFETY: see `unsafe impl Sync`: no write overlaps a borrow.
         unsafe { &*self.call.get() }
     }
 
@@ -222,6 +229,40 @@ impl Handle {
     /// instructions a callback). Anything but an exact `Context` goes through
     /// `Context.run`, which raises the stock loop's TypeError for it.
     pub(crate) fn run(&self, py: Python<'_>) -> PyResult<()> {
+        self.running.store(true, Ordering::Relaxed);
+        let outcome = self.run_call(py);
+        self.running.store(false, Ordering::Relaxed);
+        if self.is_cancelled() {
+            // Cancelled while it ran (by the callback itself, say).
+            self.release_call(py);
+        }
+        outcome
+    }
+
+    /// Drop the callback and its arguments of a cancelled handle, as stock
+    /// asyncio's `Handle.cancel()` does (`_callback = _args = None`): what
+    /// they reference is freed now, not when the loop lets go of the timer.
+    /// The context stays (`get_context()` still answers). Not while `run` is
+    /// calling them: it reads the call until the callback returns.
+    fn release_call(&self, py: Python<'_>) {
+        if self.running.load(Ordering::Relaxed) {
+            return;
+        }
+        let context = Owned::new(self.call().context.get().clone_ref(py));
+        let released = Call {
+            context,
+            callback: Owned::new(py.None()),
+            args: Args::Zero,
+        };
+        // SAFETY: the GIL is held and nothing borrows the call: `run` is not
+        // calling it (checked above), and every other reader clones what it
+        // needs before running Python code. The old call is dropped after
+        // the swap, so code its release runs sees a consistent handle.
+        let old = unsafe { std::mem::replace(&mut *self.call.get(), released) };
+        drop(old);
+    }
+
+    fn run_call(&self, py: Python<'_>) -> PyResult<()> {
         let call = self.call();
         let (ctx, cb) = (call.context.as_ptr(), call.callback.as_ptr());
         // SAFETY: live objects owned by this handle, the GIL held.
@@ -299,11 +340,12 @@ impl Handle {
         Ok(())
     }
 
-    fn cancel(&self) {
+    fn cancel(&self, py: Python<'_>) {
         if !self.cancelled.swap(true, Ordering::Relaxed) {
             if let Some(counter) = &self.cancelled_timers {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
+            self.release_call(py);
         }
     }
 
@@ -350,8 +392,13 @@ impl Handle {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        // A handle does not know its loop: shown as in debug mode (with arguments).
-        let source = self.callback_source(py, true)?;
+        // A handle does not know its loop: shown as in debug mode (with
+        // arguments). A cancelled one has no callback left, as in stock.
+        let source = if self.callback(py).is_none() {
+            String::new()
+        } else {
+            format!(" {}", self.callback_source(py, true)?)
+        };
         let kind = if self.when.is_some() {
             "TimerHandle"
         } else {
@@ -364,7 +411,7 @@ impl Handle {
         if let Some(when) = self.when {
             parts.push_str(&format!(" when={when}"));
         }
-        Ok(format!("<{kind}{parts} {source}>"))
+        Ok(format!("<{kind}{parts}{source}>"))
     }
 }
 
