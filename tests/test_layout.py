@@ -211,13 +211,18 @@ def test_import_seedloop_loads_the_checker_only_when_used() -> None:
         "else:\n"
         "    raise AssertionError('seedloop.nonesuch exists')\n"
     )
-    # The seedloop under test, wherever it is installed (a wheel in CI, python/ in place).
+    done = _run_installed(code)
+    assert done.returncode == 0, done.stderr
+
+
+def _run_installed(code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in a fresh interpreter, importing the seedloop under
+    test wherever it is installed (a wheel in CI, python/ in place)."""
     import seedloop
 
     installed = Path(seedloop.__file__).resolve().parent.parent
     env = dict(os.environ, PYTHONPATH=str(installed))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
 
 
 def test_import_seedloop_loads_only_the_exceptions() -> None:
@@ -239,17 +244,12 @@ def test_import_seedloop_loads_only_the_exceptions() -> None:
         "import pickle\n"
         "assert pickle.loads(pickle.dumps(seedloop.Site)) is seedloop.Site\n"
     )
-    import seedloop
-
-    installed = Path(seedloop.__file__).resolve().parent.parent
-    env = dict(os.environ, PYTHONPATH=str(installed))
-    bare = subprocess.run(
-        [sys.executable, "-c", "import sys, seedloop; print('asyncio' in sys.modules, sorted("
-         "m for m in sys.modules if m.startswith('seedloop')))"], env=env, capture_output=True,
-        text=True,
+    bare = _run_installed(
+        "import sys, seedloop; print('asyncio' in sys.modules, sorted("
+        "m for m in sys.modules if m.startswith('seedloop')))"
     )
     assert bare.stdout.strip() == "False ['seedloop', 'seedloop.errors']", bare.stderr
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    done = _run_installed(code)
     assert done.returncode == 0, done.stderr
 
 
