@@ -687,7 +687,11 @@ impl LoopCore {
                 if st.max_time_ns > 0 && st.sched.now_ns() > st.max_time_ns {
                     return Ok(TIME_BUDGET);
                 }
-                st.busy_iterations += 1;
+                if begin != Begin::Discarded {
+                    // (Dropping cancelled timers and beginning again is not
+                    // an iteration of its own.)
+                    st.busy_iterations += 1;
+                }
                 let charge = match st.step_time_ns {
                     Some(ns) => ns,
                     None if st.busy_iterations > SPIN_AFTER_ITERATIONS => SPIN_STEP_NS,
