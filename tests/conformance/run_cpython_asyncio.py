@@ -233,7 +233,7 @@ def install() -> None:
 
     # Loaded now, before any test patches asyncio names (``import seedloop``
     # loads the loop on first use).
-    assert seedloop.SeedLoop is not None
+    _ = seedloop.SeedLoop
 
     # asyncio.new_event_loop(), asyncio.run(), asyncio.Runner() and
     # IsolatedAsyncioTestCase all go through the default policy; modules reset
