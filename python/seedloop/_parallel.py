@@ -894,7 +894,12 @@ def _run_parallel(
             while (chunk := feeder.to_submit(
                 len(in_flight), window, merger.next_number, lookahead, shared.cutoff
             )) is not None:
-                fut = workers.submit(pool, _worker_run_chunk, chunk)
+                try:
+                    fut = workers.submit(pool, _worker_run_chunk, chunk)
+                except BrokenProcessPool:
+                    # A worker died between two results: the pool refuses
+                    # new chunks before any future reports it.
+                    raise workers.crash_report(spec, opts) from None
                 in_flight[fut] = chunk
             if not in_flight:
                 break
