@@ -18,7 +18,7 @@ use pyo3::types::PyType;
 use pyo3::PyTypeInfo;
 
 use crate::loop_core::{method_descriptor_of, LoopCore};
-use crate::task_ordinal::slot_offset;
+use crate::task_ordinal::{first_field, loop_is_first_field, slot_offset};
 
 /// The classes given a C-level hash and the byte offset of their slot.
 const MAX_CLASSES: usize = 4;
@@ -75,16 +75,14 @@ fn core_of<'py>(
     // SAFETY: the registered class's instances are at least three words
     // long (a Future's layout, checked against `_loop` before the first
     // read); the GIL is held.
-    let field = || unsafe { *(obj.as_ptr() as *const *mut ffi::PyObject).add(2) };
+    let field = || unsafe { first_field(obj.as_ptr()) };
     let from_attr = || -> Option<Bound<'py, LoopCore>> {
         let lp = obj.getattr(pyo3::intern!(py, "_loop")).ok()?;
         if !is_core(lp.as_ptr()) {
             return None;
         }
         if LOOP_LAYOUT[class].load(Ordering::Relaxed) == 0 {
-            let word = std::mem::size_of::<*mut ffi::PyObject>() as isize;
-            let long_enough = OFFSETS[class].load(Ordering::Acquire) >= 3 * word;
-            let same = long_enough && field() == lp.as_ptr();
+            let same = loop_is_first_field(obj, &lp, OFFSETS[class].load(Ordering::Acquire));
             LOOP_LAYOUT[class].store(if same { 1 } else { 2 }, Ordering::Relaxed);
         }
         // SAFETY: checked above to be a LoopCore.

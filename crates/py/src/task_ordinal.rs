@@ -53,6 +53,30 @@ pub(crate) fn slot_offset(cls: &Bound<'_, PyType>, name: &str) -> PyResult<Optio
         .map(|index| base_size + word * index as isize))
 }
 
+/// The word after `obj`'s object header: `fut_loop`, the first field of the
+/// C Future and Task in CPython 3.10-3.13.
+///
+/// # Safety
+/// `obj` must be a live object at least three words long (the GIL held).
+pub(crate) unsafe fn first_field(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the caller's guarantee.
+    unsafe { *(obj as *const *mut ffi::PyObject).add(2) }
+}
+
+/// Is `loop_obj`, `obj._loop` as Python reads it, `obj`'s first field? Read
+/// only when the class's slot at byte `slot` shows its instances are at
+/// least three words long; false otherwise. How a registered class learns
+/// it may read the loop from the field instead of the attribute.
+pub(crate) fn loop_is_first_field(
+    obj: &Bound<'_, PyAny>,
+    loop_obj: &Bound<'_, PyAny>,
+    slot: isize,
+) -> bool {
+    let word = std::mem::size_of::<*mut ffi::PyObject>() as isize;
+    // SAFETY: read only once the instance is known to be three words long.
+    slot >= 3 * word && unsafe { first_field(obj.as_ptr()) } == loop_obj.as_ptr()
+}
+
 /// Give `cls`'s instances the ordinal slot; False if its layout is not the
 /// expected one (every task then goes through the loop's map).
 #[pyfunction]
@@ -88,7 +112,7 @@ fn slot_of(task: *mut ffi::PyObject, loop_addr: usize) -> Option<*mut *mut ffi::
     unsafe {
         if ffi::Py_TYPE(task) != CLASS.load(Ordering::Acquire)
             || LOOP_LAYOUT.load(Ordering::Relaxed) != 1
-            || *(task as *const usize).add(2) != loop_addr
+            || first_field(task) as usize != loop_addr
         {
             return None;
         }
@@ -134,14 +158,10 @@ pub(crate) fn write(py: Python<'_>, task: &Bound<'_, PyAny>, loop_addr: usize, o
 }
 
 fn learn_layout(py: Python<'_>, task: &Bound<'_, PyAny>) {
-    let word = std::mem::size_of::<*mut ffi::PyObject>() as isize;
     let Ok(by_name) = task.getattr(pyo3::intern!(py, "_loop")) else {
         return;
     };
-    let long_enough = OFFSET.load(Ordering::Acquire) >= 3 * word;
-    // SAFETY: read only once the instance is known to be three words long.
-    let same = long_enough
-        && unsafe { *(task.as_ptr() as *const *mut ffi::PyObject).add(2) } == by_name.as_ptr();
+    let same = loop_is_first_field(task, &by_name, OFFSET.load(Ordering::Acquire));
     LOOP_LAYOUT.store(if same { 1 } else { 2 }, Ordering::Relaxed);
 }
 
