@@ -664,9 +664,6 @@ impl<T> Scheduler<T> {
     /// `begin_iteration`, `release_due_at`, `purge_timers`): drop them once
     /// nothing of the scheduler is borrowed.
     pub fn take_discarded(&mut self) -> Vec<T> {
-        if self.discarded.is_empty() {
-            return Vec::new();
-        }
         std::mem::take(&mut self.discarded)
     }
 }

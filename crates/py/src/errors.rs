@@ -138,6 +138,15 @@ pub(crate) fn ffi_call(
 ) -> *mut pyo3::ffi::PyObject {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
         .unwrap_or_else(|payload| Err(panic_error(payload.as_ref())));
+    ffi_return(py, outcome)
+}
+
+/// What a method CPython calls directly returns: the new reference, or NULL
+/// with the error set.
+pub(crate) fn ffi_return(
+    py: Python<'_>,
+    outcome: PyResult<*mut pyo3::ffi::PyObject>,
+) -> *mut pyo3::ffi::PyObject {
     outcome.unwrap_or_else(|err| {
         err.restore(py);
         std::ptr::null_mut()

@@ -37,19 +37,15 @@ impl<T> GilCell<T> {
     /// The value, for as long as the guard lives. Call with the GIL held.
     #[inline]
     pub(crate) fn lock(&self) -> GilGuard<'_, T> {
-        assert!(
-            !self.held.replace(true),
-            "seedloop's loop state was re-entered while in use (a destructor or \
-             another thread called into the loop during one of its own operations)"
-        );
-        GilGuard {
-            cell: self,
-            _not_send: PhantomData,
+        match self.try_lock() {
+            Some(guard) => guard,
+            None => panic!(
+                "seedloop's loop state was re-entered while in use (a destructor or \
+                 another thread called into the loop during one of its own operations)"
+            ),
         }
     }
-}
 
-impl<T> GilCell<T> {
     /// `lock`, or None when the cell is already held (re-entry): for the
     /// method CPython calls most, which turns it into an error instead of
     /// paying for a panic guard on every call.

@@ -126,8 +126,14 @@ pub(crate) struct Call {
 impl Call {
     /// The call a spent handle keeps while it waits in the pool.
     fn spent(py: Python<'_>) -> Call {
+        Call::without_callback(py, py.None())
+    }
+
+    /// A call with `context` and no callback nor arguments: what a
+    /// cancelled handle keeps (its context stays, as in stock).
+    fn without_callback(py: Python<'_>, context: PyObject) -> Call {
         Call {
-            context: Owned::new(py.None()),
+            context: Owned::new(context),
             callback: Owned::new(py.None()),
             args: Args::Zero,
         }
@@ -248,12 +254,7 @@ impl Handle {
         if self.running.load(Ordering::Relaxed) {
             return;
         }
-        let context = Owned::new(self.call().context.get().clone_ref(py));
-        let released = Call {
-            context,
-            callback: Owned::new(py.None()),
-            args: Args::Zero,
-        };
+        let released = Call::without_callback(py, self.call().context.get().clone_ref(py));
         // SAFETY: the GIL is held and nothing borrows the call: `run` is not
         // calling it (checked above), and every other reader clones what it
         // needs before running Python code. The old call is dropped after

@@ -1359,13 +1359,7 @@ unsafe extern "C" fn fast_call_soon(
             }
             Ok(handle)
         })();
-        match result {
-            Ok(handle) => handle.into_ptr(),
-            Err(err) => {
-                err.restore(py);
-                std::ptr::null_mut()
-            }
-        }
+        errors::ffi_return(py, result.map(Py::into_ptr))
     }
 }
 
