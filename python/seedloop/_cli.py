@@ -42,11 +42,13 @@ except ImportError as exc:  # pragma: no cover - the package declares both
         f"the seedloop command needs 'click' and 'rich' ({exc}); pip install click rich"
     ) from None
 
-from ._database import DEFAULT_DIR, ENV_VAR, Key, database_at, explore_saved_first
+from ._database import Key, database_at, explore_saved_first
 from ._guided import GUIDED
 from ._html import render_report
 from ._investigate import record_timeline
 from ._options import (
+    DB_DEFAULT_DIR,
+    DB_ENV_VAR,
     DEFAULT_BOUND,
     DEFAULT_MAX_RUNS,
     DEFAULT_STRATEGY,
@@ -290,8 +292,8 @@ def _write_html(
     metavar="PATH",
     default=None,
     help=f"the failure database: saved failing seeds of this scenario (same strategy and "
-    f"options) run before --seeds, new failures are saved there [default: ${ENV_VAR} or "
-    f"{DEFAULT_DIR}]",
+    f"options) run before --seeds, new failures are saved there [default: ${DB_ENV_VAR} or "
+    f"{DB_DEFAULT_DIR}]",
 )
 @click.option("--no-db", is_flag=True, help="neither replay nor save failures (no database)")
 def explore_cmd(
@@ -334,7 +336,7 @@ def explore_cmd(
     jobs = jobs or os.cpu_count() or 1
     # A shard's seeds are positions in the shared order: saved seeds in front
     # would move them, so a sharded search keeps no database.
-    database = None if no_db or shard_pair else database_at(db_path, DEFAULT_DIR)
+    database = None if no_db or shard_pair else database_at(db_path, DB_DEFAULT_DIR)
     db_run = None
 
     progress = Progress(

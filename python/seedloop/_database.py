@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _world
-from ._options import DB_DEFAULT_DIR, DB_ENV_VAR, DB_OFF, RunOptions
+from ._options import DB_ENV_VAR, DB_OFF, RunOptions
 from ._parallel import resolve_factory
 from ._result import Exploration, Failure
 from ._run import Factory, run_seed
@@ -47,12 +47,6 @@ from .errors import SeedloopError, SeedloopWarning
 
 #: The entry format this version writes (and the newest it reads).
 FORMAT = 1
-#: Where the database lives unless configured, the variable naming it, and
-#: the value that turns it off (in ``_options``: the pytest plugin reads them
-#: without loading the search).
-DEFAULT_DIR = DB_DEFAULT_DIR
-ENV_VAR = DB_ENV_VAR
-OFF = DB_OFF
 #: Tapes and timing longer than this are not stored (the seed still is).
 MAX_TAPE = 100_000
 #: Files larger than this are not read (no entry is anywhere near it).
@@ -264,8 +258,8 @@ def database_at(setting: str | os.PathLike[str] | None, default: str | os.PathLi
 
     ``off`` (in the setting or the variable) means no database.
     """
-    chosen = setting if setting is not None else os.environ.get(ENV_VAR) or default
-    if str(chosen).strip().lower() == OFF:
+    chosen = setting if setting is not None else os.environ.get(DB_ENV_VAR) or default
+    if str(chosen).strip().lower() == DB_OFF:
         return None
     return FailureDatabase(chosen)
 
