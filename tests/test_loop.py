@@ -374,7 +374,9 @@ def test_thread_mode_virtual_time_waits_for_real_thread_work():
         after_job, slept = loop.run_until_complete(main())
     finally:
         loop.close()
-    assert 0.04 < after_job < 5
+    # The clock moved by the real time the loop waited, which is the job's
+    # 0.05 s less what passed before the loop began to wait (under load, most of it).
+    assert 0 < after_job < 5
     assert slept == pytest.approx(1000)
 
 

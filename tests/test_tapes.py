@@ -115,6 +115,22 @@ def test_a_choice_past_255_widens_the_tape() -> None:
     assert seedloop.execute(many, 0, tape=result.tape).fingerprint == result.fingerprint
 
 
+def test_a_feasible_run_keeps_its_timing_as_words_that_replay_it() -> None:
+    loops: list[seedloop.SeedLoop] = []
+    result = seedloop.execute(two_tasks, 3, "feasible", instrument=loops.append)
+    timing = result.timing
+    assert isinstance(timing, Tape) and timing.itemsize == 8
+    assert timing == loops[0]._engine_timing_tape() and len(timing) > 0
+    assert repr(timing) == repr(timing.tolist())
+    assert pickle.loads(pickle.dumps(timing)) == timing
+    assert seedloop.replay(two_tasks, [], timing=timing) == result.value
+    again = seedloop.execute(
+        two_tasks, 0, "fifo", instrument=lambda loop: loop._engine_set_timing_tape(list(timing))
+    )
+    assert again.fingerprint == result.fingerprint
+    assert seedloop.execute(two_tasks, 3, "shuffle").timing == []  # only feasible times
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="resource.getrusage")
 def test_memory_per_step_is_a_few_bytes() -> None:
     child = textwrap.dedent(

@@ -41,7 +41,8 @@ class RunResult:
     #: A ``feasible`` run's timing, in nanoseconds and in the order used (CPU
     #: time per callback, timer lateness); empty for other strategies.
     #: ``replay(factory, [], timing=...)`` reruns it in asyncio's own order.
-    timing: list[int] = field(default_factory=list, repr=False)
+    #: A compact sequence of ints, equal to its list (like ``tape``).
+    timing: Tape | list[int] = field(default_factory=list, repr=False)
     #: A systematic run's record for the explorer (None for other runs).
     walk: Any = field(default=None, repr=False)
     #: The assertion sites this run evaluated: ``(kind, name, file, line)`` ->
@@ -72,7 +73,7 @@ class Failure:
     shrunk_tape: list[int] | None = field(default=None, repr=False)
     #: A ``feasible`` failure's timing (see :attr:`RunResult.timing`): with it,
     #: the failure replays in asyncio's own order.
-    timing: list[int] = field(default_factory=list, repr=False)
+    timing: Tape | list[int] = field(default_factory=list, repr=False)
     #: The failing interleaving, step by step (virtual time, task, line resumed at).
     timeline: str | None = field(default=None, repr=False)
     #: Can a stock event loop produce this failure? (None if not checked.)

@@ -168,7 +168,7 @@ def run_seed(
                 opts.kwargs,  # options
                 strict,  # strict_order
                 loop._engine_steps() if keep_steps else None,  # step_log
-                timing_used,  # timing
+                Tape.from_engine(8, timing_used) if timing_used else [],  # timing
                 loop._engine_take_walk() if walk is not None else None,  # walk
                 rec.sites,  # assertions
             )

@@ -1,4 +1,4 @@
-"""The decision tape of a run, kept compactly: one byte per step while every choice fits."""
+"""A run's tapes, kept compactly: its decisions and, under ``feasible``, its timing."""
 
 from __future__ import annotations
 
@@ -6,18 +6,24 @@ import array
 import sys
 from typing import Any
 
+#: Unsigned array typecodes by item size (which of them has it varies by platform).
+_TYPECODES = {1: "B", 4: "IL", 8: "LQ"}
+
 
 class Tape(array.array):  # type: ignore[type-arg]
-    """A decision tape (the index chosen among ready callbacks at each step).
+    """A sequence of ints from the engine, stored as machine words.
 
-    A sequence of ints stored one byte per step while every choice fits (a
-    long run's tape has millions of steps); it compares equal to the list of
-    the same ints and prints like one.
+    The decision tape (the index chosen among ready callbacks at each step)
+    is stored one byte per step while every choice fits (a long run's tape
+    has millions of steps); a ``feasible`` run's timing (nanoseconds) eight
+    bytes per entry. It compares equal to the list of the same ints and
+    prints like one.
     """
 
     @classmethod
     def from_engine(cls, width: int, data: bytes) -> Tape:
-        typecode = "B" if width == 1 else next(c for c in "IL" if array.array(c).itemsize == 4)
+        """``data``: little-endian words of ``width`` bytes (1, 4 or 8)."""
+        typecode = next(c for c in _TYPECODES[width] if array.array(c).itemsize == width)
         tape = cls(typecode, data)
         if width > 1 and sys.byteorder == "big":
             tape.byteswap()  # the engine sends little-endian words

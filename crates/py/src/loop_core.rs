@@ -1156,10 +1156,7 @@ impl LoopCore {
         let st = self.lock();
         match st.sched.trace().tape_buf() {
             TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
-            TapeBuf::Wide(words) => {
-                let raw: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-                (4, PyBytes::new(py, &raw))
-            }
+            TapeBuf::Wide(words) => (4, le_bytes(py, words, u32::to_le_bytes)),
         }
     }
 
@@ -1170,15 +1167,20 @@ impl LoopCore {
     fn _engine_outcome<'py>(
         &self,
         py: Python<'py>,
-    ) -> (String, u8, Bound<'py, PyBytes>, usize, f64, bool, Vec<u64>) {
+    ) -> (
+        String,
+        u8,
+        Bound<'py, PyBytes>,
+        usize,
+        f64,
+        bool,
+        Bound<'py, PyBytes>,
+    ) {
         let st = self.lock();
         let trace = st.sched.trace();
         let (width, bytes) = match trace.tape_buf() {
             TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
-            TapeBuf::Wide(words) => {
-                let raw: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-                (4, PyBytes::new(py, &raw))
-            }
+            TapeBuf::Wide(words) => (4, le_bytes(py, words, u32::to_le_bytes)),
         };
         (
             format!("{:016x}", trace.fingerprint()),
@@ -1187,7 +1189,9 @@ impl LoopCore {
             trace.len(),
             ns_to_secs(st.sched.now_ns()),
             trace.all_strict(),
-            st.sched.timing_tape().to_vec(),
+            // Little-endian words, read back as a compact `Tape`: a list of
+            // Python ints cost about 200 instructions a callback.
+            le_bytes(py, st.sched.timing_tape(), u64::to_le_bytes),
         )
     }
 
@@ -1367,6 +1371,16 @@ unsafe extern "C" fn fast_call_soon(
 /// address always names that string): the C Task passes the same string
 /// object every time, and comparing the text cost about 100 instructions a step.
 static CONTEXT_NAME: AtomicPtr<pyo3::ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+
+/// `words` as one bytes object of little-endian words (what `Tape.from_engine` reads).
+fn le_bytes<'py, W: Copy, const N: usize>(
+    py: Python<'py>,
+    words: &[W],
+    to_le: fn(W) -> [u8; N],
+) -> Bound<'py, PyBytes> {
+    let raw: Vec<u8> = words.iter().flat_map(|&w| to_le(w)).collect();
+    PyBytes::new(py, &raw)
+}
 
 fn is_context_name(name: &Bound<'_, PyAny>) -> PyResult<bool> {
     let known = CONTEXT_NAME.load(Ordering::Relaxed);
