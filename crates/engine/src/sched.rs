@@ -149,6 +149,12 @@ impl<T> ReadyList<T> {
         self.order.push_back(slot);
     }
 
+    /// The strategy no longer names entries by stamp: stop stamping.
+    fn stop_stamping(&mut self) {
+        self.stamped = false;
+        self.fresh.clear();
+    }
+
     /// Stamp the entry just put in `slot`; it is fresh. Out of line: only
     /// they pay for it.
     #[inline(never)]
@@ -577,6 +583,11 @@ impl<T> Scheduler<T> {
             Pick::Stamp(stamp) => self.ready.position_of(stamp),
         };
         self.unindex(index);
+        if self.strategy.done_indexing(step) {
+            // No stamps or index from here on (about 150 instructions a step).
+            self.indexed = false;
+            self.ready.stop_stamping();
+        }
         index
     }
 

@@ -339,6 +339,13 @@ impl Strategy {
         )
     }
 
+    /// Has it (pct) stopped indexing for good, from the step after `step`?
+    /// pct past its fallback draws uniformly, like `random`: the scheduler
+    /// then stops stamping entries and chooses through `choose`.
+    pub(crate) fn done_indexing(&self, step: u64) -> bool {
+        matches!(self, Strategy::Pct { fallback_after, .. } if step >= *fallback_after)
+    }
+
     /// The ready entry `stamp` of `owner` left the ready list (chosen by
     /// anyone: a guided search's `step_chosen` too).
     #[inline]
@@ -414,12 +421,23 @@ impl Strategy {
                     // task's (as when the pick scan first met it).
                     prios.get_or_draw(0, rng, floor);
                 }
-                for c in new {
-                    prios.add(c.owner, c.stamp);
-                }
-                prios.since = next_stamp;
-                prios.settle();
-                let (mut stamp, mut owner) = prios.pick();
+                // The only ready entry (a callback chain, one task running
+                // alone): every pick below can only return it, so it is not
+                // indexed, and taking it skips the index too (as `Pos`
+                // does). The draws are the same either way.
+                let single = n == 1 && new.len() == 1;
+                let (mut stamp, mut owner) = if single {
+                    prios.settle();
+                    prios.since = new[0].stamp;
+                    (new[0].stamp, new[0].owner)
+                } else {
+                    for c in new {
+                        prios.add(c.owner, c.stamp);
+                    }
+                    prios.since = next_stamp;
+                    prios.settle();
+                    prios.pick()
+                };
                 // A task may hit several change points at once: each demotes
                 // it further, and the next pick sees every demotion.
                 loop {
@@ -450,7 +468,9 @@ impl Strategy {
                     change_points[pos].fired = true;
                     let demoted = floor - 1 - fired as u64;
                     prios.set(owner, demoted.max(1));
-                    (stamp, owner) = prios.pick();
+                    if !single {
+                        (stamp, owner) = prios.pick();
+                    }
                 }
                 Pick::Stamp(stamp)
             }
@@ -544,8 +564,11 @@ impl Strategy {
                 rng.below(span as u64) as usize
             }
             Strategy::Random => rng.below(n as u64) as usize,
+            // pct past its fallback (the scheduler stopped indexing): the
+            // draw its `choose_indexed` makes there.
+            Strategy::Pct { .. } => rng.below(n as u64) as usize,
             // They choose through `choose_indexed`; never reached.
-            Strategy::Pct { .. } | Strategy::Pos { .. } | Strategy::Weighted { .. } => 0,
+            Strategy::Pos { .. } | Strategy::Weighted { .. } => 0,
             Strategy::Strict => {
                 let group = ready[0].timer_group;
                 if group == 0 {
