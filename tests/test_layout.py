@@ -159,7 +159,7 @@ def test_layers_point_down() -> None:
     layers = [
         {"seedloop", "seedloop.pytest_plugin", "seedloop.hypothesis", "seedloop._cli",
          "seedloop.__main__", "seedloop._html", "seedloop._simulate", "seedloop._database",
-         "seedloop._pytest_run"},
+         "seedloop._pytest_run", "seedloop._pytest_unittest"},
         {"seedloop._search", "seedloop._timetravel"},
         {"seedloop._systematic", "seedloop._cluster"},
         {"seedloop._investigate", "seedloop._parallel", "seedloop._guided"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -859,3 +860,88 @@ def test_a_session_loads_the_engine_only_to_run_a_seedloop_test(
     assert "seedloop.pytest_plugin" in loaded
     heavy = {"seedloop._pytest_run", "seedloop._search", "seedloop._run", "seedloop._loop"}
     assert (heavy <= loaded) if with_seedloop_test else not (heavy & loaded), loaded
+
+
+# -- unittest.IsolatedAsyncioTestCase ---------------------------------------------
+
+ISOLATED = """
+import asyncio
+import unittest
+
+import seedloop
+
+LOOPS = []
+
+
+class Cases(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        LOOPS.append(asyncio.get_running_loop())
+        self.state = {"ready": False}
+
+    async def test_timer_race(self):
+        async def producer():
+            await asyncio.sleep(0.001)
+            self.state["ready"] = True
+
+        async def consumer():
+            await asyncio.sleep(0.0011)  # 100 us later: CPU time can close the gap
+            self.assertTrue(self.state["ready"], "consumer woke before the producer")
+
+        await asyncio.gather(producer(), consumer())
+
+    async def test_on_a_fresh_seedloop_each_seed(self):
+        await asyncio.sleep(3600)  # virtual time: instant
+        loop = asyncio.get_running_loop()
+        self.assertIsInstance(loop, seedloop.SeedLoop)
+        self.assertEqual(len(set(map(id, LOOPS))), len(LOOPS))
+
+    async def test_cleanups_and_subtests(self):
+        done = []
+
+        async def cleanup():
+            done.append(asyncio.get_running_loop())
+
+        self.addAsyncCleanup(cleanup)
+        for i in range(3):
+            with self.subTest(i=i):
+                await asyncio.sleep(0)
+
+    @unittest.expectedFailure
+    async def test_expected_failure(self):
+        raise ValueError("expected")
+
+    @unittest.skip("skipped")
+    async def test_skipped(self):
+        raise AssertionError("never runs")
+
+
+class OwnLoop(unittest.IsolatedAsyncioTestCase):
+    loop_factory = asyncio.SelectorEventLoop  # 3.13: the class picks its loop
+
+    async def test_own(self):
+        pass
+"""
+
+
+def test_isolated_asyncio_test_cases_run_under_every_seed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_cases=ISOLATED)
+    result = run(pytester, "--seedloop-all", "--seedloop-seeds", "0:40", "-rA")
+    result.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
+    out = result.stdout.str()
+    # The timer race: CPU time per callback can put the consumer's deadline first.
+    assert "FAILED test_cases.py::Cases::test_timer_race" in out
+    assert "consumer woke before the producer" in out
+    seed = int(re.search(r"seed:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
+    # Its replay line names --seedloop-all: without it the test runs on unittest's loop.
+    command = f"pytest test_cases.py::Cases::test_timer_race --seedloop-all --seedloop-replay {seed}"
+    assert command in out
+    # (3.13's loop_factory picks the class's own loop; before 3.13 unittest ignores it.)
+    own_loop = sys.version_info >= (3, 13)
+    assert ("its IsolatedAsyncioTestCase sets loop_factory" in out) == own_loop
+    assert f"{5 - own_loop} tests simulated" in out  # the skip decorator's wrapper is sync
+    replay = run(pytester, *command.split()[1:])
+    replay.assert_outcomes(failed=1)
+    assert "consumer woke before the producer" in replay.stdout.str()
+    # Stock unittest, no seedloop: what does not sleep an hour or need a SeedLoop passes.
+    stock = pytester.runpytest("-p", "no:seedloop", *QUIET, "-p", "no:asyncio", "-k", "not fresh")
+    stock.assert_outcomes(passed=3, skipped=1, xfailed=1, deselected=1)

@@ -54,7 +54,7 @@ __version__ = "0.1.0"
 #: Every other public name loads its module on first use (PEP 562), so
 #: ``import seedloop`` costs only the exceptions: pytest imports the plugin
 #: (and with it this package) in every session, seedloop tests or not.
-#: ``_pytest_run`` is the plugin's runner, loaded when a seedloop test runs.
+#: ``_pytest_run`` and ``_pytest_unittest`` are the plugin's runners, loaded when a seedloop test runs.
 #: tests/test_layout.py reads this table as imports of those modules.
 _LAZY = {
     "DEFAULT_STRATEGY": "_options",
@@ -81,6 +81,7 @@ _LAZY = {
     "sometimes": "_assertions",
     "unreachable": "_assertions",
     "_pytest_run": "_pytest_run",
+    "_pytest_unittest": "_pytest_unittest",
 }
 
 

@@ -47,7 +47,7 @@ class _Spec:
     options: dict[str, Any]
 
 
-def _spec_for(item: pytest.Function) -> _Spec:
+def spec_for(item: pytest.Function) -> _Spec:
     obj = item.obj
     if is_simulate_wrapper(obj):
         fn = obj.__wrapped__
@@ -78,7 +78,7 @@ def _spec_for(item: pytest.Function) -> _Spec:
 
 def simulate_item(item: pytest.Function, cmd: CommandLine) -> Outcome:
     """Run ``item`` once per seed (saved failing seeds first) until one fails."""
-    spec = _spec_for(item)
+    spec = spec_for(item)
     funcargs = item.funcargs
     argnames = list(item._fixtureinfo.argnames)
     fn = spec.fn
@@ -211,12 +211,23 @@ def _indent(text: str, prefix: str = " " * 13) -> str:
 
 
 def replay_command_line(item: pytest.Item, seed: int, strategy: str) -> str:
-    """The pytest command line that reruns this test under ``seed`` alone."""
+    """The pytest command line that reruns this test under ``seed`` alone.
+
+    A test only ``--seedloop-all`` took over needs it again: without it the
+    test would run on its own plugin's loop, and pass.
+    """
     invocation = item.config.invocation_params.dir
     path = os.path.relpath(str(item.path), str(invocation))
     tail = item.nodeid.split("::", 1)[1] if "::" in item.nodeid else ""
     target = f"{path}::{tail}" if tail else path
-    return f"pytest {shlex.quote(target)} --seedloop-replay {seed} --seedloop-strategy {strategy}"
+    taken_over = item.get_closest_marker(MARKER) is None and not is_simulate_wrapper(
+        getattr(item, "obj", None)
+    )
+    suite = " --seedloop-all" if taken_over else ""
+    return (
+        f"pytest {shlex.quote(target)}{suite} --seedloop-replay {seed} "
+        f"--seedloop-strategy {strategy}"
+    )
 
 
 def python_replay_call(item: pytest.Function, failure: Any, argnames: list[str]) -> str:

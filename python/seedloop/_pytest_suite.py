@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
+import unittest
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,15 +57,29 @@ def is_coroutine_test(item: pytest.Item) -> bool:
     return inspect.iscoroutinefunction(func)
 
 
+def is_unittest_item(item: pytest.Item) -> bool:
+    """``item`` is a test method of a ``unittest.TestCase`` (pytest's ``TestCaseFunction``)."""
+    return type(item).__name__ in ("TestCaseFunction", "SeedloopTestCase")
+
+
+def isolated_case_reason(cls: type) -> str | None:
+    """Why an async test method of unittest class ``cls`` cannot run on a SeedLoop (None: it can)."""
+    if not issubclass(cls, unittest.IsolatedAsyncioTestCase):
+        return "an async method of a unittest.TestCase that is not an IsolatedAsyncioTestCase"
+    if sys.version_info >= (3, 13) and getattr(cls, "loop_factory", None) is not None:
+        return "its IsolatedAsyncioTestCase sets loop_factory (it picks its own loop)"
+    return None
+
+
 def not_simulable(item: pytest.Item) -> str | None:
     """Why seedloop cannot run ``item`` on its loop; None when it can."""
     if not isinstance(item, pytest.Function):
         return "sync test"  # doctests and other plugins' items
     obj = item.obj
     func = getattr(obj, "__func__", obj)
-    if type(item).__name__ == "TestCaseFunction":
+    if is_unittest_item(item):
         if inspect.iscoroutinefunction(func):
-            return "unittest.IsolatedAsyncioTestCase (it runs its own event loop)"
+            return isolated_case_reason(item.cls)
         return "sync test"
     inner = getattr(getattr(obj, "hypothesis", None), "inner_test", None)
     if getattr(obj, "is_hypothesis_test", False) and inspect.iscoroutinefunction(inner):

@@ -59,13 +59,19 @@ from ._pytest_suite import (
     is_async_function,
     is_coroutine_test,
     is_simulate_wrapper,
+    is_unittest_item,
     not_simulable,
     returns,
 )
 from .errors import InvalidStrategyError, SeedloopError, UnsupportedTestError
 
 if TYPE_CHECKING:  # loaded when a seedloop test runs, through the package's _LAZY table
-    from . import _pytest_run  # noqa: F401
+    from . import _pytest_run, _pytest_unittest  # noqa: F401
+
+try:  # what pytest makes of a unittest.TestCase's test method (no public name)
+    from _pytest.unittest import TestCaseFunction
+except ImportError:  # pragma: no cover - a pytest without it
+    TestCaseFunction = pytest.Function
 
 try:  # how pytest binds a fixture defined in a test class to the test's instance
     from _pytest.fixtures import resolve_fixture_function as _resolve_fixture_function
@@ -212,6 +218,25 @@ class SeedloopFunction(pytest.Function):
         _simulate(self)
 
 
+class SeedloopTestCase(TestCaseFunction):  # type: ignore[misc]
+    """A ``unittest.IsolatedAsyncioTestCase`` test seedloop runs: the whole
+    test case once per seed, each time on a fresh SeedLoop (``_pytest_unittest``)."""
+
+    def runtest(self) -> None:
+        refusal = self.stash.get(_refusal_key, None)
+        if refusal is not None:
+            raise UnsupportedTestError(refusal)
+        if self.stash.get(_status_key, SIMULATED) != SIMULATED:
+            super().runtest()
+            return
+        __tracebackhide__ = True
+        outcome = seedloop._pytest_unittest.simulate_case(self, _command_line(self.config))
+        if outcome.report is not None:
+            self.stash[_report_key] = outcome.report
+        if outcome.error is not None:
+            raise outcome.error
+
+
 def _decorated(item: pytest.Function) -> bool:
     """The marker is on the test function itself (not a module, class or conftest's)."""
     own = getattr(getattr(item.obj, "__func__", item.obj), "pytestmark", [])
@@ -247,7 +272,10 @@ def pytest_collection_modifyitems(
         if reason is not None and not explicit:
             item.stash[_status_key] = reason  # runs as usual; listed in the summary
             continue
-        converted = _seedloop_function(item)  # type: ignore[arg-type]
+        if is_unittest_item(item):
+            converted: pytest.Function = _seedloop_case(item)
+        else:
+            converted = _seedloop_function(item)  # type: ignore[arg-type]
         if reason is not None:
             converted.stash[_refusal_key] = reason
         else:
@@ -257,6 +285,19 @@ def pytest_collection_modifyitems(
             ):
                 converted.stash[_anyio_pending_key] = True
         items[index] = converted
+
+
+def _seedloop_case(item: pytest.Item) -> SeedloopTestCase:
+    converted = SeedloopTestCase.from_parent(item.parent, name=item.name)  # type: ignore[arg-type]
+    _keep_stash(item, converted)
+    return converted
+
+
+def _keep_stash(item: pytest.Item, converted: pytest.Item) -> None:
+    """What other plugins stashed on ``item`` stays with it (pytest has no public copy)."""
+    storage = getattr(item.stash, "_storage", None)
+    if isinstance(storage, dict):
+        converted.stash._storage.update(storage)  # type: ignore[attr-defined]
 
 
 def _seedloop_function(item: pytest.Function) -> SeedloopFunction:
@@ -270,10 +311,7 @@ def _seedloop_function(item: pytest.Function) -> SeedloopFunction:
         originalname=item.originalname,
     )
     converted.own_markers = [m for m in item.own_markers if m.name != "asyncio"]
-    # What other plugins stashed on the item stays with it (pytest has no public copy).
-    storage = getattr(item.stash, "_storage", None)
-    if isinstance(storage, dict):
-        converted.stash._storage.update(storage)  # type: ignore[attr-defined]
+    _keep_stash(item, converted)
     return converted
 
 
