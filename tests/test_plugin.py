@@ -945,3 +945,62 @@ def test_isolated_asyncio_test_cases_run_under_every_seed(pytester: pytest.Pytes
     # Stock unittest, no seedloop: what does not sleep an hour or need a SeedLoop passes.
     stock = pytester.runpytest("-p", "no:seedloop", *QUIET, "-p", "no:asyncio", "-k", "not fresh")
     stock.assert_outcomes(passed=3, skipped=1, xfailed=1, deselected=1)
+
+
+# -- suite mode: every function-scoped fixture is fresh for each seed -------------
+
+PER_SEED = """
+import asyncio
+import logging
+import socket
+
+import pytest
+
+SEEDS = []
+
+
+@pytest.fixture
+def calls():
+    return []
+
+
+@pytest.fixture
+def free_port():
+    # A sync fixture's own code reaches the real world, as it does outside seedloop.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def resource():
+    return {"opened": 1}
+
+
+@pytest.fixture
+def chosen(request):
+    return request.getfixturevalue("resource")
+
+
+async def test_fresh_values(calls, tmp_path, caplog, free_port, chosen):
+    SEEDS.append(1)
+    calls.append(1)
+    with open(tmp_path / "log", "a") as f:
+        f.write("x")
+    logging.getLogger("t").warning("seen")
+    await asyncio.sleep(0)
+    assert calls == [1]
+    assert (tmp_path / "log").read_text() == "x"
+    assert [r.getMessage() for r in caplog.records] == ["seen"]
+    assert free_port > 0 and chosen == {"opened": 1}
+
+
+def test_every_seed_ran():
+    assert len(SEEDS) == 5
+"""
+
+
+def test_suite_mode_gives_each_seed_fresh_function_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_fresh=PER_SEED)
+    result = run_asyncio(pytester, "auto", "--seedloop-all", "--seedloop-seeds", "5")
+    result.assert_outcomes(passed=2)

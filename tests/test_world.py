@@ -180,6 +180,29 @@ def test_every_clock_reads_the_same_instant():
     assert r["to_thread"][0] == 1.5
 
 
+def test_clock_read_cost_makes_consecutive_reads_differ_as_on_a_real_machine():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        reads = [time.monotonic(), time.monotonic(), time.time(), time.time()]
+        stamps = [datetime.datetime.now(UTC), datetime.datetime.now(UTC)]
+        deadline = time.monotonic() + 1
+        await asyncio.sleep(1)  # begun after the reads: ends after them
+        return reads, stamps, deadline, time.monotonic(), loop.time()
+
+    reads, stamps, deadline, after, loop_time = seedloop.run(
+        scenario, seed=0, clock_read_cost=1e-6
+    )
+    assert reads[0] < reads[1] and reads[2] < reads[3] and stamps[0] < stamps[1]
+    assert reads[1] - reads[0] == pytest.approx(1e-6)
+    assert after >= deadline and after == loop_time
+    # The default: every read in a step sees the same instant, times stay exact.
+    reads, stamps, deadline, after, loop_time = seedloop.run(scenario, seed=0)
+    assert reads == [0.0, 0.0, EPOCH, EPOCH] and stamps[0] == stamps[1]
+    assert after == loop_time == deadline == 1.0
+    with pytest.raises(seedloop.InvalidWorldOptionError, match="clock_read_cost"):
+        seedloop.run(scenario, clock_read_cost=-1)
+
+
 def test_clock_gettime_and_time_formatting():
     async def scenario():
         await asyncio.sleep(2)

@@ -59,8 +59,12 @@ DB_ENV_VAR = "SEEDLOOP_DB"
 DB_OFF = "off"
 #: Run options of tests taken over by ``--seedloop-all``: executor work and
 #: threads the test starts are real, as on a stock loop (sync/async bridges such
-#: as janus need them); a test that uses no threads stays deterministic.
-SUITE_OPTIONS: Mapping[str, Any] = MappingProxyType({"executor": "thread"})
+#: as janus need them); a test that uses no threads stays deterministic. Clock
+#: reads move time on by a microsecond, as code between two reads does on a
+#: real machine (tests written for a real loop count on it).
+SUITE_OPTIONS: Mapping[str, Any] = MappingProxyType(
+    {"executor": "thread", "clock_read_cost": 1e-6}
+)
 #: A run longer than this raises HangError (a livelock, not a slow test).
 DEFAULT_MAX_STEPS = 2_000_000
 #: A run taking more real seconds than this raises HangError. Unlike max_steps
@@ -73,7 +77,7 @@ DEFAULT_WALL_EPOCH = 1_735_689_600
 SLEEP_MODES = ("advance", "error")
 EXECUTORS = ("inline", "thread")
 #: Keyword arguments of ``seedloop.run`` (and friends) that configure the world.
-WORLD_OPTIONS = ("world", "sleep", "wall_epoch")
+WORLD_OPTIONS = ("world", "sleep", "wall_epoch", "clock_read_cost")
 #: Keyword arguments that configure the loop itself.
 LOOP_OPTIONS = ("depth", "steps", "max_steps", "max_time", "max_wall", "step_time", "executor")
 #: Keyword arguments that judge the run's result.
@@ -414,6 +418,10 @@ class WorldOptions:
     wall_epoch: Any = DEFAULT_WALL_EPOCH
     #: The same in integer nanoseconds (derived, validated).
     wall_epoch_ns: int = DEFAULT_WALL_EPOCH * 10**9
+    #: Virtual seconds a clock read (``time.monotonic``, ``time.time``,
+    #: ``datetime.now``...) charges when it follows another read at the same
+    #: virtual instant; 0: every read in a step sees the same instant.
+    clock_read_cost: float = 0.0
 
     @classmethod
     def build(cls, options: Mapping[str, Any]) -> WorldOptions:
@@ -424,7 +432,18 @@ class WorldOptions:
             )
         sleep = check_sleep(options.get("sleep", "advance"))
         wall_epoch = options.get("wall_epoch", DEFAULT_WALL_EPOCH)
-        return cls(world, sleep, wall_epoch, epoch_ns(wall_epoch))
+        cost = options.get("clock_read_cost", 0.0)
+        if (
+            isinstance(cost, bool)
+            or not isinstance(cost, (int, float))
+            or not 0 <= cost <= 1
+            or cost != cost
+        ):
+            raise InvalidWorldOptionError(
+                f"clock_read_cost is the virtual seconds a repeated clock read charges, "
+                f"from 0 to 1 (suite mode uses 1e-6), got {cost!r}"
+            )
+        return cls(world, sleep, wall_epoch, epoch_ns(wall_epoch), float(cost))
 
 
 _DEFAULT_WORLD = WorldOptions()

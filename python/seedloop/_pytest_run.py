@@ -22,6 +22,7 @@ from ._database import Key, database_at, explore_saved_first
 from ._options import DEFAULT_STRATEGY, SUITE_OPTIONS, SUITE_SEEDS, SUITE_STRATEGY
 from ._pytest_suite import MARKER, CommandLine, Deferred, is_simulate_wrapper, run_test
 from ._simulate import SimulationFailure
+from ._world.guards import real_io_allowed
 from .errors import InvalidFactoryError
 
 _DEFAULT_SEEDS = range(100)
@@ -87,7 +88,7 @@ def simulate_item(item: pytest.Function, cmd: CommandLine) -> Outcome:
         names = [n for n in item.fixturenames if n in funcargs]
 
         def factory() -> Any:
-            return run_test(fn, funcargs, names, argnames)
+            return run_test(fn, funcargs, names, argnames, real_io_allowed)
 
     else:
         kwargs = {arg: funcargs[arg] for arg in argnames}

@@ -13,6 +13,7 @@ import os
 import sys
 import unittest
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,16 +166,69 @@ def returns(value: object) -> Callable[..., Any]:
     return placeholder
 
 
+def is_pytest_fixture(func: Callable[..., Any]) -> bool:
+    """``func`` is one of pytest's own fixtures (``tmp_path``, ``caplog``...)."""
+    return getattr(func, "__module__", "").startswith("_pytest.")
+
+
+def seed_directories(name: str, tmp_path: Callable[..., Any]) -> Callable[..., Any]:
+    """pytest's ``tmp_path`` fixture, giving every seed a fresh directory of its own.
+
+    The directory pytest makes (and cleans up, by its retention policy) is set
+    up once per test, as usual; each seed gets a new empty one inside it.
+    pytest's fixture cannot simply run once per seed: its tear-down reads the
+    test's reports, which do not exist yet inside the call.
+    """
+
+    def fixture(**kwargs: Any) -> Any:
+        setup = tmp_path(**kwargs)
+        shared = next(setup)
+        seeds = iter(range(1 << 62))
+
+        def fresh() -> Any:
+            path = shared / f"seed-{next(seeds)}"
+            path.mkdir()
+            return path
+
+        yield Deferred(name, fresh)
+        next(setup, None)
+
+    return fixture
+
+
+def cleared_per_seed(caplog: Callable[..., Any]) -> Callable[..., Any]:
+    """pytest's ``caplog`` fixture, run inside each seed, without earlier seeds' records.
+
+    Its records live in the test's log handler, which pytest keeps for the
+    whole call: a fresh fixture would still show every earlier seed's.
+    """
+
+    def fixture(**kwargs: Any) -> Any:
+        setup = caplog(**kwargs)
+        capture = next(setup)
+        capture.clear()
+        yield capture
+        next(setup, None)
+
+    return fixture
+
+
 class FixtureTeardownError(Exception):
     """A fixture that yields more than once (as pytest says it)."""
 
 
 class FixtureRun:
-    """One seed's deferred fixtures: set up on first use, torn down last-in first-out."""
+    """One seed's deferred fixtures: set up on first use, torn down last-in first-out.
 
-    def __init__(self) -> None:
+    ``real_io`` (a context manager factory) surrounds a sync fixture's own
+    code, set-up and tear-down: outside a seedloop test it would run outside
+    the simulation, and may reach the real world (a free port, a server).
+    """
+
+    def __init__(self, real_io: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
         self._values: dict[Deferred, Any] = {}
         self._open: list[tuple[Deferred, Any]] = []
+        self._real_io = real_io
 
     async def value(self, value: Any) -> Any:
         if not isinstance(value, Deferred):
@@ -190,11 +244,17 @@ class FixtureRun:
         elif inspect.iscoroutinefunction(func):
             result = await func(**kwargs)
         elif inspect.isgeneratorfunction(func):
-            gen = func(**kwargs)
-            result = next(gen)
+            with self._real_io():
+                gen = func(**kwargs)
+                result = next(gen)
             self._open.append((value, gen))
         else:
-            result = func(**kwargs)
+            with self._real_io():
+                result = func(**kwargs)
+        if isinstance(result, Deferred):
+            # A fixture returning another through request.getfixturevalue(),
+            # which hands out that fixture's placeholder.
+            result = await self.value(result)
         self._values[value] = result
         return result
 
@@ -212,7 +272,8 @@ class FixtureRun:
                     await gen.aclose()
                 else:
                     try:
-                        next(gen)
+                        with self._real_io():
+                            next(gen)
                     except StopIteration:
                         continue
                     gen.close()
@@ -225,14 +286,19 @@ class FixtureRun:
 
 
 async def run_test(
-    fn: Callable[..., Any], funcargs: dict[str, Any], names: Iterable[str], argnames: Iterable[str]
+    fn: Callable[..., Any],
+    funcargs: dict[str, Any],
+    names: Iterable[str],
+    argnames: Iterable[str],
+    real_io: Callable[[], AbstractContextManager[Any]] = nullcontext,
 ) -> Any:
     """Set up ``names``' deferred fixtures (pytest's order), run the test, tear down.
 
     A failing teardown fails the seed; when the test itself failed, its
-    exception wins and the teardown's is added as a note.
+    exception wins and the teardown's is added as a note. ``real_io``: see
+    :class:`FixtureRun`.
     """
-    run = FixtureRun()
+    run = FixtureRun(real_io)
     try:
         values = {name: await run.value(funcargs[name]) for name in names if name in funcargs}
         result = await fn(**{name: values[name] for name in argnames})

@@ -56,12 +56,15 @@ from ._pytest_suite import (
     CommandLine,
     Deferred,
     anyio_backend_reason,
+    cleared_per_seed,
     is_async_function,
     is_coroutine_test,
+    is_pytest_fixture,
     is_simulate_wrapper,
     is_unittest_item,
     not_simulable,
     returns,
+    seed_directories,
 )
 from .errors import InvalidStrategyError, SeedloopError, UnsupportedTestError
 
@@ -327,6 +330,13 @@ def _decide_anyio_backend(item: pytest.Item, backend: object) -> None:
 # -- fixtures: function-scoped async ones live inside each seed -----------------
 
 
+def _explicit(item: pytest.Item) -> bool:
+    """``item`` asked for seedloop itself (the marker, ``@simulate``), not only ``--seedloop-all``."""
+    return item.get_closest_marker(MARKER) is not None or is_simulate_wrapper(
+        getattr(item, "obj", None)
+    )
+
+
 def _simulated(item: Any, request: Any) -> bool:
     if not isinstance(item, SeedloopFunction) or _refusal_key in item.stash:
         return False
@@ -346,17 +356,27 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
     if fixturedef.scope != "function" or not _simulated(item, request):
         return (yield)
     kwargs = {name: request.getfixturevalue(name) for name in fixturedef.argnames}
-    if not is_async_function(fixturedef.func) and not any(
-        isinstance(v, Deferred) for v in kwargs.values()
+    if (
+        not is_async_function(fixturedef.func)
+        and not any(isinstance(v, Deferred) for v in kwargs.values())
+        and _explicit(item)
     ):
-        return (yield)  # a sync fixture: set up once per test, as usual
+        # A marked test's sync fixture: set up once per test, shared by its seeds.
+        return (yield)
+    # A suite's test expects every function-scoped fixture fresh, as each
+    # seed is a run of its own (a mock's call count, a file the test appends to).
     func = fixturedef.func
     if _resolve_fixture_function is not None:
         func = _resolve_fixture_function(fixturedef, request)
-    # pytest (and pytest-asyncio, anyio: they see a sync function) keeps this
-    # placeholder as the value; each seed's run sets the fixture up for real.
     original = fixturedef.func
-    fixturedef.func = returns(Deferred(fixturedef.argname, func, kwargs))
+    if is_pytest_fixture(original) and fixturedef.argname == "tmp_path":
+        fixturedef.func = seed_directories(fixturedef.argname, original)
+    else:
+        if is_pytest_fixture(original) and fixturedef.argname == "caplog":
+            func = cleared_per_seed(func)
+        # pytest (and pytest-asyncio, anyio: they see a sync function) keeps this
+        # placeholder as the value; each seed's run sets the fixture up for real.
+        fixturedef.func = returns(Deferred(fixturedef.argname, func, kwargs))
     try:
         return (yield)
     finally:

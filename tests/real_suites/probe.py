@@ -16,6 +16,19 @@ _OUT: list[Any] = []
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--probe-out", default=None, help="where run.py's probe writes its JSON")
+    parser.addoption("--probe-skip", default=None, help="a file of node ids not to run again")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Exact node ids: pytest's own --deselect drops every id it is a prefix of
+    # (test_x also deselected test_x_twice, which then never ran).
+    path = config.getoption("probe_skip")
+    if not path:
+        return
+    with open(path, encoding="utf-8") as f:
+        skip = set(f.read().splitlines())
+    config.hook.pytest_deselected(items=[i for i in items if i.nodeid in skip])
+    items[:] = [i for i in items if i.nodeid not in skip]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -272,7 +272,7 @@ def install(loop: Any, seed: int, options: WorldOptions) -> tuple[Any, ...]:
         random.seed(_engine.derive_seed(seed, "random"))
         return (None, saved_random)
     global _depth
-    state = World(loop, seed, options.sleep, options.wall_epoch_ns)
+    state = World(loop, seed, options.sleep, options.wall_epoch_ns, options.clock_read_cost)
     tid = _get_ident()
     outer = _worlds.get(tid)
     saved_uuid_timestamp = getattr(uuid, "_last_timestamp", None)

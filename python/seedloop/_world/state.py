@@ -24,9 +24,18 @@ class World:
         "_urandom",
         "_seeds",
         "_node",
+        "clock_read_cost",
+        "_last_read",
     )
 
-    def __init__(self, loop: _engine.LoopCore, seed: int, sleep: str, wall_epoch_ns: int) -> None:
+    def __init__(
+        self,
+        loop: _engine.LoopCore,
+        seed: int,
+        sleep: str,
+        wall_epoch_ns: int,
+        clock_read_cost: float = 0.0,
+    ) -> None:
         self.loop = loop
         self.seed = seed
         self.sleep = sleep
@@ -39,19 +48,40 @@ class World:
         self._urandom: _engine.Rng | None = None
         self._seeds: _engine.Rng | None = None
         self._node: int | None = None
+        self.clock_read_cost = clock_read_cost
+        self._last_read = -1.0
 
-    # Clocks.
+    # Clocks: the loop's virtual time, read through `now`.
+    def now(self) -> float:
+        """The loop's time, as a clock read sees it.
+
+        With ``clock_read_cost`` (suite mode), a read after another with no
+        virtual time passed in between first charges that much to the loop's
+        clock: on a real machine the code between two reads takes time, so
+        consecutive reads differ (a rate limiter counting hits by ``start <= t
+        < now``, a spin on ``monotonic()`` that would never end). The loop's
+        clock moves with it, so a sleep begun after a read still ends after
+        it. Without it (the default) every clock reads the same instant until
+        the loop's time moves, and virtual times stay exact.
+        """
+        now = self.loop.time()
+        if self.clock_read_cost and now <= self._last_read:
+            self.loop._engine_advance(self.clock_read_cost)
+            now = self.loop.time()
+        self._last_read = now
+        return now
+
     def monotonic(self) -> float:
-        return self.loop.time()
+        return self.now()
 
     def monotonic_ns(self) -> int:
-        return round(self.loop.time() * 1e9)
+        return round(self.now() * 1e9)
 
     def wall(self) -> float:
-        return self.wall_epoch + self.loop.time()
+        return self.wall_epoch + self.now()
 
     def wall_ns(self) -> int:
-        return self.wall_epoch_ns + round(self.loop.time() * 1e9)
+        return self.wall_epoch_ns + round(self.now() * 1e9)
 
     # Randomness: one lazily created stream per source.
     def random(self) -> random.Random:
