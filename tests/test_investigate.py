@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import socket
 
 import pytest
 
@@ -242,3 +243,15 @@ def test_failures_while_unwinding_are_reported():
 
     seedloop.run(scenario)
     assert [type(c.get("exception")) for c in seen] == [RuntimeError]
+
+
+@pytest.mark.parametrize("strategy", ["auto", "feasible"])
+def test_a_refused_real_world_call_is_not_called_reproducible_on_a_real_loop(strategy):
+    async def binds_a_real_socket():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+
+    failure = seedloop.find_failing_seed(binds_a_real_socket, range(3), strategy=strategy)
+    assert isinstance(failure.exception, seedloop.SimulationEscapeError)
+    assert failure.feasible_on_real_loop is False
+    assert failure.feasibility.startswith("not a failure a real loop would show")

@@ -32,7 +32,7 @@ from ._options import RunOptions
 from ._result import Failure, RunResult
 from ._run import Factory, run_seed
 from ._timeline import Event, Lane, Recording, Step, _bisect
-from .errors import NondeterminismError
+from .errors import BlockingCallError, NondeterminismError, SimulationEscapeError
 from .net import _HOST
 
 
@@ -688,6 +688,17 @@ FEASIBLE_TIMING_VERDICT = (
 )
 
 
+def _refusal(exc: BaseException) -> str:
+    """The verdict for a failure that is seedloop refusing a call, not a schedule ("" if not)."""
+    if isinstance(exc, (SimulationEscapeError, BlockingCallError)):
+        return (
+            f"not a failure a real loop would show: seedloop refused a call the code made "
+            f"({type(exc).__name__}), which runs for real outside a simulation; see the "
+            "error's message for what to use instead"
+        )
+    return ""
+
+
 def same_outcome(a: BaseException | None, b: BaseException | None) -> bool:
     """Whether two runs failed with the same exception type and message (addresses masked)."""
     if a is None or b is None:
@@ -744,6 +755,17 @@ def investigate(
     factory: Factory, failure: Failure, opts: RunOptions, *, shrink: bool, explain: bool
 ) -> None:
     """Fill ``failure`` in: its shrunk tape, its timeline, and whether a real loop can fail so."""
+    _investigate(factory, failure, opts, shrink=shrink, explain=explain)
+    refused = _refusal(failure.exception)
+    if refused and explain:
+        # Not the code failing under a schedule: seedloop refused what it did.
+        failure.feasible_on_real_loop = False
+        failure.feasibility = refused
+
+
+def _investigate(
+    factory: Factory, failure: Failure, opts: RunOptions, *, shrink: bool, explain: bool
+) -> None:
     if failure.timing:
         # A feasible failure: every decision was stock order, so there is no
         # schedule to shrink; its timing replays it in asyncio's own order.
