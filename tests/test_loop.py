@@ -733,6 +733,20 @@ def test_a_dropped_cancelled_timer_may_call_back_into_the_loop(how):
     assert times == ({0.0} if how == "purged" else {5.0} if how == "behind a live timer" else {0.0})
 
 
+def test_handles_are_asyncio_handles_to_isinstance_as_on_a_stock_loop():
+    async def kinds():
+        loop = asyncio.get_running_loop()
+        handles = [loop.call_soon(print), loop.call_later(1, print), loop.call_at(2, print)]
+        for h in handles:
+            h.cancel()
+        return [
+            (isinstance(h, asyncio.Handle), isinstance(h, asyncio.TimerHandle), h.__class__)
+            for h in handles
+        ]
+
+    assert seedloop.run(kinds) == asyncio.run(kinds())
+
+
 @pytest.mark.parametrize("kind", ["call_soon", "call_later"])
 def test_cancelling_a_handle_releases_its_callback_as_stock_does(kind):
     """Stock asyncio's ``Handle.cancel()`` drops the callback and its arguments

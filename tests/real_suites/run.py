@@ -46,6 +46,9 @@ class Suite:
     #: Extra pytest arguments: the upstream config the sdist does not ship,
     #: files needing services or plugins left out here.
     args: list[str] = field(default_factory=list)
+    #: pytest plugins the suite needs, installed without their dependencies
+    #: (their own pytest would shadow the interpreter's).
+    plugins: list[str] = field(default_factory=list)
 
 
 SUITES = [
@@ -64,6 +67,25 @@ SUITES = [
     # anyio's plugin runs its tests (upstream does not use pytest-asyncio).
     Suite("aiometer", "1.0.0", deps=["anyio==4.16.0", "trio==0.35.0"], args=["-p", "no:asyncio"]),
     Suite("aiostream", "0.8.1"),
+    Suite("async-timeout", "5.0.1", args=["-o", "asyncio_default_fixture_loop_scope=function"]),
+    Suite("aiohappyeyeballs", "2.7.1", args=["--ignore=tests/benchmarks"]),  # pytest-codspeed
+    # Memory backend only: the redis/memcached clients are installed so that the
+    # modules importing them collect; tests needing their servers are left out.
+    Suite(
+        "aiocache",
+        "0.12.3",
+        deps=["redis==4.6.0", "aiomcache==0.8.2", "marshmallow==3.19.0", "msgpack==1.0.8"],
+        plugins=["pytest-mock==3.14.0"],
+        args=["-o", "asyncio_default_fixture_loop_scope=function",
+              "-m", "not redis and not memcached", "--ignore=tests/performance",
+              "--ignore=tests/ut/backends/test_redis.py",
+              "--ignore=tests/ut/backends/test_memcached.py"],
+    ),
+    Suite("aiofiles", "25.1.0"),
+    # unittest.IsolatedAsyncioTestCase over sqlite3 in a thread; its module is smoke.py.
+    Suite("aiosqlite", "0.22.1", tests="aiosqlite/tests/smoke.py"),
+    Suite("pyee", "13.0.1", args=["--ignore=tests/test_twisted.py", "--ignore=tests/test_trio.py",
+                                  "-o", "asyncio_default_fixture_loop_scope=function"]),
 ]
 
 
@@ -100,13 +122,13 @@ def install(suite: Suite, root: Path, workdir: Path) -> Path:
     """The library (built from its sdist, so it has its metadata) and its test deps."""
     target = workdir / "deps" / suite.name
     marker = target / ".installed"
-    wanted = "\n".join([str(root), *COMMON_DEPS, *suite.deps])
+    wanted = "\n".join([str(root), *COMMON_DEPS, *suite.deps, *suite.plugins])
     if not marker.exists() or marker.read_text() != wanted:
         sh([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target),
             str(root), *suite.deps])
         # Plugins without their dependencies: the suite runs on this interpreter's pytest.
         sh([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-            str(target), *COMMON_DEPS])
+            str(target), *COMMON_DEPS, *suite.plugins])
         marker.write_text(wanted)
     return target
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::gil_cell::GilCell;
 use pyo3::ffi;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyDict, PyTuple};
@@ -166,6 +167,7 @@ unsafe impl Sync for Handle {}
 
 static CONTEXT_RUN: GILOnceCell<PyObject> = GILOnceCell::new();
 static FORMAT_CALLBACK: GILOnceCell<PyObject> = GILOnceCell::new();
+static ASYNCIO_EVENTS: GILOnceCell<PyObject> = GILOnceCell::new();
 
 impl Handle {
     pub(crate) fn new(
@@ -385,6 +387,25 @@ impl Handle {
     #[getter]
     fn _when(&self) -> Option<f64> {
         self.when
+    }
+
+    /// `asyncio.TimerHandle` (from call_later/call_at) or `asyncio.Handle`:
+    /// what the stock loop's handle is, so `isinstance(h, asyncio.TimerHandle)`
+    /// holds as it does there (a cache keeping its expiry timers checks it).
+    /// `type(h)` is still this class.
+    #[getter(__class__)]
+    fn asyncio_class<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let name = if self.when.is_some() {
+            intern!(py, "TimerHandle")
+        } else {
+            intern!(py, "Handle")
+        };
+        ASYNCIO_EVENTS
+            .get_or_try_init(py, || {
+                py.import("asyncio.events").map(|m| m.unbind().into_any())
+            })?
+            .bind(py)
+            .getattr(name)
     }
 
     /// Run the callback now (asyncio's private `Handle._run`, used by some tools).
