@@ -20,7 +20,14 @@ import pytest
 
 from ._database import Key, database_at, explore_saved_first
 from ._options import DEFAULT_STRATEGY, SUITE_OPTIONS, SUITE_SEEDS, SUITE_STRATEGY
-from ._pytest_suite import MARKER, CommandLine, Deferred, is_simulate_wrapper, run_test
+from ._pytest_suite import (
+    MARKER,
+    CommandLine,
+    Deferred,
+    asked_for_seedloop,
+    is_simulate_wrapper,
+    run_test,
+)
 from ._simulate import SimulationFailure
 from ._world.guards import real_io_allowed
 from .errors import InvalidFactoryError
@@ -221,10 +228,7 @@ def replay_command_line(item: pytest.Item, seed: int, strategy: str) -> str:
     path = os.path.relpath(str(item.path), str(invocation))
     tail = item.nodeid.split("::", 1)[1] if "::" in item.nodeid else ""
     target = f"{path}::{tail}" if tail else path
-    taken_over = item.get_closest_marker(MARKER) is None and not is_simulate_wrapper(
-        getattr(item, "obj", None)
-    )
-    suite = " --seedloop-all" if taken_over else ""
+    suite = "" if asked_for_seedloop(item) else " --seedloop-all"
     return (
         f"pytest {shlex.quote(target)}{suite} --seedloop-replay {seed} "
         f"--seedloop-strategy {strategy}"

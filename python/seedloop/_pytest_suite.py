@@ -47,6 +47,13 @@ def is_simulate_wrapper(obj: object) -> bool:
     return isinstance(getattr(obj, "seedloop", None), dict) and hasattr(obj, "__wrapped__")
 
 
+def asked_for_seedloop(item: pytest.Item) -> bool:
+    """``item`` asked for seedloop itself (the marker, ``@simulate``), not only ``--seedloop-all``."""
+    return item.get_closest_marker(MARKER) is not None or is_simulate_wrapper(
+        getattr(item, "obj", None)
+    )
+
+
 def is_async_function(func: object) -> bool:
     func = getattr(func, "__func__", func)
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)

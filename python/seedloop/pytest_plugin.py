@@ -56,6 +56,7 @@ from ._pytest_suite import (
     CommandLine,
     Deferred,
     anyio_backend_reason,
+    asked_for_seedloop,
     cleared_per_seed,
     is_async_function,
     is_coroutine_test,
@@ -253,9 +254,7 @@ def pytest_collection_modifyitems(
     # trylast: markers that conftests add here are already there.
     everything = _command_line(config).all
     for index, item in enumerate(items):
-        explicit = isinstance(item, pytest.Function) and (
-            is_simulate_wrapper(item.obj) or item.get_closest_marker(MARKER) is not None
-        )
+        explicit = isinstance(item, pytest.Function) and asked_for_seedloop(item)
         if not explicit and not everything:
             continue
         if isinstance(item, pytest.Function) and is_simulate_wrapper(item.obj):
@@ -330,13 +329,6 @@ def _decide_anyio_backend(item: pytest.Item, backend: object) -> None:
 # -- fixtures: function-scoped async ones live inside each seed -----------------
 
 
-def _explicit(item: pytest.Item) -> bool:
-    """``item`` asked for seedloop itself (the marker, ``@simulate``), not only ``--seedloop-all``."""
-    return item.get_closest_marker(MARKER) is not None or is_simulate_wrapper(
-        getattr(item, "obj", None)
-    )
-
-
 def _simulated(item: Any, request: Any) -> bool:
     if not isinstance(item, SeedloopFunction) or _refusal_key in item.stash:
         return False
@@ -359,7 +351,7 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
     if (
         not is_async_function(fixturedef.func)
         and not any(isinstance(v, Deferred) for v in kwargs.values())
-        and _explicit(item)
+        and asked_for_seedloop(item)
     ):
         # A marked test's sync fixture: set up once per test, shared by its seeds.
         return (yield)
