@@ -29,7 +29,7 @@ from ._pytest_run import Outcome, replay_command_line, spec_for
 from ._pytest_suite import CommandLine
 from .errors import NondeterminismError
 
-_API = "pytest (a unittest.IsolatedAsyncioTestCase test)"
+_API = "@pytest.mark.seedloop"  # what names its options in an error
 
 
 def simulate_case(item: Any, cmd: CommandLine) -> Outcome:
