@@ -358,6 +358,22 @@ def test_pure_coroutine_asyncio_works_under_every_strategy(strategy, stock_resul
         assert seedloop.run(everything, seed=seed, strategy=strategy) == expected
 
 
+def test_thread_mode_clock_moves_by_the_real_time_a_thread_took():
+    import concurrent.futures
+    import time
+
+    async def timed() -> float:
+        loop = asyncio.get_running_loop()
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # no timer pending meanwhile
+            await loop.run_in_executor(pool, time.sleep, 0.05)
+        return time.monotonic() - start
+
+    # The clock moved by the real time the loop waited (before: not at all);
+    # how much depends on when the loop began to wait, so only that it moved.
+    assert seedloop.run(timed, executor="thread") > 0
+
+
 def test_thread_mode_virtual_time_waits_for_real_thread_work():
     import time
 

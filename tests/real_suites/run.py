@@ -84,6 +84,8 @@ SUITES = [
     Suite("aiofiles", "25.1.0"),
     # unittest.IsolatedAsyncioTestCase over sqlite3 in a thread; its module is smoke.py.
     Suite("aiosqlite", "0.22.1", tests="aiosqlite/tests/smoke.py"),
+    # sync_to_async/async_to_sync over real threads.
+    Suite("asgiref", "3.13.0", deps=["packaging==25.0"]),
     Suite("pyee", "13.0.1", args=["--ignore=tests/test_twisted.py", "--ignore=tests/test_trio.py",
                                   "-o", "asyncio_default_fixture_loop_scope=function"]),
 ]
@@ -172,7 +174,8 @@ def read_events(path: Path) -> tuple[dict[str, dict[str, object]], str | None, b
     return tests, running, finished
 
 
-def run_pytest(suite: Suite, root: Path, deps: Path, out: Path, extra: list[str], args: argparse.Namespace) -> Run:
+def run_pytest(suite: Suite, root: Path, deps: Path, out: Path, extra: list[str], args: argparse.Namespace,
+               timeout: int) -> Run:
     """One suite, one configuration; a test that hangs is recorded and the rest rerun without it."""
     env = dict(os.environ)
     paths = [str(deps), str(HERE), env.get("PYTHONPATH", "")]
@@ -183,7 +186,7 @@ def run_pytest(suite: Suite, root: Path, deps: Path, out: Path, extra: list[str]
     # ignores signals); the probe's log says which test it was.
     base = [sys.executable, "-m", "pytest", suite.tests, "-q", "-p", "no:cacheprovider",
             "-o", "addopts=", "-p", "probe", f"--probe-out={out}",
-            f"--timeout={args.test_timeout}", "--timeout-method=thread", *suite.args, *extra]
+            f"--timeout={timeout}", "--timeout-method=thread", *suite.args, *extra]
     seconds = 0.0
     skip: list[str] = []
     crashed: list[str] = []
@@ -212,8 +215,8 @@ def run_pytest(suite: Suite, root: Path, deps: Path, out: Path, extra: list[str]
             if proc is not None and proc.returncode not in (0, 1, 5) and not finished:
                 crashed.append(f"pytest exit code {proc.returncode}")
             break
-        hung[running] = {"outcome": "hang", "duration": float(args.test_timeout), "status": None,
-                         "message": f"still running after {args.test_timeout} s; session killed"}
+        hung[running] = {"outcome": "hang", "duration": float(timeout), "status": None,
+                         "message": f"still running after {timeout} s; session killed"}
         skip = sorted(set(skip) | set(tests) | {running})
     tests.update(hung)
     return Run(seconds, tests, crashed)
@@ -230,7 +233,8 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated suite names")
     parser.add_argument("--limit", type=float, default=3600, help="seconds per pytest session")
     parser.add_argument("--test-timeout", type=int, default=30,
-                        help="seconds per test before it counts as a hang (pytest-timeout)")
+                        help="seconds per test before it counts as a hang (pytest-timeout); "
+                        "under seedloop 2 s more per seed")
     parser.add_argument("--json", default=None, help="write every result here")
     args = parser.parse_args()
     workdir = Path(args.workdir).resolve()
@@ -253,9 +257,13 @@ def main() -> int:
         deps = install(suite, root, workdir)
         results = workdir / "results"
         results.mkdir(exist_ok=True)
-        stock = run_pytest(suite, root, deps, results / f"{suite.name}-stock.jsonl", stock_args, args)
+        stock = run_pytest(suite, root, deps, results / f"{suite.name}-stock.jsonl", stock_args, args,
+                           args.test_timeout)
         print(f"   stock: {stock.seconds:.1f} s", file=sys.stderr, flush=True)
-        sim = run_pytest(suite, root, deps, results / f"{suite.name}-seedloop.jsonl", seedloop_args, args)
+        # A test runs once per seed: work done in real time (a thread sleeping a
+        # real second) takes that many times longer without hanging.
+        sim = run_pytest(suite, root, deps, results / f"{suite.name}-seedloop.jsonl", seedloop_args, args,
+                         args.test_timeout + 2 * args.seeds)
         print(f"   seedloop: {sim.seconds:.1f} s", file=sys.stderr, flush=True)
         passing = {n for n, t in stock.tests.items() if t["outcome"] == "passed"}
         lost = {

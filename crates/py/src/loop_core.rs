@@ -511,9 +511,10 @@ impl LoopCore {
     }
 
     /// While real threads (executor jobs) are in flight and nothing is ready,
-    /// virtual time may pass only as fast as real time: otherwise a virtual
-    /// timeout would always beat work that takes real time. Returns true if
-    /// it waited (the caller re-checks the inbox and the ready list).
+    /// virtual time passes as fast as real time, no faster (otherwise a
+    /// virtual timeout would always beat work that takes real time) and no
+    /// slower (code timing a thread's work reads the time it took). Returns
+    /// true if it waited (the caller re-checks the inbox and the ready list).
     fn wait_for_outside_work(&self, py: Python<'_>) -> PyResult<bool> {
         if self.external_pending.load(Ordering::SeqCst) == 0 {
             return Ok(false);
@@ -541,10 +542,12 @@ impl LoopCore {
             start.elapsed()
         });
         py.check_signals()?;
-        if until_timer.is_some() {
-            let ns = u64::try_from(waited.min(limit).as_nanos()).unwrap_or(u64::MAX);
-            self.lock().sched.advance(ns);
-        }
+        // Real work in real threads took real time: the clock moves by what
+        // was waited (so a thread's `time.sleep(1)` is a second on the
+        // loop's clock too, and a timeout cannot fire before the work it
+        // waits for has had its real time).
+        let ns = u64::try_from(waited.min(limit).as_nanos()).unwrap_or(u64::MAX);
+        self.lock().sched.advance(ns);
         Ok(true)
     }
 
