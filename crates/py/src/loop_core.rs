@@ -153,6 +153,9 @@ pub struct LoopCore {
     cancelled_timers: Arc<AtomicUsize>,
     /// Executor jobs or other outside work that may still call back.
     external_pending: AtomicUsize,
+    /// Since when (real time, and the loop's time then) outside work has been
+    /// in flight: the loop's clock does not fall behind real time meanwhile.
+    outside_since: Mutex<Option<(Instant, u64)>>,
     /// Called as `observer(step, task_ordinal, handle)` before each step
     /// (timelines); None on the fast path.
     observer: Mutex<Option<PyObject>>,
@@ -543,11 +546,19 @@ impl LoopCore {
         });
         py.check_signals()?;
         // Real work in real threads took real time: the clock moves by what
-        // was waited (so a thread's `time.sleep(1)` is a second on the
-        // loop's clock too, and a timeout cannot fire before the work it
-        // waits for has had its real time).
-        let ns = u64::try_from(waited.min(limit).as_nanos()).unwrap_or(u64::MAX);
-        self.lock().sched.advance(ns);
+        // was waited, and catches up with the real time since the work began
+        // (the loop ran callbacks meanwhile), so a thread's `time.sleep(1)`
+        // is at least a second on the loop's clock too, and a timeout cannot
+        // fire before the work it waits for has had its real time.
+        let waited = u64::try_from(waited.min(limit).as_nanos()).unwrap_or(u64::MAX);
+        let since = *self.outside_since.lock();
+        let mut st = self.lock();
+        let now = st.sched.now_ns();
+        let behind = since.map_or(0, |(start, at)| {
+            let real = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            at.saturating_add(real).saturating_sub(now)
+        });
+        st.sched.advance(waited.max(behind));
         Ok(true)
     }
 
@@ -835,6 +846,7 @@ impl LoopCore {
             inbox: Inbox::default(),
             cancelled_timers: Arc::new(AtomicUsize::new(0)),
             external_pending: AtomicUsize::new(0),
+            outside_since: Mutex::new(None),
             observer: Mutex::new(None),
             chooser: Mutex::new(None),
             own_time: AtomicBool::new(false),
@@ -1084,12 +1096,22 @@ impl LoopCore {
     /// Count outside work (executor jobs) that may still call back: while it
     /// is non-zero an idle loop waits for it instead of reporting a deadlock.
     fn _engine_external(&self, delta: isize) {
-        if delta >= 0 {
-            self.external_pending
+        let left = if delta >= 0 {
+            let before = self
+                .external_pending
                 .fetch_add(delta as usize, Ordering::SeqCst);
+            if before == 0 && delta > 0 {
+                let now = self.lock().sched.now_ns();
+                *self.outside_since.lock() = Some((Instant::now(), now));
+            }
+            before + delta as usize
         } else {
             self.external_pending
-                .fetch_sub(delta.unsigned_abs(), Ordering::SeqCst);
+                .fetch_sub(delta.unsigned_abs(), Ordering::SeqCst)
+                .saturating_sub(delta.unsigned_abs())
+        };
+        if left == 0 {
+            *self.outside_since.lock() = None;
         }
         self.inbox.wake.notify_all();
     }
