@@ -3,6 +3,7 @@
 import asyncio
 import itertools
 import socket
+import sys
 
 import pytest
 
@@ -255,3 +256,19 @@ def test_a_refused_real_world_call_is_not_called_reproducible_on_a_real_loop(str
     assert isinstance(failure.exception, seedloop.SimulationEscapeError)
     assert failure.feasible_on_real_loop is False
     assert failure.feasibility.startswith("not a failure a real loop would show")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.TaskGroup")
+def test_a_refusal_inside_an_exception_group_is_named_so_too():
+    async def group():
+        async def binds():
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+
+        async with asyncio.TaskGroup() as tg:  # type: ignore[attr-defined]
+            tg.create_task(binds())
+
+    failure = seedloop.find_failing_seed(group, range(3), strategy="feasible")
+    assert type(failure.exception).__name__ == "ExceptionGroup"
+    assert failure.feasible_on_real_loop is False
+    assert "(SimulationEscapeError)" in failure.feasibility

@@ -1525,3 +1525,16 @@ def test_finished_runs_are_freed():
         logging.disable(logging.NOTSET)
     gc.collect()
     assert [r() for r in refs] == [None] * 6
+
+
+def test_create_server_refuses_host_port_and_sock_together_as_asyncio_does():
+    async def both() -> tuple[str, str]:
+        loop = asyncio.get_running_loop()
+        with socket.socket() as sock:
+            try:
+                await loop.create_server(asyncio.Protocol, "127.0.0.1", 0, sock=sock)
+            except ValueError as exc:
+                return type(exc).__name__, str(exc)
+        return "no error", ""
+
+    assert seedloop.run(both) == asyncio.run(both())

@@ -1004,3 +1004,34 @@ def test_suite_mode_gives_each_seed_fresh_function_fixtures(pytester: pytest.Pyt
     pytester.makepyfile(test_fresh=PER_SEED)
     result = run_asyncio(pytester, "auto", "--seedloop-all", "--seedloop-seeds", "5")
     result.assert_outcomes(passed=2)
+
+
+def test_pytest_skip_and_xfail_inside_a_simulated_test_are_its_outcome(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_skips="""
+import asyncio
+import pytest
+
+@pytest.mark.seedloop(seeds=range(5))
+async def test_skips():
+    await asyncio.sleep(0)
+    pytest.skip("not on this platform")
+
+@pytest.mark.seedloop(seeds=range(5))
+async def test_needs_a_missing_module():
+    await asyncio.sleep(0)
+    pytest.importorskip("no_such_module_anywhere")
+
+@pytest.mark.seedloop(seeds=range(5))
+async def test_xfails():
+    await asyncio.sleep(0)
+    pytest.xfail("known bug")
+"""
+    )
+    result = run(pytester, "-rsx")
+    result.assert_outcomes(skipped=2, xfailed=1)
+    out = result.stdout.str()
+    assert "not on this platform" in out and "known bug" in out
+    assert "SimulationFailure" not in out

@@ -33,7 +33,7 @@ from ._result import Failure, RunResult
 from ._run import Factory, run_seed
 from ._timeline import Event, Lane, Recording, Step, _bisect
 from .errors import BlockingCallError, NondeterminismError, SimulationEscapeError
-from .net import _HOST
+from .net import _HOST, NetNotSupportedError
 
 
 def signature(exc: BaseException | None) -> tuple[str, str, int] | None:
@@ -688,12 +688,23 @@ FEASIBLE_TIMING_VERDICT = (
 )
 
 
+def _refused(exc: BaseException) -> BaseException | None:
+    """The refusal of seedloop's in ``exc``: itself, or inside an exception group."""
+    if isinstance(exc, (SimulationEscapeError, BlockingCallError, NetNotSupportedError)):
+        return exc
+    for inner in getattr(exc, "exceptions", None) or ():  # an ExceptionGroup (3.11+, anyio)
+        if isinstance(inner, BaseException) and (found := _refused(inner)) is not None:
+            return found
+    return None
+
+
 def _refusal(exc: BaseException) -> str:
     """The verdict for a failure that is seedloop refusing a call, not a schedule ("" if not)."""
-    if isinstance(exc, (SimulationEscapeError, BlockingCallError)):
+    found = _refused(exc)
+    if found is not None:
         return (
             f"not a failure a real loop would show: seedloop refused a call the code made "
-            f"({type(exc).__name__}), which runs for real outside a simulation; see the "
+            f"({type(found).__name__}), which runs for real outside a simulation; see the "
             "error's message for what to use instead"
         )
     return ""

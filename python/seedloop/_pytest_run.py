@@ -138,6 +138,10 @@ def simulate_item(item: pytest.Function, cmd: CommandLine) -> Outcome:
     failure = summary.failure
     if failure is None:
         return outcome
+    if isinstance(failure.exception, (pytest.skip.Exception, pytest.xfail.Exception)):
+        # pytest.skip()/importorskip()/xfail() in the test: its outcome, not a failure.
+        outcome.error = failure.exception
+        return outcome
     in_run = [n for n in item.fixturenames if isinstance(funcargs.get(n), Deferred)]
     database_line = db_run.describe() if db_run.database is not None else ""
     outcome.report = _report(item, summary, argnames, tuple(in_run), database_line)

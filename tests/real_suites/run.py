@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -234,7 +235,7 @@ def main() -> int:
     parser.add_argument("--limit", type=float, default=3600, help="seconds per pytest session")
     parser.add_argument("--test-timeout", type=int, default=30,
                         help="seconds per test before it counts as a hang (pytest-timeout); "
-                        "under seedloop 2 s more per seed")
+                        "under seedloop more per seed: the suite's longest stock test + 1 s, at least 2 s")
     parser.add_argument("--json", default=None, help="write every result here")
     args = parser.parse_args()
     workdir = Path(args.workdir).resolve()
@@ -262,8 +263,10 @@ def main() -> int:
         print(f"   stock: {stock.seconds:.1f} s", file=sys.stderr, flush=True)
         # A test runs once per seed: work done in real time (a thread sleeping a
         # real second) takes that many times longer without hanging.
+        longest = max((float(t["duration"]) for t in stock.tests.values()), default=0.0)  # type: ignore[arg-type]
+        per_seed = max(2, math.ceil(longest) + 1)
         sim = run_pytest(suite, root, deps, results / f"{suite.name}-seedloop.jsonl", seedloop_args, args,
-                         args.test_timeout + 2 * args.seeds)
+                         args.test_timeout + per_seed * args.seeds)
         print(f"   seedloop: {sim.seconds:.1f} s", file=sys.stderr, flush=True)
         passing = {n for n, t in stock.tests.items() if t["outcome"] == "passed"}
         lost = {

@@ -242,6 +242,8 @@ class NetLoopMixin:
         start_serving: bool = True,
     ) -> base_events.Server:
         if sock is not None:
+            if host is not None or port is not None:  # asyncio's check comes first
+                raise ValueError("host/port and sock can not be specified at the same time")
             raise _not_supported("create_server(sock=...)")
         _check_port(port, "bind")  # before the address, as bind() parses its arguments
         net = self._sim_net()
