@@ -6,8 +6,12 @@ import array
 import sys
 from typing import Any
 
-#: Unsigned array typecodes by item size (which of them has it varies by platform).
-_TYPECODES = {1: "B", 4: "IL", 8: "LQ"}
+#: The unsigned array typecode of each item size (which code has it varies by
+#: platform), worked out once: a run's result is built from it every time.
+_TYPECODE = {
+    width: next(c for c in codes if array.array(c).itemsize == width)
+    for width, codes in ((1, "B"), (4, "IL"), (8, "LQ"))
+}
 
 
 class Tape(array.array):  # type: ignore[type-arg]
@@ -23,8 +27,7 @@ class Tape(array.array):  # type: ignore[type-arg]
     @classmethod
     def from_engine(cls, width: int, data: bytes) -> Tape:
         """``data``: little-endian words of ``width`` bytes (1, 4 or 8)."""
-        typecode = next(c for c in _TYPECODES[width] if array.array(c).itemsize == width)
-        tape = cls(typecode, data)
+        tape = cls(_TYPECODE[width], data)
         if width > 1 and sys.byteorder == "big":
             tape.byteswap()  # the engine sends little-endian words
         return tape
