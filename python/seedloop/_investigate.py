@@ -767,8 +767,7 @@ def investigate(
 ) -> None:
     """Fill ``failure`` in: its shrunk tape, its timeline, and whether a real loop can fail so."""
     _investigate(factory, failure, opts, shrink=shrink, explain=explain)
-    refused = _refusal(failure.exception)
-    if refused and explain:
+    if explain and (refused := _refusal(failure.exception)):
         # Not the code failing under a schedule: seedloop refused what it did.
         failure.feasible_on_real_loop = False
         failure.feasibility = refused

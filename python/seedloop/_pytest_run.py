@@ -84,6 +84,15 @@ def spec_for(item: pytest.Function) -> _Spec:
     return _Spec(obj, seeds, strategy, kwargs)
 
 
+def seeds_and_strategy(spec: _Spec, cmd: CommandLine) -> tuple[Iterable[int], str]:
+    """The seeds and strategy a test runs under: the command line's, else its own."""
+    if cmd.replay is not None:
+        seeds: Iterable[int] = [cmd.replay]
+    else:
+        seeds = cmd.seeds if cmd.seeds is not None else spec.seeds
+    return seeds, cmd.strategy or spec.strategy
+
+
 def simulate_item(item: pytest.Function, cmd: CommandLine) -> Outcome:
     """Run ``item`` once per seed (saved failing seeds first) until one fails."""
     spec = spec_for(item)
@@ -108,11 +117,7 @@ def simulate_item(item: pytest.Function, cmd: CommandLine) -> Outcome:
     factory.__name__ = getattr(fn, "__name__", "test")
     factory.__qualname__ = getattr(fn, "__qualname__", factory.__name__)
 
-    strategy = cmd.strategy or spec.strategy
-    if cmd.replay is not None:
-        seeds: Iterable[int] = [cmd.replay]
-    else:
-        seeds = cmd.seeds if cmd.seeds is not None else spec.seeds
+    seeds, strategy = seeds_and_strategy(spec, cmd)
     # An explicit --seedloop-replay runs that seed alone: no database.
     database = None
     if cmd.database is not None and cmd.replay is None:

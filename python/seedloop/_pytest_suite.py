@@ -9,6 +9,7 @@ that must live on the seed's loop is set up as a :class:`Deferred` that
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import sys
 import unittest
@@ -173,6 +174,20 @@ def returns(value: object) -> Callable[..., Any]:
     return placeholder
 
 
+def deferred_fixture(
+    name: str, original: Callable[..., Any], func: Callable[..., Any], kwargs: dict[str, Any]
+) -> Callable[..., Any]:
+    """What pytest runs instead of fixture ``name`` (``original``, bound as ``func``)
+    of a simulated test, so that each seed's run sets it up: its value is a
+    :class:`Deferred`. pytest's own ``tmp_path`` and ``caplog`` need help to
+    give each seed a value of its own (below)."""
+    if is_pytest_fixture(original) and name == "tmp_path":
+        return seed_directories(name, original)
+    if is_pytest_fixture(original) and name == "caplog":
+        func = cleared_per_seed(func)
+    return returns(Deferred(name, func, kwargs))
+
+
 def is_pytest_fixture(func: Callable[..., Any]) -> bool:
     """``func`` is one of pytest's own fixtures (``tmp_path``, ``caplog``...)."""
     return getattr(func, "__module__", "").startswith("_pytest.")
@@ -190,7 +205,7 @@ def seed_directories(name: str, tmp_path: Callable[..., Any]) -> Callable[..., A
     def fixture(**kwargs: Any) -> Any:
         setup = tmp_path(**kwargs)
         shared = next(setup)
-        seeds = iter(range(1 << 62))
+        seeds = itertools.count()
 
         def fresh() -> Any:
             path = shared / f"seed-{next(seeds)}"

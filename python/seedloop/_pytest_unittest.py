@@ -18,14 +18,14 @@ import asyncio
 import asyncio.events
 import gc
 import unittest
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from . import _world
 from ._loop import SeedLoop
 from ._options import RunOptions
-from ._pytest_run import Outcome, replay_command_line, spec_for
+from ._pytest_run import Outcome, replay_command_line, seeds_and_strategy, spec_for
 from ._pytest_suite import CommandLine
 from .errors import NondeterminismError
 
@@ -39,11 +39,7 @@ def simulate_case(item: Any, cmd: CommandLine) -> Outcome:
     ``item`` as unittest's result, which is how pytest learns the outcome.
     """
     spec = spec_for(item)
-    strategy = cmd.strategy or spec.strategy
-    if cmd.replay is not None:
-        seeds: Iterable[int] = [cmd.replay]
-    else:
-        seeds = cmd.seeds if cmd.seeds is not None else spec.seeds
+    seeds, strategy = seeds_and_strategy(spec, cmd)
     opts = RunOptions.build(_API, strategy, spec.options)
     failing: int | None = None
     reported: int | None = None

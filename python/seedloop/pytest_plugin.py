@@ -57,15 +57,12 @@ from ._pytest_suite import (
     Deferred,
     anyio_backend_reason,
     asked_for_seedloop,
-    cleared_per_seed,
+    deferred_fixture,
     is_async_function,
     is_coroutine_test,
-    is_pytest_fixture,
     is_simulate_wrapper,
     is_unittest_item,
     not_simulable,
-    returns,
-    seed_directories,
 )
 from .errors import InvalidStrategyError, SeedloopError, UnsupportedTestError
 
@@ -360,15 +357,10 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
     func = fixturedef.func
     if _resolve_fixture_function is not None:
         func = _resolve_fixture_function(fixturedef, request)
+    # pytest (and pytest-asyncio, anyio: they see a sync function) keeps a
+    # placeholder as the value; each seed's run sets the fixture up for real.
     original = fixturedef.func
-    if is_pytest_fixture(original) and fixturedef.argname == "tmp_path":
-        fixturedef.func = seed_directories(fixturedef.argname, original)
-    else:
-        if is_pytest_fixture(original) and fixturedef.argname == "caplog":
-            func = cleared_per_seed(func)
-        # pytest (and pytest-asyncio, anyio: they see a sync function) keeps this
-        # placeholder as the value; each seed's run sets the fixture up for real.
-        fixturedef.func = returns(Deferred(fixturedef.argname, func, kwargs))
+    fixturedef.func = deferred_fixture(fixturedef.argname, original, func, kwargs)
     try:
         return (yield)
     finally:

@@ -1178,11 +1178,7 @@ impl LoopCore {
 
     /// The decision tape as stored: `(bytes per choice, little-endian bytes)`.
     fn _engine_tape_bytes<'py>(&self, py: Python<'py>) -> (u8, Bound<'py, PyBytes>) {
-        let st = self.lock();
-        match st.sched.trace().tape_buf() {
-            TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
-            TapeBuf::Wide(words) => (4, le_bytes(py, words, u32::to_le_bytes)),
-        }
+        tape_bytes(py, self.lock().sched.trace().tape_buf())
     }
 
     /// What a finished run reports, in one call: `(fingerprint, tape width,
@@ -1203,10 +1199,7 @@ impl LoopCore {
     ) {
         let st = self.lock();
         let trace = st.sched.trace();
-        let (width, bytes) = match trace.tape_buf() {
-            TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
-            TapeBuf::Wide(words) => (4, le_bytes(py, words, u32::to_le_bytes)),
-        };
+        let (width, bytes) = tape_bytes(py, trace.tape_buf());
         (
             format!("{:016x}", trace.fingerprint()),
             width,
@@ -1215,7 +1208,7 @@ impl LoopCore {
             ns_to_secs(st.sched.now_ns()),
             trace.all_strict(),
             // Little-endian words, read back as a compact `Tape`: a list of
-            // Python ints cost about 200 instructions a callback.
+            // Python ints cost about 160 instructions a callback.
             le_bytes(py, st.sched.timing_tape(), u64::to_le_bytes),
         )
     }
@@ -1396,6 +1389,14 @@ unsafe extern "C" fn fast_call_soon(
 /// address always names that string): the C Task passes the same string
 /// object every time, and comparing the text cost about 100 instructions a step.
 static CONTEXT_NAME: AtomicPtr<pyo3::ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+
+/// A decision tape as `(bytes per choice, its bytes)`, for `Tape.from_engine`.
+fn tape_bytes<'py>(py: Python<'py>, tape: &TapeBuf) -> (u8, Bound<'py, PyBytes>) {
+    match tape {
+        TapeBuf::Narrow(bytes) => (1, PyBytes::new(py, bytes)),
+        TapeBuf::Wide(words) => (4, le_bytes(py, words, u32::to_le_bytes)),
+    }
+}
 
 /// `words` as one bytes object of little-endian words (what `Tape.from_engine` reads).
 fn le_bytes<'py, W: Copy, const N: usize>(

@@ -65,7 +65,9 @@ class World:
         the loop's time moves, and virtual times stay exact.
         """
         now = self.loop.time()
-        if self.clock_read_cost and now <= self._last_read:
+        if not self.clock_read_cost:
+            return now
+        if now <= self._last_read:
             self.loop._engine_advance(self.clock_read_cost)
             now = self.loop.time()
         self._last_read = now
